@@ -1,0 +1,189 @@
+//! The engine's one error type. Every variant renders as a sentence a person can act on; the CLI
+//! prints it as is and the desktop shell forwards it as a tagged value (`kind` + `message`).
+
+use std::path::PathBuf;
+
+/// Where in a template a syntax error sits.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TemplatePosition {
+    /// Index of the chat message (0-based) the template belongs to.
+    pub message_index: usize,
+    /// Role of that message.
+    pub role: String,
+    /// 1-based line inside the message template.
+    pub line: usize,
+    /// 1-based column inside that line.
+    pub column: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no prompt with id or slug '{0}'")]
+    PromptNotFound(String),
+
+    #[error("prompt '{slug}' has no version {version} (latest is {latest})")]
+    VersionNotFound {
+        slug: String,
+        version: i64,
+        latest: i64,
+    },
+
+    #[error("prompt '{slug}' has no label '{label}'")]
+    LabelNotFound { slug: String, label: String },
+
+    #[error("a prompt with slug '{0}' already exists")]
+    DuplicateSlug(String),
+
+    #[error("'{value}' is not a valid {what}: {rule}")]
+    InvalidName {
+        what: &'static str,
+        value: String,
+        rule: &'static str,
+    },
+
+    #[error("template syntax error in message {} ({}) at line {}, column {}: {reason}", .position.message_index + 1, .position.role, .position.line, .position.column)]
+    TemplateSyntax {
+        position: TemplatePosition,
+        reason: String,
+    },
+
+    #[error("template syntax error in message {} ({}): {reason}", .message_index + 1, .role)]
+    TemplateSyntaxNoPosition {
+        message_index: usize,
+        role: String,
+        reason: String,
+    },
+
+    #[error("missing template variables: {}", .0.join(", "))]
+    MissingVariables(Vec<String>),
+
+    #[error("partial '{{{{> {0}}}}}' refers to no prompt with that slug")]
+    UnknownPartial(String),
+
+    #[error("partials include each other in a cycle: {}", .0.join(" -> "))]
+    PartialCycle(Vec<String>),
+
+    #[error("could not render message {} ({}): {reason}", .message_index + 1, .role)]
+    Render {
+        message_index: usize,
+        role: String,
+        reason: String,
+    },
+
+    #[error("a prompt needs at least one message")]
+    EmptyPrompt,
+
+    #[error("{}: {reason}", .path.display())]
+    PromptFile { path: PathBuf, reason: String },
+
+    #[error("{}:{line}: {reason}", .path.display())]
+    PromptFileAt {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    #[error("invalid variables: {0}")]
+    InvalidVariables(String),
+
+    #[error("no virtual key named '{0}'")]
+    KeyNotFound(String),
+
+    #[error("a virtual key named '{0}' already exists")]
+    DuplicateKey(String),
+
+    #[error("unknown provider '{name}' (known: {})", crate::keys::KNOWN_PROVIDERS.join(", "))]
+    UnknownProvider { name: String },
+
+    #[error("the secret for virtual key '{0}' is empty")]
+    EmptySecret(String),
+
+    #[error(
+        "the master key ({source_desc}) is not the one this data directory's keys were sealed with; \
+         set PORTOLAN_MASTER_KEY to the original key or restore master.key"
+    )]
+    WrongMasterKey { source_desc: String },
+
+    #[error(
+        "virtual key '{name}' could not be decrypted: its stored record was altered or corrupted"
+    )]
+    SecretTampered { name: String },
+
+    #[error("master key problem: {0}")]
+    MasterKey(String),
+
+    #[error(
+        "the database {} has schema version {found}, newer than this Portolan understands ({supported}); \
+         upgrade Portolan or use another data directory",
+        .path.display()
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    #[error("could not migrate the database: {0}")]
+    Migration(String),
+
+    #[error("no data directory could be determined; set PORTOLAN_HOME or pass --data-dir")]
+    NoDataDir,
+
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Short stable identifier for the variant, used by the UI and the gateway to branch on.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::PromptNotFound(_) => "prompt_not_found",
+            Error::VersionNotFound { .. } => "version_not_found",
+            Error::LabelNotFound { .. } => "label_not_found",
+            Error::DuplicateSlug(_) => "duplicate_slug",
+            Error::InvalidName { .. } => "invalid_name",
+            Error::TemplateSyntax { .. } | Error::TemplateSyntaxNoPosition { .. } => {
+                "template_syntax"
+            }
+            Error::MissingVariables(_) => "missing_variables",
+            Error::UnknownPartial(_) => "unknown_partial",
+            Error::PartialCycle(_) => "partial_cycle",
+            Error::Render { .. } => "render",
+            Error::EmptyPrompt => "empty_prompt",
+            Error::PromptFile { .. } | Error::PromptFileAt { .. } => "prompt_file",
+            Error::InvalidVariables(_) => "invalid_variables",
+            Error::KeyNotFound(_) => "key_not_found",
+            Error::DuplicateKey(_) => "duplicate_key",
+            Error::UnknownProvider { .. } => "unknown_provider",
+            Error::EmptySecret(_) => "empty_secret",
+            Error::WrongMasterKey { .. } => "wrong_master_key",
+            Error::SecretTampered { .. } => "secret_tampered",
+            Error::MasterKey(_) => "master_key",
+            Error::SchemaTooNew { .. } => "schema_too_new",
+            Error::Migration(_) => "migration",
+            Error::NoDataDir => "no_data_dir",
+            Error::Db(_) => "database",
+            Error::Io { .. } => "io",
+            Error::Json(_) => "json",
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

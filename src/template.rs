@@ -1,0 +1,630 @@
+//! Handlebars templates: compiling with positioned syntax errors, finding the variables and
+//! partials a template uses, and strict rendering of a compiled prompt.
+//!
+//! Prompts are not HTML, so nothing is escaped. Rendering is strict: a variable the template needs
+//! and the caller did not give is an error, and the error lists every missing name at once rather
+//! than the first one only.
+
+use std::collections::HashSet;
+
+use handlebars::template::{Parameter, Template, TemplateElement};
+use handlebars::{Context, Handlebars, RenderErrorReason};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result, TemplatePosition};
+use crate::prompts::{Message, PromptContent, Role};
+
+/// Compiles one message template; a syntax error names the message, line and column.
+pub fn compile(message_index: usize, role: Role, source: &str) -> Result<Template> {
+    Template::compile(source).map_err(|e| {
+        let (reason, pos) = match explain_syntax_error(source, e.pos()) {
+            Some((hint, pos)) => (hint, Some(pos)),
+            None => (e.reason().to_string(), e.pos()),
+        };
+        match pos {
+            Some((line, column)) => Error::TemplateSyntax {
+                position: TemplatePosition {
+                    message_index,
+                    role: role.as_str().to_owned(),
+                    line,
+                    column,
+                },
+                reason,
+            },
+            None => Error::TemplateSyntaxNoPosition {
+                message_index,
+                role: role.as_str().to_owned(),
+                reason,
+            },
+        }
+    })
+}
+
+/// Turns the parser's list of expected grammar rules into a sentence for the common mistakes:
+/// a block that is never closed (reported where it was opened), a closing tag without its
+/// opening, mismatched blocks, and a `{{` without `}}`.
+fn explain_syntax_error(source: &str, pos: Option<(usize, usize)>) -> Option<(String, (usize, usize))> {
+    let line_col = |offset: usize| {
+        let before = &source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    };
+    let mut open: Vec<(String, usize)> = Vec::new();
+    let mut i = 0;
+    while let Some(found) = source[i..].find("{{") {
+        let start = i + found;
+        let rest = source[start + 2..].trim_start_matches(['~', '{']);
+        let Some(end) = source[start..].find("}}") else {
+            let (l, c) = line_col(start);
+            return Some((format!("the tag opened at line {l}, column {c} is never closed with '}}}}'"), (l, c)));
+        };
+        if let Some(name) = rest.strip_prefix('#').or_else(|| rest.strip_prefix("*inline").map(|_| "*inline")) {
+            if !rest.starts_with("#>") {
+                let name = name.trim_start_matches(['*', '>']);
+                let name: String = name.chars().take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~').collect();
+                let name = if rest.starts_with("#*") || name == "*inline" { "inline".to_owned() } else { name };
+                open.push((name, start));
+            }
+        } else if let Some(name) = rest.strip_prefix('/') {
+            let name: String = name.chars().take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~').collect();
+            match open.pop() {
+                None => {
+                    let (l, c) = line_col(start);
+                    return Some((format!("'{{{{/{name}}}}}' closes a block that was never opened"), (l, c)));
+                }
+                Some((opened, at)) if opened != name => {
+                    let (ol, oc) = line_col(at);
+                    let (l, c) = line_col(start);
+                    return Some((
+                        format!("'{{{{/{name}}}}}' does not match '{{{{#{opened}}}}}' opened at line {ol}, column {oc}"),
+                        (l, c),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        i = start + end + 2;
+    }
+    if let Some((name, at)) = open.pop() {
+        let (l, c) = line_col(at);
+        return Some((format!("'{{{{#{name}}}}}' is never closed with '{{{{/{name}}}}}'"), (l, c)));
+    }
+    let _ = pos;
+    None
+}
+
+/// Names a template refers to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TemplateRefs {
+    /// Top-level variables, in order of first use.
+    pub variables: Vec<String>,
+    /// Slugs of prompts included as partials (`{{> slug}}`), in order of first use.
+    pub partials: Vec<String>,
+}
+
+impl TemplateRefs {
+    fn add_variable(&mut self, name: String) {
+        if !self.variables.contains(&name) {
+            self.variables.push(name);
+        }
+    }
+    fn add_partial(&mut self, name: String) {
+        if !self.partials.contains(&name) {
+            self.partials.push(name);
+        }
+    }
+    /// Adds the names of `other` not yet present, keeping first-use order.
+    pub fn merge(&mut self, other: TemplateRefs) {
+        for v in other.variables {
+            self.add_variable(v);
+        }
+        for p in other.partials {
+            self.add_partial(p);
+        }
+    }
+}
+
+/// The variables and partials all messages of `content` use. Declared variables that no template
+/// mentions are appended at the end, so a form built from this list offers every input.
+pub fn references(content: &PromptContent) -> Result<TemplateRefs> {
+    let mut refs = TemplateRefs::default();
+    for (index, message) in content.messages.iter().enumerate() {
+        refs.merge(references_in(index, message.role, &message.content)?);
+    }
+    for name in content.variables.keys() {
+        refs.add_variable(name.clone());
+    }
+    Ok(refs)
+}
+
+/// The variables and partials one template source uses.
+pub fn references_in(message_index: usize, role: Role, source: &str) -> Result<TemplateRefs> {
+    let template = compile(message_index, role, source)?;
+    let mut walker = Walker::default();
+    walker.template(&template, 0);
+    let inline: HashSet<String> = walker.inline_partials.iter().cloned().collect();
+    walker.refs.partials.retain(|p| !inline.contains(p));
+    Ok(walker.refs)
+}
+
+const BUILTIN_HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+    "or", "not", "len", "raw",
+];
+/// Block helpers whose body is evaluated against a new context (the item, the object).
+const SCOPING_HELPERS: &[&str] = &["each", "with"];
+
+#[derive(Default)]
+struct Walker {
+    refs: TemplateRefs,
+    inline_partials: Vec<String>,
+}
+
+impl Walker {
+    fn template(&mut self, template: &Template, depth: usize) {
+        for element in &template.elements {
+            self.element(element, depth);
+        }
+    }
+
+    fn element(&mut self, element: &TemplateElement, depth: usize) {
+        match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
+            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+                let name = param_name(&h.name);
+                let is_helper = !h.params.is_empty()
+                    || !h.hash.is_empty()
+                    || name.is_some_and(|n| BUILTIN_HELPERS.contains(&n) && n != "this");
+                if is_helper {
+                    self.params(h.params.iter().chain(h.hash.values()), depth);
+                } else {
+                    self.parameter(&h.name, depth);
+                }
+            }
+            TemplateElement::HelperBlock(h) => {
+                let name = param_name(&h.name).unwrap_or_default();
+                let known = BUILTIN_HELPERS.contains(&name);
+                let mut body_depth = depth;
+                if known || !h.params.is_empty() {
+                    self.params(h.params.iter().chain(h.hash.values()), depth);
+                    if SCOPING_HELPERS.contains(&name) {
+                        body_depth = depth + 1;
+                    }
+                } else {
+                    // `{{#section}}…{{/section}}`: a mustache-style section over a variable.
+                    self.parameter(&h.name, depth);
+                    body_depth = depth + 1;
+                }
+                if h.block_param.is_some() {
+                    // `as |item|` names live in the block, never at the root; the walker cannot
+                    // tell them from root names by path alone, so the body keeps its depth and
+                    // block-param names are filtered below.
+                }
+                if let Some(t) = &h.template {
+                    let before = self.refs.variables.len();
+                    self.template(t, body_depth);
+                    if let Some(bp) = &h.block_param {
+                        let names = block_param_names(bp);
+                        let added: Vec<String> = self.refs.variables.drain(before..).collect();
+                        for v in added {
+                            if !names.contains(&v) {
+                                self.refs.add_variable(v);
+                            }
+                        }
+                    }
+                }
+                if let Some(t) = &h.inverse {
+                    self.template(t, depth);
+                }
+            }
+            TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
+                match &d.name {
+                    Parameter::Name(n) => self.refs.add_partial(n.clone()),
+                    Parameter::Path(p) => self.refs.add_partial(path_raw(p).to_owned()),
+                    Parameter::Literal(Value::String(s)) => self.refs.add_partial(s.clone()),
+                    _ => {}
+                }
+                self.params(d.params.iter().chain(d.hash.values()), depth);
+                if let Some(t) = &d.template {
+                    self.template(t, depth);
+                }
+            }
+            TemplateElement::DecoratorExpression(d) | TemplateElement::DecoratorBlock(d) => {
+                if param_name(&d.name) == Some("inline")
+                    && let Some(Parameter::Literal(Value::String(name))) = d.params.first()
+                {
+                    self.inline_partials.push(name.clone());
+                }
+                if let Some(t) = &d.template {
+                    self.template(t, depth);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn params<'a>(&mut self, params: impl Iterator<Item = &'a Parameter>, depth: usize) {
+        for p in params {
+            self.parameter(p, depth);
+        }
+    }
+
+    fn parameter(&mut self, param: &Parameter, depth: usize) {
+        match param {
+            Parameter::Path(p) => {
+                if let Some(name) = root_variable(path_raw(p), depth) {
+                    self.refs.add_variable(name);
+                }
+            }
+            Parameter::Name(n) => {
+                if let Some(name) = root_variable(n, depth) {
+                    self.refs.add_variable(name);
+                }
+            }
+            Parameter::Subexpression(sub) => self.element(sub.as_element(), depth),
+            Parameter::Literal(_) => {}
+            _ => {}
+        }
+    }
+}
+
+fn param_name(p: &Parameter) -> Option<&str> {
+    match p {
+        Parameter::Name(n) => Some(n),
+        Parameter::Path(p) => Some(path_raw(p)),
+        _ => None,
+    }
+}
+
+fn path_raw(path: &handlebars::Path) -> &str {
+    match path {
+        handlebars::Path::Relative((_, raw)) => raw,
+        handlebars::Path::Local((_, _, raw)) => raw,
+    }
+}
+
+fn block_param_names(bp: &handlebars::template::BlockParam) -> Vec<String> {
+    use handlebars::template::BlockParam;
+    let name = |p: &Parameter| param_name(p).map(str::to_owned);
+    match bp {
+        BlockParam::Single(p) => name(p).into_iter().collect(),
+        BlockParam::Pair((a, b)) => name(a).into_iter().chain(name(b)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The root-context variable a path names, if it names one: `user.name` at depth 0 is `user`;
+/// `title` inside an `#each` is the item's field, not a variable; `../x` climbs one scope;
+/// `@root.x` is always the root; `@index` and other locals are never variables.
+fn root_variable(raw: &str, depth: usize) -> Option<String> {
+    let mut rest = raw;
+    if let Some(r) = rest.strip_prefix("@root") {
+        rest = r.trim_start_matches(['.', '/']);
+        return first_segment(rest);
+    }
+    if rest.starts_with('@') {
+        return None;
+    }
+    let mut ups = 0;
+    while let Some(r) = rest.strip_prefix("../") {
+        ups += 1;
+        rest = r;
+    }
+    for prefix in ["this.", "this/", "./"] {
+        if let Some(r) = rest.strip_prefix(prefix) {
+            rest = r;
+        }
+    }
+    if rest == "this" || rest == "." || rest.is_empty() || rest.starts_with('@') {
+        return None;
+    }
+    if depth.saturating_sub(ups) > 0 {
+        return None;
+    }
+    first_segment(rest)
+}
+
+fn first_segment(path: &str) -> Option<String> {
+    let seg = path.split(['.', '/']).next()?.trim_matches(['[', ']']);
+    if seg.is_empty() || seg == "this" {
+        None
+    } else {
+        Some(seg.to_owned())
+    }
+}
+
+/// A prompt compiled once and rendered many times. Holds one registry with every message
+/// template and every partial it needs, so a render is pure template evaluation.
+pub struct CompiledPrompt {
+    registry: Handlebars<'static>,
+    roles: Vec<Role>,
+    defaults: Map<String, Value>,
+}
+
+impl std::fmt::Debug for CompiledPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledPrompt")
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+const MESSAGE_TEMPLATE_NAMES: [&str; 16] = [
+    "m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "m10", "m11", "m12", "m13", "m14",
+    "m15",
+];
+
+fn message_template_name(index: usize) -> std::borrow::Cow<'static, str> {
+    match MESSAGE_TEMPLATE_NAMES.get(index) {
+        Some(n) => std::borrow::Cow::Borrowed(n),
+        None => std::borrow::Cow::Owned(format!("m{index}")),
+    }
+}
+
+impl CompiledPrompt {
+    /// Compiles `content` with `partials` given as `(slug, template source)` pairs.
+    pub fn new(content: &PromptContent, partials: &[(String, String)]) -> Result<Self> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        // Partials are other prompts' text; a `{{> slug}}` that resolves to nothing must fail
+        // loudly instead of rendering as an empty string.
+        registry.set_prevent_indent(false);
+        for (index, message) in content.messages.iter().enumerate() {
+            let template = compile(index, message.role, &message.content)?;
+            registry.register_template(&message_template_name(index), template);
+        }
+        for (slug, source) in partials {
+            registry
+                .register_partial(slug, source)
+                .map_err(|e| Error::Render {
+                    message_index: 0,
+                    role: format!("partial '{slug}'"),
+                    reason: e.reason().to_string(),
+                })?;
+        }
+        Ok(CompiledPrompt {
+            registry,
+            roles: content.messages.iter().map(|m| m.role).collect(),
+            defaults: content.defaults(),
+        })
+    }
+
+    /// Renders every message with `variables` over the declared defaults. Missing variables are
+    /// collected across all messages and reported together.
+    pub fn render(&self, variables: &Map<String, Value>) -> Result<Vec<Message>> {
+        let mut data = self.defaults.clone();
+        for (k, v) in variables {
+            data.insert(k.clone(), v.clone());
+        }
+        let context = Context::from(Value::Object(data));
+        match self.render_context(&context) {
+            Ok(messages) => Ok(messages),
+            Err(RenderFailure::Missing(first)) => Err(self.collect_missing(context, first)),
+            Err(RenderFailure::Other(e)) => Err(e),
+        }
+    }
+
+    fn render_context(&self, context: &Context) -> std::result::Result<Vec<Message>, RenderFailure> {
+        let mut out = Vec::with_capacity(self.roles.len());
+        for (index, role) in self.roles.iter().enumerate() {
+            let content = self
+                .registry
+                .render_with_context(&message_template_name(index), context)
+                .map_err(|e| match e.reason() {
+                    RenderErrorReason::MissingVariable(path) => {
+                        RenderFailure::Missing(path.clone().unwrap_or_else(|| "?".into()))
+                    }
+                    RenderErrorReason::PartialNotFound(name) => {
+                        RenderFailure::Other(Error::UnknownPartial(name.clone()))
+                    }
+                    other => RenderFailure::Other(Error::Render {
+                        message_index: index,
+                        role: role.as_str().to_owned(),
+                        reason: other.to_string(),
+                    }),
+                })?;
+            out.push(Message {
+                role: *role,
+                content,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Slow path, taken only on error: fill each missing path with a placeholder and render again
+    /// until the templates render or a path cannot be filled, so the error lists every name.
+    fn collect_missing(&self, context: Context, first: String) -> Error {
+        let mut data = context.data().clone();
+        let mut missing = vec![first];
+        for _ in 0..256 {
+            let last = missing.last().cloned().unwrap_or_default();
+            if !fill_placeholder(&mut data, &last) {
+                break;
+            }
+            match self.render_context(&Context::from(data.clone())) {
+                Err(RenderFailure::Missing(path)) if !missing.contains(&path) => missing.push(path),
+                _ => break,
+            }
+        }
+        Error::MissingVariables(missing.into_iter().map(|p| p.replace('/', ".")).collect())
+    }
+}
+
+enum RenderFailure {
+    Missing(String),
+    Other(Error),
+}
+
+fn fill_placeholder(data: &mut Value, path: &str) -> bool {
+    let mut node = data;
+    let segs: Vec<&str> = path.split(['.', '/']).filter(|s| !s.is_empty()).collect();
+    if segs.is_empty() {
+        return false;
+    }
+    for (i, seg) in segs.iter().enumerate() {
+        let Value::Object(map) = node else {
+            return false;
+        };
+        let last = i + 1 == segs.len();
+        node = map.entry(seg.to_string()).or_insert_with(|| {
+            if last {
+                Value::String(String::new())
+            } else {
+                Value::Object(Map::new())
+            }
+        });
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refs(src: &str) -> TemplateRefs {
+        references_in(0, Role::User, src).unwrap()
+    }
+
+    fn vars(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn prompt(messages: &[(Role, &str)]) -> PromptContent {
+        PromptContent {
+            messages: messages.iter().map(|(r, c)| Message::new(*r, *c)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let err = compile(1, Role::User, "line one\nHello {{name\n").unwrap_err();
+        match err {
+            Error::TemplateSyntax { position, reason } => {
+                assert_eq!(position.message_index, 1);
+                assert_eq!((position.line, position.column), (2, 7));
+                assert!(reason.contains("never closed"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let cases = [
+            ("a\n  {{#if x}}b\nc", (2, 3), "'{{#if}}' is never closed with '{{/if}}'"),
+            ("x\n  {{/if}}", (2, 3), "closes a block that was never opened"),
+            ("{{#each a}}\n{{/if}}", (2, 1), "does not match '{{#each}}' opened at line 1, column 1"),
+            ("a\nb {{foo bar=}} c", (2, 13), "expected"),
+        ];
+        for (src, pos, want) in cases {
+            match compile(0, Role::User, src).unwrap_err() {
+                Error::TemplateSyntax { position, reason } => {
+                    assert_eq!((position.line, position.column), pos, "{src:?}");
+                    assert!(reason.contains(want), "{src:?}: {reason}");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let msg = compile(0, Role::System, "{{#if x}}open").unwrap_err().to_string();
+        assert!(msg.contains("message 1 (system)"), "{msg}");
+    }
+
+    #[test]
+    fn finds_variables_everywhere() {
+        let r = refs(
+            "Hi {{user.name}} {{#if premium}}VIP {{tier}}{{/if}}\n\
+             {{#each items}}- {{title}} {{../currency}} {{@index}} {{@root.shop}}{{/each}}\n\
+             {{#unless quiet}}{{lookup labels lang}}{{/unless}} {{> footer}} {{{raw_html}}}\n\
+             {{#with address}}{{city}}{{/with}} {{!comment}} {{#each rows as |row|}}{{row.x}} {{limit}}{{/each}}",
+        );
+        assert_eq!(
+            r.variables,
+            [
+                "user", "premium", "tier", "items", "currency", "shop", "quiet", "labels", "lang",
+                "raw_html", "address", "rows"
+            ]
+        );
+        assert_eq!(r.partials, ["footer"]);
+    }
+
+    #[test]
+    fn inline_partials_are_not_external() {
+        let r = refs("{{#*inline \"sig\"}}Bye {{name}}{{/inline}}{{> sig}}{{> shared}}");
+        assert_eq!(r.partials, ["shared"]);
+        assert_eq!(r.variables, ["name"]);
+    }
+
+    #[test]
+    fn renders_without_escaping() {
+        let c = prompt(&[(Role::System, "Be <terse> & {{style}}."), (Role::User, "{{q}}")]);
+        let compiled = CompiledPrompt::new(&c, &[]).unwrap();
+        let out = compiled
+            .render(&vars(json!({"style": "kind", "q": "a < b?"})))
+            .unwrap();
+        assert_eq!(out[0].content, "Be <terse> & kind.");
+        assert_eq!(out[1].content, "a < b?");
+        assert_eq!(out[1].role, Role::User);
+    }
+
+    #[test]
+    fn missing_variables_are_all_listed() {
+        let c = prompt(&[
+            (Role::System, "You are {{persona}}."),
+            (Role::User, "{{question}} in {{lang}} {{user.name}} {{#if opt}}{{opt}}{{/if}}"),
+        ]);
+        let compiled = CompiledPrompt::new(&c, &[]).unwrap();
+        match compiled.render(&vars(json!({"lang": "en", "user": {}}))) {
+            Err(Error::MissingVariables(names)) => {
+                assert_eq!(names, ["persona", "question", "user.name"])
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_fill_and_callers_win() {
+        let mut c = prompt(&[(Role::User, "{{greeting}}, {{name}}")]);
+        c.variables.insert(
+            "greeting".into(),
+            crate::prompts::VariableSpec {
+                description: None,
+                default: Some(json!("Hello")),
+            },
+        );
+        let compiled = CompiledPrompt::new(&c, &[]).unwrap();
+        let out = compiled.render(&vars(json!({"name": "Ada"}))).unwrap();
+        assert_eq!(out[0].content, "Hello, Ada");
+        let out = compiled
+            .render(&vars(json!({"name": "Ada", "greeting": "Hi"})))
+            .unwrap();
+        assert_eq!(out[0].content, "Hi, Ada");
+    }
+
+    #[test]
+    fn partials_render_and_unknown_ones_fail() {
+        let c = prompt(&[(Role::System, "{{> tone}} Answer {{q}}")]);
+        let compiled =
+            CompiledPrompt::new(&c, &[("tone".into(), "Be {{tone}}.".into())]).unwrap();
+        let out = compiled
+            .render(&vars(json!({"q": "why", "tone": "brief"})))
+            .unwrap();
+        assert_eq!(out[0].content, "Be brief. Answer why");
+        let bare = CompiledPrompt::new(&c, &[]).unwrap();
+        assert!(matches!(
+            bare.render(&vars(json!({"q": "x"}))),
+            Err(Error::UnknownPartial(p)) if p == "tone"
+        ));
+    }
+
+    #[test]
+    fn each_over_items_renders() {
+        let c = prompt(&[(Role::User, "{{#each items}}[{{@index}}:{{this}}]{{/each}}")]);
+        let compiled = CompiledPrompt::new(&c, &[]).unwrap();
+        let out = compiled.render(&vars(json!({"items": ["a", "b"]}))).unwrap();
+        assert_eq!(out[0].content, "[0:a][1:b]");
+        assert!(matches!(
+            compiled.render(&Map::new()),
+            Err(Error::MissingVariables(n)) if n == ["items"]
+        ));
+    }
+}
