@@ -95,6 +95,9 @@ pub enum Error {
     #[error("unknown provider '{name}' (known: {})", crate::keys::KNOWN_PROVIDERS.join(", "))]
     UnknownProvider { name: String },
 
+    #[error("{0}")]
+    InvalidKeyConfig(String),
+
     #[error("the secret for virtual key '{0}' is empty")]
     EmptySecret(String),
 
@@ -166,6 +169,7 @@ impl Error {
             Error::DuplicateKey(_) => "duplicate_key",
             Error::UnknownProvider { .. } => "unknown_provider",
             Error::EmptySecret(_) => "empty_secret",
+            Error::InvalidKeyConfig(_) => "invalid_key_config",
             Error::WrongMasterKey { .. } => "wrong_master_key",
             Error::SecretTampered { .. } => "secret_tampered",
             Error::MasterKey(_) => "master_key",

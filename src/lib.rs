@@ -2,10 +2,18 @@
 //! and gateway. Nothing here depends on a GUI toolkit: the CLI, the headless gateway and the desktop
 //! shell are all thin layers over this crate.
 
+pub mod diff;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod paths;
+pub mod prompt_file;
 pub mod prompts;
+pub mod prompty;
+pub mod secrets;
+pub mod seed;
+pub mod store;
 pub mod template;
 
 pub use error::{Error, Result};
+pub use store::{Store, StoreOptions};

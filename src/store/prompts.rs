@@ -1,0 +1,489 @@
+//! Queries for prompts, their versions and labels, and rendering through the compiled-template
+//! cache.
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{CachedRender, Store, fmt_time, now, parse_time};
+use crate::error::{Error, Result};
+use crate::ids::{new_id, validate_label, validate_slug};
+use crate::prompts::{
+    Label, Message, Prompt, PromptContent, PromptVersion, SaveOutcome, VersionSelector,
+};
+use crate::template::{self, CompiledPrompt, TemplateRefs};
+
+/// A prompt rendered for a call: messages filled in, plus the model and parameters to send.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderedPrompt {
+    pub prompt_id: String,
+    pub slug: String,
+    pub version: i64,
+    pub model: Option<String>,
+    pub params: Map<String, Value>,
+    pub messages: Vec<Message>,
+}
+
+const PARTIAL_DEPTH_LIMIT: usize = 16;
+
+impl Store {
+    /// Creates a prompt with `content` as version 1.
+    pub fn create_prompt(
+        &self,
+        slug: &str,
+        content: &PromptContent,
+        message: Option<&str>,
+    ) -> Result<SaveOutcome> {
+        validate_slug("prompt slug", slug)?;
+        content.validate()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM prompts WHERE slug = ?1)",
+            [slug],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(Error::DuplicateSlug(slug.to_owned()));
+        }
+        let id = new_id("pr");
+        let at = fmt_time(&now());
+        tx.execute(
+            "INSERT INTO prompts(id, slug, created_at, updated_at) VALUES(?1, ?2, ?3, ?3)",
+            params![id, slug, at],
+        )?;
+        insert_version(&tx, &id, 1, content, message, &at)?;
+        tx.commit()?;
+        self.touch();
+        Ok(SaveOutcome {
+            prompt_id: id,
+            slug: slug.to_owned(),
+            version: 1,
+            created: true,
+        })
+    }
+
+    /// Saves `content` as the next version of a prompt, unless it equals the latest version, in
+    /// which case nothing is written and the latest version is returned.
+    pub fn save_version(
+        &self,
+        reference: &str,
+        content: &PromptContent,
+        message: Option<&str>,
+    ) -> Result<SaveOutcome> {
+        self.save_version_at(reference, content, message, now())
+    }
+
+    /// As [`Store::save_version`], with the version's creation time given (bundle imports keep
+    /// the times of the history they replay).
+    pub fn save_version_at(
+        &self,
+        reference: &str,
+        content: &PromptContent,
+        message: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SaveOutcome> {
+        content.validate()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let (id, slug) = resolve(&tx, reference)?;
+        let (latest, hash): (i64, String) = tx.query_row(
+            "SELECT version, content_hash FROM prompt_versions WHERE prompt_id = ?1
+             ORDER BY version DESC LIMIT 1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if hash == content.content_hash() {
+            return Ok(SaveOutcome {
+                prompt_id: id,
+                slug,
+                version: latest,
+                created: false,
+            });
+        }
+        let version = latest + 1;
+        let at = fmt_time(&at);
+        insert_version(&tx, &id, version, content, message, &at)?;
+        tx.execute(
+            "UPDATE prompts SET updated_at = ?2 WHERE id = ?1",
+            params![id, at],
+        )?;
+        tx.commit()?;
+        self.touch();
+        Ok(SaveOutcome {
+            prompt_id: id,
+            slug,
+            version,
+            created: true,
+        })
+    }
+
+    /// All prompts, by slug.
+    pub fn list_prompts(&self) -> Result<Vec<Prompt>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT p.id, p.slug, p.created_at, p.updated_at, v.version, v.description, v.model
+             FROM prompts p
+             JOIN prompt_versions v ON v.prompt_id = p.id
+              AND v.version = (SELECT MAX(version) FROM prompt_versions WHERE prompt_id = p.id)
+             ORDER BY p.slug",
+        )?;
+        let mut prompts = stmt
+            .query_map([], prompt_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for p in &mut prompts {
+            p.labels = labels_of(&conn, &p.id)?;
+        }
+        Ok(prompts)
+    }
+
+    /// One prompt by id or slug.
+    pub fn get_prompt(&self, reference: &str) -> Result<Prompt> {
+        let conn = self.conn();
+        let (id, _) = resolve(&conn, reference)?;
+        let mut prompt = conn.query_row(
+            "SELECT p.id, p.slug, p.created_at, p.updated_at, v.version, v.description, v.model
+             FROM prompts p JOIN prompt_versions v ON v.prompt_id = p.id
+             WHERE p.id = ?1 ORDER BY v.version DESC LIMIT 1",
+            [&id],
+            prompt_from_row,
+        )?;
+        prompt.labels = labels_of(&conn, &id)?;
+        Ok(prompt)
+    }
+
+    /// One version of a prompt.
+    pub fn get_version(&self, reference: &str, selector: &VersionSelector) -> Result<PromptVersion> {
+        let conn = self.conn();
+        let (id, slug) = resolve(&conn, reference)?;
+        let version = select_version(&conn, &id, &slug, selector)?;
+        load_version(&conn, &id, &slug, version)
+    }
+
+    /// Every version of a prompt, oldest first.
+    pub fn list_versions(&self, reference: &str) -> Result<Vec<PromptVersion>> {
+        let conn = self.conn();
+        let (id, slug) = resolve(&conn, reference)?;
+        let numbers: Vec<i64> = conn
+            .prepare("SELECT version FROM prompt_versions WHERE prompt_id = ?1 ORDER BY version")?
+            .query_map([&id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        numbers
+            .into_iter()
+            .map(|v| load_version(&conn, &id, &slug, v))
+            .collect()
+    }
+
+    /// Points `label` at `version`, moving it if it pointed elsewhere.
+    pub fn set_label(&self, reference: &str, version: i64, label: &str) -> Result<Label> {
+        validate_label(label)?;
+        let conn = self.conn();
+        let (id, slug) = resolve(&conn, reference)?;
+        select_version(&conn, &id, &slug, &VersionSelector::Number(version))?;
+        let at = now();
+        conn.execute(
+            "INSERT INTO prompt_labels(prompt_id, name, version, updated_at) VALUES(?1, ?2, ?3, ?4)
+             ON CONFLICT(prompt_id, name) DO UPDATE SET version = excluded.version,
+                 updated_at = excluded.updated_at
+             WHERE prompt_labels.version != excluded.version",
+            params![id, label, version, fmt_time(&at)],
+        )?;
+        drop(conn);
+        self.touch();
+        let labels = self.get_prompt(&id)?.labels;
+        labels
+            .into_iter()
+            .find(|l| l.name == label)
+            .ok_or_else(|| Error::LabelNotFound {
+                slug,
+                label: label.to_owned(),
+            })
+    }
+
+    /// Removes a label from a prompt.
+    pub fn remove_label(&self, reference: &str, label: &str) -> Result<()> {
+        let conn = self.conn();
+        let (id, slug) = resolve(&conn, reference)?;
+        let n = conn.execute(
+            "DELETE FROM prompt_labels WHERE prompt_id = ?1 AND name = ?2",
+            params![id, label],
+        )?;
+        if n == 0 {
+            return Err(Error::LabelNotFound {
+                slug,
+                label: label.to_owned(),
+            });
+        }
+        drop(conn);
+        self.touch();
+        Ok(())
+    }
+
+    /// Variables and partials a version uses, following partials into the prompts they include.
+    pub fn references(&self, version: &PromptVersion) -> Result<TemplateRefs> {
+        let mut refs = template::references(&version.content)?;
+        let conn = self.conn();
+        for (_, source) in partial_sources(&conn, &version.content, &version.slug)? {
+            let inner = template::references_in(0, crate::prompts::Role::User, &source)?;
+            refs.merge(TemplateRefs {
+                variables: inner.variables,
+                partials: Vec::new(),
+            });
+        }
+        Ok(refs)
+    }
+
+    /// Renders a prompt version with `variables`. Compiled templates are cached per version; a
+    /// prompt that includes partials is recompiled after any change to the library.
+    pub fn render(
+        &self,
+        reference: &str,
+        selector: &VersionSelector,
+        variables: &Map<String, Value>,
+    ) -> Result<RenderedPrompt> {
+        let (compiled, version) = self.compiled(reference, selector)?;
+        let messages = compiled.render(variables)?;
+        Ok(RenderedPrompt {
+            prompt_id: version.prompt_id,
+            slug: version.slug,
+            version: version.version,
+            model: version.content.model,
+            params: version.content.params,
+            messages,
+        })
+    }
+
+    /// The compiled form of a version, from the cache when still valid.
+    pub fn compiled(
+        &self,
+        reference: &str,
+        selector: &VersionSelector,
+    ) -> Result<(Arc<CompiledPrompt>, PromptVersion)> {
+        let conn = self.conn();
+        let (id, slug) = resolve(&conn, reference)?;
+        let number = select_version(&conn, &id, &slug, selector)?;
+        let version = load_version(&conn, &id, &slug, number)?;
+        let key = (id.clone(), number);
+        {
+            let cache = self.renders.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(entry) = cache.get(&key) {
+                let fresh = match entry.valid_at {
+                    None => true,
+                    Some(at) => self.change_marker(&conn)? == at,
+                };
+                if fresh {
+                    return Ok((entry.compiled.clone(), version));
+                }
+            }
+        }
+        let partials = partial_sources(&conn, &version.content, &slug)?;
+        let compiled = Arc::new(CompiledPrompt::new(&version.content, &partials)?);
+        let valid_at = if partials.is_empty() {
+            None
+        } else {
+            Some(self.change_marker(&conn)?)
+        };
+        drop(conn);
+        self.renders
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key,
+                CachedRender {
+                    compiled: compiled.clone(),
+                    valid_at,
+                },
+            );
+        Ok((compiled, version))
+    }
+}
+
+/// Finds a prompt by id or slug: `(id, slug)`.
+pub(crate) fn resolve(conn: &Connection, reference: &str) -> Result<(String, String)> {
+    conn.query_row(
+        "SELECT id, slug FROM prompts WHERE id = ?1 OR slug = ?1 LIMIT 1",
+        [reference],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .ok_or_else(|| Error::PromptNotFound(reference.to_owned()))
+}
+
+fn select_version(
+    conn: &Connection,
+    id: &str,
+    slug: &str,
+    selector: &VersionSelector,
+) -> Result<i64> {
+    let latest: i64 = conn.query_row(
+        "SELECT MAX(version) FROM prompt_versions WHERE prompt_id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    let label = |name: &str| -> Result<Option<i64>> {
+        Ok(conn
+            .query_row(
+                "SELECT version FROM prompt_labels WHERE prompt_id = ?1 AND name = ?2",
+                params![id, name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    };
+    match selector {
+        VersionSelector::Latest => Ok(latest),
+        VersionSelector::Default => Ok(label("production")?.unwrap_or(latest)),
+        VersionSelector::Number(n) if *n >= 1 && *n <= latest => Ok(*n),
+        VersionSelector::Number(n) => Err(Error::VersionNotFound {
+            slug: slug.to_owned(),
+            version: *n,
+            latest,
+        }),
+        VersionSelector::Label(name) if name == "latest" => Ok(latest),
+        VersionSelector::Label(name) => label(name)?.ok_or_else(|| Error::LabelNotFound {
+            slug: slug.to_owned(),
+            label: name.clone(),
+        }),
+    }
+}
+
+fn insert_version(
+    conn: &Connection,
+    id: &str,
+    version: i64,
+    content: &PromptContent,
+    message: Option<&str>,
+    at: &str,
+) -> Result<()> {
+    let message = message.map(str::trim).filter(|m| !m.is_empty());
+    conn.execute(
+        "INSERT INTO prompt_versions(prompt_id, version, content, content_hash, model,
+             description, message, created_at)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            id,
+            version,
+            serde_json::to_string(content)?,
+            content.content_hash(),
+            content.model,
+            content.description,
+            message,
+            at
+        ],
+    )?;
+    Ok(())
+}
+
+fn load_version(conn: &Connection, id: &str, slug: &str, version: i64) -> Result<PromptVersion> {
+    let (content, hash, message, created_at): (String, String, Option<String>, String) = conn
+        .query_row(
+            "SELECT content, content_hash, message, created_at FROM prompt_versions
+             WHERE prompt_id = ?1 AND version = ?2",
+            params![id, version],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+    let labels = conn
+        .prepare_cached(
+            "SELECT name FROM prompt_labels WHERE prompt_id = ?1 AND version = ?2 ORDER BY name",
+        )?
+        .query_map(params![id, version], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(PromptVersion {
+        prompt_id: id.to_owned(),
+        slug: slug.to_owned(),
+        version,
+        content: serde_json::from_str(&content)?,
+        message,
+        content_hash: hash,
+        created_at: parse_time(&created_at)?,
+        labels,
+    })
+}
+
+fn labels_of(conn: &Connection, id: &str) -> Result<Vec<Label>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT name, version, updated_at FROM prompt_labels WHERE prompt_id = ?1 ORDER BY name",
+        )?
+        .query_map([id], |r| {
+            Ok(Label {
+                name: r.get(0)?,
+                version: r.get(1)?,
+                updated_at: parse_time(&r.get::<_, String>(2)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+fn prompt_from_row(r: &Row<'_>) -> rusqlite::Result<Prompt> {
+    Ok(Prompt {
+        id: r.get(0)?,
+        slug: r.get(1)?,
+        created_at: parse_time(&r.get::<_, String>(2)?)?,
+        updated_at: parse_time(&r.get::<_, String>(3)?)?,
+        latest_version: r.get(4)?,
+        description: r.get(5)?,
+        model: r.get(6)?,
+        labels: Vec::new(),
+    })
+}
+
+/// The text of a prompt used as a partial: its messages' templates joined by blank lines, from
+/// its `production` version if it has one, else its latest.
+fn partial_text(content: &PromptContent) -> String {
+    content
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Every partial `content` needs, transitively, as `(slug, source)`; cycles are an error.
+fn partial_sources(
+    conn: &Connection,
+    content: &PromptContent,
+    own_slug: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut stack = vec![own_slug.to_owned()];
+    let refs = template::references(content)?;
+    collect_partials(conn, &refs.partials, &mut stack, &mut out)?;
+    Ok(out)
+}
+
+fn collect_partials(
+    conn: &Connection,
+    names: &[String],
+    stack: &mut Vec<String>,
+    out: &mut Vec<(String, String)>,
+) -> Result<()> {
+    for name in names {
+        if stack.contains(name) {
+            let mut cycle = stack.clone();
+            cycle.push(name.clone());
+            let start = cycle.iter().position(|s| s == name).unwrap_or(0);
+            return Err(Error::PartialCycle(cycle[start..].to_vec()));
+        }
+        if out.iter().any(|(s, _)| s == name) {
+            continue;
+        }
+        if stack.len() > PARTIAL_DEPTH_LIMIT {
+            return Err(Error::PartialCycle(stack.clone()));
+        }
+        let (id, slug) = resolve(conn, name).map_err(|e| match e {
+            Error::PromptNotFound(_) => Error::UnknownPartial(name.clone()),
+            other => other,
+        })?;
+        let number = select_version(conn, &id, &slug, &VersionSelector::Default)?;
+        let version = load_version(conn, &id, &slug, number)?;
+        let text = partial_text(&version.content);
+        let inner = template::references_in(0, crate::prompts::Role::User, &text)?;
+        out.push((name.clone(), text));
+        stack.push(name.clone());
+        collect_partials(conn, &inner.partials, stack, out)?;
+        stack.pop();
+    }
+    Ok(())
+}
