@@ -164,6 +164,7 @@ fn diff_section(title: String, old: Option<&str>, new: Option<&str>, from: i64, 
         lines_diff
             .unified_diff()
             .context_radius(3)
+            .missing_newline_hint(false)
             .header(&format!("v{from}/{title}"), &format!("v{to}/{title}"))
             .to_string()
     };

@@ -56,7 +56,16 @@ pub struct NewKey {
 }
 
 impl NewKey {
+    /// Checks the name, provider and base URL; callers run this before asking for the secret.
+    pub fn validate_fields(&self) -> Result<()> {
+        self.validate_inner(None)
+    }
+
     pub(crate) fn validate(&self, secret: &str) -> Result<()> {
+        self.validate_inner(Some(secret))
+    }
+
+    fn validate_inner(&self, secret: Option<&str>) -> Result<()> {
         crate::ids::validate_slug("virtual key name", &self.name)?;
         if !KNOWN_PROVIDERS.contains(&self.provider.as_str()) {
             return Err(Error::UnknownProvider {
@@ -73,7 +82,7 @@ impl NewKey {
             }
             None => {}
         }
-        if secret.is_empty() && !SECRET_OPTIONAL.contains(&self.provider.as_str()) {
+        if secret.is_some_and(str::is_empty) && !SECRET_OPTIONAL.contains(&self.provider.as_str()) {
             return Err(Error::EmptySecret(self.name.clone()));
         }
         Ok(())

@@ -1,1 +1,7 @@
+//! Black-box tests of the `portolan` binary on throwaway data directories. One test binary, so
+//! the suite links once.
 
+mod support;
+
+mod cli_keys;
+mod cli_prompts;

@@ -81,6 +81,7 @@ impl Store {
         crate::paths::ensure_private_dir(data_dir)?;
         let db_path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&db_path)?;
+        restrict_permissions(&db_path);
         configure(&conn)?;
         let fresh = migrations::apply(&mut conn, &db_path)?;
         let store = Store {
@@ -169,6 +170,17 @@ impl Store {
         }
         drop(conn);
         Ok(self.master_key.get_or_init(|| key))
+    }
+}
+
+/// The database holds sealed secrets and prompt text: owner-only, like the directory.
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "could not make the database owner-only");
+        }
     }
 }
 

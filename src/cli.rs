@@ -1,0 +1,447 @@
+//! Command definitions and their output. Every command prints a human form by default and JSON
+//! with `--json`; errors are one sentence on stderr and a non-zero exit.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Map, Value};
+
+use portolan::diff::{Colour, diff_versions};
+use portolan::keys::NewKey;
+use portolan::prompt_file::{self, PromptFile};
+use portolan::prompts::VersionSelector;
+use portolan::secrets::SecretString;
+use portolan::{Error, Store};
+
+#[derive(Parser, Debug)]
+#[command(name = "portolan", version, about = "Local prompt-engineering workbench")]
+pub struct Cli {
+    /// Data directory (default: $PORTOLAN_HOME, else the platform data directory)
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage prompt templates and their versions
+    #[command(subcommand)]
+    Prompts(PromptsCmd),
+    /// Manage virtual keys (provider API keys, stored encrypted)
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Show where data lives and what the library holds
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Select {
+    /// Version number
+    #[arg(long, conflicts_with = "label")]
+    version: Option<i64>,
+    /// Label name (e.g. production); `latest` is the newest version
+    #[arg(long)]
+    label: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum PromptsCmd {
+    /// List prompts
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a prompt from a .prompt.md or .prompty file (its labels are applied)
+    Create {
+        slug: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Commit-style message for version 1
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Save a file as the next version of a prompt (nothing happens if unchanged; labels in the
+    /// file are not moved: use `prompts label`)
+    Save {
+        prompt: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Show one version (default: latest)
+    Show {
+        prompt: String,
+        #[command(flatten)]
+        select: Select,
+        /// Print only the prompt file, ready to edit and save
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the versions of a prompt
+    Versions {
+        prompt: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render a prompt's messages as JSON (default version: the `production` label, else latest,
+    /// as the gateway serves it)
+    Render {
+        prompt: String,
+        #[command(flatten)]
+        select: Select,
+        /// A variable: `name=text`, or `name:=<json>` for numbers, lists and objects
+        #[arg(long = "var", value_name = "K=V")]
+        vars: Vec<String>,
+        /// A JSON object of variables (flags given with --var win)
+        #[arg(long, value_name = "F.json")]
+        vars_file: Option<PathBuf>,
+    },
+    /// Show what changed between two versions (numbers or labels)
+    Diff {
+        prompt: String,
+        from: String,
+        to: String,
+        /// Word-level inline diff instead of a unified line diff
+        #[arg(long)]
+        words: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point a label at a version (moving it if it exists)
+    Label {
+        prompt: String,
+        version: i64,
+        label: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    /// Add a key; the secret is read from stdin (or asked for, without echo, on a terminal)
+    Add {
+        name: String,
+        #[arg(long)]
+        provider: String,
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// List keys (secrets are shown masked)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key's secret (read from stdin), keeping its name and id
+    Rotate { name: String },
+    /// Remove a key
+    Remove { name: String },
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTOLAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+type CliResult = Result<(), Error>;
+
+pub fn run(cli: Cli) -> CliResult {
+    let data_dir = portolan::paths::resolve_data_dir(cli.data_dir.as_deref())?;
+    let store = Store::open(&data_dir)?;
+    match cli.command {
+        Command::Prompts(cmd) => prompts(&store, cmd),
+        Command::Keys(cmd) => keys(&store, cmd),
+        Command::Status { json } => status(&store, json),
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out).ok();
+    Ok(())
+}
+
+fn selector(select: &Select, default: VersionSelector) -> VersionSelector {
+    if select.version.is_none() && select.label.is_none() {
+        default
+    } else {
+        VersionSelector::from_options(select.version, select.label.clone())
+    }
+}
+
+fn parse_version_ref(text: &str) -> VersionSelector {
+    let t = text.trim_start_matches('v');
+    match t.parse::<i64>() {
+        Ok(n) => VersionSelector::Number(n),
+        Err(_) if text == "latest" => VersionSelector::Latest,
+        Err(_) => VersionSelector::Label(text.to_owned()),
+    }
+}
+
+fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
+    match cmd {
+        PromptsCmd::List { json } => {
+            let list = store.list_prompts()?;
+            if json {
+                return print_json(&list);
+            }
+            if list.is_empty() {
+                println!("No prompts yet. Create one with: portolan prompts create <slug> --file <FILE>");
+                return Ok(());
+            }
+            let width = list.iter().map(|p| p.slug.len()).max().unwrap_or(4).max(4);
+            println!("{:<width$}  {:<15}  {:>7}  {:<20}  LABELS", "SLUG", "ID", "VERSION", "MODEL");
+            for p in list {
+                let labels: Vec<String> =
+                    p.labels.iter().map(|l| format!("{}→v{}", l.name, l.version)).collect();
+                println!(
+                    "{:<width$}  {:<15}  {:>7}  {:<20}  {}",
+                    p.slug,
+                    p.id,
+                    p.latest_version,
+                    p.model.as_deref().unwrap_or("-"),
+                    labels.join(", ")
+                );
+            }
+            Ok(())
+        }
+        PromptsCmd::Create { slug, file, message } => {
+            let parsed = prompt_file::read(&file)?;
+            let saved = store.create_prompt(&slug, &parsed.content, message.as_deref())?;
+            for label in &parsed.labels {
+                store.set_label(&saved.prompt_id, saved.version, label)?;
+            }
+            println!("created {} ({}) version {}", saved.slug, saved.prompt_id, saved.version);
+            Ok(())
+        }
+        PromptsCmd::Save { prompt, file, message } => {
+            let parsed = prompt_file::read(&file)?;
+            let saved = store.save_version(&prompt, &parsed.content, message.as_deref())?;
+            if saved.created {
+                println!("saved {} version {}", saved.slug, saved.version);
+            } else {
+                println!(
+                    "unchanged: {} is still at version {} (the file matches it)",
+                    saved.slug, saved.version
+                );
+            }
+            Ok(())
+        }
+        PromptsCmd::Show { prompt, select, raw, json } => {
+            let version = store.get_version(&prompt, &selector(&select, VersionSelector::Latest))?;
+            let file = PromptFile {
+                name: version.slug.clone(),
+                content: version.content.clone(),
+                labels: version.labels.clone(),
+            };
+            if raw {
+                print!("{}", prompt_file::render(&file));
+                return Ok(());
+            }
+            let refs = store.references(&version)?;
+            if json {
+                let mut value = serde_json::to_value(&version)?;
+                value["variables_used"] = serde_json::to_value(&refs.variables)?;
+                value["partials"] = serde_json::to_value(&refs.partials)?;
+                return print_json(&value);
+            }
+            let latest = store.get_prompt(&version.prompt_id)?.latest_version;
+            println!("prompt:    {} ({})", version.slug, version.prompt_id);
+            println!("version:   {} of {}", version.version, latest);
+            if !version.labels.is_empty() {
+                println!("labels:    {}", version.labels.join(", "));
+            }
+            println!("saved:     {}", version.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
+            if let Some(m) = &version.message {
+                println!("message:   {m}");
+            }
+            println!("variables: {}", if refs.variables.is_empty() { "-".into() } else { refs.variables.join(", ") });
+            if !refs.partials.is_empty() {
+                println!("partials:  {}", refs.partials.join(", "));
+            }
+            println!();
+            print!("{}", prompt_file::render(&file));
+            Ok(())
+        }
+        PromptsCmd::Versions { prompt, json } => {
+            let versions = store.list_versions(&prompt)?;
+            if json {
+                return print_json(&versions);
+            }
+            for v in versions.iter().rev() {
+                let labels = if v.labels.is_empty() { String::new() } else { format!(" [{}]", v.labels.join(", ")) };
+                println!(
+                    "v{:<4} {}  {}{}",
+                    v.version,
+                    v.created_at.format("%Y-%m-%d %H:%M"),
+                    v.message.as_deref().unwrap_or("(no message)"),
+                    labels
+                );
+            }
+            Ok(())
+        }
+        PromptsCmd::Render { prompt, select, vars, vars_file } => {
+            let variables = collect_vars(&vars, vars_file.as_deref())?;
+            let rendered =
+                store.render(&prompt, &selector(&select, VersionSelector::Default), &variables)?;
+            print_json(&rendered)
+        }
+        PromptsCmd::Diff { prompt, from, to, words, json } => {
+            let a = store.get_version(&prompt, &parse_version_ref(&from))?;
+            let b = store.get_version(&prompt, &parse_version_ref(&to))?;
+            let diff = diff_versions(&a, &b);
+            if json {
+                return print_json(&diff);
+            }
+            let colour = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+                Colour::Ansi
+            } else {
+                Colour::Never
+            };
+            print!("{}", diff.to_text(words, colour));
+            Ok(())
+        }
+        PromptsCmd::Label { prompt, version, label } => {
+            let l = store.set_label(&prompt, version, &label)?;
+            let p = store.get_prompt(&prompt)?;
+            println!("{} → {} version {}", l.name, p.slug, l.version);
+            Ok(())
+        }
+    }
+}
+
+/// Variables from `--vars-file` then `--var` flags: `k=v` is a string, `k:=json` a JSON value.
+fn collect_vars(flags: &[String], file: Option<&Path>) -> Result<Map<String, Value>, Error> {
+    let mut vars = Map::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            context: format!("could not read {}", path.display()),
+            source: e,
+        })?;
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => vars.extend(map),
+            Ok(_) => {
+                return Err(Error::InvalidVariables(format!(
+                    "{} must hold a JSON object of variable names to values",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(Error::InvalidVariables(format!("{} is not valid JSON: {e}", path.display())));
+            }
+        }
+    }
+    for flag in flags {
+        if let Some((k, json)) = flag.split_once(":=") {
+            let value = serde_json::from_str(json).map_err(|e| {
+                Error::InvalidVariables(format!("--var {k}:= needs a JSON value: {e}"))
+            })?;
+            vars.insert(k.to_owned(), value);
+        } else if let Some((k, v)) = flag.split_once('=') {
+            vars.insert(k.to_owned(), Value::String(v.to_owned()));
+        } else {
+            return Err(Error::InvalidVariables(format!(
+                "--var '{flag}' should look like name=value (or name:=<json>)"
+            )));
+        }
+    }
+    Ok(vars)
+}
+
+fn read_secret(prompt: &str) -> Result<SecretString, Error> {
+    if std::io::stdin().is_terminal() {
+        let s = rpassword::prompt_password(prompt)
+            .map_err(|e| Error::Io { context: "could not read the secret".into(), source: e })?;
+        return Ok(SecretString::new(s));
+    }
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| Error::Io { context: "could not read the secret from stdin".into(), source: e })?;
+    let trimmed = s.trim_end_matches(['\n', '\r']).to_owned();
+    zeroize::Zeroize::zeroize(&mut s);
+    Ok(SecretString::new(trimmed))
+}
+
+fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
+    match cmd {
+        KeysCmd::Add { name, provider, base_url, notes } => {
+            let new = NewKey { name, provider, base_url, notes };
+            new.validate_fields()?;
+            if store.list_keys()?.iter().any(|k| k.name == new.name) {
+                return Err(Error::DuplicateKey(new.name));
+            }
+            let secret = read_secret(&format!("Secret for virtual key '{}': ", new.name))?;
+            let key = store.add_key(&new, &secret)?;
+            println!("added virtual key {} ({}, {}) {}", key.name, key.provider, key.id, key.mask);
+            Ok(())
+        }
+        KeysCmd::List { json } => {
+            let keys = store.list_keys()?;
+            if json {
+                return print_json(&keys);
+            }
+            if keys.is_empty() {
+                println!("No virtual keys. Add one with: portolan keys add <name> --provider openai < key.txt");
+                return Ok(());
+            }
+            println!("{:<20}  {:<18}  {:<12}  {:<16}  LAST USED", "NAME", "PROVIDER", "SECRET", "ID");
+            for k in keys {
+                println!(
+                    "{:<20}  {:<18}  {:<12}  {:<16}  {}",
+                    k.name,
+                    k.provider,
+                    k.mask,
+                    k.id,
+                    k.last_used_at.map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+                );
+            }
+            Ok(())
+        }
+        KeysCmd::Rotate { name } => {
+            store.get_key(&name)?;
+            let secret = read_secret(&format!("New secret for virtual key '{name}': "))?;
+            let key = store.rotate_key(&name, &secret)?;
+            println!("rotated virtual key {} {}", key.name, key.mask);
+            Ok(())
+        }
+        KeysCmd::Remove { name } => {
+            let key = store.remove_key(&name)?;
+            println!("removed virtual key {} ({})", key.name, key.id);
+            Ok(())
+        }
+    }
+}
+
+fn status(store: &Store, json: bool) -> CliResult {
+    let prompts = store.list_prompts()?;
+    let keys = store.list_keys()?;
+    let value = serde_json::json!({
+        "data_dir": store.data_dir(),
+        "database": store.db_path(),
+        "prompts": prompts.len(),
+        "virtual_keys": keys.len(),
+    });
+    if json {
+        return print_json(&value);
+    }
+    println!("data directory: {}", store.data_dir().display());
+    println!("database:       {}", store.db_path().display());
+    println!("prompts:        {}", prompts.len());
+    println!("virtual keys:   {}", keys.len());
+    Ok(())
+}
