@@ -15,7 +15,11 @@ use portolan::secrets::SecretString;
 use portolan::{Error, Store};
 
 #[derive(Parser, Debug)]
-#[command(name = "portolan", version, about = "Local prompt-engineering workbench")]
+#[command(
+    name = "portolan",
+    version,
+    about = "Local prompt-engineering workbench"
+)]
 pub struct Cli {
     /// Data directory (default: $PORTOLAN_HOME, else the platform data directory)
     #[arg(long, global = true, value_name = "DIR")]
@@ -200,14 +204,22 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
                 return print_json(&list);
             }
             if list.is_empty() {
-                println!("No prompts yet. Create one with: portolan prompts create <slug> --file <FILE>");
+                println!(
+                    "No prompts yet. Create one with: portolan prompts create <slug> --file <FILE>"
+                );
                 return Ok(());
             }
             let width = list.iter().map(|p| p.slug.len()).max().unwrap_or(4).max(4);
-            println!("{:<width$}  {:<15}  {:>7}  {:<20}  LABELS", "SLUG", "ID", "VERSION", "MODEL");
+            println!(
+                "{:<width$}  {:<15}  {:>7}  {:<20}  LABELS",
+                "SLUG", "ID", "VERSION", "MODEL"
+            );
             for p in list {
-                let labels: Vec<String> =
-                    p.labels.iter().map(|l| format!("{}→v{}", l.name, l.version)).collect();
+                let labels: Vec<String> = p
+                    .labels
+                    .iter()
+                    .map(|l| format!("{}→v{}", l.name, l.version))
+                    .collect();
                 println!(
                     "{:<width$}  {:<15}  {:>7}  {:<20}  {}",
                     p.slug,
@@ -219,16 +231,27 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             }
             Ok(())
         }
-        PromptsCmd::Create { slug, file, message } => {
+        PromptsCmd::Create {
+            slug,
+            file,
+            message,
+        } => {
             let parsed = prompt_file::read(&file)?;
             let saved = store.create_prompt(&slug, &parsed.content, message.as_deref())?;
             for label in &parsed.labels {
                 store.set_label(&saved.prompt_id, saved.version, label)?;
             }
-            println!("created {} ({}) version {}", saved.slug, saved.prompt_id, saved.version);
+            println!(
+                "created {} ({}) version {}",
+                saved.slug, saved.prompt_id, saved.version
+            );
             Ok(())
         }
-        PromptsCmd::Save { prompt, file, message } => {
+        PromptsCmd::Save {
+            prompt,
+            file,
+            message,
+        } => {
             let parsed = prompt_file::read(&file)?;
             let saved = store.save_version(&prompt, &parsed.content, message.as_deref())?;
             if saved.created {
@@ -241,8 +264,14 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             }
             Ok(())
         }
-        PromptsCmd::Show { prompt, select, raw, json } => {
-            let version = store.get_version(&prompt, &selector(&select, VersionSelector::Latest))?;
+        PromptsCmd::Show {
+            prompt,
+            select,
+            raw,
+            json,
+        } => {
+            let version =
+                store.get_version(&prompt, &selector(&select, VersionSelector::Latest))?;
             let file = PromptFile {
                 name: version.slug.clone(),
                 content: version.content.clone(),
@@ -265,11 +294,21 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             if !version.labels.is_empty() {
                 println!("labels:    {}", version.labels.join(", "));
             }
-            println!("saved:     {}", version.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
+            println!(
+                "saved:     {}",
+                version.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
             if let Some(m) = &version.message {
                 println!("message:   {m}");
             }
-            println!("variables: {}", if refs.variables.is_empty() { "-".into() } else { refs.variables.join(", ") });
+            println!(
+                "variables: {}",
+                if refs.variables.is_empty() {
+                    "-".into()
+                } else {
+                    refs.variables.join(", ")
+                }
+            );
             if !refs.partials.is_empty() {
                 println!("partials:  {}", refs.partials.join(", "));
             }
@@ -283,7 +322,11 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
                 return print_json(&versions);
             }
             for v in versions.iter().rev() {
-                let labels = if v.labels.is_empty() { String::new() } else { format!(" [{}]", v.labels.join(", ")) };
+                let labels = if v.labels.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", v.labels.join(", "))
+                };
                 println!(
                     "v{:<4} {}  {}{}",
                     v.version,
@@ -294,28 +337,47 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             }
             Ok(())
         }
-        PromptsCmd::Render { prompt, select, vars, vars_file } => {
+        PromptsCmd::Render {
+            prompt,
+            select,
+            vars,
+            vars_file,
+        } => {
             let variables = collect_vars(&vars, vars_file.as_deref())?;
-            let rendered =
-                store.render(&prompt, &selector(&select, VersionSelector::Default), &variables)?;
+            let rendered = store.render(
+                &prompt,
+                &selector(&select, VersionSelector::Default),
+                &variables,
+            )?;
             print_json(&rendered)
         }
-        PromptsCmd::Diff { prompt, from, to, words, json } => {
+        PromptsCmd::Diff {
+            prompt,
+            from,
+            to,
+            words,
+            json,
+        } => {
             let a = store.get_version(&prompt, &parse_version_ref(&from))?;
             let b = store.get_version(&prompt, &parse_version_ref(&to))?;
             let diff = diff_versions(&a, &b);
             if json {
                 return print_json(&diff);
             }
-            let colour = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-                Colour::Ansi
-            } else {
-                Colour::Never
-            };
+            let colour =
+                if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+                    Colour::Ansi
+                } else {
+                    Colour::Never
+                };
             print!("{}", diff.to_text(words, colour));
             Ok(())
         }
-        PromptsCmd::Label { prompt, version, label } => {
+        PromptsCmd::Label {
+            prompt,
+            version,
+            label,
+        } => {
             let l = store.set_label(&prompt, version, &label)?;
             let p = store.get_prompt(&prompt)?;
             println!("{} → {} version {}", l.name, p.slug, l.version);
@@ -341,7 +403,10 @@ fn collect_vars(flags: &[String], file: Option<&Path>) -> Result<Map<String, Val
                 )));
             }
             Err(e) => {
-                return Err(Error::InvalidVariables(format!("{} is not valid JSON: {e}", path.display())));
+                return Err(Error::InvalidVariables(format!(
+                    "{} is not valid JSON: {e}",
+                    path.display()
+                )));
             }
         }
     }
@@ -364,14 +429,19 @@ fn collect_vars(flags: &[String], file: Option<&Path>) -> Result<Map<String, Val
 
 fn read_secret(prompt: &str) -> Result<SecretString, Error> {
     if std::io::stdin().is_terminal() {
-        let s = rpassword::prompt_password(prompt)
-            .map_err(|e| Error::Io { context: "could not read the secret".into(), source: e })?;
+        let s = rpassword::prompt_password(prompt).map_err(|e| Error::Io {
+            context: "could not read the secret".into(),
+            source: e,
+        })?;
         return Ok(SecretString::new(s));
     }
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)
-        .map_err(|e| Error::Io { context: "could not read the secret from stdin".into(), source: e })?;
+        .map_err(|e| Error::Io {
+            context: "could not read the secret from stdin".into(),
+            source: e,
+        })?;
     let trimmed = s.trim_end_matches(['\n', '\r']).to_owned();
     zeroize::Zeroize::zeroize(&mut s);
     Ok(SecretString::new(trimmed))
@@ -379,15 +449,28 @@ fn read_secret(prompt: &str) -> Result<SecretString, Error> {
 
 fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
     match cmd {
-        KeysCmd::Add { name, provider, base_url, notes } => {
-            let new = NewKey { name, provider, base_url, notes };
+        KeysCmd::Add {
+            name,
+            provider,
+            base_url,
+            notes,
+        } => {
+            let new = NewKey {
+                name,
+                provider,
+                base_url,
+                notes,
+            };
             new.validate_fields()?;
             if store.list_keys()?.iter().any(|k| k.name == new.name) {
                 return Err(Error::DuplicateKey(new.name));
             }
             let secret = read_secret(&format!("Secret for virtual key '{}': ", new.name))?;
             let key = store.add_key(&new, &secret)?;
-            println!("added virtual key {} ({}, {}) {}", key.name, key.provider, key.id, key.mask);
+            println!(
+                "added virtual key {} ({}, {}) {}",
+                key.name, key.provider, key.id, key.mask
+            );
             Ok(())
         }
         KeysCmd::List { json } => {
@@ -396,10 +479,15 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
                 return print_json(&keys);
             }
             if keys.is_empty() {
-                println!("No virtual keys. Add one with: portolan keys add <name> --provider openai < key.txt");
+                println!(
+                    "No virtual keys. Add one with: portolan keys add <name> --provider openai < key.txt"
+                );
                 return Ok(());
             }
-            println!("{:<20}  {:<18}  {:<12}  {:<16}  LAST USED", "NAME", "PROVIDER", "SECRET", "ID");
+            println!(
+                "{:<20}  {:<18}  {:<12}  {:<16}  LAST USED",
+                "NAME", "PROVIDER", "SECRET", "ID"
+            );
             for k in keys {
                 println!(
                     "{:<20}  {:<18}  {:<12}  {:<16}  {}",
@@ -407,7 +495,8 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
                     k.provider,
                     k.mask,
                     k.id,
-                    k.last_used_at.map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+                    k.last_used_at
+                        .map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
                 );
             }
             Ok(())

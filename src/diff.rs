@@ -113,12 +113,20 @@ pub fn diff_versions(old: &PromptVersion, new: &PromptVersion) -> VersionDiff {
         slug: new.slug.clone(),
         from: old.version,
         to: new.version,
-        changed: sections.iter().any(|s| s.change != SectionChange::Unchanged),
+        changed: sections
+            .iter()
+            .any(|s| s.change != SectionChange::Unchanged),
         sections,
     }
 }
 
-fn diff_section(title: String, old: Option<&str>, new: Option<&str>, from: i64, to: i64) -> SectionDiff {
+fn diff_section(
+    title: String,
+    old: Option<&str>,
+    new: Option<&str>,
+    from: i64,
+    to: i64,
+) -> SectionDiff {
     let change = match (old, new) {
         (None, Some(_)) => SectionChange::Added,
         (Some(_), None) => SectionChange::Removed,
@@ -200,7 +208,11 @@ impl VersionDiff {
             ));
             return out;
         }
-        for s in self.sections.iter().filter(|s| s.change != SectionChange::Unchanged) {
+        for s in self
+            .sections
+            .iter()
+            .filter(|s| s.change != SectionChange::Unchanged)
+        {
             if words {
                 out.push_str(&format!("{bold}== {} [{:?}]{reset}\n", s.title, s.change));
                 for w in &s.words {
@@ -257,15 +269,30 @@ mod tests {
 
     #[test]
     fn sections_lines_and_words() {
-        let a = version(1, "gpt-4o-mini", &[(Role::System, "Be brief.\nUse English."), (Role::User, "{{q}}")]);
+        let a = version(
+            1,
+            "gpt-4o-mini",
+            &[
+                (Role::System, "Be brief.\nUse English."),
+                (Role::User, "{{q}}"),
+            ],
+        );
         let b = version(
             2,
             "gpt-4o",
-            &[(Role::System, "Be very brief.\nUse English."), (Role::User, "{{q}}"), (Role::Assistant, "Sure")],
+            &[
+                (Role::System, "Be very brief.\nUse English."),
+                (Role::User, "{{q}}"),
+                (Role::Assistant, "Sure"),
+            ],
         );
         let d = diff_versions(&a, &b);
         assert!(d.changed);
-        let kinds: Vec<_> = d.sections.iter().map(|s| (s.title.as_str(), s.change)).collect();
+        let kinds: Vec<_> = d
+            .sections
+            .iter()
+            .map(|s| (s.title.as_str(), s.change))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -279,13 +306,28 @@ mod tests {
         let deleted = sys.lines.iter().find(|l| l.tag == Tag::Delete).unwrap();
         assert_eq!(deleted.old_line, Some(1));
         let inserted = sys.lines.iter().find(|l| l.tag == Tag::Insert).unwrap();
-        assert!(inserted.segments.iter().any(|s| s.emphasized && s.text.contains("very")));
-        assert!(sys.words.iter().any(|w| w.tag == Tag::Insert && w.text.contains("very")));
+        assert!(
+            inserted
+                .segments
+                .iter()
+                .any(|s| s.emphasized && s.text.contains("very"))
+        );
+        assert!(
+            sys.words
+                .iter()
+                .any(|w| w.tag == Tag::Insert && w.text.contains("very"))
+        );
         let text = d.to_text(false, Colour::Never);
-        assert!(text.contains("-model:") || text.contains("-  id: gpt-4o-mini"), "{text}");
+        assert!(
+            text.contains("-model:") || text.contains("-  id: gpt-4o-mini"),
+            "{text}"
+        );
         assert!(text.contains("+Be very brief."), "{text}");
         let words = d.to_text(true, Colour::Never);
-        assert!(words.contains("{+very +}") || words.contains("{+very+}"), "{words}");
+        assert!(
+            words.contains("{+very +}") || words.contains("{+very+}"),
+            "{words}"
+        );
         assert!(words.contains("[-gpt-4o-mini-]"), "{words}");
     }
 

@@ -35,7 +35,8 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-const SLUG_RULE: &str = "use 1-64 characters: lowercase letters, digits, '-' or '_', starting with a letter or digit";
+const SLUG_RULE: &str =
+    "use 1-64 characters: lowercase letters, digits, '-' or '_', starting with a letter or digit";
 
 /// Prompt slugs and virtual key names: lowercase, URL- and file-name-safe.
 pub fn validate_slug(what: &'static str, value: &str) -> Result<()> {

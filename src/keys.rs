@@ -142,12 +142,22 @@ mod tests {
             notes: None,
         };
         assert!(k("openai", None).validate("sk-x").is_ok());
-        assert!(matches!(k("nope", None).validate("x"), Err(Error::UnknownProvider { .. })));
+        assert!(matches!(
+            k("nope", None).validate("x"),
+            Err(Error::UnknownProvider { .. })
+        ));
         assert!(k("azure-openai", None).validate("x").is_err());
-        assert!(k("azure-openai", Some("https://r.openai.azure.com")).validate("x").is_ok());
+        assert!(
+            k("azure-openai", Some("https://r.openai.azure.com"))
+                .validate("x")
+                .is_ok()
+        );
         assert!(k("openai", Some("ftp://x")).validate("x").is_err());
         assert!(k("openai", Some("https://u:p@x")).validate("x").is_err());
-        assert!(matches!(k("openai", None).validate(""), Err(Error::EmptySecret(_))));
+        assert!(matches!(
+            k("openai", None).validate(""),
+            Err(Error::EmptySecret(_))
+        ));
         assert!(k("ollama", None).validate("").is_ok());
     }
 }

@@ -30,7 +30,10 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
-        .map_err(|e| Error::io(format!("could not create data directory {}", dir.display()), e))
+    builder.create(dir).map_err(|e| {
+        Error::io(
+            format!("could not create data directory {}", dir.display()),
+            e,
+        )
+    })
 }

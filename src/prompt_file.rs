@@ -199,7 +199,10 @@ fn strip_location(msg: &str) -> String {
 }
 
 /// Splits `---\n<yaml>---\n<body>`; returns the YAML, the body and the body's first line number.
-pub(crate) fn split_front_matter<'a>(text: &'a str, path: &Path) -> Result<(&'a str, &'a str, usize)> {
+pub(crate) fn split_front_matter<'a>(
+    text: &'a str,
+    path: &Path,
+) -> Result<(&'a str, &'a str, usize)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let rest = text
         .strip_prefix("---\n")
@@ -210,15 +213,13 @@ pub(crate) fn split_front_matter<'a>(text: &'a str, path: &Path) -> Result<(&'a 
             reason: "a prompt file starts with a '---' line opening its YAML front matter".into(),
         })?;
     let mut offset = 0;
-    let mut line_no = 2;
-    for line in rest.split_inclusive('\n') {
+    for (line_no, line) in (2..).zip(rest.split_inclusive('\n')) {
         if line.trim_end() == "---" {
             let yaml = &rest[..offset];
             let body = &rest[offset + line.len()..];
             return Ok((yaml, body, line_no + 1));
         }
         offset += line.len();
-        line_no += 1;
     }
     Err(Error::PromptFile {
         path: path.to_path_buf(),
@@ -241,7 +242,11 @@ pub(crate) fn parse_body(
     };
     let find_marker = |line: &str| -> Option<Role> {
         if lenient_markers {
-            let l = line.trim().trim_start_matches('#').trim().to_ascii_lowercase();
+            let l = line
+                .trim()
+                .trim_start_matches('#')
+                .trim()
+                .to_ascii_lowercase();
             marker(&l)
         } else {
             marker(line)
@@ -337,7 +342,9 @@ mod tests {
         content.params.insert("temperature".into(), json!(0.4));
         content.params.insert("max_tokens".into(), json!(300));
         content.params.insert("stop".into(), json!(["\n\n", "END"]));
-        content.params.insert("response_format".into(), json!({"type": "json_object"}));
+        content
+            .params
+            .insert("response_format".into(), json!({"type": "json_object"}));
         content.variables.insert(
             "tone".into(),
             VariableSpec {
@@ -379,7 +386,10 @@ mod tests {
         let text = "---\nname: tiny\nmodel: gpt-4o\n---\nuser:\nHi {{who}}\n";
         let f = parse(text, Path::new("tiny.prompt.md")).unwrap();
         assert_eq!(f.content.model.as_deref(), Some("gpt-4o"));
-        assert_eq!(f.content.messages, vec![Message::new(Role::User, "Hi {{who}}")]);
+        assert_eq!(
+            f.content.messages,
+            vec![Message::new(Role::User, "Hi {{who}}")]
+        );
     }
 
     #[test]
@@ -387,10 +397,17 @@ mod tests {
         let p = Path::new("bad.prompt.md");
         let e = parse("name: x\n", p).unwrap_err().to_string();
         assert!(e.starts_with("bad.prompt.md:1:"), "{e}");
-        let e = parse("---\nname: x\nmodle: y\n---\nuser:\nhi\n", p).unwrap_err().to_string();
+        let e = parse("---\nname: x\nmodle: y\n---\nuser:\nhi\n", p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.prompt.md:3:") && e.contains("modle"), "{e}");
-        let e = parse("---\nname: x\n---\nhello\nuser:\nhi\n", p).unwrap_err().to_string();
-        assert!(e.starts_with("bad.prompt.md:4:") && e.contains("before the first role"), "{e}");
+        let e = parse("---\nname: x\n---\nhello\nuser:\nhi\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("bad.prompt.md:4:") && e.contains("before the first role"),
+            "{e}"
+        );
         let e = parse("---\nname: x\n---\n\n", p).unwrap_err().to_string();
         assert!(e.contains("no messages"), "{e}");
         let e = parse("---\nname: x\n", p).unwrap_err().to_string();

@@ -196,11 +196,7 @@ pub fn validate_params(params: &Map<String, Value>) -> Result<()> {
                 Some(n) if n > 0 => {}
                 _ => return bad(key, "a positive whole number"),
             },
-            "seed" => {
-                if value.as_i64().is_none() {
-                    return bad(key, "a whole number");
-                }
-            }
+            "seed" if value.as_i64().is_none() => return bad(key, "a whole number"),
             "stop" => {
                 let ok = value.is_string()
                     || value
@@ -213,10 +209,7 @@ pub fn validate_params(params: &Map<String, Value>) -> Result<()> {
             "response_format" => {
                 let kind = value.get("type").and_then(Value::as_str);
                 if !matches!(kind, Some("text" | "json_object" | "json_schema")) {
-                    return bad(
-                        key,
-                        "an object with type text, json_object or json_schema",
-                    );
+                    return bad(key, "an object with type text, json_object or json_schema");
                 }
             }
             "messages" | "model" | "stream" => {
@@ -335,8 +328,10 @@ mod tests {
         c.params.insert("stop".into(), json!(["a", 1]));
         assert!(c.validate().is_err());
         c.params.insert("stop".into(), json!(["a", "b"]));
-        c.params.insert("response_format".into(), json!({"type": "json_object"}));
-        c.params.insert("vendor_specific".into(), json!({"anything": true}));
+        c.params
+            .insert("response_format".into(), json!({"type": "json_object"}));
+        c.params
+            .insert("vendor_specific".into(), json!({"anything": true}));
         c.validate().unwrap();
     }
 

@@ -57,13 +57,21 @@ pub fn parse(text: &str, path: &Path) -> Result<PromptFile> {
         for (k, spec) in inputs {
             let (description, default) = match spec {
                 Value::Object(o) => (
-                    o.get("description").and_then(Value::as_str).map(str::to_owned),
+                    o.get("description")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                     o.get("default").or_else(|| o.get("sample")).cloned(),
                 ),
                 other => (None, Some(other.clone())),
             };
             let default = default.or_else(|| sample.and_then(|s| s.get(k)).cloned());
-            variables.insert(k.clone(), VariableSpec { description, default });
+            variables.insert(
+                k.clone(),
+                VariableSpec {
+                    description,
+                    default,
+                },
+            );
         }
     }
     if let Some(sample) = sample {
@@ -86,12 +94,16 @@ pub fn parse(text: &str, path: &Path) -> Result<PromptFile> {
             });
         }
         if line.contains("{{") && line.contains('|') {
-            let inside = line.split("{{").skip(1).any(|s| s.split("}}").next().is_some_and(|t| t.contains('|')));
+            let inside = line
+                .split("{{")
+                .skip(1)
+                .any(|s| s.split("}}").next().is_some_and(|t| t.contains('|')));
             if inside {
                 return Err(Error::PromptFileAt {
                     path: path.to_path_buf(),
                     line: body_line + i,
-                    reason: "Jinja2 filters ({{ x | f }}) are not Handlebars; remove the filter".into(),
+                    reason: "Jinja2 filters ({{ x | f }}) are not Handlebars; remove the filter"
+                        .into(),
                 });
             }
         }
@@ -151,12 +163,18 @@ Address {{firstName}} by name.
         assert_eq!(f.name, "basic-prompt");
         assert_eq!(f.content.model.as_deref(), Some("gpt-35-turbo"));
         assert_eq!(f.content.params["max_tokens"], json!(128));
-        assert_eq!(f.content.variables["question"].description.as_deref(), Some("What to ask"));
+        assert_eq!(
+            f.content.variables["question"].description.as_deref(),
+            Some("What to ask")
+        );
         assert_eq!(
             f.content.variables["question"].default,
             Some(json!("What is the meaning of life?"))
         );
-        assert_eq!(f.content.variables["firstName"].default, Some(json!("Jane")));
+        assert_eq!(
+            f.content.variables["firstName"].default,
+            Some(json!("Jane"))
+        );
         assert_eq!(f.content.messages.len(), 2);
         assert_eq!(f.content.messages[1].role, Role::User);
         assert_eq!(f.content.messages[1].content, "{{ question }}");

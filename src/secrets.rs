@@ -86,7 +86,11 @@ impl MasterKey {
             base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .ok()
-                .or_else(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok())
+                .or_else(|| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(text)
+                        .ok()
+                })
         };
         let mut decoded = Zeroizing::new(decoded.ok_or_else(|| {
             Error::MasterKey(format!(
@@ -245,7 +249,9 @@ pub fn load_or_create_master_key(
                 let key = MasterKey::generate(MasterKeySource::Keyring {
                     account: account.clone(),
                 });
-                if keyring_set(&account, &key).is_ok() && matches!(keyring_get(&account), Ok(Some(_))) {
+                if keyring_set(&account, &key).is_ok()
+                    && matches!(keyring_get(&account), Ok(Some(_)))
+                {
                     return Ok(key);
                 }
                 tracing::info!("OS keyring did not keep the master key; using a key file");
@@ -363,9 +369,15 @@ mod tests {
         for i in [HEADER_LEN, sealed.len() - 1, 5] {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
-            assert!(matches!(k.open("vk_1", "main", &bad), Err(Error::SecretTampered { .. })));
+            assert!(matches!(
+                k.open("vk_1", "main", &bad),
+                Err(Error::SecretTampered { .. })
+            ));
         }
-        assert!(k.open("vk_2", "main", &sealed).is_err(), "bound to record id");
+        assert!(
+            k.open("vk_2", "main", &sealed).is_err(),
+            "bound to record id"
+        );
         assert!(key().open("vk_1", "main", &sealed).is_err());
         let mut future = sealed.clone();
         future[3] = 9;

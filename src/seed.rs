@@ -58,7 +58,11 @@ mod tests {
             let file = prompt_file::parse(text, Path::new(name)).unwrap();
             assert_eq!(prompt_file::file_name(&file.name), name);
             file.content.validate().unwrap();
-            assert_eq!(prompt_file::render(&file), text, "{name} is not in canonical form");
+            assert_eq!(
+                prompt_file::render(&file),
+                text,
+                "{name} is not in canonical form"
+            );
         }
     }
 }

@@ -43,7 +43,10 @@ pub fn compile(message_index: usize, role: Role, source: &str) -> Result<Templat
 /// Turns the parser's list of expected grammar rules into a sentence for the common mistakes:
 /// a block that is never closed (reported where it was opened), a closing tag without its
 /// opening, mismatched blocks, and a `{{` without `}}`.
-fn explain_syntax_error(source: &str, pos: Option<(usize, usize)>) -> Option<(String, (usize, usize))> {
+fn explain_syntax_error(
+    source: &str,
+    pos: Option<(usize, usize)>,
+) -> Option<(String, (usize, usize))> {
     let line_col = |offset: usize| {
         let before = &source[..offset];
         let line = before.matches('\n').count() + 1;
@@ -57,27 +60,48 @@ fn explain_syntax_error(source: &str, pos: Option<(usize, usize)>) -> Option<(St
         let rest = source[start + 2..].trim_start_matches(['~', '{']);
         let Some(end) = source[start..].find("}}") else {
             let (l, c) = line_col(start);
-            return Some((format!("the tag opened at line {l}, column {c} is never closed with '}}}}'"), (l, c)));
+            return Some((
+                format!("the tag opened at line {l}, column {c} is never closed with '}}}}'"),
+                (l, c),
+            ));
         };
-        if let Some(name) = rest.strip_prefix('#').or_else(|| rest.strip_prefix("*inline").map(|_| "*inline")) {
+        if let Some(name) = rest
+            .strip_prefix('#')
+            .or_else(|| rest.strip_prefix("*inline").map(|_| "*inline"))
+        {
             if !rest.starts_with("#>") {
                 let name = name.trim_start_matches(['*', '>']);
-                let name: String = name.chars().take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~').collect();
-                let name = if rest.starts_with("#*") || name == "*inline" { "inline".to_owned() } else { name };
+                let name: String = name
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~')
+                    .collect();
+                let name = if rest.starts_with("#*") || name == "*inline" {
+                    "inline".to_owned()
+                } else {
+                    name
+                };
                 open.push((name, start));
             }
         } else if let Some(name) = rest.strip_prefix('/') {
-            let name: String = name.chars().take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~').collect();
+            let name: String = name
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~')
+                .collect();
             match open.pop() {
                 None => {
                     let (l, c) = line_col(start);
-                    return Some((format!("'{{{{/{name}}}}}' closes a block that was never opened"), (l, c)));
+                    return Some((
+                        format!("'{{{{/{name}}}}}' closes a block that was never opened"),
+                        (l, c),
+                    ));
                 }
                 Some((opened, at)) if opened != name => {
                     let (ol, oc) = line_col(at);
                     let (l, c) = line_col(start);
                     return Some((
-                        format!("'{{{{/{name}}}}}' does not match '{{{{#{opened}}}}}' opened at line {ol}, column {oc}"),
+                        format!(
+                            "'{{{{/{name}}}}}' does not match '{{{{#{opened}}}}}' opened at line {ol}, column {oc}"
+                        ),
                         (l, c),
                     ));
                 }
@@ -88,7 +112,10 @@ fn explain_syntax_error(source: &str, pos: Option<(usize, usize)>) -> Option<(St
     }
     if let Some((name, at)) = open.pop() {
         let (l, c) = line_col(at);
-        return Some((format!("'{{{{#{name}}}}}' is never closed with '{{{{/{name}}}}}'"), (l, c)));
+        return Some((
+            format!("'{{{{#{name}}}}}' is never closed with '{{{{/{name}}}}}'"),
+            (l, c),
+        ));
     }
     let _ = pos;
     None
@@ -406,7 +433,10 @@ impl CompiledPrompt {
         }
     }
 
-    fn render_context(&self, context: &Context) -> std::result::Result<Vec<Message>, RenderFailure> {
+    fn render_context(
+        &self,
+        context: &Context,
+    ) -> std::result::Result<Vec<Message>, RenderFailure> {
         let mut out = Vec::with_capacity(self.roles.len());
         for (index, role) in self.roles.iter().enumerate() {
             let content = self
@@ -511,9 +541,21 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let cases = [
-            ("a\n  {{#if x}}b\nc", (2, 3), "'{{#if}}' is never closed with '{{/if}}'"),
-            ("x\n  {{/if}}", (2, 3), "closes a block that was never opened"),
-            ("{{#each a}}\n{{/if}}", (2, 1), "does not match '{{#each}}' opened at line 1, column 1"),
+            (
+                "a\n  {{#if x}}b\nc",
+                (2, 3),
+                "'{{#if}}' is never closed with '{{/if}}'",
+            ),
+            (
+                "x\n  {{/if}}",
+                (2, 3),
+                "closes a block that was never opened",
+            ),
+            (
+                "{{#each a}}\n{{/if}}",
+                (2, 1),
+                "does not match '{{#each}}' opened at line 1, column 1",
+            ),
             ("a\nb {{foo bar=}} c", (2, 13), "expected"),
         ];
         for (src, pos, want) in cases {
@@ -525,7 +567,9 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
         }
-        let msg = compile(0, Role::System, "{{#if x}}open").unwrap_err().to_string();
+        let msg = compile(0, Role::System, "{{#if x}}open")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("message 1 (system)"), "{msg}");
     }
 
@@ -556,7 +600,10 @@ mod tests {
 
     #[test]
     fn renders_without_escaping() {
-        let c = prompt(&[(Role::System, "Be <terse> & {{style}}."), (Role::User, "{{q}}")]);
+        let c = prompt(&[
+            (Role::System, "Be <terse> & {{style}}."),
+            (Role::User, "{{q}}"),
+        ]);
         let compiled = CompiledPrompt::new(&c, &[]).unwrap();
         let out = compiled
             .render(&vars(json!({"style": "kind", "q": "a < b?"})))
@@ -570,7 +617,10 @@ mod tests {
     fn missing_variables_are_all_listed() {
         let c = prompt(&[
             (Role::System, "You are {{persona}}."),
-            (Role::User, "{{question}} in {{lang}} {{user.name}} {{#if opt}}{{opt}}{{/if}}"),
+            (
+                Role::User,
+                "{{question}} in {{lang}} {{user.name}} {{#if opt}}{{opt}}{{/if}}",
+            ),
         ]);
         let compiled = CompiledPrompt::new(&c, &[]).unwrap();
         match compiled.render(&vars(json!({"lang": "en", "user": {}}))) {
@@ -603,8 +653,7 @@ mod tests {
     #[test]
     fn partials_render_and_unknown_ones_fail() {
         let c = prompt(&[(Role::System, "{{> tone}} Answer {{q}}")]);
-        let compiled =
-            CompiledPrompt::new(&c, &[("tone".into(), "Be {{tone}}.".into())]).unwrap();
+        let compiled = CompiledPrompt::new(&c, &[("tone".into(), "Be {{tone}}.".into())]).unwrap();
         let out = compiled
             .render(&vars(json!({"q": "why", "tone": "brief"})))
             .unwrap();
@@ -620,7 +669,9 @@ mod tests {
     fn each_over_items_renders() {
         let c = prompt(&[(Role::User, "{{#each items}}[{{@index}}:{{this}}]{{/each}}")]);
         let compiled = CompiledPrompt::new(&c, &[]).unwrap();
-        let out = compiled.render(&vars(json!({"items": ["a", "b"]}))).unwrap();
+        let out = compiled
+            .render(&vars(json!({"items": ["a", "b"]})))
+            .unwrap();
         assert_eq!(out[0].content, "[0:a][1:b]");
         assert!(matches!(
             compiled.render(&Map::new()),

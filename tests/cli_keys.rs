@@ -8,7 +8,11 @@ use crate::support::Env;
 const SECRET: &str = "sk-proj-Zq8vJ3kLmN0pQrStUvWxYz0123456789abcd";
 
 fn store_options(master_key: Option<&str>) -> StoreOptions {
-    StoreOptions { seed_samples: false, use_keyring: false, master_key: master_key.map(str::to_owned) }
+    StoreOptions {
+        seed_samples: false,
+        use_keyring: false,
+        master_key: master_key.map(str::to_owned),
+    }
 }
 
 /// Every file the database consists of, concatenated.
@@ -29,11 +33,28 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn keys_are_sealed_masked_and_never_printed() {
     let env = Env::empty();
-    let out = env.ok_with_stdin(&["keys", "add", "openai-main", "--provider", "openai", "--notes", "team key"], &format!("{SECRET}\n"));
-    assert!(out.contains("added virtual key openai-main (openai, vk_") && out.contains("sk-…abcd"), "{out}");
+    let out = env.ok_with_stdin(
+        &[
+            "keys",
+            "add",
+            "openai-main",
+            "--provider",
+            "openai",
+            "--notes",
+            "team key",
+        ],
+        &format!("{SECRET}\n"),
+    );
+    assert!(
+        out.contains("added virtual key openai-main (openai, vk_") && out.contains("sk-…abcd"),
+        "{out}"
+    );
     assert!(!out.contains(SECRET));
     let list = env.ok(&["keys", "list"]);
-    assert!(list.contains("openai-main") && list.contains("sk-…abcd") && !list.contains(SECRET), "{list}");
+    assert!(
+        list.contains("openai-main") && list.contains("sk-…abcd") && !list.contains(SECRET),
+        "{list}"
+    );
     let json = env.json(&["keys", "list", "--json"]);
     assert_eq!(json[0]["mask"], "sk-…abcd");
     assert_eq!(json[0]["notes"], "team key");
@@ -44,7 +65,10 @@ fn keys_are_sealed_masked_and_never_printed() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(env.home().join("master.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(env.home().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // The engine can open it for a request.
@@ -58,38 +82,81 @@ fn keys_are_sealed_masked_and_never_printed() {
 #[test]
 fn rotate_keeps_identity_and_remove_deletes() {
     let env = Env::empty();
-    env.ok_with_stdin(&["keys", "add", "k", "--provider", "anthropic"], "sk-ant-old-0000000000000000000000001111");
+    env.ok_with_stdin(
+        &["keys", "add", "k", "--provider", "anthropic"],
+        "sk-ant-old-0000000000000000000000001111",
+    );
     let before = env.json(&["keys", "list", "--json"])[0].clone();
-    let out = env.ok_with_stdin(&["keys", "rotate", "k"], "sk-ant-new-0000000000000000000000002222\n");
+    let out = env.ok_with_stdin(
+        &["keys", "rotate", "k"],
+        "sk-ant-new-0000000000000000000000002222\n",
+    );
     assert!(out.contains("rotated virtual key k sk-…2222"), "{out}");
     let after = env.json(&["keys", "list", "--json"])[0].clone();
     assert_eq!(before["id"], after["id"]);
     assert_eq!(after["mask"], "sk-…2222");
     let store = Store::open_with(env.home(), store_options(None)).unwrap();
-    assert_eq!(store.key_secret("k").unwrap().1.expose(), "sk-ant-new-0000000000000000000000002222");
+    assert_eq!(
+        store.key_secret("k").unwrap().1.expose(),
+        "sk-ant-new-0000000000000000000000002222"
+    );
     drop(store);
-    assert!(env.ok(&["keys", "remove", "k"]).contains("removed virtual key k"));
+    assert!(
+        env.ok(&["keys", "remove", "k"])
+            .contains("removed virtual key k")
+    );
     assert_eq!(env.json(&["keys", "list", "--json"]), serde_json::json!([]));
-    assert_eq!(env.fails(&["keys", "remove", "k"]).trim(), "error: no virtual key named 'k'");
-    assert_eq!(env.fails_with_stdin(&["keys", "rotate", "k"], "x").trim(), "error: no virtual key named 'k'");
+    assert_eq!(
+        env.fails(&["keys", "remove", "k"]).trim(),
+        "error: no virtual key named 'k'"
+    );
+    assert_eq!(
+        env.fails_with_stdin(&["keys", "rotate", "k"], "x").trim(),
+        "error: no virtual key named 'k'"
+    );
 }
 
 #[test]
 fn bad_key_input_is_refused_before_reading_the_secret() {
     let env = Env::empty();
     let err = env.fails(&["keys", "add", "x", "--provider", "nope"]);
-    assert!(err.contains("unknown provider 'nope' (known: openai,"), "{err}");
+    assert!(
+        err.contains("unknown provider 'nope' (known: openai,"),
+        "{err}"
+    );
     let err = env.fails(&["keys", "add", "x", "--provider", "azure-openai"]);
     assert!(err.contains("needs --base-url"), "{err}");
-    let err = env.fails(&["keys", "add", "x", "--provider", "openai", "--base-url", "not a url"]);
+    let err = env.fails(&[
+        "keys",
+        "add",
+        "x",
+        "--provider",
+        "openai",
+        "--base-url",
+        "not a url",
+    ]);
     assert!(err.contains("is not a URL"), "{err}");
     let err = env.fails_with_stdin(&["keys", "add", "x", "--provider", "openai"], "\n");
     assert_eq!(err.trim(), "error: the secret for virtual key 'x' is empty");
-    env.ok_with_stdin(&["keys", "add", "x", "--provider", "openai"], "sk-1234567890abcdefghijkl");
+    env.ok_with_stdin(
+        &["keys", "add", "x", "--provider", "openai"],
+        "sk-1234567890abcdefghijkl",
+    );
     let err = env.fails_with_stdin(&["keys", "add", "x", "--provider", "openai"], "sk-other");
     assert_eq!(err.trim(), "error: a virtual key named 'x' already exists");
     // Local servers need no secret.
-    env.ok_with_stdin(&["keys", "add", "local", "--provider", "ollama", "--base-url", "http://127.0.0.1:11434/v1"], "");
+    env.ok_with_stdin(
+        &[
+            "keys",
+            "add",
+            "local",
+            "--provider",
+            "ollama",
+            "--base-url",
+            "http://127.0.0.1:11434/v1",
+        ],
+        "",
+    );
 }
 
 #[test]
@@ -97,15 +164,25 @@ fn a_flipped_ciphertext_byte_fails_to_decrypt_naming_the_key() {
     let env = Env::empty();
     env.ok_with_stdin(&["keys", "add", "main", "--provider", "openai"], SECRET);
     let conn = rusqlite::Connection::open(env.home().join("portolan.db")).unwrap();
-    let mut sealed: Vec<u8> = conn.query_row("SELECT secret FROM virtual_keys", [], |r| r.get(0)).unwrap();
+    let mut sealed: Vec<u8> = conn
+        .query_row("SELECT secret FROM virtual_keys", [], |r| r.get(0))
+        .unwrap();
     let last = sealed.len() - 1;
     sealed[last] ^= 0x01;
-    conn.execute("UPDATE virtual_keys SET secret = ?1", [&sealed]).unwrap();
+    conn.execute("UPDATE virtual_keys SET secret = ?1", [&sealed])
+        .unwrap();
     drop(conn);
     let store = Store::open_with(env.home(), store_options(None)).unwrap();
     let err = store.key_secret("main").unwrap_err();
-    assert!(matches!(err, Error::SecretTampered { ref name } if name == "main"), "{err}");
-    assert!(err.to_string().contains("virtual key 'main' could not be decrypted"), "{err}");
+    assert!(
+        matches!(err, Error::SecretTampered { ref name } if name == "main"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("virtual key 'main' could not be decrypted"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -114,12 +191,21 @@ fn a_different_master_key_fails_clearly() {
     let key_b = "22".repeat(32);
     let mut env = Env::empty().with_master_key(&key_a);
     env.ok_with_stdin(&["keys", "add", "main", "--provider", "openai"], SECRET);
-    assert!(!env.home().join("master.key").exists(), "an explicit master key writes no key file");
+    assert!(
+        !env.home().join("master.key").exists(),
+        "an explicit master key writes no key file"
+    );
     env.set_master_key(Some(&key_b));
     let err = env.fails_with_stdin(&["keys", "rotate", "main"], "sk-another-secret-000000000");
-    assert!(err.contains("the master key (PORTOLAN_MASTER_KEY) is not the one"), "{err}");
+    assert!(
+        err.contains("the master key (PORTOLAN_MASTER_KEY) is not the one"),
+        "{err}"
+    );
     let store = Store::open_with(env.home(), store_options(Some(&key_b))).unwrap();
-    assert!(matches!(store.key_secret("main"), Err(Error::WrongMasterKey { .. })));
+    assert!(matches!(
+        store.key_secret("main"),
+        Err(Error::WrongMasterKey { .. })
+    ));
     let store = Store::open_with(env.home(), store_options(Some(&key_a))).unwrap();
     assert_eq!(store.key_secret("main").unwrap().1.expose(), SECRET);
     // Listing needs no master key at all.

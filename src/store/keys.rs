@@ -52,9 +52,8 @@ impl Store {
 
     pub fn list_keys(&self) -> Result<Vec<VirtualKey>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM virtual_keys ORDER BY name"
-        ))?;
+        let mut stmt =
+            conn.prepare(&format!("SELECT {COLUMNS} FROM virtual_keys ORDER BY name"))?;
         let keys = stmt
             .query_map([], key_from_row)?
             .collect::<rusqlite::Result<_>>()?;

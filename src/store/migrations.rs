@@ -98,7 +98,9 @@ mod tests {
     fn schema_version_matches_migration_count() {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn, Path::new(":memory:")).unwrap();
-        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
     }
 
@@ -107,6 +109,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         let err = apply(&mut conn, Path::new("x.db")).unwrap_err();
-        assert!(matches!(err, Error::SchemaTooNew { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, Error::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::secrets::MasterKey;
 use crate::template::CompiledPrompt;
 
-pub use prompts::RenderedPrompt;
+pub use prompts::{CompiledVersion, RenderedPrompt};
 
 /// How a store is opened. [`StoreOptions::from_env`] reads the environment; tests set fields
 /// directly so they never touch a real keyring.
@@ -37,7 +37,12 @@ impl StoreOptions {
     pub fn from_env() -> Self {
         let off = |name: &str| {
             std::env::var(name)
-                .map(|v| matches!(v.to_ascii_lowercase().as_str(), "0" | "off" | "false" | "no"))
+                .map(|v| {
+                    matches!(
+                        v.to_ascii_lowercase().as_str(),
+                        "0" | "off" | "false" | "no"
+                    )
+                })
                 .unwrap_or(false)
         };
         StoreOptions {
@@ -52,6 +57,7 @@ impl StoreOptions {
 
 struct CachedRender {
     compiled: Arc<CompiledPrompt>,
+    content: Arc<crate::prompts::PromptContent>,
     /// Set when the prompt includes partials: the compiled form is only valid while no prompt
     /// changed since, as seen by this process (`generation`) and by others (`data_version`).
     valid_at: Option<(u64, i64)>,
@@ -203,5 +209,7 @@ pub(crate) fn fmt_time(t: &DateTime<Utc>) -> String {
 pub(crate) fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
 }

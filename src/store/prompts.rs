@@ -155,7 +155,11 @@ impl Store {
     }
 
     /// One version of a prompt.
-    pub fn get_version(&self, reference: &str, selector: &VersionSelector) -> Result<PromptVersion> {
+    pub fn get_version(
+        &self,
+        reference: &str,
+        selector: &VersionSelector,
+    ) -> Result<PromptVersion> {
         let conn = self.conn();
         let (id, slug) = resolve(&conn, reference)?;
         let version = select_version(&conn, &id, &slug, selector)?;
@@ -243,28 +247,24 @@ impl Store {
         selector: &VersionSelector,
         variables: &Map<String, Value>,
     ) -> Result<RenderedPrompt> {
-        let (compiled, version) = self.compiled(reference, selector)?;
-        let messages = compiled.render(variables)?;
+        let version = self.compiled(reference, selector)?;
+        let messages = version.compiled.render(variables)?;
         Ok(RenderedPrompt {
             prompt_id: version.prompt_id,
             slug: version.slug,
             version: version.version,
-            model: version.content.model,
-            params: version.content.params,
+            model: version.content.model.clone(),
+            params: version.content.params.clone(),
             messages,
         })
     }
 
-    /// The compiled form of a version, from the cache when still valid.
-    pub fn compiled(
-        &self,
-        reference: &str,
-        selector: &VersionSelector,
-    ) -> Result<(Arc<CompiledPrompt>, PromptVersion)> {
+    /// The compiled form of a version, from the cache when still valid. A hit costs two indexed
+    /// lookups (the prompt, then the version the selector names) and no parsing.
+    pub fn compiled(&self, reference: &str, selector: &VersionSelector) -> Result<CompiledVersion> {
         let conn = self.conn();
         let (id, slug) = resolve(&conn, reference)?;
         let number = select_version(&conn, &id, &slug, selector)?;
-        let version = load_version(&conn, &id, &slug, number)?;
         let key = (id.clone(), number);
         {
             let cache = self.renders.read().unwrap_or_else(|e| e.into_inner());
@@ -274,10 +274,17 @@ impl Store {
                     Some(at) => self.change_marker(&conn)? == at,
                 };
                 if fresh {
-                    return Ok((entry.compiled.clone(), version));
+                    return Ok(CompiledVersion {
+                        prompt_id: id,
+                        slug,
+                        version: number,
+                        content: entry.content.clone(),
+                        compiled: entry.compiled.clone(),
+                    });
                 }
             }
         }
+        let version = load_version(&conn, &id, &slug, number)?;
         let partials = partial_sources(&conn, &version.content, &slug)?;
         let compiled = Arc::new(CompiledPrompt::new(&version.content, &partials)?);
         let valid_at = if partials.is_empty() {
@@ -286,6 +293,7 @@ impl Store {
             Some(self.change_marker(&conn)?)
         };
         drop(conn);
+        let content = Arc::new(version.content);
         self.renders
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -293,22 +301,36 @@ impl Store {
                 key,
                 CachedRender {
                     compiled: compiled.clone(),
+                    content: content.clone(),
                     valid_at,
                 },
             );
-        Ok((compiled, version))
+        Ok(CompiledVersion {
+            prompt_id: id,
+            slug,
+            version: number,
+            content,
+            compiled,
+        })
     }
+}
+
+/// A version ready to render: what the cache hands out.
+#[derive(Debug, Clone)]
+pub struct CompiledVersion {
+    pub prompt_id: String,
+    pub slug: String,
+    pub version: i64,
+    pub content: Arc<PromptContent>,
+    pub compiled: Arc<CompiledPrompt>,
 }
 
 /// Finds a prompt by id or slug: `(id, slug)`.
 pub(crate) fn resolve(conn: &Connection, reference: &str) -> Result<(String, String)> {
-    conn.query_row(
-        "SELECT id, slug FROM prompts WHERE id = ?1 OR slug = ?1 LIMIT 1",
-        [reference],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()?
-    .ok_or_else(|| Error::PromptNotFound(reference.to_owned()))
+    conn.prepare_cached("SELECT id, slug FROM prompts WHERE id = ?1 OR slug = ?1 LIMIT 1")?
+        .query_row([reference], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| Error::PromptNotFound(reference.to_owned()))
 }
 
 fn select_version(
@@ -317,18 +339,13 @@ fn select_version(
     slug: &str,
     selector: &VersionSelector,
 ) -> Result<i64> {
-    let latest: i64 = conn.query_row(
-        "SELECT MAX(version) FROM prompt_versions WHERE prompt_id = ?1",
-        [id],
-        |r| r.get(0),
-    )?;
+    let latest: i64 = conn
+        .prepare_cached("SELECT MAX(version) FROM prompt_versions WHERE prompt_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
     let label = |name: &str| -> Result<Option<i64>> {
         Ok(conn
-            .query_row(
-                "SELECT version FROM prompt_labels WHERE prompt_id = ?1 AND name = ?2",
-                params![id, name],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT version FROM prompt_labels WHERE prompt_id = ?1 AND name = ?2")?
+            .query_row(params![id, name], |r| r.get(0))
             .optional()?)
     };
     match selector {

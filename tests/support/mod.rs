@@ -14,7 +14,12 @@ pub struct Env {
 impl Env {
     /// A new data directory; the first command seeds the sample prompts.
     pub fn new() -> Self {
-        Env { dir: tempfile::tempdir().unwrap(), files: tempfile::tempdir().unwrap(), seed: true, master_key: None }
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            files: tempfile::tempdir().unwrap(),
+            seed: true,
+            master_key: None,
+        }
     }
 
     /// A new data directory that stays empty (no samples).
@@ -60,7 +65,12 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -87,8 +97,15 @@ impl Env {
     pub fn fails_with_stdin(&self, args: &[&str], stdin: &str) -> String {
         let out = self.run(args, stdin);
         let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(!out.status.success(), "portolan {args:?} should have failed; stdout:\n{}", String::from_utf8_lossy(&out.stdout));
-        assert!(stderr.starts_with("error: "), "stderr should be one clear error: {stderr}");
+        assert!(
+            !out.status.success(),
+            "portolan {args:?} should have failed; stdout:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            stderr.starts_with("error: "),
+            "stderr should be one clear error: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         stderr
     }
@@ -110,5 +127,7 @@ impl Env {
 
 /// A minimal valid prompt file.
 pub fn prompt_file(name: &str, system: &str, user: &str) -> String {
-    format!("---\nname: {name}\nmodel:\n  id: gpt-4o-mini\n---\nsystem:\n{system}\n\nuser:\n{user}\n")
+    format!(
+        "---\nname: {name}\nmodel:\n  id: gpt-4o-mini\n---\nsystem:\n{system}\n\nuser:\n{user}\n"
+    )
 }
