@@ -83,6 +83,9 @@ pub enum Error {
         reason: String,
     },
 
+    #[error("price file {}: {reason}", .path.display())]
+    PriceTable { path: PathBuf, reason: String },
+
     #[error("invalid variables: {0}")]
     InvalidVariables(String),
 
@@ -132,6 +135,15 @@ pub enum Error {
     #[error("no data directory could be determined; set PORTOLAN_HOME or pass --data-dir")]
     NoDataDir,
 
+    #[error("invalid feedback: {0}")]
+    InvalidFeedback(String),
+
+    #[error("no logged call has trace id '{0}'")]
+    TraceNotFound(String),
+
+    #[error("{0}")]
+    Routing(String),
+
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
 
@@ -164,6 +176,7 @@ impl Error {
             Error::Render { .. } => "render",
             Error::EmptyPrompt => "empty_prompt",
             Error::PromptFile { .. } | Error::PromptFileAt { .. } => "prompt_file",
+            Error::PriceTable { .. } => "price_table",
             Error::InvalidVariables(_) => "invalid_variables",
             Error::KeyNotFound(_) => "key_not_found",
             Error::DuplicateKey(_) => "duplicate_key",
@@ -176,6 +189,9 @@ impl Error {
             Error::SchemaTooNew { .. } => "schema_too_new",
             Error::Migration(_) => "migration",
             Error::NoDataDir => "no_data_dir",
+            Error::InvalidFeedback(_) => "invalid_feedback",
+            Error::TraceNotFound(_) => "trace_not_found",
+            Error::Routing(_) => "routing",
             Error::Db(_) => "database",
             Error::Io { .. } => "io",
             Error::Json(_) => "json",

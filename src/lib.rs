@@ -2,14 +2,22 @@
 //! and gateway. Nothing here depends on a GUI toolkit: the CLI, the headless gateway and the desktop
 //! shell are all thin layers over this crate.
 
+pub mod cache;
+pub mod chat;
+pub mod compare;
 pub mod diff;
+pub mod embeddings;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod logs;
 pub mod paths;
+pub mod pricing;
 pub mod prompt_file;
 pub mod prompts;
 pub mod prompty;
+pub mod routing;
+pub mod providers;
 pub mod secrets;
 pub mod seed;
 pub mod store;

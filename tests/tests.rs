@@ -3,5 +3,7 @@
 
 mod support;
 
+mod cli_calls;
 mod cli_keys;
+mod engine;
 mod cli_prompts;

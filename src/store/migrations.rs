@@ -62,12 +62,99 @@ CREATE TABLE virtual_keys (
 );
 "#;
 
+/// Request logs, attempts, feedback, the response cache and settings (routing engine).
+const V2: &str = r#"
+CREATE TABLE calls (
+    id                TEXT PRIMARY KEY,
+    trace_id          TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,           -- unix milliseconds
+    source            TEXT NOT NULL,              -- cli, gateway, compare, app
+    prompt_id         TEXT,
+    prompt_version    INTEGER,
+    provider          TEXT,
+    model             TEXT,
+    key_name          TEXT,
+    status            INTEGER NOT NULL,           -- HTTP-style status of the call
+    success           INTEGER NOT NULL,
+    error             TEXT,
+    stream            INTEGER NOT NULL,
+    cache_status      TEXT NOT NULL,
+    latency_ms        INTEGER NOT NULL,
+    ttft_ms           INTEGER,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    cached_tokens     INTEGER,
+    cost_usd          REAL,                       -- NULL when the model's price is unknown
+    retry_count       INTEGER NOT NULL,
+    target_path       TEXT,                       -- e.g. "1.0": which target served the call
+    request           TEXT,
+    response          TEXT,
+    metadata          TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX calls_created ON calls(created_at);
+CREATE INDEX calls_model ON calls(model, created_at);
+CREATE INDEX calls_status ON calls(status, created_at);
+CREATE INDEX calls_prompt ON calls(prompt_id, created_at);
+CREATE INDEX calls_trace ON calls(trace_id);
+
+CREATE TABLE call_tags (
+    call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (call_id, key)
+) WITHOUT ROWID;
+CREATE INDEX call_tags_kv ON call_tags(key, value);
+
+CREATE TABLE attempts (
+    call_id     TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+    n           INTEGER NOT NULL,
+    target_path TEXT NOT NULL,
+    provider    TEXT,
+    model       TEXT,
+    key_name    TEXT,
+    status      INTEGER NOT NULL,
+    error       TEXT,
+    latency_ms  INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL,
+    PRIMARY KEY (call_id, n)
+) WITHOUT ROWID;
+
+CREATE TABLE feedback (
+    id         TEXT PRIMARY KEY,
+    trace_id   TEXT NOT NULL,
+    value      INTEGER NOT NULL CHECK (value BETWEEN -10 AND 10),
+    weight     REAL NOT NULL CHECK (weight >= 0 AND weight <= 1),
+    metadata   TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX feedback_trace ON feedback(trace_id);
+
+CREATE TABLE cache_entries (
+    key        TEXT PRIMARY KEY,
+    partition  TEXT NOT NULL,                     -- hash of everything but the semantic text
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    model      TEXT,
+    response   TEXT NOT NULL,
+    embedder   TEXT,
+    embedding  BLOB,                               -- little-endian f32, unit length
+    hits       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX cache_partition ON cache_entries(partition, expires_at);
+CREATE INDEX cache_expires ON cache_entries(expires_at);
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Brings the database to the latest schema. Returns true when the database was brand new.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<bool> {

@@ -1,6 +1,8 @@
 //! Command definitions and their output. Every command prints a human form by default and JSON
 //! with `--json`; errors are one sentence on stderr and a non-zero exit.
 
+mod calls;
+
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -36,6 +38,16 @@ enum Command {
     /// Manage virtual keys (provider API keys, stored encrypted)
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Render a prompt and call its model (or --model) through the routing engine
+    Run(calls::RunArgs),
+    /// Send one message to a model and stream the answer
+    Chat(calls::ChatArgs),
+    /// Run a prompt on several models (and variable sets) side by side
+    Compare(calls::CompareArgs),
+    /// List logged calls, or show one with --trace
+    Logs(calls::LogsArgs),
+    /// Attach feedback to a logged call by trace id
+    Feedback(calls::FeedbackArgs),
     /// Show where data lives and what the library holds
     Status {
         #[arg(long)]
@@ -160,7 +172,7 @@ pub fn init_logging() {
         .init();
 }
 
-type CliResult = Result<(), Error>;
+pub(crate) type CliResult = Result<(), Error>;
 
 pub fn run(cli: Cli) -> CliResult {
     let data_dir = portolan::paths::resolve_data_dir(cli.data_dir.as_deref())?;
@@ -169,10 +181,15 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Prompts(cmd) => prompts(&store, cmd),
         Command::Keys(cmd) => keys(&store, cmd),
         Command::Status { json } => status(&store, json),
+        Command::Run(args) => calls::run(store, args),
+        Command::Chat(args) => calls::chat(store, args),
+        Command::Compare(args) => calls::compare(store, args),
+        Command::Logs(args) => calls::logs(store, args),
+        Command::Feedback(args) => calls::feedback(store, args),
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> CliResult {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> CliResult {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out).ok();
@@ -387,7 +404,7 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
 }
 
 /// Variables from `--vars-file` then `--var` flags: `k=v` is a string, `k:=json` a JSON value.
-fn collect_vars(flags: &[String], file: Option<&Path>) -> Result<Map<String, Value>, Error> {
+pub(crate) fn collect_vars(flags: &[String], file: Option<&Path>) -> Result<Map<String, Value>, Error> {
     let mut vars = Map::new();
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {

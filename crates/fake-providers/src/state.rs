@@ -1,0 +1,109 @@
+//! Shared mutable state of one fake server.
+//!
+//! The test thread (through [`crate::FakeServer`]) and the request handlers
+//! (on the server's runtime) both touch the behaviour queues and the request
+//! log, so they live behind one mutex here. Poisoning is ignored: the state
+//! is plain data and stays consistent even if a holder panicked.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::behavior::{Behavior, RecordedRequest};
+
+/// The state shared by a [`crate::FakeServer`] handle and its handlers.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    inner: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Behavior>,
+    embed_queue: VecDeque<Behavior>,
+    /// `None` means the built-in default: a request-derived reply.
+    default: Option<Behavior>,
+    expected_key: Option<String>,
+    cached_tokens: u64,
+    records: Vec<RecordedRequest>,
+    seq: u64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn push(&self, b: Behavior) {
+        self.lock().queue.push_back(b);
+    }
+
+    pub(crate) fn push_embedding(&self, b: Behavior) {
+        self.lock().embed_queue.push_back(b);
+    }
+
+    pub(crate) fn set_default(&self, b: Behavior) {
+        self.lock().default = Some(b);
+    }
+
+    /// Next behaviour for a model request; `None` means the built-in default.
+    pub(crate) fn next_behavior(&self) -> Option<Behavior> {
+        let mut s = self.lock();
+        match s.queue.pop_front() {
+            Some(b) => Some(b),
+            None => s.default.clone(),
+        }
+    }
+
+    /// Next behaviour for an embeddings request; `None` means plain success.
+    pub(crate) fn next_embedding_behavior(&self) -> Option<Behavior> {
+        self.lock().embed_queue.pop_front()
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    pub(crate) fn expect_key(&self, key: &str) {
+        self.lock().expected_key = Some(key.to_string());
+    }
+
+    pub(crate) fn expected_key(&self) -> Option<String> {
+        self.lock().expected_key.clone()
+    }
+
+    pub(crate) fn set_cached_tokens(&self, n: u64) {
+        self.lock().cached_tokens = n;
+    }
+
+    pub(crate) fn cached_tokens(&self) -> u64 {
+        self.lock().cached_tokens
+    }
+
+    pub(crate) fn record(&self, r: RecordedRequest) {
+        self.lock().records.push(r);
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().records.clone()
+    }
+
+    pub(crate) fn request_count(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// A number unique within this server, for response and request ids.
+    pub(crate) fn next_seq(&self) -> u64 {
+        let mut s = self.lock();
+        s.seq += 1;
+        s.seq
+    }
+
+    pub(crate) fn reset(&self) {
+        let mut s = self.lock();
+        let seq = s.seq;
+        *s = State {
+            seq,
+            ..State::default()
+        };
+    }
+}

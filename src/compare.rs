@@ -1,0 +1,262 @@
+//! Side-by-side comparison: one prompt version × several models × several variable sets, run
+//! concurrently through the routing engine, with a per-provider concurrency limit. Cells report
+//! progress as events (started, text deltas, finished) so a terminal or a window can fill in as
+//! answers stream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::cache::CacheStatus;
+use crate::chat::{ChatMessage, ChatRequest, StreamOptions, Usage};
+use crate::error::{Error, Result};
+use crate::prompts::VersionSelector;
+use crate::routing::{CallBody, CallOptions, Engine, PromptRef};
+
+#[derive(Debug, Clone)]
+pub struct CompareSpec {
+    pub prompt: String,
+    pub selector: VersionSelector,
+    pub models: Vec<String>,
+    /// One row per set; an empty list means one row with no variables (defaults only).
+    pub variable_sets: Vec<Map<String, Value>>,
+    /// Calls in flight at once per provider.
+    pub per_provider_concurrency: usize,
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// Where a cell sits: row = variable set, column = model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Cell {
+    pub row: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CompareEvent {
+    Started { cell: Cell },
+    Delta { cell: Cell, text: String },
+    Finished { cell: Cell, result: Box<CellResult> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellResult {
+    pub row: usize,
+    pub column: usize,
+    pub model: String,
+    pub provider: Option<String>,
+    pub output: String,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    pub ttft_ms: Option<u64>,
+    pub usage: Option<Usage>,
+    pub cost_usd: Option<f64>,
+    pub cache_status: Option<CacheStatus>,
+    pub trace_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnTotals {
+    pub model: String,
+    pub cells: usize,
+    pub errors: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// None when any successful cell's cost is unknown.
+    pub cost_usd: Option<f64>,
+    pub mean_latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareResult {
+    pub prompt_id: String,
+    pub slug: String,
+    pub version: i64,
+    pub models: Vec<String>,
+    /// `cells[row][column]`.
+    pub cells: Vec<Vec<CellResult>>,
+    pub totals: Vec<ColumnTotals>,
+    pub wall_ms: u64,
+}
+
+/// Runs the matrix. Every row is rendered first, so a missing variable fails the run before any
+/// model is called.
+pub async fn run(engine: &Engine, spec: CompareSpec, events: Option<mpsc::UnboundedSender<CompareEvent>>) -> Result<CompareResult> {
+    if spec.models.is_empty() {
+        return Err(Error::Routing("name at least one model to compare".into()));
+    }
+    let sets = if spec.variable_sets.is_empty() { vec![Map::new()] } else { spec.variable_sets.clone() };
+    let mut rendered = Vec::with_capacity(sets.len());
+    for (i, vars) in sets.iter().enumerate() {
+        let r = engine.store().render(&spec.prompt, &spec.selector, vars).map_err(|e| match e {
+            Error::MissingVariables(names) if sets.len() > 1 => {
+                Error::InvalidVariables(format!("variable set {} is missing {}", i + 1, names.join(", ")))
+            }
+            other => other,
+        })?;
+        rendered.push(r);
+    }
+    let first = &rendered[0];
+    let (prompt_id, slug, version) = (first.prompt_id.clone(), first.slug.clone(), first.version);
+
+    let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (row, r) in rendered.iter().enumerate() {
+        for (column, model) in spec.models.iter().enumerate() {
+            let provider = engine.resolve(model).map(|e| e.provider).unwrap_or_else(|_| model.clone());
+            let permit_source = limits
+                .entry(provider)
+                .or_insert_with(|| Arc::new(Semaphore::new(spec.per_provider_concurrency.max(1))))
+                .clone();
+            let mut request = ChatRequest {
+                model: model.clone(),
+                messages: r.messages.iter().map(|m| ChatMessage::new(m.role.as_str(), m.content.clone())).collect(),
+                stream: Some(true),
+                stream_options: Some(StreamOptions { include_usage: Some(true) }),
+                ..Default::default()
+            };
+            let mut params = r.params.clone();
+            params.remove("model");
+            if let Err(e) = request.apply_params(&params) {
+                return Err(Error::Routing(format!("the prompt's parameters do not fit a chat request: {e}")));
+            }
+            let mut metadata = spec.metadata.clone();
+            metadata.insert("compare_row".into(), (row + 1).to_string());
+            let options = CallOptions {
+                metadata,
+                prompt: Some(PromptRef { id: r.prompt_id.clone(), version: r.version }),
+                source: Some("compare".into()),
+                ..Default::default()
+            };
+            let engine = engine.clone();
+            let events = events.clone();
+            let model = model.clone();
+            tasks.spawn(async move {
+                let _permit = permit_source.acquire_owned().await.ok();
+                let cell = Cell { row, column };
+                if let Some(tx) = &events {
+                    let _ = tx.send(CompareEvent::Started { cell });
+                }
+                let result = run_cell(&engine, cell, model, request, options, events.as_ref()).await;
+                if let Some(tx) = &events {
+                    let _ = tx.send(CompareEvent::Finished { cell, result: Box::new(result.clone()) });
+                }
+                result
+            });
+        }
+    }
+    let mut cells: Vec<Vec<Option<CellResult>>> = vec![vec![None; spec.models.len()]; rendered.len()];
+    while let Some(done) = tasks.join_next().await {
+        let result = done.map_err(|e| Error::Routing(format!("a comparison cell stopped unexpectedly: {e}")))?;
+        let (r, c) = (result.row, result.column);
+        cells[r][c] = Some(result);
+    }
+    let cells: Vec<Vec<CellResult>> =
+        cells.into_iter().map(|row| row.into_iter().map(|c| c.expect("every cell joined")).collect()).collect();
+    let totals = spec
+        .models
+        .iter()
+        .enumerate()
+        .map(|(column, model)| {
+            let col: Vec<&CellResult> = cells.iter().map(|row| &row[column]).collect();
+            let ok: Vec<&&CellResult> = col.iter().filter(|c| c.error.is_none()).collect();
+            ColumnTotals {
+                model: model.clone(),
+                cells: col.len(),
+                errors: col.len() - ok.len(),
+                prompt_tokens: ok.iter().filter_map(|c| c.usage).map(|u| u.prompt_tokens).sum(),
+                completion_tokens: ok.iter().filter_map(|c| c.usage).map(|u| u.completion_tokens).sum(),
+                cost_usd: ok.iter().map(|c| c.cost_usd).sum::<Option<f64>>(),
+                mean_latency_ms: if ok.is_empty() { 0 } else { ok.iter().map(|c| c.latency_ms).sum::<u64>() / ok.len() as u64 },
+            }
+        })
+        .collect();
+    Ok(CompareResult {
+        prompt_id,
+        slug,
+        version,
+        models: spec.models,
+        cells,
+        totals,
+        wall_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+async fn run_cell(
+    engine: &Engine,
+    cell: Cell,
+    model: String,
+    request: ChatRequest,
+    options: CallOptions,
+    events: Option<&mpsc::UnboundedSender<CompareEvent>>,
+) -> CellResult {
+    let started = Instant::now();
+    let mut result = CellResult {
+        row: cell.row,
+        column: cell.column,
+        model,
+        provider: None,
+        output: String::new(),
+        error: None,
+        latency_ms: 0,
+        ttft_ms: None,
+        usage: None,
+        cost_usd: None,
+        cache_status: None,
+        trace_id: None,
+    };
+    match engine.chat(request, options).await {
+        Err(e) => {
+            result.error = Some(e.message);
+            result.trace_id = Some(e.trace_id);
+        }
+        Ok(call) => {
+            result.provider = call.info.provider.clone();
+            result.trace_id = Some(call.info.trace_id.clone());
+            match call.body {
+                CallBody::Complete(resp) => result.output = resp.text(),
+                CallBody::Stream(mut s) => {
+                    while let Some(item) = s.next().await {
+                        match item {
+                            Ok(chunk) => {
+                                for c in &chunk.choices {
+                                    if let Some(t) = c.delta.content.as_deref().filter(|t| !t.is_empty()) {
+                                        if result.ttft_ms.is_none() {
+                                            result.ttft_ms = Some(started.elapsed().as_millis() as u64);
+                                        }
+                                        result.output.push_str(t);
+                                        if let Some(tx) = events {
+                                            let _ = tx.send(CompareEvent::Delta { cell, text: t.to_owned() });
+                                        }
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                result.error = Some(e.message);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(s) = call.info.summary() {
+                result.usage = s.usage;
+                result.cost_usd = s.cost_usd;
+                result.cache_status = Some(s.cache_status);
+                result.ttft_ms = s.ttft_ms.or(result.ttft_ms);
+                if result.error.is_none() && !s.success {
+                    result.error = s.error.clone();
+                }
+            }
+        }
+    }
+    result.latency_ms = started.elapsed().as_millis() as u64;
+    result
+}

@@ -1,0 +1,1471 @@
+//! Anthropic's Messages API (`POST /v1/messages`), translated to and from the unified OpenAI
+//! Chat Completions shape, because Anthropic speaks its own protocol: the system prompt is a
+//! top-level field, roles must alternate, tool calls and tool results are content blocks,
+//! `max_tokens` is required, and streams are typed SSE events rather than OpenAI chunks.
+//!
+//! What is mapped: system/developer messages → `system`; user/assistant/tool messages →
+//! alternating `messages` (same-role neighbours merged, tool results as `tool_result` blocks
+//! first in their user message); images (data URLs → base64 sources, http(s) URLs → URL
+//! sources) and PDF file parts → `document` blocks; `max_tokens` (default
+//! [`DEFAULT_MAX_TOKENS`]), `temperature`, `top_p`, `stop` → `stop_sequences`, `tools`,
+//! `tool_choice`, `parallel_tool_calls: false` → `disable_parallel_tool_use`, `user` →
+//! `metadata.user_id`, and a `top_k` passed as an extra field.
+//!
+//! What is deliberately left out: `response_format` (Anthropic has no JSON mode; the request
+//! is sent without it rather than failing), `seed`, `presence_penalty`, `frequency_penalty`,
+//! `logprobs` and other OpenAI-only extras. `n > 1` is refused with a config error, since
+//! Anthropic returns one answer per request and silently returning fewer choices would be a
+//! truncation. Thinking blocks in answers are skipped.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::sse::Events;
+use super::{AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError, error_from_response, unix_now};
+use crate::chat::{
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, FunctionCall,
+    FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
+};
+
+/// The API version header Portolan speaks.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// `max_tokens` when the request sets no limit (Anthropic requires one).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+fn url(endpoint: &Endpoint) -> String {
+    let base = endpoint.base_url.trim().trim_end_matches('/');
+    let base = if base.is_empty() { DEFAULT_BASE_URL } else { base };
+    let base = base.strip_suffix("/v1").unwrap_or(base);
+    format!("{base}/v1/messages")
+}
+
+/// Anthropic's error JSON: `{"type":"error","error":{"type":…,"message":…}}`.
+fn error_message(v: &Value) -> Option<String> {
+    let e = v.get("error")?;
+    let message = e.get("message").and_then(Value::as_str);
+    let kind = e.get("type").and_then(Value::as_str);
+    match (kind, message) {
+        (Some(k), Some(m)) => Some(format!("{m} ({k})")),
+        (None, Some(m)) => Some(m.to_owned()),
+        _ => e.as_str().map(str::to_owned).or_else(|| Some(e.to_string())),
+    }
+}
+
+/// The HTTP status an Anthropic error type stands for (errors sent inside a 200 stream).
+fn status_for_error_type(kind: &str) -> u16 {
+    match kind {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "api_error" => 500,
+        "timeout_error" => 504,
+        "overloaded_error" => 529,
+        _ => 502,
+    }
+}
+
+/// An `error` event (or error-shaped body) as a [`ProviderError`].
+fn stream_error(provider: &str, v: &Value) -> ProviderError {
+    let kind = v
+        .get("error")
+        .and_then(|e| e.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("unknown_error");
+    let message = error_message(v).unwrap_or_else(|| "no details".into());
+    ProviderError::new(
+        FailureKind::Status,
+        status_for_error_type(kind),
+        format!("{provider} stream error: {message}"),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request mapping
+// ---------------------------------------------------------------------------------------------
+
+/// A `data:<mime>;base64,<data>` URL split into its media type and base64 payload.
+pub(crate) fn parse_data_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let mut params = meta.split(';');
+    let mime = params.next().unwrap_or("").trim();
+    if !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
+        return None;
+    }
+    let mime = if mime.is_empty() { "application/octet-stream" } else { mime };
+    Some((mime.to_ascii_lowercase(), data.trim().to_owned()))
+}
+
+fn is_http_url(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+fn text_block(text: &str) -> Value {
+    json!({"type": "text", "text": text})
+}
+
+fn image_block(url: &str) -> Result<Value, ProviderError> {
+    if let Some((media_type, data)) = parse_data_url(url) {
+        return Ok(json!({
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }));
+    }
+    if is_http_url(url) {
+        return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
+    }
+    Err(ProviderError::config(
+        "anthropic: an image must be a base64 data URL or an http(s) URL",
+    ))
+}
+
+/// An OpenAI `file` part (`{"file": {"file_data": "data:application/pdf;base64,…"}}`) as a
+/// `document` block; only PDFs, which is what Anthropic reads.
+fn file_block(part: &Value) -> Result<Value, ProviderError> {
+    let data_url = part
+        .get("file")
+        .and_then(|f| f.get("file_data"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match parse_data_url(data_url) {
+        Some((media_type, data)) if media_type == "application/pdf" => Ok(json!({
+            "type": "document",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        })),
+        _ => Err(ProviderError::config(
+            "anthropic: file parts must carry a PDF as a base64 data URL (file.file_data)",
+        )),
+    }
+}
+
+fn part_type(part: &Value) -> &str {
+    part.get("type").and_then(Value::as_str).unwrap_or("unknown")
+}
+
+/// A user or assistant message's content as Anthropic content blocks (empty text left out:
+/// the API rejects empty text blocks).
+fn content_blocks(content: Option<&MessageContent>) -> Result<Vec<Value>, ProviderError> {
+    let mut blocks = Vec::new();
+    match content {
+        Some(MessageContent::Text(t)) if !t.is_empty() => blocks.push(text_block(t)),
+        None | Some(MessageContent::Text(_)) => {}
+        Some(MessageContent::Parts(parts)) => {
+            for part in parts {
+                match part {
+                    ContentPart::Text { text } if text.is_empty() => {}
+                    ContentPart::Text { text } => blocks.push(text_block(text)),
+                    ContentPart::ImageUrl { image_url } => blocks.push(image_block(&image_url.url)?),
+                    ContentPart::Other(v) if part_type(v) == "file" => blocks.push(file_block(v)?),
+                    ContentPart::Other(v) => {
+                        return Err(ProviderError::config(format!(
+                            "anthropic cannot take a '{}' content part",
+                            part_type(v)
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(blocks)
+}
+
+fn tool_use_block(call: &ToolCall) -> Result<Value, ProviderError> {
+    let args = call.function.arguments.trim();
+    let input: Value = if args.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(args).map_err(|e| {
+            ProviderError::config(format!(
+                "anthropic: the arguments of tool call '{}' ({}) are not valid JSON: {e}",
+                call.id, call.function.name
+            ))
+        })?
+    };
+    if !input.is_object() {
+        return Err(ProviderError::config(format!(
+            "anthropic: the arguments of tool call '{}' ({}) must be a JSON object",
+            call.id, call.function.name
+        )));
+    }
+    Ok(json!({"type": "tool_use", "id": call.id, "name": call.function.name, "input": input}))
+}
+
+fn tool_result_block(message: &ChatMessage) -> Result<Value, ProviderError> {
+    let id = message
+        .tool_call_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ProviderError::config("anthropic: a tool message needs its tool_call_id"))?;
+    let mut block = json!({"type": "tool_result", "tool_use_id": id});
+    let text = message.text();
+    if !text.is_empty() {
+        block["content"] = Value::String(text);
+    }
+    Ok(block)
+}
+
+/// Splits the system prompt out and turns the rest into alternating Anthropic messages.
+fn map_messages(messages: &[ChatMessage]) -> Result<(Option<String>, Vec<Value>), ProviderError> {
+    let mut system: Vec<String> = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for m in messages {
+        let (role, blocks) = match m.role.as_str() {
+            "system" | "developer" => {
+                let text = m.text();
+                if !text.trim().is_empty() {
+                    system.push(text);
+                }
+                continue;
+            }
+            "user" => ("user", content_blocks(m.content.as_ref())?),
+            "assistant" => {
+                let mut blocks = content_blocks(m.content.as_ref())?;
+                for call in m.tool_calls.iter().flatten() {
+                    blocks.push(tool_use_block(call)?);
+                }
+                ("assistant", blocks)
+            }
+            "tool" | "function" => ("user", vec![tool_result_block(m)?]),
+            other => {
+                return Err(ProviderError::config(format!(
+                    "anthropic cannot take a message with role '{other}'"
+                )));
+            }
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    if turns.is_empty() {
+        return Err(ProviderError::config(
+            "anthropic needs at least one user or assistant message with content",
+        ));
+    }
+    let messages = turns
+        .into_iter()
+        .map(|(role, mut blocks)| {
+            if role == "user" {
+                // Tool results must come before anything else in their user message.
+                blocks.sort_by_key(|b| b.get("type").and_then(Value::as_str) != Some("tool_result"));
+            }
+            let content = match blocks.as_slice() {
+                [only] if only.get("type").and_then(Value::as_str) == Some("text") => only["text"].clone(),
+                _ => Value::Array(blocks),
+            };
+            json!({"role": role, "content": content})
+        })
+        .collect();
+    let system = (!system.is_empty()).then(|| system.join("\n\n"));
+    Ok((system, messages))
+}
+
+fn map_tool_choice(choice: &Value) -> Result<Value, ProviderError> {
+    let mapped = match choice {
+        Value::String(s) => match s.as_str() {
+            "auto" => json!({"type": "auto"}),
+            "required" | "any" => json!({"type": "any"}),
+            "none" => json!({"type": "none"}),
+            other => {
+                return Err(ProviderError::config(format!(
+                    "anthropic: unknown tool_choice '{other}'"
+                )));
+            }
+        },
+        Value::Object(o) => {
+            let name = o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .or_else(|| o.get("name"))
+                .and_then(Value::as_str);
+            match name {
+                Some(n) => json!({"type": "tool", "name": n}),
+                None => {
+                    return Err(ProviderError::config(
+                        "anthropic: tool_choice objects must name a function",
+                    ));
+                }
+            }
+        }
+        _ => return Err(ProviderError::config("anthropic: tool_choice must be a string or an object")),
+    };
+    Ok(mapped)
+}
+
+/// The Messages API body for a unified request.
+pub(crate) fn request_body(model: &str, request: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
+    if request.n.is_some_and(|n| n > 1) {
+        return Err(ProviderError::config(
+            "anthropic returns one answer per request: n > 1 is not supported",
+        ));
+    }
+    let (system, messages) = map_messages(&request.messages)?;
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert(
+        "max_tokens".into(),
+        json!(request.max_output_tokens().unwrap_or(DEFAULT_MAX_TOKENS)),
+    );
+    if let Some(system) = system {
+        body.insert("system".into(), json!(system));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    if let Some(t) = request.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = request.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if let Some(k) = request.extra.get("top_k").filter(|k| k.is_number()) {
+        body.insert("top_k".into(), k.clone());
+    }
+    if let Some(stop) = &request.stop {
+        let stops: Vec<String> = stop.to_vec().into_iter().filter(|s| !s.is_empty()).collect();
+        if !stops.is_empty() {
+            body.insert("stop_sequences".into(), json!(stops));
+        }
+    }
+    if let Some(tools) = request.tools.as_ref().filter(|t| !t.is_empty()) {
+        let tools: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                let mut tool = json!({
+                    "name": t.function.name,
+                    "input_schema": t.function.parameters.clone()
+                        .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                });
+                if let Some(d) = t.function.description.as_ref().filter(|d| !d.is_empty()) {
+                    tool["description"] = json!(d);
+                }
+                tool
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    let mut tool_choice = request.tool_choice.as_ref().map(map_tool_choice).transpose()?;
+    let has_tools = request.tools.as_ref().is_some_and(|t| !t.is_empty());
+    if request.extra.get("parallel_tool_calls") == Some(&Value::Bool(false)) && has_tools {
+        let choice = tool_choice.get_or_insert_with(|| json!({"type": "auto"}));
+        if choice["type"] != "none" {
+            choice["disable_parallel_tool_use"] = json!(true);
+        }
+    }
+    if let Some(choice) = tool_choice {
+        body.insert("tool_choice".into(), choice);
+    }
+    if let Some(user) = request.user.as_ref().filter(|u| !u.is_empty()) {
+        body.insert("metadata".into(), json!({"user_id": user}));
+    }
+    if stream {
+        body.insert("stream".into(), json!(true));
+    }
+    Ok(Value::Object(body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response mapping
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+struct AnthropicUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// Later counts (cumulative ones from `message_delta`) replace earlier ones.
+    fn update(&mut self, newer: &AnthropicUsage) {
+        self.input_tokens = newer.input_tokens.or(self.input_tokens);
+        self.output_tokens = newer.output_tokens.or(self.output_tokens);
+        self.cache_creation_input_tokens = newer.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = newer.cache_read_input_tokens.or(self.cache_read_input_tokens);
+    }
+
+    /// OpenAI's accounting: cache reads and writes are part of the prompt.
+    fn unified(&self) -> Usage {
+        let cached = self.cache_read_input_tokens.unwrap_or(0);
+        let prompt = self.input_tokens.unwrap_or(0) + cached + self.cache_creation_input_tokens.unwrap_or(0);
+        Usage::new(prompt, self.output_tokens.unwrap_or(0), cached)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageResponse {
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    content: Vec<Block>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: AnthropicUsage,
+}
+
+/// Anthropic's `stop_reason` as an OpenAI `finish_reason`.
+pub(crate) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        Some("max_tokens") | Some("model_context_window_exceeded") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        _ => "stop",
+    }
+}
+
+fn arguments_text(input: &Value) -> String {
+    match input {
+        Value::Null => "{}".into(),
+        v => v.to_string(),
+    }
+}
+
+/// A Messages API answer as a unified response.
+pub(crate) fn parse_response(provider: &str, text: &str) -> Result<ChatResponse, ProviderError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
+    if value.get("type").and_then(Value::as_str) == Some("error") {
+        return Err(stream_error(provider, &value));
+    }
+    let parsed: MessageResponse = serde_json::from_value(value).map_err(|e| ProviderError::malformed(provider, e))?;
+    let mut answer = String::new();
+    let mut calls = Vec::new();
+    for block in parsed.content {
+        match block {
+            Block::Text { text } => answer.push_str(&text),
+            Block::ToolUse { id, name, input } => calls.push(ToolCall {
+                id,
+                kind: "function".into(),
+                function: FunctionCall {
+                    name,
+                    arguments: arguments_text(&input),
+                },
+            }),
+            Block::Other => {}
+        }
+    }
+    let content = (!answer.is_empty() || calls.is_empty()).then_some(MessageContent::Text(answer));
+    Ok(ChatResponse {
+        id: parsed.id,
+        object: "chat.completion".into(),
+        created: unix_now(),
+        model: parsed.model,
+        choices: vec![Choice {
+            index: 0,
+            message: ChatMessage {
+                role: "assistant".into(),
+                content,
+                tool_calls: (!calls.is_empty()).then_some(calls),
+                ..Default::default()
+            },
+            finish_reason: Some(finish_reason(parsed.stop_reason.as_deref()).into()),
+            logprobs: None,
+        }],
+        usage: Some(parsed.usage.unified()),
+        system_fingerprint: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream mapping
+// ---------------------------------------------------------------------------------------------
+
+/// Folds Anthropic stream events into unified chunks.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    provider: String,
+    id: String,
+    model: String,
+    created: i64,
+    started: bool,
+    usage: AnthropicUsage,
+    stop_reason: Option<String>,
+    /// Content block index → tool call index (tool calls are numbered from 0 whatever text
+    /// blocks come between them).
+    tool_indices: HashMap<u64, u32>,
+    finished: bool,
+}
+
+impl StreamState {
+    pub(crate) fn new(provider: &str, model: &str) -> Self {
+        StreamState {
+            provider: provider.to_owned(),
+            id: String::new(),
+            model: model.to_owned(),
+            created: unix_now(),
+            started: false,
+            usage: AnthropicUsage::default(),
+            stop_reason: None,
+            tool_indices: HashMap::new(),
+            finished: false,
+        }
+    }
+
+    pub(crate) fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn chunk(&self, delta: Delta, finish_reason: Option<String>) -> ChatChunk {
+        let mut c = ChatChunk::new(&self.id, &self.model, self.created);
+        c.choices.push(ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason,
+        });
+        c
+    }
+
+    /// The role chunk, the first time anything arrives.
+    fn start(&mut self, out: &mut Vec<ChatChunk>) {
+        if !self.started {
+            self.started = true;
+            if self.id.is_empty() {
+                self.id = super::new_completion_id();
+            }
+            out.push(self.chunk(
+                Delta {
+                    role: Some("assistant".into()),
+                    ..Default::default()
+                },
+                None,
+            ));
+        }
+    }
+
+    fn malformed(&self, detail: &str) -> ProviderError {
+        ProviderError::malformed(&self.provider, detail)
+    }
+
+    /// One SSE event (its `event:` name and `data:` text) → the chunks to send.
+    pub(crate) fn on_event(&mut self, event_name: &str, data: &str) -> Result<Vec<ChatChunk>, ProviderError> {
+        let data = data.trim();
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| ProviderError::malformed(&self.provider, e))?;
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or(event_name);
+        let mut out = Vec::new();
+        match kind {
+            "message_start" => {
+                let message = v.get("message").ok_or_else(|| self.malformed("message_start without a message"))?;
+                if let Some(id) = message.get("id").and_then(Value::as_str) {
+                    self.id = id.to_owned();
+                }
+                if let Some(model) = message.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+                    self.model = model.to_owned();
+                }
+                if let Some(u) = message.get("usage") {
+                    let u: AnthropicUsage =
+                        serde_json::from_value(u.clone()).map_err(|e| ProviderError::malformed(&self.provider, e))?;
+                    self.usage.update(&u);
+                }
+                self.start(&mut out);
+            }
+            "content_block_start" => {
+                self.start(&mut out);
+                let index = v.get("index").and_then(Value::as_u64).ok_or_else(|| self.malformed("content_block_start without an index"))?;
+                let block = v.get("content_block").ok_or_else(|| self.malformed("content_block_start without a block"))?;
+                match block.get("type").and_then(Value::as_str) {
+                    Some("tool_use") => {
+                        let tool_index = self.tool_indices.len() as u32;
+                        self.tool_indices.insert(index, tool_index);
+                        let id = block.get("id").and_then(Value::as_str).unwrap_or_default();
+                        let name = block.get("name").and_then(Value::as_str).unwrap_or_default();
+                        // The input arrives as input_json_delta pieces; a non-empty input here
+                        // (never sent by the API today) is passed on whole.
+                        let initial = block
+                            .get("input")
+                            .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
+                            .map(Value::to_string)
+                            .unwrap_or_default();
+                        out.push(self.chunk(
+                            Delta {
+                                tool_calls: Some(vec![ToolCallDelta {
+                                    index: tool_index,
+                                    id: Some(id.to_owned()),
+                                    kind: Some("function".into()),
+                                    function: Some(FunctionCallDelta {
+                                        name: Some(name.to_owned()),
+                                        arguments: Some(initial),
+                                    }),
+                                }]),
+                                ..Default::default()
+                            },
+                            None,
+                        ));
+                    }
+                    Some("text") => {
+                        if let Some(t) = block.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                            out.push(self.text_chunk(t));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_delta" => {
+                self.start(&mut out);
+                let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let delta = v.get("delta").ok_or_else(|| self.malformed("content_block_delta without a delta"))?;
+                match delta.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        if let Some(t) = delta.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                            out.push(self.text_chunk(t));
+                        }
+                    }
+                    Some("input_json_delta") => {
+                        let tool_index = *self
+                            .tool_indices
+                            .get(&index)
+                            .ok_or_else(|| self.malformed("input_json_delta for a block that is not a tool_use"))?;
+                        let piece = delta.get("partial_json").and_then(Value::as_str).unwrap_or_default();
+                        if !piece.is_empty() {
+                            out.push(self.chunk(
+                                Delta {
+                                    tool_calls: Some(vec![ToolCallDelta {
+                                        index: tool_index,
+                                        function: Some(FunctionCallDelta {
+                                            name: None,
+                                            arguments: Some(piece.to_owned()),
+                                        }),
+                                        ..Default::default()
+                                    }]),
+                                    ..Default::default()
+                                },
+                                None,
+                            ));
+                        }
+                    }
+                    // thinking_delta, signature_delta, citations_delta: not part of the unified shape.
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = v.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str) {
+                    self.stop_reason = Some(reason.to_owned());
+                }
+                if let Some(u) = v.get("usage") {
+                    let u: AnthropicUsage =
+                        serde_json::from_value(u.clone()).map_err(|e| ProviderError::malformed(&self.provider, e))?;
+                    self.usage.update(&u);
+                }
+            }
+            "message_stop" => {
+                self.start(&mut out);
+                self.finished = true;
+                out.push(self.chunk(Delta::default(), Some(finish_reason(self.stop_reason.as_deref()).into())));
+                let mut usage = ChatChunk::new(&self.id, &self.model, self.created);
+                usage.usage = Some(self.usage.unified());
+                out.push(usage);
+            }
+            "error" => return Err(stream_error(&self.provider, &v)),
+            // ping, content_block_stop, and event types added later: nothing to send.
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    fn text_chunk(&self, text: &str) -> ChatChunk {
+        self.chunk(
+            Delta {
+                content: Some(text.to_owned()),
+                ..Default::default()
+            },
+            None,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transport
+// ---------------------------------------------------------------------------------------------
+
+async fn send(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    body: &Value,
+    limits: AttemptLimits,
+    whole_timeout: bool,
+) -> Result<reqwest::Response, ProviderError> {
+    let mut builder = client
+        .post(url(endpoint))
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .json(body);
+    if let Some(key) = endpoint.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
+        builder = builder.header("x-api-key", key.expose());
+    }
+    if whole_timeout {
+        builder = builder.timeout(limits.request_timeout);
+    }
+    let response = tokio::time::timeout(limits.request_timeout, builder.send())
+        .await
+        .map_err(|_| {
+            ProviderError::new(
+                FailureKind::Timeout,
+                408,
+                format!(
+                    "{} did not answer within {} ms",
+                    endpoint.provider,
+                    limits.request_timeout.as_millis()
+                ),
+            )
+        })?
+        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    if !response.status().is_success() {
+        return Err(error_from_response(&endpoint.provider, response, error_message).await);
+    }
+    Ok(response)
+}
+
+pub async fn complete(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ChatResponse, ProviderError> {
+    let body = request_body(&endpoint.model, request, false)?;
+    let response = send(client, endpoint, &body, limits, true).await?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    parse_response(&endpoint.provider, &text)
+}
+
+pub async fn stream(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ChunkStream, ProviderError> {
+    let body = request_body(&endpoint.model, request, true)?;
+    let response = send(client, endpoint, &body, limits, false).await?;
+    let mut events = Events::new(&endpoint.provider, response, limits.idle_timeout);
+    let mut state = StreamState::new(&endpoint.provider, &endpoint.model);
+    let provider = endpoint.provider.clone();
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let items = match events.next().await {
+                Err(e) => Err(e),
+                Ok(None) => Err(ProviderError::incomplete(&provider, "no message_stop event")),
+                Ok(Some(event)) => state.on_event(&event.event, &event.data),
+            };
+            match items {
+                Ok(chunks) => {
+                    for chunk in chunks {
+                        if tx.send(Ok(chunk)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if state.finished() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    });
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{ChunkAccumulator, FunctionDef, ImageUrl, Stop, Tool};
+
+    fn req(messages: Vec<ChatMessage>) -> ChatRequest {
+        ChatRequest {
+            model: "ignored".into(),
+            messages,
+            ..Default::default()
+        }
+    }
+
+    fn assistant_calls(calls: Vec<(&str, &str, &str)>) -> ChatMessage {
+        ChatMessage {
+            role: "assistant".into(),
+            content: None,
+            tool_calls: Some(
+                calls
+                    .into_iter()
+                    .map(|(id, name, args)| ToolCall {
+                        id: id.into(),
+                        kind: "function".into(),
+                        function: FunctionCall {
+                            name: name.into(),
+                            arguments: args.into(),
+                        },
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    fn tool_msg(id: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            role: "tool".into(),
+            content: Some(MessageContent::Text(text.into())),
+            tool_call_id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn system_prompts_are_split_out_and_joined() {
+        let r = req(vec![
+            ChatMessage::new("system", "Be brief."),
+            ChatMessage::new("developer", "Answer in French."),
+            ChatMessage::new("user", "Hi"),
+        ]);
+        let body = request_body("claude-x", &r, false).unwrap();
+        assert_eq!(body["model"], "claude-x");
+        assert_eq!(body["system"], "Be brief.\n\nAnswer in French.");
+        assert_eq!(body["messages"], json!([{"role": "user", "content": "Hi"}]));
+        assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert!(body.get("stream").is_none());
+    }
+
+    #[test]
+    fn parameters_are_mapped() {
+        let mut r = req(vec![ChatMessage::new("user", "Hi")]);
+        r.max_completion_tokens = Some(100);
+        r.max_tokens = Some(50);
+        r.temperature = Some(0.2);
+        r.top_p = Some(0.9);
+        r.stop = Some(Stop::One("END".into()));
+        r.user = Some("u-1".into());
+        r.seed = Some(7);
+        r.response_format = Some(json!({"type": "json_object"}));
+        r.extra.insert("top_k".into(), json!(5));
+        let body = request_body("m", &r, true).unwrap();
+        assert_eq!(body["max_tokens"], 100);
+        assert_eq!(body["temperature"], 0.2);
+        assert_eq!(body["top_p"], 0.9);
+        assert_eq!(body["top_k"], 5);
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert_eq!(body["metadata"], json!({"user_id": "u-1"}));
+        assert_eq!(body["stream"], true);
+        assert!(body.get("response_format").is_none());
+        assert!(body.get("seed").is_none());
+
+        r.n = Some(2);
+        assert_eq!(request_body("m", &r, false).unwrap_err().kind, FailureKind::Config);
+    }
+
+    #[test]
+    fn consecutive_roles_are_merged() {
+        let r = req(vec![
+            ChatMessage::new("user", "one"),
+            ChatMessage::new("user", "two"),
+            ChatMessage::new("assistant", "three"),
+            ChatMessage::new("assistant", ""),
+            ChatMessage::new("assistant", "four"),
+        ]);
+        let body = request_body("m", &r, false).unwrap();
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "three"}, {"type": "text", "text": "four"}]},
+            ])
+        );
+    }
+
+    #[test]
+    fn images_become_image_blocks() {
+        let r = req(vec![ChatMessage {
+            role: "user".into(),
+            content: Some(MessageContent::Parts(vec![
+                ContentPart::Text { text: "What is this?".into() },
+                ContentPart::ImageUrl {
+                    image_url: ImageUrl { url: "data:image/png;base64,iVBORw0K".into(), detail: None },
+                },
+                ContentPart::ImageUrl {
+                    image_url: ImageUrl { url: "https://example.com/cat.jpg".into(), detail: Some("low".into()) },
+                },
+            ])),
+            ..Default::default()
+        }]);
+        let body = request_body("m", &r, false).unwrap();
+        assert_eq!(
+            body["messages"][0]["content"],
+            json!([
+                {"type": "text", "text": "What is this?"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+            ])
+        );
+
+        let bad = req(vec![ChatMessage {
+            role: "user".into(),
+            content: Some(MessageContent::Parts(vec![ContentPart::ImageUrl {
+                image_url: ImageUrl { url: "file:///etc/passwd".into(), detail: None },
+            }])),
+            ..Default::default()
+        }]);
+        assert_eq!(request_body("m", &bad, false).unwrap_err().kind, FailureKind::Config);
+    }
+
+    #[test]
+    fn tools_and_tool_results_are_mapped() {
+        let mut r = req(vec![
+            ChatMessage::new("user", "Weather in Paris and Rome?"),
+            ChatMessage {
+                content: Some(MessageContent::Text("Let me check.".into())),
+                ..assistant_calls(vec![
+                    ("toolu_1", "get_weather", r#"{"city":"Paris"}"#),
+                    ("toolu_2", "get_weather", ""),
+                ])
+            },
+            tool_msg("toolu_1", "18C"),
+            tool_msg("toolu_2", "21C"),
+            ChatMessage::new("user", "Thanks, and?"),
+        ]);
+        r.tools = Some(vec![Tool {
+            kind: "function".into(),
+            function: FunctionDef {
+                name: "get_weather".into(),
+                description: Some("Current weather".into()),
+                parameters: Some(json!({"type": "object", "properties": {"city": {"type": "string"}}})),
+            },
+        }]);
+        r.tool_choice = Some(json!("required"));
+        let body = request_body("m", &r, false).unwrap();
+        assert_eq!(
+            body["tools"],
+            json!([{
+                "name": "get_weather",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+                "description": "Current weather",
+            }])
+        );
+        assert_eq!(body["tool_choice"], json!({"type": "any"}));
+        let messages = body["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 3);
+        assert_eq!(
+            messages[1],
+            json!({"role": "assistant", "content": [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {}},
+            ]})
+        );
+        assert_eq!(
+            messages[2],
+            json!({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"},
+                {"type": "tool_result", "tool_use_id": "toolu_2", "content": "21C"},
+                {"type": "text", "text": "Thanks, and?"},
+            ]})
+        );
+    }
+
+    #[test]
+    fn tool_choice_variants() {
+        assert_eq!(map_tool_choice(&json!("auto")).unwrap(), json!({"type": "auto"}));
+        assert_eq!(map_tool_choice(&json!("none")).unwrap(), json!({"type": "none"}));
+        assert_eq!(
+            map_tool_choice(&json!({"type": "function", "function": {"name": "f"}})).unwrap(),
+            json!({"type": "tool", "name": "f"})
+        );
+        assert!(map_tool_choice(&json!("sometimes")).is_err());
+
+        let mut r = req(vec![ChatMessage::new("user", "x")]);
+        r.tools = Some(vec![Tool {
+            kind: "function".into(),
+            function: FunctionDef { name: "f".into(), description: None, parameters: None },
+        }]);
+        r.extra.insert("parallel_tool_calls".into(), json!(false));
+        let body = request_body("m", &r, false).unwrap();
+        assert_eq!(body["tool_choice"], json!({"type": "auto", "disable_parallel_tool_use": true}));
+    }
+
+    #[test]
+    fn unparseable_tool_arguments_are_a_config_error() {
+        let r = req(vec![
+            ChatMessage::new("user", "x"),
+            assistant_calls(vec![("toolu_1", "f", "{not json")]),
+        ]);
+        let err = request_body("m", &r, false).unwrap_err();
+        assert_eq!(err.kind, FailureKind::Config);
+        assert!(err.message.contains("toolu_1"), "{}", err.message);
+
+        let only_system = req(vec![ChatMessage::new("system", "x")]);
+        assert_eq!(request_body("m", &only_system, false).unwrap_err().kind, FailureKind::Config);
+    }
+
+    #[test]
+    fn base_urls_with_or_without_v1() {
+        let mut e = Endpoint {
+            provider: "anthropic".into(),
+            protocol: super::super::Protocol::Anthropic,
+            base_url: String::new(),
+            api_key: None,
+            key_name: None,
+            model: "m".into(),
+        };
+        assert_eq!(url(&e), "https://api.anthropic.com/v1/messages");
+        e.base_url = "https://proxy.example/v1/".into();
+        assert_eq!(url(&e), "https://proxy.example/v1/messages");
+        e.base_url = "http://127.0.0.1:9000".into();
+        assert_eq!(url(&e), "http://127.0.0.1:9000/v1/messages");
+    }
+
+    #[test]
+    fn a_response_with_text_tools_and_cache_usage() {
+        let text = json!({
+            "id": "msg_01",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5",
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                {"type": "text", "text": "Checking "},
+                {"type": "text", "text": "now."},
+                {"type": "tool_use", "id": "toolu_9", "name": "lookup", "input": {"q": "x"}},
+            ],
+            "stop_reason": "tool_use",
+            "usage": {
+                "input_tokens": 10,
+                "cache_creation_input_tokens": 5,
+                "cache_read_input_tokens": 100,
+                "output_tokens": 7,
+            },
+        })
+        .to_string();
+        let r = parse_response("anthropic", &text).unwrap();
+        assert_eq!(r.id, "msg_01");
+        assert_eq!(r.model, "claude-sonnet-4-5");
+        assert_eq!(r.text(), "Checking now.");
+        let choice = &r.choices[0];
+        assert_eq!(choice.finish_reason.as_deref(), Some("tool_calls"));
+        let calls = choice.message.tool_calls.as_ref().unwrap();
+        assert_eq!(calls[0].id, "toolu_9");
+        assert_eq!(calls[0].function.name, "lookup");
+        assert_eq!(calls[0].function.arguments, r#"{"q":"x"}"#);
+        let usage = r.usage.unwrap();
+        assert_eq!(usage.prompt_tokens, 115);
+        assert_eq!(usage.cached_tokens(), 100);
+        assert_eq!(usage.completion_tokens, 7);
+        assert_eq!(usage.total_tokens, 122);
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(finish_reason(Some("end_turn")), "stop");
+        assert_eq!(finish_reason(Some("stop_sequence")), "stop");
+        assert_eq!(finish_reason(Some("max_tokens")), "length");
+        assert_eq!(finish_reason(Some("tool_use")), "tool_calls");
+        assert_eq!(finish_reason(None), "stop");
+    }
+
+    #[test]
+    fn malformed_and_error_bodies() {
+        assert_eq!(parse_response("anthropic", "{\"id\":").unwrap_err().kind, FailureKind::Malformed);
+        assert_eq!(parse_response("anthropic", "{\"content\":[]}").unwrap_err().kind, FailureKind::Malformed);
+        let err = parse_response(
+            "anthropic",
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.status, 529);
+        assert!(err.retryable);
+        assert_eq!(
+            error_message(&json!({"type":"error","error":{"type":"invalid_request_error","message":"bad"}})).as_deref(),
+            Some("bad (invalid_request_error)")
+        );
+    }
+
+    /// A recorded stream: text, then a tool call, with cache usage.
+    const RECORDED: &[(&str, &str)] = &[
+        ("message_start", r#"{"type":"message_start","message":{"id":"msg_s1","type":"message","role":"assistant","content":[],"model":"claude-haiku-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":40,"output_tokens":1}}}"#),
+        ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+        ("ping", r#"{"type": "ping"}"#),
+        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me "}}"#),
+        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"look."}}"#),
+        ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
+        ("content_block_start", r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_a","name":"get_weather","input":{}}}"#),
+        ("content_block_delta", r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#),
+        ("content_block_delta", r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}}"#),
+        ("content_block_delta", r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}"#),
+        ("content_block_stop", r#"{"type":"content_block_stop","index":1}"#),
+        ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":33}}"#),
+        ("message_stop", r#"{"type":"message_stop"}"#),
+    ];
+
+    #[test]
+    fn a_recorded_stream_becomes_chunks() {
+        let mut state = StreamState::new("anthropic", "fallback-model");
+        let mut chunks = Vec::new();
+        for (name, data) in RECORDED {
+            assert!(!state.finished());
+            chunks.extend(state.on_event(name, data).unwrap());
+        }
+        assert!(state.finished());
+        assert_eq!(chunks[0].choices[0].delta.role.as_deref(), Some("assistant"));
+        assert!(chunks.iter().all(|c| c.id == "msg_s1" && c.model == "claude-haiku-4-5"));
+        let last = chunks.last().unwrap();
+        assert!(last.choices.is_empty());
+        assert_eq!(last.usage, Some(Usage::new(65, 33, 40)));
+        let finish = &chunks[chunks.len() - 2];
+        assert_eq!(finish.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+
+        let tool_start = chunks
+            .iter()
+            .find_map(|c| c.choices[0].delta.tool_calls.as_ref())
+            .unwrap();
+        assert_eq!(tool_start[0].index, 0, "the first tool call is index 0 even after a text block");
+        assert_eq!(tool_start[0].id.as_deref(), Some("toolu_a"));
+        assert_eq!(tool_start[0].kind.as_deref(), Some("function"));
+
+        let mut acc = ChunkAccumulator::default();
+        chunks.iter().for_each(|c| acc.push(c));
+        let r = acc.finish();
+        assert_eq!(r.text(), "Let me look.");
+        let calls = r.choices[0].message.tool_calls.as_ref().unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].function.name, "get_weather");
+        assert_eq!(calls[0].function.arguments, r#"{"city": "Paris"}"#);
+        assert_eq!(r.usage.unwrap().cached_tokens(), 40);
+    }
+
+    #[test]
+    fn stream_error_events() {
+        let mut state = StreamState::new("anthropic", "m");
+        state.on_event("message_start", RECORDED[0].1).unwrap();
+        let err = state
+            .on_event("error", r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
+            .unwrap_err();
+        assert_eq!(err.kind, FailureKind::Status);
+        assert_eq!(err.status, 529);
+        assert!(err.retryable);
+        assert!(err.message.contains("Overloaded"));
+
+        let err = state
+            .on_event("error", r#"{"type":"error","error":{"type":"invalid_request_error","message":"no"}}"#)
+            .unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(!err.retryable);
+
+        assert_eq!(state.on_event("content_block_delta", "{oops").unwrap_err().kind, FailureKind::Malformed);
+        let orphan = r#"{"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#;
+        assert_eq!(state.on_event("content_block_delta", orphan).unwrap_err().kind, FailureKind::Malformed);
+        assert!(state.on_event("some_future_event", r#"{"type":"some_future_event"}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn data_urls() {
+        assert_eq!(
+            parse_data_url("data:image/jpeg;base64,AAAA"),
+            Some(("image/jpeg".into(), "AAAA".into()))
+        );
+        assert_eq!(parse_data_url("data:image/png,raw"), None);
+        assert_eq!(parse_data_url("https://x/y.png"), None);
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use std::time::Duration;
+
+    use fake_providers::{Behavior, FakeServer};
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::chat::{ChunkAccumulator, FunctionDef, Tool};
+    use crate::providers::Protocol;
+    use crate::secrets::SecretString;
+
+    const KEY: &str = "sk-ant-test";
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder().build().unwrap()
+    }
+
+    fn endpoint(server: &FakeServer, key: &str) -> Endpoint {
+        Endpoint {
+            provider: "anthropic".into(),
+            protocol: Protocol::Anthropic,
+            base_url: server.base_url(),
+            api_key: Some(SecretString::new(key.into())),
+            key_name: Some("test".into()),
+            model: "claude-haiku-4-5".into(),
+        }
+    }
+
+    fn limits() -> AttemptLimits {
+        AttemptLimits {
+            request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn request(stream: bool) -> ChatRequest {
+        ChatRequest {
+            model: "alias".into(),
+            messages: vec![
+                ChatMessage::new("system", "Be nice."),
+                ChatMessage::new("user", "Say hello"),
+            ],
+            stream: stream.then_some(true),
+            ..Default::default()
+        }
+    }
+
+    async fn server() -> FakeServer {
+        let server = FakeServer::start().await;
+        server.expect_key(KEY);
+        server
+    }
+
+    /// Every item of a stream: the chunks, then the error that ended it, if any.
+    async fn drain(mut s: ChunkStream) -> (Vec<ChatChunk>, Option<ProviderError>) {
+        let mut chunks = Vec::new();
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(c) => chunks.push(c),
+                Err(e) => {
+                    assert!(s.next().await.is_none(), "an error ends the stream");
+                    return (chunks, Some(e));
+                }
+            }
+        }
+        (chunks, None)
+    }
+
+    #[tokio::test]
+    async fn complete_sends_the_right_request_and_reads_the_answer() {
+        let server = server().await;
+        server.push(Behavior::reply("Hello there"));
+        let r = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap();
+        assert_eq!(r.text(), "Hello there");
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("stop"));
+        assert!(r.id.starts_with("msg_"));
+        let usage = r.usage.unwrap();
+        assert!(usage.prompt_tokens > 0 && usage.completion_tokens == 2);
+
+        let sent = server.last_request().unwrap();
+        assert_eq!(sent.method, "POST");
+        assert_eq!(sent.path, "/v1/messages");
+        assert_eq!(sent.header("x-api-key"), Some(KEY));
+        assert_eq!(sent.header("anthropic-version"), Some(ANTHROPIC_VERSION));
+        assert!(sent.header("content-type").unwrap().starts_with("application/json"));
+        assert_eq!(sent.body["model"], "claude-haiku-4-5");
+        assert_eq!(sent.body["system"], "Be nice.");
+        assert_eq!(sent.body["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(sent.body["messages"], json!([{"role": "user", "content": "Say hello"}]));
+        assert!(sent.body.get("stream").is_none());
+    }
+
+    #[tokio::test]
+    async fn cached_tokens_count_as_prompt_tokens() {
+        let server = server().await;
+        server.set_cached_tokens(3);
+        server.push(Behavior::reply("ok"));
+        let usage = complete(&client(), &endpoint(&server, KEY), &request(false), limits())
+            .await
+            .unwrap()
+            .usage
+            .unwrap();
+        assert_eq!(usage.cached_tokens(), 3);
+        assert!(usage.prompt_tokens >= 3);
+        assert_eq!(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+    }
+
+    #[tokio::test]
+    async fn a_stream_arrives_in_chunks_then_usage() {
+        let server = server().await;
+        server.set_cached_tokens(2);
+        server.push(Behavior::chunks(["Hel", "lo", " world"], Duration::ZERO, Duration::from_millis(5)));
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let (chunks, err) = drain(s).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(chunks[0].choices[0].delta.role.as_deref(), Some("assistant"));
+        let pieces: Vec<&str> = chunks
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter_map(|c| c.delta.content.as_deref())
+            .collect();
+        assert_eq!(pieces, ["Hel", "lo", " world"]);
+        let last = chunks.last().unwrap();
+        assert!(last.choices.is_empty());
+        let usage = last.usage.unwrap();
+        assert_eq!(usage.cached_tokens(), 2);
+        assert_eq!(usage.completion_tokens, 3);
+        let mut acc = ChunkAccumulator::default();
+        chunks.iter().for_each(|c| acc.push(c));
+        assert!(acc.finished());
+        assert_eq!(acc.finish().choices[0].finish_reason.as_deref(), Some("stop"));
+        assert_eq!(server.last_request().unwrap().body["stream"], true);
+    }
+
+    fn tool_request(stream: bool) -> ChatRequest {
+        let mut r = request(stream);
+        r.tools = Some(vec![Tool {
+            kind: "function".into(),
+            function: FunctionDef {
+                name: "get_weather".into(),
+                description: Some("Weather".into()),
+                parameters: Some(json!({"type": "object", "properties": {"city": {"type": "string"}}})),
+            },
+        }]);
+        r.tool_choice = Some(json!("auto"));
+        r
+    }
+
+    #[tokio::test]
+    async fn tool_calls_complete_and_streamed() {
+        let server = server().await;
+        let args = json!({"city": "Paris", "days": 2});
+        server.push(Behavior::tool_call("get_weather", args.clone()));
+        server.push(Behavior::tool_call("get_weather", args.clone()));
+
+        let r = complete(&client(), &endpoint(&server, KEY), &tool_request(false), limits()).await.unwrap();
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.function.name, "get_weather");
+        assert!(call.id.starts_with("toolu_"));
+        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), args);
+        let sent = server.last_request().unwrap();
+        assert_eq!(sent.body["tools"][0]["name"], "get_weather");
+        assert_eq!(sent.body["tool_choice"], json!({"type": "auto"}));
+
+        let s = stream(&client(), &endpoint(&server, KEY), &tool_request(true), limits()).await.unwrap();
+        let (chunks, err) = drain(s).await;
+        assert!(err.is_none(), "{err:?}");
+        let mut acc = ChunkAccumulator::default();
+        chunks.iter().for_each(|c| acc.push(c));
+        let r = acc.finish();
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.function.name, "get_weather");
+        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), args);
+    }
+
+    #[tokio::test]
+    async fn error_statuses() {
+        let server = server().await;
+        let c = client();
+        let e = endpoint(&server, KEY);
+
+        server.push(Behavior::rate_limited(2));
+        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Status, 429, true));
+        assert_eq!(err.retry_after, Some(Duration::from_secs(2)));
+        assert!(err.message.contains("rate_limit_error"), "{}", err.message);
+
+        server.push(Behavior::status(500, "boom"));
+        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.status, err.retryable), (500, true));
+        assert!(err.message.contains("boom"));
+
+        server.push(Behavior::status(529, "Overloaded"));
+        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.status, err.retryable), (529, true));
+
+        server.push(Behavior::status(400, "bad request"));
+        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.status, err.retryable), (400, false));
+
+        // Errors before a stream starts come back from `stream` itself.
+        server.push(Behavior::status(503, "later"));
+        let err = stream(&c, &e, &request(true), limits()).await.err().unwrap();
+        assert_eq!((err.status, err.retryable), (503, true));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_key_is_401_and_not_retryable() {
+        let server = server().await;
+        let err = complete(&client(), &endpoint(&server, "sk-wrong"), &request(false), limits())
+            .await
+            .unwrap_err();
+        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Status, 401, false));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stream_is_incomplete() {
+        let server = server().await;
+        server.push(Behavior::DropMidStream { chunks_before: 2 });
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let (chunks, err) = drain(s).await;
+        let err = err.expect("a dropped stream must end in an error");
+        assert_eq!(err.kind, FailureKind::Incomplete);
+        assert!(err.retryable);
+        assert!(chunks.iter().all(|c| c.choices.iter().all(|ch| ch.finish_reason.is_none())));
+
+        server.push(Behavior::DropMidStream { chunks_before: 1 });
+        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap_err();
+        assert!(matches!(err.kind, FailureKind::Incomplete | FailureKind::Malformed), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_stream_hits_the_idle_timeout() {
+        let server = server().await;
+        server.push(Behavior::StallMidStream { chunks_before: 1, stall: Duration::from_secs(2) });
+        let limits = AttemptLimits { request_timeout: Duration::from_secs(5), idle_timeout: Duration::from_millis(200) };
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits).await.unwrap();
+        let (_, err) = drain(s).await;
+        let err = err.expect("a stall must end in an error");
+        assert_eq!((err.kind, err.retryable), (FailureKind::Stalled, true));
+    }
+
+    #[tokio::test]
+    async fn a_hung_request_times_out() {
+        let server = server().await;
+        server.push(Behavior::hang(Duration::from_secs(2)));
+        let limits = AttemptLimits { request_timeout: Duration::from_millis(200), idle_timeout: Duration::from_secs(5) };
+        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits).await.unwrap_err();
+        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Timeout, 408, true));
+    }
+
+    #[tokio::test]
+    async fn malformed_answers() {
+        let server = server().await;
+        server.push(Behavior::Malformed);
+        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.kind, err.retryable), (FailureKind::Malformed, false));
+
+        server.push(Behavior::Malformed);
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let (_, err) = drain(s).await;
+        assert_eq!(err.expect("malformed stream").kind, FailureKind::Malformed);
+    }
+}

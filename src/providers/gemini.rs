@@ -1,0 +1,1609 @@
+//! Google's Gemini API (`generateContent`, `streamGenerateContent?alt=sse`,
+//! `batchEmbedContents`), translated to and from the unified OpenAI Chat Completions shape,
+//! because Gemini speaks its own protocol: `contents` with `user`/`model` roles and typed
+//! `parts`, a separate `systemInstruction`, `generationConfig` for sampling, function calls
+//! and responses as parts, and an OpenAPI-subset schema dialect for tools.
+//!
+//! What is mapped: system/developer messages → `systemInstruction`; user/assistant/tool
+//! messages → `contents` (same-role neighbours merged); images and audio (data URLs →
+//! `inlineData`, http(s) URLs → `fileData`, best effort); assistant tool calls →
+//! `functionCall` parts; tool results → `functionResponse` parts named after the call they
+//! answer; `temperature`, `top_p`, `max_tokens`, `stop`, `n`, `seed`, penalties, a `top_k`
+//! extra and `response_format` (JSON mode, JSON schema) → `generationConfig`; `tools` →
+//! `functionDeclarations`; `tool_choice` → `toolConfig`.
+//!
+//! JSON schemas (tool parameters, response schemas) are rewritten into the subset Gemini's
+//! `Schema` accepts: local `$ref`s inlined, `["string","null"]` types turned into `nullable`,
+//! `const` into a one-value `enum`, and keywords it rejects (`additionalProperties`,
+//! `$schema`, `strict`, unsupported `format`s…) dropped, since Gemini answers 400 to any of
+//! them. Replayed function calls carry Google's documented placeholder thought signature,
+//! because the original signatures do not survive the OpenAI shape and Gemini 3 rejects
+//! function-call history without one.
+//!
+//! Deliberately left out: `logprobs`, `user` (Gemini has no end-user field), thought parts in
+//! answers (thinking summaries are not part of the unified shape), safety settings.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::anthropic::parse_data_url;
+use super::sse::Events;
+use super::{AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError, new_completion_id, unix_now};
+use crate::chat::{
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, FunctionCall,
+    FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
+};
+
+const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+/// The placeholder Google documents for function calls whose thought signature is unknown.
+const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
+
+fn model_name(endpoint: &Endpoint) -> &str {
+    endpoint.model.trim().trim_start_matches("models/")
+}
+
+fn url(endpoint: &Endpoint, method: &str) -> String {
+    let base = endpoint.base_url.trim().trim_end_matches('/');
+    let base = if base.is_empty() { DEFAULT_BASE_URL } else { base };
+    let base = base
+        .strip_suffix("/v1beta")
+        .or_else(|| base.strip_suffix("/v1"))
+        .unwrap_or(base);
+    format!("{base}/v1beta/models/{}:{method}", model_name(endpoint))
+}
+
+/// Gemini's error JSON: `{"error":{"code":…,"message":…,"status":…}}` (sometimes in an array).
+fn error_message(v: &Value) -> Option<String> {
+    let v = v.as_array().and_then(|a| a.first()).unwrap_or(v);
+    let e = v.get("error")?;
+    let message = e.get("message").and_then(Value::as_str);
+    let status = e.get("status").and_then(Value::as_str);
+    match (message, status) {
+        (Some(m), Some(s)) => Some(format!("{m} ({s})")),
+        (Some(m), None) => Some(m.to_owned()),
+        _ => e.as_str().map(str::to_owned).or_else(|| Some(e.to_string())),
+    }
+}
+
+/// `RetryInfo.retryDelay` ("30s", "1.5s") from an error's details: Gemini puts the wait for a
+/// 429 there rather than in a header.
+fn retry_delay(v: &Value) -> Option<Duration> {
+    let v = v.as_array().and_then(|a| a.first()).unwrap_or(v);
+    v.get("error")?
+        .get("details")?
+        .as_array()?
+        .iter()
+        .find_map(|d| d.get("retryDelay").and_then(Value::as_str))
+        .and_then(|s| s.trim().strip_suffix('s')?.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// An error response as a [`ProviderError`] (like `error_from_response`, plus `RetryInfo`).
+async fn error_from_gemini(provider: &str, response: reqwest::Response) -> ProviderError {
+    let status = response.status().as_u16();
+    let header_retry = super::retry_after(response.headers());
+    let body = response.text().await.unwrap_or_default();
+    let parsed = serde_json::from_str::<Value>(&body).ok();
+    let message = parsed.as_ref().and_then(error_message).unwrap_or_else(|| {
+        let snippet: String = body.chars().take(200).collect();
+        if snippet.trim().is_empty() { "no details".into() } else { snippet }
+    });
+    let mut err = ProviderError::new(FailureKind::Status, status, format!("{provider} returned {status}: {message}"));
+    err.retry_after = header_retry.or_else(|| parsed.as_ref().and_then(retry_delay));
+    err
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema translation
+// ---------------------------------------------------------------------------------------------
+
+const SCHEMA_KEYS: &[&str] = &[
+    "type", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
+    "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf",
+    "propertyOrdering", "default", "items", "minimum", "maximum",
+];
+/// `format` is kept only with one of these values (Gemini rejects the others).
+const SCHEMA_FORMATS: &[&str] = &["enum", "date-time", "float", "double", "int32", "int64"];
+const MAX_SCHEMA_DEPTH: usize = 24;
+
+/// A JSON Schema rewritten into Gemini's OpenAPI-subset `Schema`.
+pub(crate) fn gemini_schema(schema: &Value) -> Value {
+    let defs = schema
+        .get("$defs")
+        .or_else(|| schema.get("definitions"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    convert_schema(schema, &defs, 0)
+}
+
+fn resolve_ref<'a>(reference: &str, defs: &'a Map<String, Value>) -> Option<&'a Value> {
+    let name = reference
+        .strip_prefix("#/$defs/")
+        .or_else(|| reference.strip_prefix("#/definitions/"))?;
+    defs.get(name)
+}
+
+fn convert_schema(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+    let Some(obj) = schema.as_object() else {
+        return json!({});
+    };
+    if depth > MAX_SCHEMA_DEPTH {
+        return json!({"type": "object"});
+    }
+    if let Some(target) = obj.get("$ref").and_then(Value::as_str).and_then(|r| resolve_ref(r, defs)) {
+        let mut resolved = convert_schema(target, defs, depth + 1);
+        if let (Some(d), Some(out)) = (obj.get("description"), resolved.as_object_mut()) {
+            out.insert("description".into(), d.clone());
+        }
+        return resolved;
+    }
+    let mut out = Map::new();
+    // A single-schema allOf is a common wrapper (e.g. around a $ref): merge it in.
+    if let Some([only]) = obj.get("allOf").and_then(Value::as_array).map(Vec::as_slice)
+        && let Value::Object(inner) = convert_schema(only, defs, depth + 1)
+    {
+        out.extend(inner);
+    }
+    for (key, value) in obj {
+        match key.as_str() {
+            "type" => match value {
+                Value::Array(types) => {
+                    let non_null: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
+                    if non_null.len() < types.len() {
+                        out.insert("nullable".into(), json!(true));
+                    }
+                    match non_null.as_slice() {
+                        [one] => {
+                            out.insert("type".into(), (*one).clone());
+                        }
+                        [] => {}
+                        many => {
+                            out.insert(
+                                "anyOf".into(),
+                                Value::Array(many.iter().map(|t| json!({"type": t})).collect()),
+                            );
+                        }
+                    }
+                }
+                Value::String(t) if t == "null" => {
+                    out.insert("nullable".into(), json!(true));
+                }
+                other => {
+                    out.insert("type".into(), other.clone());
+                }
+            },
+            "properties" => {
+                if let Some(props) = value.as_object() {
+                    let props: Map<String, Value> = props
+                        .iter()
+                        .map(|(k, v)| (k.clone(), convert_schema(v, defs, depth + 1)))
+                        .collect();
+                    out.insert("properties".into(), Value::Object(props));
+                }
+            }
+            "items" => {
+                let item = match value {
+                    Value::Array(tuple) => tuple.first().cloned().unwrap_or_else(|| json!({})),
+                    v => v.clone(),
+                };
+                out.insert("items".into(), convert_schema(&item, defs, depth + 1));
+            }
+            "anyOf" | "oneOf" => {
+                if let Some(options) = value.as_array() {
+                    let options: Vec<Value> = options.iter().map(|o| convert_schema(o, defs, depth + 1)).collect();
+                    out.insert("anyOf".into(), Value::Array(options));
+                }
+            }
+            "const" => {
+                out.insert("enum".into(), json!([value]));
+                if !obj.contains_key("type") && value.is_string() {
+                    out.insert("type".into(), json!("string"));
+                }
+            }
+            "format" if value.as_str().is_some_and(|f| SCHEMA_FORMATS.contains(&f)) => {
+                out.insert("format".into(), value.clone());
+            }
+            k if SCHEMA_KEYS.contains(&k) => {
+                out.insert(key.clone(), value.clone());
+            }
+            _ => {}
+        }
+    }
+    // `required` may only name declared properties.
+    if let (Some(Value::Array(required)), Some(Value::Object(props))) = (out.get("required"), out.get("properties")) {
+        let kept: Vec<Value> = required
+            .iter()
+            .filter(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
+            .cloned()
+            .collect();
+        out.insert("required".into(), Value::Array(kept));
+    }
+    Value::Object(out)
+}
+
+/// Tool parameters, or `None` for a function that takes none (Gemini rejects an object schema
+/// with no properties).
+fn function_parameters(parameters: Option<&Value>) -> Option<Value> {
+    let schema = gemini_schema(parameters?);
+    let is_empty_object = schema.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("object"))
+        && schema.get("properties").and_then(Value::as_object).is_none_or(Map::is_empty)
+        && schema.get("anyOf").is_none();
+    (!is_empty_object && schema.as_object().is_some_and(|o| !o.is_empty())).then_some(schema)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request mapping
+// ---------------------------------------------------------------------------------------------
+
+fn is_http_url(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// A MIME type guessed from a URL's extension, for `fileData`.
+fn mime_from_url(url: &str) -> &'static str {
+    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let ext = path.rsplit('.').next().unwrap_or("");
+    match ext {
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "pdf" => "application/pdf",
+        "mp3" => "audio/mp3",
+        "wav" => "audio/wav",
+        "mp4" => "video/mp4",
+        _ => "image/jpeg",
+    }
+}
+
+fn image_part(url: &str) -> Result<Value, ProviderError> {
+    if let Some((mime, data)) = parse_data_url(url) {
+        return Ok(json!({"inlineData": {"mimeType": mime, "data": data}}));
+    }
+    if is_http_url(url) {
+        return Ok(json!({"fileData": {"fileUri": url, "mimeType": mime_from_url(url)}}));
+    }
+    Err(ProviderError::config("gemini: an image must be a base64 data URL or an http(s) URL"))
+}
+
+fn part_type(part: &Value) -> &str {
+    part.get("type").and_then(Value::as_str).unwrap_or("unknown")
+}
+
+/// OpenAI `input_audio` and `file` parts as `inlineData`.
+fn other_part(part: &Value) -> Result<Value, ProviderError> {
+    match part_type(part) {
+        "input_audio" => {
+            let audio = part.get("input_audio");
+            let data = audio.and_then(|a| a.get("data")).and_then(Value::as_str);
+            let format = audio.and_then(|a| a.get("format")).and_then(Value::as_str).unwrap_or("wav");
+            match data {
+                Some(d) => Ok(json!({"inlineData": {"mimeType": format!("audio/{format}"), "data": d}})),
+                None => Err(ProviderError::config("gemini: an input_audio part needs its data")),
+            }
+        }
+        "file" => {
+            let data_url = part
+                .get("file")
+                .and_then(|f| f.get("file_data"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            match parse_data_url(data_url) {
+                Some((mime, data)) => Ok(json!({"inlineData": {"mimeType": mime, "data": data}})),
+                None => Err(ProviderError::config(
+                    "gemini: file parts must carry their content as a base64 data URL (file.file_data)",
+                )),
+            }
+        }
+        other => Err(ProviderError::config(format!("gemini cannot take a '{other}' content part"))),
+    }
+}
+
+fn content_parts(content: Option<&MessageContent>) -> Result<Vec<Value>, ProviderError> {
+    let mut parts = Vec::new();
+    match content {
+        Some(MessageContent::Text(t)) if !t.is_empty() => parts.push(json!({"text": t})),
+        None | Some(MessageContent::Text(_)) => {}
+        Some(MessageContent::Parts(items)) => {
+            for item in items {
+                match item {
+                    ContentPart::Text { text } if text.is_empty() => {}
+                    ContentPart::Text { text } => parts.push(json!({"text": text})),
+                    ContentPart::ImageUrl { image_url } => parts.push(image_part(&image_url.url)?),
+                    ContentPart::Other(v) => parts.push(other_part(v)?),
+                }
+            }
+        }
+    }
+    Ok(parts)
+}
+
+fn function_call_part(call: &ToolCall, first: bool) -> Result<Value, ProviderError> {
+    let raw = call.function.arguments.trim();
+    let args: Value = if raw.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(raw).map_err(|e| {
+            ProviderError::config(format!(
+                "gemini: the arguments of tool call '{}' ({}) are not valid JSON: {e}",
+                call.id, call.function.name
+            ))
+        })?
+    };
+    if !args.is_object() {
+        return Err(ProviderError::config(format!(
+            "gemini: the arguments of tool call '{}' ({}) must be a JSON object",
+            call.id, call.function.name
+        )));
+    }
+    let mut part = json!({"functionCall": {"name": call.function.name, "args": args}});
+    if first {
+        part["thoughtSignature"] = json!(SKIP_THOUGHT_SIGNATURE);
+    }
+    Ok(part)
+}
+
+/// Splits the system prompt out and turns the rest into merged `contents`.
+fn map_messages(messages: &[ChatMessage]) -> Result<(Option<String>, Vec<Value>), ProviderError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    // Tool call id → function name, from the assistant messages seen so far (ids like
+    // `call_0` repeat across turns, so the latest wins).
+    let mut call_names: HashMap<String, String> = HashMap::new();
+    for m in messages {
+        let (role, parts) = match m.role.as_str() {
+            "system" | "developer" => {
+                let text = m.text();
+                if !text.trim().is_empty() {
+                    system.push(text);
+                }
+                continue;
+            }
+            "user" => ("user", content_parts(m.content.as_ref())?),
+            "assistant" => {
+                let mut parts = content_parts(m.content.as_ref())?;
+                for (i, call) in m.tool_calls.iter().flatten().enumerate() {
+                    call_names.insert(call.id.clone(), call.function.name.clone());
+                    parts.push(function_call_part(call, i == 0)?);
+                }
+                ("model", parts)
+            }
+            "tool" | "function" => {
+                let name = m
+                    .tool_call_id
+                    .as_ref()
+                    .and_then(|id| call_names.get(id))
+                    .cloned()
+                    .or_else(|| m.name.clone().filter(|n| !n.is_empty()))
+                    .ok_or_else(|| {
+                        ProviderError::config(format!(
+                            "gemini: the tool message for call '{}' answers no earlier tool call",
+                            m.tool_call_id.as_deref().unwrap_or("?")
+                        ))
+                    })?;
+                let text = m.text();
+                let content = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+                ("user", vec![json!({"functionResponse": {"name": name, "response": {"content": content}}})])
+            }
+            other => {
+                return Err(ProviderError::config(format!("gemini cannot take a message with role '{other}'")));
+            }
+        };
+        if parts.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(parts),
+            _ => turns.push((role, parts)),
+        }
+    }
+    if turns.is_empty() {
+        return Err(ProviderError::config("gemini needs at least one user or assistant message with content"));
+    }
+    let contents = turns
+        .into_iter()
+        .map(|(role, parts)| json!({"role": role, "parts": parts}))
+        .collect();
+    Ok(((!system.is_empty()).then(|| system.join("\n\n")), contents))
+}
+
+fn map_tool_choice(choice: &Value) -> Result<Value, ProviderError> {
+    let config = match choice {
+        Value::String(s) => match s.as_str() {
+            "auto" => json!({"mode": "AUTO"}),
+            "none" => json!({"mode": "NONE"}),
+            "required" | "any" => json!({"mode": "ANY"}),
+            other => return Err(ProviderError::config(format!("gemini: unknown tool_choice '{other}'"))),
+        },
+        Value::Object(o) => {
+            let name = o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .or_else(|| o.get("name"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| ProviderError::config("gemini: tool_choice objects must name a function"))?;
+            json!({"mode": "ANY", "allowedFunctionNames": [name]})
+        }
+        _ => return Err(ProviderError::config("gemini: tool_choice must be a string or an object")),
+    };
+    Ok(json!({"functionCallingConfig": config}))
+}
+
+fn map_response_format(format: &Value, config: &mut Map<String, Value>) -> Result<(), ProviderError> {
+    match format.get("type").and_then(Value::as_str) {
+        None | Some("text") => {}
+        Some("json_object") => {
+            config.insert("responseMimeType".into(), json!("application/json"));
+        }
+        Some("json_schema") => {
+            config.insert("responseMimeType".into(), json!("application/json"));
+            let schema = format
+                .get("json_schema")
+                .and_then(|s| s.get("schema"))
+                .ok_or_else(|| ProviderError::config("gemini: response_format json_schema needs json_schema.schema"))?;
+            config.insert("responseSchema".into(), gemini_schema(schema));
+        }
+        Some(other) => {
+            return Err(ProviderError::config(format!("gemini: unknown response_format type '{other}'")));
+        }
+    }
+    Ok(())
+}
+
+/// The `generateContent` body for a unified request.
+pub(crate) fn request_body(request: &ChatRequest) -> Result<Value, ProviderError> {
+    let (system, contents) = map_messages(&request.messages)?;
+    let mut body = Map::new();
+    body.insert("contents".into(), Value::Array(contents));
+    if let Some(system) = system {
+        body.insert("systemInstruction".into(), json!({"parts": [{"text": system}]}));
+    }
+    let mut config = Map::new();
+    if let Some(t) = request.temperature {
+        config.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = request.top_p {
+        config.insert("topP".into(), json!(p));
+    }
+    if let Some(k) = request.extra.get("top_k").filter(|k| k.is_number()) {
+        config.insert("topK".into(), k.clone());
+    }
+    if let Some(max) = request.max_output_tokens() {
+        config.insert("maxOutputTokens".into(), json!(max));
+    }
+    if let Some(stop) = &request.stop {
+        let stops: Vec<String> = stop.to_vec().into_iter().filter(|s| !s.is_empty()).collect();
+        if !stops.is_empty() {
+            config.insert("stopSequences".into(), json!(stops));
+        }
+    }
+    if let Some(n) = request.n {
+        config.insert("candidateCount".into(), json!(n));
+    }
+    if let Some(seed) = request.seed {
+        config.insert("seed".into(), json!(seed));
+    }
+    if let Some(p) = request.presence_penalty {
+        config.insert("presencePenalty".into(), json!(p));
+    }
+    if let Some(p) = request.frequency_penalty {
+        config.insert("frequencyPenalty".into(), json!(p));
+    }
+    if let Some(format) = &request.response_format {
+        map_response_format(format, &mut config)?;
+    }
+    if !config.is_empty() {
+        body.insert("generationConfig".into(), Value::Object(config));
+    }
+    if let Some(tools) = request.tools.as_ref().filter(|t| !t.is_empty()) {
+        let declarations: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                let mut d = json!({"name": t.function.name});
+                if let Some(desc) = t.function.description.as_ref().filter(|d| !d.is_empty()) {
+                    d["description"] = json!(desc);
+                }
+                if let Some(params) = function_parameters(t.function.parameters.as_ref()) {
+                    d["parameters"] = params;
+                }
+                d
+            })
+            .collect();
+        body.insert("tools".into(), json!([{"functionDeclarations": declarations}]));
+    }
+    if let Some(choice) = &request.tool_choice {
+        body.insert("toolConfig".into(), map_tool_choice(choice)?);
+    }
+    Ok(Value::Object(body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response mapping
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerateResponse {
+    #[serde(default)]
+    candidates: Vec<Candidate>,
+    #[serde(default)]
+    prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    usage_metadata: Option<UsageMetadata>,
+    #[serde(default)]
+    model_version: Option<String>,
+    #[serde(default)]
+    response_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    index: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Content {
+    #[serde(default)]
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Part {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    thought: Option<bool>,
+    #[serde(default)]
+    function_call: Option<GeminiFunctionCall>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GeminiFunctionCall {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    #[serde(default)]
+    block_reason: Option<String>,
+    #[serde(default)]
+    block_reason_message: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageMetadata {
+    #[serde(default)]
+    prompt_token_count: u64,
+    #[serde(default)]
+    candidates_token_count: u64,
+    #[serde(default)]
+    thoughts_token_count: u64,
+    #[serde(default)]
+    cached_content_token_count: u64,
+    #[serde(default)]
+    tool_use_prompt_token_count: u64,
+}
+
+impl UsageMetadata {
+    /// OpenAI's accounting: cached tokens are part of the prompt (as Gemini counts them too),
+    /// thinking tokens part of the completion.
+    fn unified(&self) -> Usage {
+        Usage::new(
+            self.prompt_token_count + self.tool_use_prompt_token_count,
+            self.candidates_token_count + self.thoughts_token_count,
+            self.cached_content_token_count,
+        )
+    }
+}
+
+/// Gemini's `finishReason` as an OpenAI `finish_reason`.
+pub(crate) fn finish_reason(reason: &str, has_tool_calls: bool) -> &'static str {
+    if has_tool_calls {
+        return "tool_calls";
+    }
+    match reason {
+        "MAX_TOKENS" => "length",
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => "content_filter",
+        _ => "stop",
+    }
+}
+
+fn blocked_error(provider: &str, feedback: Option<&PromptFeedback>) -> ProviderError {
+    match feedback.and_then(|f| f.block_reason.as_deref()) {
+        Some(reason) => {
+            let detail = feedback
+                .and_then(|f| f.block_reason_message.as_deref())
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            ProviderError::new(
+                FailureKind::Status,
+                400,
+                format!("{provider} blocked the prompt (blockReason {reason}){detail}"),
+            )
+        }
+        None => ProviderError::malformed(provider, "an answer with no candidates"),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(provider: &str, text: &str) -> Result<T, ProviderError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
+    if value.get("error").is_some() {
+        let status = value["error"]
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| *c >= 400)
+            .unwrap_or(502);
+        let message = error_message(&value).unwrap_or_else(|| "no details".into());
+        return Err(ProviderError::new(FailureKind::Status, status, format!("{provider} error: {message}")));
+    }
+    serde_json::from_value(value).map_err(|e| ProviderError::malformed(provider, e))
+}
+
+/// Text (thought parts left out) and function calls of one candidate.
+fn candidate_content(candidate: &Candidate) -> (String, Vec<(String, String)>) {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for part in candidate.content.iter().flat_map(|c| &c.parts) {
+        if let Some(call) = &part.function_call {
+            let args = call.args.clone().unwrap_or_else(|| json!({}));
+            calls.push((call.name.clone(), args.to_string()));
+        } else if let Some(t) = &part.text
+            && part.thought != Some(true)
+        {
+            text.push_str(t);
+        }
+    }
+    (text, calls)
+}
+
+/// A `generateContent` answer as a unified response.
+pub(crate) fn parse_response(provider: &str, model: &str, text: &str) -> Result<ChatResponse, ProviderError> {
+    let parsed: GenerateResponse = parse_json(provider, text)?;
+    if parsed.candidates.is_empty() {
+        return Err(blocked_error(provider, parsed.prompt_feedback.as_ref()));
+    }
+    let choices = parsed
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(i, candidate)| {
+            let (answer, calls) = candidate_content(candidate);
+            let calls: Vec<ToolCall> = calls
+                .into_iter()
+                .enumerate()
+                .map(|(j, (name, arguments))| ToolCall {
+                    id: format!("call_{j}"),
+                    kind: "function".into(),
+                    function: FunctionCall { name, arguments },
+                })
+                .collect();
+            let reason = candidate.finish_reason.as_deref().unwrap_or("STOP");
+            Choice {
+                index: candidate.index.unwrap_or(i as u32),
+                message: ChatMessage {
+                    role: "assistant".into(),
+                    content: (!answer.is_empty() || calls.is_empty()).then_some(MessageContent::Text(answer)),
+                    tool_calls: (!calls.is_empty()).then_some(calls.clone()),
+                    ..Default::default()
+                },
+                finish_reason: Some(finish_reason(reason, !calls.is_empty()).into()),
+                logprobs: None,
+            }
+        })
+        .collect();
+    Ok(ChatResponse {
+        id: parsed.response_id.unwrap_or_else(new_completion_id),
+        object: "chat.completion".into(),
+        created: unix_now(),
+        model: parsed.model_version.unwrap_or_else(|| model.to_owned()),
+        choices,
+        usage: Some(parsed.usage_metadata.unwrap_or_default().unified()),
+        system_fingerprint: None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream mapping
+// ---------------------------------------------------------------------------------------------
+
+/// Folds streamed `GenerateContentResponse`s into unified chunks.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    provider: String,
+    id: Option<String>,
+    model: String,
+    created: i64,
+    /// Candidates expected (`n`), so a stream is done only once all of them finished.
+    expected: usize,
+    /// Per candidate index: role sent, tool calls so far, finished.
+    candidates: HashMap<u32, (bool, u32, bool)>,
+    usage: Option<UsageMetadata>,
+}
+
+impl StreamState {
+    pub(crate) fn new(provider: &str, model: &str, expected_candidates: u32) -> Self {
+        StreamState {
+            provider: provider.to_owned(),
+            id: None,
+            model: model.to_owned(),
+            created: unix_now(),
+            expected: expected_candidates.max(1) as usize,
+            candidates: HashMap::new(),
+            usage: None,
+        }
+    }
+
+    /// Whether every candidate sent its `finishReason`.
+    pub(crate) fn finished(&self) -> bool {
+        let done = self.candidates.values().filter(|c| c.2).count();
+        done > 0 && done >= self.expected.max(self.candidates.len())
+    }
+
+    /// Whether any candidate finished (a stream ending after that is complete enough).
+    fn any_finished(&self) -> bool {
+        self.candidates.values().any(|c| c.2)
+    }
+
+    /// The usage-only chunk that closes the stream.
+    pub(crate) fn usage_chunk(&self) -> ChatChunk {
+        let mut c = ChatChunk::new(self.id.as_deref().unwrap_or_default(), &self.model, self.created);
+        c.usage = Some(self.usage.unwrap_or_default().unified());
+        c
+    }
+
+    /// One SSE `data:` payload → the chunk to send, if it carries anything.
+    pub(crate) fn on_data(&mut self, data: &str) -> Result<Option<ChatChunk>, ProviderError> {
+        let data = data.trim();
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let parsed: GenerateResponse = parse_json(&self.provider, data)?;
+        if parsed.usage_metadata.is_some() {
+            self.usage = parsed.usage_metadata;
+        }
+        if self.id.is_none() {
+            self.id = Some(parsed.response_id.clone().unwrap_or_else(new_completion_id));
+        }
+        if let Some(v) = parsed.model_version.as_ref().filter(|v| !v.is_empty()) {
+            self.model = v.clone();
+        }
+        if parsed.candidates.is_empty() {
+            if parsed.prompt_feedback.as_ref().is_some_and(|f| f.block_reason.is_some()) {
+                return Err(blocked_error(&self.provider, parsed.prompt_feedback.as_ref()));
+            }
+            return Ok(None);
+        }
+        let mut chunk = ChatChunk::new(self.id.as_deref().unwrap_or_default(), &self.model, self.created);
+        for (i, candidate) in parsed.candidates.iter().enumerate() {
+            let index = candidate.index.unwrap_or(i as u32);
+            let (text, calls) = candidate_content(candidate);
+            let slot = self.candidates.entry(index).or_insert((false, 0, false));
+            let mut delta = Delta::default();
+            if !slot.0 {
+                slot.0 = true;
+                delta.role = Some("assistant".into());
+            }
+            if !text.is_empty() {
+                delta.content = Some(text);
+            }
+            if !calls.is_empty() {
+                let deltas = calls
+                    .into_iter()
+                    .map(|(name, arguments)| {
+                        let n = slot.1;
+                        slot.1 += 1;
+                        ToolCallDelta {
+                            index: n,
+                            id: Some(format!("call_{n}")),
+                            kind: Some("function".into()),
+                            function: Some(FunctionCallDelta {
+                                name: Some(name),
+                                arguments: Some(arguments),
+                            }),
+                        }
+                    })
+                    .collect();
+                delta.tool_calls = Some(deltas);
+            }
+            let finish = candidate.finish_reason.as_deref().map(|r| {
+                slot.2 = true;
+                finish_reason(r, slot.1 > 0).to_owned()
+            });
+            if delta == Delta::default() && finish.is_none() {
+                continue;
+            }
+            chunk.choices.push(ChunkChoice {
+                index,
+                delta,
+                finish_reason: finish,
+            });
+        }
+        Ok((!chunk.choices.is_empty()).then_some(chunk))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transport
+// ---------------------------------------------------------------------------------------------
+
+async fn send(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    method: &str,
+    body: &Value,
+    limits: AttemptLimits,
+    stream: bool,
+) -> Result<reqwest::Response, ProviderError> {
+    let mut builder = client.post(url(endpoint, method)).json(body);
+    if stream {
+        builder = builder.query(&[("alt", "sse")]);
+    } else {
+        builder = builder.timeout(limits.request_timeout);
+    }
+    if let Some(key) = endpoint.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
+        builder = builder.header("x-goog-api-key", key.expose());
+    }
+    let response = tokio::time::timeout(limits.request_timeout, builder.send())
+        .await
+        .map_err(|_| {
+            ProviderError::new(
+                FailureKind::Timeout,
+                408,
+                format!(
+                    "{} did not answer within {} ms",
+                    endpoint.provider,
+                    limits.request_timeout.as_millis()
+                ),
+            )
+        })?
+        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    if !response.status().is_success() {
+        return Err(error_from_gemini(&endpoint.provider, response).await);
+    }
+    Ok(response)
+}
+
+pub async fn complete(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ChatResponse, ProviderError> {
+    let body = request_body(request)?;
+    let response = send(client, endpoint, "generateContent", &body, limits, false).await?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    parse_response(&endpoint.provider, model_name(endpoint), &text)
+}
+
+pub async fn stream(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ChunkStream, ProviderError> {
+    let body = request_body(request)?;
+    let response = send(client, endpoint, "streamGenerateContent", &body, limits, true).await?;
+    let mut events = Events::new(&endpoint.provider, response, limits.idle_timeout);
+    let mut state = StreamState::new(&endpoint.provider, model_name(endpoint), request.n.unwrap_or(1));
+    let provider = endpoint.provider.clone();
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let item = match events.next().await {
+                Err(e) => Err(e),
+                // Fewer candidates than asked for may finish; a clean end after one did is whole.
+                Ok(None) if state.any_finished() => break,
+                Ok(None) => Err(ProviderError::incomplete(&provider, "no finishReason")),
+                Ok(Some(event)) => match state.on_data(&event.data) {
+                    Ok(None) => continue,
+                    Ok(Some(chunk)) => Ok(chunk),
+                    Err(e) => Err(e),
+                },
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                return;
+            }
+            if state.finished() {
+                break;
+            }
+        }
+        let _ = tx.send(Ok(state.usage_chunk())).await;
+    });
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+pub async fn embed(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    inputs: &[String],
+    limits: AttemptLimits,
+) -> Result<Vec<Vec<f32>>, ProviderError> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let model = format!("models/{}", model_name(endpoint));
+    let requests: Vec<Value> = inputs
+        .iter()
+        .map(|text| json!({"model": model, "content": {"parts": [{"text": text}]}}))
+        .collect();
+    let body = json!({"requests": requests});
+    let response = send(client, endpoint, "batchEmbedContents", &body, limits, false).await?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    parse_embeddings(&endpoint.provider, &text, inputs.len())
+}
+
+/// `{"embeddings":[{"values":[…]}, …]}` → one vector per input.
+pub(crate) fn parse_embeddings(provider: &str, text: &str, expected: usize) -> Result<Vec<Vec<f32>>, ProviderError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
+    let embeddings = value
+        .get("embeddings")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProviderError::malformed(provider, "no embeddings in the answer"))?;
+    let vectors: Vec<Vec<f32>> = embeddings
+        .iter()
+        .map(|e| {
+            e.get("values")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(Value::as_f64).map(|f| f as f32).collect::<Vec<f32>>())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ProviderError::malformed(provider, "an embedding without values"))
+        })
+        .collect::<Result<_, _>>()?;
+    if vectors.len() != expected {
+        return Err(ProviderError::malformed(
+            provider,
+            format!("{} embeddings for {expected} inputs", vectors.len()),
+        ));
+    }
+    Ok(vectors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{ChunkAccumulator, FunctionDef, ImageUrl, Stop, Tool};
+
+    fn req(messages: Vec<ChatMessage>) -> ChatRequest {
+        ChatRequest {
+            model: "ignored".into(),
+            messages,
+            ..Default::default()
+        }
+    }
+
+    fn call(id: &str, name: &str, args: &str) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: name.into(),
+                arguments: args.into(),
+            },
+        }
+    }
+
+    fn tool_msg(id: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            role: "tool".into(),
+            content: Some(MessageContent::Text(text.into())),
+            tool_call_id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
+    fn endpoint(base: &str, model: &str) -> Endpoint {
+        Endpoint {
+            provider: "gemini".into(),
+            protocol: super::super::Protocol::Gemini,
+            base_url: base.into(),
+            api_key: None,
+            key_name: None,
+            model: model.into(),
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            url(&endpoint("", "gemini-2.5-flash"), "generateContent"),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        assert_eq!(
+            url(&endpoint("http://127.0.0.1:1/v1beta/", "models/m"), "streamGenerateContent"),
+            "http://127.0.0.1:1/v1beta/models/m:streamGenerateContent"
+        );
+    }
+
+    #[test]
+    fn system_roles_and_merging() {
+        let r = req(vec![
+            ChatMessage::new("system", "Be brief."),
+            ChatMessage::new("user", "one"),
+            ChatMessage::new("developer", "No emoji."),
+            ChatMessage::new("user", "two"),
+            ChatMessage::new("assistant", "three"),
+        ]);
+        let body = request_body(&r).unwrap();
+        assert_eq!(body["systemInstruction"], json!({"parts": [{"text": "Be brief.\n\nNo emoji."}]}));
+        assert_eq!(
+            body["contents"],
+            json!([
+                {"role": "user", "parts": [{"text": "one"}, {"text": "two"}]},
+                {"role": "model", "parts": [{"text": "three"}]},
+            ])
+        );
+        assert!(body.get("generationConfig").is_none());
+    }
+
+    #[test]
+    fn generation_config() {
+        let mut r = req(vec![ChatMessage::new("user", "Hi")]);
+        r.temperature = Some(0.5);
+        r.top_p = Some(0.8);
+        r.max_tokens = Some(64);
+        r.stop = Some(Stop::Many(vec!["A".into(), "B".into()]));
+        r.n = Some(2);
+        r.seed = Some(42);
+        r.presence_penalty = Some(0.1);
+        r.frequency_penalty = Some(0.2);
+        r.response_format = Some(json!({"type": "json_object"}));
+        let body = request_body(&r).unwrap();
+        assert_eq!(
+            body["generationConfig"],
+            json!({
+                "temperature": 0.5, "topP": 0.8, "maxOutputTokens": 64, "stopSequences": ["A", "B"],
+                "candidateCount": 2, "seed": 42, "presencePenalty": 0.1, "frequencyPenalty": 0.2,
+                "responseMimeType": "application/json",
+            })
+        );
+
+        r.response_format = Some(json!({"type": "json_schema", "json_schema": {"name": "x", "strict": true, "schema": {
+            "type": "object", "additionalProperties": false,
+            "properties": {"a": {"type": ["string", "null"], "format": "uri"}}, "required": ["a", "ghost"]
+        }}}));
+        let body = request_body(&r).unwrap();
+        assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
+        assert_eq!(
+            body["generationConfig"]["responseSchema"],
+            json!({"type": "object", "properties": {"a": {"nullable": true, "type": "string"}}, "required": ["a"]})
+        );
+    }
+
+    #[test]
+    fn images_and_audio_become_parts() {
+        let r = req(vec![ChatMessage {
+            role: "user".into(),
+            content: Some(MessageContent::Parts(vec![
+                ContentPart::Text { text: "Describe".into() },
+                ContentPart::ImageUrl { image_url: ImageUrl { url: "data:image/webp;base64,UklG".into(), detail: None } },
+                ContentPart::ImageUrl { image_url: ImageUrl { url: "https://x.test/a.PNG?v=1".into(), detail: None } },
+                ContentPart::Other(json!({"type": "input_audio", "input_audio": {"data": "AAA", "format": "mp3"}})),
+            ])),
+            ..Default::default()
+        }]);
+        let body = request_body(&r).unwrap();
+        assert_eq!(
+            body["contents"][0]["parts"],
+            json!([
+                {"text": "Describe"},
+                {"inlineData": {"mimeType": "image/webp", "data": "UklG"}},
+                {"fileData": {"fileUri": "https://x.test/a.PNG?v=1", "mimeType": "image/png"}},
+                {"inlineData": {"mimeType": "audio/mp3", "data": "AAA"}},
+            ])
+        );
+    }
+
+    #[test]
+    fn tools_calls_and_responses() {
+        let mut r = req(vec![
+            ChatMessage::new("user", "Weather?"),
+            ChatMessage {
+                role: "assistant".into(),
+                content: None,
+                tool_calls: Some(vec![
+                    call("call_0", "get_weather", r#"{"city":"Paris"}"#),
+                    call("call_1", "get_time", ""),
+                ]),
+                ..Default::default()
+            },
+            tool_msg("call_0", r#"{"temp": 18}"#),
+            tool_msg("call_1", "noon"),
+        ]);
+        r.tools = Some(vec![
+            Tool {
+                kind: "function".into(),
+                function: FunctionDef {
+                    name: "get_weather".into(),
+                    description: Some("Weather now".into()),
+                    parameters: Some(json!({
+                        "$schema": "http://json-schema.org/draft-07/schema#",
+                        "type": "object",
+                        "properties": {"city": {"$ref": "#/$defs/City"}, "unit": {"const": "C"}},
+                        "required": ["city"],
+                        "additionalProperties": false,
+                        "$defs": {"City": {"type": "string", "description": "City name", "minLength": 1}},
+                    })),
+                },
+            },
+            Tool {
+                kind: "function".into(),
+                function: FunctionDef {
+                    name: "get_time".into(),
+                    description: None,
+                    parameters: Some(json!({"type": "object", "properties": {}})),
+                },
+            },
+        ]);
+        r.tool_choice = Some(json!({"type": "function", "function": {"name": "get_weather"}}));
+        let body = request_body(&r).unwrap();
+        assert_eq!(
+            body["tools"],
+            json!([{"functionDeclarations": [
+                {"name": "get_weather", "description": "Weather now", "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "city": {"type": "string", "description": "City name", "minLength": 1},
+                        "unit": {"enum": ["C"], "type": "string"},
+                    },
+                    "required": ["city"],
+                }},
+                {"name": "get_time"},
+            ]}])
+        );
+        assert_eq!(
+            body["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}})
+        );
+        assert_eq!(
+            body["contents"][1],
+            json!({"role": "model", "parts": [
+                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": SKIP_THOUGHT_SIGNATURE},
+                {"functionCall": {"name": "get_time", "args": {}}},
+            ]})
+        );
+        assert_eq!(
+            body["contents"][2],
+            json!({"role": "user", "parts": [
+                {"functionResponse": {"name": "get_weather", "response": {"content": {"temp": 18}}}},
+                {"functionResponse": {"name": "get_time", "response": {"content": "noon"}}},
+            ]})
+        );
+
+        for (choice, mode) in [("none", "NONE"), ("auto", "AUTO"), ("required", "ANY")] {
+            assert_eq!(map_tool_choice(&json!(choice)).unwrap()["functionCallingConfig"]["mode"], mode);
+        }
+    }
+
+    #[test]
+    fn request_errors() {
+        let orphan = req(vec![ChatMessage::new("user", "x"), tool_msg("call_9", "r")]);
+        assert_eq!(request_body(&orphan).unwrap_err().kind, FailureKind::Config);
+        let bad_args = req(vec![
+            ChatMessage::new("user", "x"),
+            ChatMessage { role: "assistant".into(), tool_calls: Some(vec![call("c", "f", "[1")]), ..Default::default() },
+        ]);
+        assert_eq!(request_body(&bad_args).unwrap_err().kind, FailureKind::Config);
+        assert_eq!(request_body(&req(vec![])).unwrap_err().kind, FailureKind::Config);
+    }
+
+    #[test]
+    fn a_response_with_text_calls_and_cached_usage() {
+        let text = json!({
+            "candidates": [{
+                "content": {"role": "model", "parts": [
+                    {"text": "thinking…", "thought": true},
+                    {"text": "Sure, "},
+                    {"text": "checking.", "thoughtSignature": "abc"},
+                    {"functionCall": {"name": "lookup", "args": {"q": "x"}}},
+                ]},
+                "finishReason": "STOP",
+                "index": 0,
+            }],
+            "usageMetadata": {
+                "promptTokenCount": 120, "candidatesTokenCount": 10, "thoughtsTokenCount": 5,
+                "cachedContentTokenCount": 100, "totalTokenCount": 135,
+            },
+            "modelVersion": "gemini-2.5-flash",
+            "responseId": "resp-1",
+        })
+        .to_string();
+        let r = parse_response("gemini", "fallback", &text).unwrap();
+        assert_eq!(r.id, "resp-1");
+        assert_eq!(r.model, "gemini-2.5-flash");
+        assert_eq!(r.text(), "Sure, checking.");
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        let calls = r.choices[0].message.tool_calls.as_ref().unwrap();
+        assert_eq!(calls[0].id, "call_0");
+        assert_eq!(calls[0].function.arguments, r#"{"q":"x"}"#);
+        assert_eq!(r.usage, Some(Usage::new(120, 15, 100)));
+    }
+
+    #[test]
+    fn finish_reasons_and_blocks() {
+        assert_eq!(finish_reason("STOP", false), "stop");
+        assert_eq!(finish_reason("MAX_TOKENS", false), "length");
+        for r in ["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT"] {
+            assert_eq!(finish_reason(r, false), "content_filter");
+        }
+        assert_eq!(finish_reason("STOP", true), "tool_calls");
+
+        let blocked = r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":4}}"#;
+        let err = parse_response("gemini", "m", blocked).unwrap_err();
+        assert_eq!(err.kind, FailureKind::Status);
+        assert_eq!(err.status, 400);
+        assert!(!err.retryable);
+        assert!(err.message.contains("SAFETY"), "{}", err.message);
+
+        assert_eq!(parse_response("gemini", "m", "{}").unwrap_err().kind, FailureKind::Malformed);
+        assert_eq!(parse_response("gemini", "m", "{\"cand").unwrap_err().kind, FailureKind::Malformed);
+        let err = parse_response("gemini", "m", r#"{"error":{"code":503,"message":"busy","status":"UNAVAILABLE"}}"#)
+            .unwrap_err();
+        assert_eq!((err.status, err.retryable), (503, true));
+    }
+
+    #[test]
+    fn error_json_and_retry_info() {
+        let v = json!({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"}]}});
+        assert_eq!(error_message(&v).as_deref(), Some("Quota exceeded (RESOURCE_EXHAUSTED)"));
+        assert_eq!(retry_delay(&v), Some(Duration::from_secs(17)));
+        assert_eq!(error_message(&json!([v])).as_deref(), Some("Quota exceeded (RESOURCE_EXHAUSTED)"));
+    }
+
+    const RECORDED: &[&str] = &[
+        r#"{"candidates":[{"content":{"parts":[{"text":"Hello"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":9,"totalTokenCount":9},"modelVersion":"gemini-2.5-flash","responseId":"r-9"}"#,
+        r#"{"candidates":[{"content":{"parts":[{"text":" world"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":2,"totalTokenCount":11},"modelVersion":"gemini-2.5-flash","responseId":"r-9"}"#,
+        r#"{"candidates":[{"content":{"parts":[{"text":"!"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":3,"cachedContentTokenCount":4,"thoughtsTokenCount":6,"totalTokenCount":18},"modelVersion":"gemini-2.5-flash","responseId":"r-9"}"#,
+    ];
+
+    #[test]
+    fn a_recorded_stream_becomes_chunks() {
+        let mut state = StreamState::new("gemini", "fallback", 1);
+        let mut chunks = Vec::new();
+        for data in RECORDED {
+            assert!(!state.finished());
+            chunks.extend(state.on_data(data).unwrap());
+        }
+        assert!(state.finished());
+        chunks.push(state.usage_chunk());
+        assert_eq!(chunks.len(), 4);
+        assert_eq!(chunks[0].choices[0].delta.role.as_deref(), Some("assistant"));
+        assert!(chunks[1].choices[0].delta.role.is_none());
+        assert!(chunks.iter().all(|c| c.id == "r-9" && c.model == "gemini-2.5-flash"));
+        assert_eq!(chunks[2].choices[0].finish_reason.as_deref(), Some("stop"));
+        assert!(chunks[3].choices.is_empty());
+        assert_eq!(chunks[3].usage, Some(Usage::new(9, 9, 4)));
+        let mut acc = ChunkAccumulator::default();
+        chunks.iter().for_each(|c| acc.push(c));
+        assert_eq!(acc.finish().text(), "Hello world!");
+    }
+
+    #[test]
+    fn a_streamed_function_call() {
+        let mut state = StreamState::new("gemini", "m", 1);
+        let chunk = state
+            .on_data(r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"a":1}}},{"functionCall":{"name":"g"}}],"role":"model"},"finishReason":"STOP","index":0}]}"#)
+            .unwrap()
+            .unwrap();
+        assert!(state.finished());
+        let choice = &chunk.choices[0];
+        assert_eq!(choice.finish_reason.as_deref(), Some("tool_calls"));
+        let calls = choice.delta.tool_calls.as_ref().unwrap();
+        assert_eq!(calls[0].index, 0);
+        assert_eq!(calls[0].id.as_deref(), Some("call_0"));
+        assert_eq!(calls[0].function.as_ref().unwrap().arguments.as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(calls[1].index, 1);
+        assert_eq!(calls[1].function.as_ref().unwrap().name.as_deref(), Some("g"));
+        assert_eq!(calls[1].function.as_ref().unwrap().arguments.as_deref(), Some("{}"));
+    }
+
+    #[test]
+    fn stream_errors() {
+        let mut state = StreamState::new("gemini", "m", 1);
+        assert_eq!(state.on_data("{nope").unwrap_err().kind, FailureKind::Malformed);
+        let err = state
+            .on_data(r#"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"}}"#)
+            .unwrap_err();
+        assert_eq!((err.status, err.retryable), (400, false));
+        let err = state
+            .on_data(r#"{"error":{"code":500,"message":"internal","status":"INTERNAL"}}"#)
+            .unwrap_err();
+        assert!(err.retryable);
+        assert!(state.on_data(r#"{"usageMetadata":{"promptTokenCount":1}}"#).unwrap().is_none());
+        assert!(!state.finished());
+    }
+
+    #[test]
+    fn embeddings() {
+        let v = parse_embeddings("gemini", r#"{"embeddings":[{"values":[0.5,1]},{"values":[2]}]}"#, 2).unwrap();
+        assert_eq!(v, vec![vec![0.5, 1.0], vec![2.0]]);
+        assert!(parse_embeddings("gemini", r#"{"embeddings":[{"values":[1]}]}"#, 2).is_err());
+        assert!(parse_embeddings("gemini", r#"{"nothing":1}"#, 1).is_err());
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use fake_providers::{Behavior, FakeServer};
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::chat::{ChunkAccumulator, FunctionDef, Tool};
+    use crate::providers::Protocol;
+    use crate::secrets::SecretString;
+
+    const KEY: &str = "AIza-test";
+    const MODEL: &str = "gemini-2.5-flash";
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder().build().unwrap()
+    }
+
+    fn endpoint(server: &FakeServer, key: &str) -> Endpoint {
+        Endpoint {
+            provider: "gemini".into(),
+            protocol: Protocol::Gemini,
+            base_url: server.base_url(),
+            api_key: Some(SecretString::new(key.into())),
+            key_name: Some("test".into()),
+            model: MODEL.into(),
+        }
+    }
+
+    fn limits() -> AttemptLimits {
+        AttemptLimits {
+            request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn request(stream: bool) -> ChatRequest {
+        ChatRequest {
+            model: "alias".into(),
+            messages: vec![
+                ChatMessage::new("system", "Be nice."),
+                ChatMessage::new("user", "Say hello"),
+            ],
+            stream: stream.then_some(true),
+            max_tokens: Some(50),
+            ..Default::default()
+        }
+    }
+
+    async fn server() -> FakeServer {
+        let server = FakeServer::start().await;
+        server.expect_key(KEY);
+        server
+    }
+
+    async fn drain(mut s: ChunkStream) -> (Vec<ChatChunk>, Option<ProviderError>) {
+        let mut chunks = Vec::new();
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(c) => chunks.push(c),
+                Err(e) => {
+                    assert!(s.next().await.is_none(), "an error ends the stream");
+                    return (chunks, Some(e));
+                }
+            }
+        }
+        (chunks, None)
+    }
+
+    #[tokio::test]
+    async fn complete_sends_the_right_request_and_reads_the_answer() {
+        let server = server().await;
+        server.set_cached_tokens(4);
+        server.push(Behavior::reply("Hello there"));
+        let r = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap();
+        assert_eq!(r.text(), "Hello there");
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("stop"));
+        assert_eq!(r.model, MODEL);
+        let usage = r.usage.unwrap();
+        assert_eq!(usage.cached_tokens(), 4);
+        assert!(usage.prompt_tokens >= 4);
+        assert_eq!(usage.completion_tokens, 2);
+
+        let sent = server.last_request().unwrap();
+        assert_eq!(sent.method, "POST");
+        assert_eq!(sent.path, format!("/v1beta/models/{MODEL}:generateContent"));
+        assert_eq!(sent.header("x-goog-api-key"), Some(KEY));
+        assert_eq!(sent.query_param("key"), None, "the key goes in a header, not the URL");
+        assert_eq!(sent.body["systemInstruction"], json!({"parts": [{"text": "Be nice."}]}));
+        assert_eq!(sent.body["contents"], json!([{"role": "user", "parts": [{"text": "Say hello"}]}]));
+        assert_eq!(sent.body["generationConfig"]["maxOutputTokens"], 50);
+    }
+
+    #[tokio::test]
+    async fn a_stream_arrives_in_chunks_then_usage() {
+        let server = server().await;
+        server.push(Behavior::chunks(["Hel", "lo", " world"], Duration::ZERO, Duration::from_millis(5)));
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let (chunks, err) = drain(s).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(chunks[0].choices[0].delta.role.as_deref(), Some("assistant"));
+        let pieces: Vec<&str> = chunks
+            .iter()
+            .flat_map(|c| &c.choices)
+            .filter_map(|c| c.delta.content.as_deref())
+            .collect();
+        assert_eq!(pieces, ["Hel", "lo", " world"]);
+        let last = chunks.last().unwrap();
+        assert!(last.choices.is_empty());
+        assert_eq!(last.usage.unwrap().completion_tokens, 3);
+        let mut acc = ChunkAccumulator::default();
+        chunks.iter().for_each(|c| acc.push(c));
+        assert!(acc.finished());
+
+        let sent = server.last_request().unwrap();
+        assert_eq!(sent.path, format!("/v1beta/models/{MODEL}:streamGenerateContent"));
+        assert_eq!(sent.query_param("alt").as_deref(), Some("sse"));
+        assert_eq!(sent.header("x-goog-api-key"), Some(KEY));
+    }
+
+    fn tool_request(stream: bool) -> ChatRequest {
+        let mut r = request(stream);
+        r.tools = Some(vec![Tool {
+            kind: "function".into(),
+            function: FunctionDef {
+                name: "get_weather".into(),
+                description: Some("Weather".into()),
+                parameters: Some(json!({
+                    "type": "object", "additionalProperties": false,
+                    "properties": {"city": {"type": "string"}},
+                })),
+            },
+        }]);
+        r.tool_choice = Some(json!("required"));
+        r
+    }
+
+    #[tokio::test]
+    async fn tool_calls_complete_and_streamed() {
+        let server = server().await;
+        let args = json!({"city": "Paris"});
+        server.push(Behavior::tool_call("get_weather", args.clone()));
+        server.push(Behavior::tool_call("get_weather", args.clone()));
+
+        let r = complete(&client(), &endpoint(&server, KEY), &tool_request(false), limits()).await.unwrap();
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!((call.id.as_str(), call.function.name.as_str()), ("call_0", "get_weather"));
+        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), args);
+        let sent = server.last_request().unwrap();
+        assert_eq!(
+            sent.body["tools"],
+            json!([{"functionDeclarations": [{"name": "get_weather", "description": "Weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]}])
+        );
+        assert_eq!(sent.body["toolConfig"], json!({"functionCallingConfig": {"mode": "ANY"}}));
+
+        let s = stream(&client(), &endpoint(&server, KEY), &tool_request(true), limits()).await.unwrap();
+        let (chunks, err) = drain(s).await;
+        assert!(err.is_none(), "{err:?}");
+        let mut acc = ChunkAccumulator::default();
+        chunks.iter().for_each(|c| acc.push(c));
+        let r = acc.finish();
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.function.name, "get_weather");
+        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), args);
+    }
+
+    #[tokio::test]
+    async fn error_statuses() {
+        let server = server().await;
+        let c = client();
+        let e = endpoint(&server, KEY);
+
+        server.push(Behavior::rate_limited(3));
+        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Status, 429, true));
+        assert_eq!(err.retry_after, Some(Duration::from_secs(3)));
+        assert!(err.message.contains("RESOURCE_EXHAUSTED"), "{}", err.message);
+
+        server.push(Behavior::status(500, "boom"));
+        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.status, err.retryable), (500, true));
+
+        server.push(Behavior::status(400, "bad request"));
+        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.status, err.retryable), (400, false));
+        assert!(err.message.contains("bad request"));
+
+        server.push(Behavior::status(503, "later"));
+        let err = stream(&c, &e, &request(true), limits()).await.err().unwrap();
+        assert_eq!((err.status, err.retryable), (503, true));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_key_is_401_and_not_retryable() {
+        let server = server().await;
+        let err = complete(&client(), &endpoint(&server, "nope"), &request(false), limits())
+            .await
+            .unwrap_err();
+        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Status, 401, false));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stream_is_incomplete() {
+        let server = server().await;
+        server.push(Behavior::DropMidStream { chunks_before: 2 });
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let (chunks, err) = drain(s).await;
+        let err = err.expect("a dropped stream must end in an error");
+        assert_eq!((err.kind, err.retryable), (FailureKind::Incomplete, true));
+        assert!(chunks.iter().all(|c| c.choices.iter().all(|ch| ch.finish_reason.is_none())));
+    }
+
+    #[tokio::test]
+    async fn a_stalled_stream_hits_the_idle_timeout() {
+        let server = server().await;
+        server.push(Behavior::StallMidStream { chunks_before: 1, stall: Duration::from_secs(2) });
+        let limits = AttemptLimits { request_timeout: Duration::from_secs(5), idle_timeout: Duration::from_millis(200) };
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits).await.unwrap();
+        let (_, err) = drain(s).await;
+        assert_eq!(err.expect("a stall must end in an error").kind, FailureKind::Stalled);
+    }
+
+    #[tokio::test]
+    async fn malformed_answers() {
+        let server = server().await;
+        server.push(Behavior::Malformed);
+        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap_err();
+        assert_eq!((err.kind, err.retryable), (FailureKind::Malformed, false));
+
+        server.push(Behavior::Malformed);
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let (_, err) = drain(s).await;
+        assert_eq!(err.expect("malformed stream").kind, FailureKind::Malformed);
+    }
+
+    #[tokio::test]
+    async fn embeddings_use_batch_embed_contents() {
+        let server = server().await;
+        let mut e = endpoint(&server, KEY);
+        e.model = "text-embedding-004".into();
+        let inputs = vec!["first text".to_string(), "second".to_string()];
+        let vectors = embed(&client(), &e, &inputs, limits()).await.unwrap();
+        assert_eq!(vectors.len(), 2);
+        assert!(!vectors[0].is_empty() && vectors[0].len() == vectors[1].len());
+        let sent = server.last_request().unwrap();
+        assert_eq!(sent.path, "/v1beta/models/text-embedding-004:batchEmbedContents");
+        assert_eq!(sent.header("x-goog-api-key"), Some(KEY));
+        assert_eq!(
+            sent.body["requests"][1],
+            json!({"model": "models/text-embedding-004", "content": {"parts": [{"text": "second"}]}})
+        );
+    }
+}

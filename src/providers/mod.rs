@@ -1,0 +1,310 @@
+//! Provider adapters: each turns the unified OpenAI-shaped request into one provider's wire format
+//! and its answers (JSON or SSE) back into the unified shape, and maps its errors to one
+//! [`ProviderError`] that says whether a retry can help.
+//!
+//! OpenAI, Azure OpenAI and the OpenAI-compatible services share [`openai`]; [`anthropic`] and
+//! [`gemini`] translate; [`demo`] answers locally with no key and no network.
+
+pub mod anthropic;
+pub mod demo;
+pub mod gemini;
+pub mod openai;
+mod sse;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::Stream;
+use serde::Serialize;
+
+use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+use crate::secrets::SecretString;
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    OpenAi,
+    AzureOpenAi,
+    Anthropic,
+    Gemini,
+    Demo,
+}
+
+/// What Portolan knows about each provider name.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderInfo {
+    pub name: &'static str,
+    pub protocol: Protocol,
+    pub default_base_url: Option<&'static str>,
+    pub needs_key: bool,
+}
+
+pub const PROVIDERS: &[ProviderInfo] = &[
+    info("openai", Protocol::OpenAi, Some("https://api.openai.com/v1"), true),
+    info("azure-openai", Protocol::AzureOpenAi, None, true),
+    info("anthropic", Protocol::Anthropic, Some("https://api.anthropic.com"), true),
+    info("gemini", Protocol::Gemini, Some("https://generativelanguage.googleapis.com"), true),
+    info("groq", Protocol::OpenAi, Some("https://api.groq.com/openai/v1"), true),
+    info("mistral", Protocol::OpenAi, Some("https://api.mistral.ai/v1"), true),
+    info("together", Protocol::OpenAi, Some("https://api.together.xyz/v1"), true),
+    info("openrouter", Protocol::OpenAi, Some("https://openrouter.ai/api/v1"), true),
+    info("deepseek", Protocol::OpenAi, Some("https://api.deepseek.com/v1"), true),
+    info("xai", Protocol::OpenAi, Some("https://api.x.ai/v1"), true),
+    info("fireworks", Protocol::OpenAi, Some("https://api.fireworks.ai/inference/v1"), true),
+    info("ollama", Protocol::OpenAi, Some("http://127.0.0.1:11434/v1"), false),
+    info("lmstudio", Protocol::OpenAi, Some("http://127.0.0.1:1234/v1"), false),
+    info("vllm", Protocol::OpenAi, None, false),
+    info("openai-compatible", Protocol::OpenAi, None, false),
+    info("demo", Protocol::Demo, None, false),
+];
+
+const fn info(
+    name: &'static str,
+    protocol: Protocol,
+    default_base_url: Option<&'static str>,
+    needs_key: bool,
+) -> ProviderInfo {
+    ProviderInfo {
+        name,
+        protocol,
+        default_base_url,
+        needs_key,
+    }
+}
+
+pub fn provider_info(name: &str) -> Option<&'static ProviderInfo> {
+    PROVIDERS.iter().find(|p| p.name == name)
+}
+
+/// Where and how to send one attempt.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Portolan's provider name (`openai`, `anthropic`, …).
+    pub provider: String,
+    pub protocol: Protocol,
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    /// The virtual key's name, for logs (never the secret).
+    pub key_name: Option<String>,
+    /// The model name as the provider knows it (for Azure, the deployment).
+    pub model: String,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The provider answered with an error status.
+    Status,
+    /// No answer within the request timeout.
+    Timeout,
+    /// The connection could not be made or broke before an answer.
+    Connect,
+    /// The answer was not in the provider's format.
+    Malformed,
+    /// A stream ended (or its connection dropped) before its terminal event.
+    Incomplete,
+    /// A stream sent nothing for longer than the idle timeout.
+    Stalled,
+    /// The request cannot be sent as configured (missing key, unknown provider…).
+    Config,
+}
+
+/// One provider failure, in one shape for every provider.
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub kind: FailureKind,
+    /// HTTP status from the provider, or the status the gateway reports for this failure
+    /// (408 for a timeout, 502 for a broken or malformed answer).
+    pub status: u16,
+    pub message: String,
+    pub retryable: bool,
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
+}
+
+impl ProviderError {
+    pub fn new(kind: FailureKind, status: u16, message: impl Into<String>) -> Self {
+        let retryable = match kind {
+            FailureKind::Status => is_retryable_status(status),
+            FailureKind::Timeout | FailureKind::Connect | FailureKind::Incomplete | FailureKind::Stalled => true,
+            FailureKind::Malformed | FailureKind::Config => false,
+        };
+        ProviderError {
+            kind,
+            status,
+            message: message.into(),
+            retryable,
+            retry_after: None,
+        }
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        ProviderError::new(FailureKind::Config, 400, message)
+    }
+
+    pub fn malformed(provider: &str, detail: impl std::fmt::Display) -> Self {
+        ProviderError::new(
+            FailureKind::Malformed,
+            502,
+            format!("{provider} sent an answer Portolan could not read: {detail}"),
+        )
+    }
+
+    pub fn incomplete(provider: &str, detail: &str) -> Self {
+        ProviderError::new(
+            FailureKind::Incomplete,
+            502,
+            format!("{provider} stream ended before it was complete ({detail})"),
+        )
+    }
+
+    /// Maps a reqwest failure (connect, timeout, body read).
+    pub fn from_reqwest(provider: &str, e: &reqwest::Error, timeout: Duration) -> Self {
+        if e.is_timeout() {
+            ProviderError::new(
+                FailureKind::Timeout,
+                408,
+                format!("{provider} did not answer within {} ms", timeout.as_millis()),
+            )
+        } else if e.is_connect() {
+            ProviderError::new(
+                FailureKind::Connect,
+                502,
+                format!("could not connect to {provider}: {}", root_cause(e)),
+            )
+        } else if e.is_decode() || e.is_body() {
+            ProviderError::incomplete(provider, &root_cause(e))
+        } else {
+            ProviderError::new(FailureKind::Connect, 502, format!("{provider} request failed: {}", root_cause(e)))
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Statuses worth retrying: rate limits, timeouts, conflicts and server errors (529 is
+/// Anthropic's "overloaded").
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429) || status >= 500
+}
+
+/// Reads `Retry-After` (seconds or an HTTP date) and `retry-after-ms`.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    }
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return Some(Duration::from_secs_f64(secs.max(0.0)));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// A stream of chunks; an `Err` item ends it.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;
+
+/// Limits for one attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptLimits {
+    /// Until the answer (or, for streams, the response headers) arrives.
+    pub request_timeout: Duration,
+    /// Longest silence allowed between two stream events.
+    pub idle_timeout: Duration,
+}
+
+/// Sends a non-streaming request.
+pub async fn complete(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ChatResponse, ProviderError> {
+    match endpoint.protocol {
+        Protocol::OpenAi | Protocol::AzureOpenAi => openai::complete(client, endpoint, request, limits).await,
+        Protocol::Anthropic => anthropic::complete(client, endpoint, request, limits).await,
+        Protocol::Gemini => gemini::complete(client, endpoint, request, limits).await,
+        Protocol::Demo => demo::complete(endpoint, request).await,
+    }
+}
+
+/// Starts a streaming request. Resolves once the provider accepted it (status 2xx); errors
+/// after that arrive on the stream.
+pub async fn stream(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ChunkStream, ProviderError> {
+    match endpoint.protocol {
+        Protocol::OpenAi | Protocol::AzureOpenAi => openai::stream(client, endpoint, request, limits).await,
+        Protocol::Anthropic => anthropic::stream(client, endpoint, request, limits).await,
+        Protocol::Gemini => gemini::stream(client, endpoint, request, limits).await,
+        Protocol::Demo => demo::stream(endpoint, request).await,
+    }
+}
+
+/// Embeds texts with an embedding model (OpenAI-compatible `/embeddings`, Ollama included, or
+/// Gemini `batchEmbedContents`).
+pub async fn embed(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    inputs: &[String],
+    limits: AttemptLimits,
+) -> Result<Vec<Vec<f32>>, ProviderError> {
+    match endpoint.protocol {
+        Protocol::OpenAi | Protocol::AzureOpenAi => openai::embed(client, endpoint, inputs, limits).await,
+        Protocol::Gemini => gemini::embed(client, endpoint, inputs, limits).await,
+        Protocol::Anthropic => Err(ProviderError::config("Anthropic offers no embedding API; configure an OpenAI-compatible, Ollama or Gemini embedding model")),
+        Protocol::Demo => Err(ProviderError::config("the demo provider has no embedding model; use the local embedder")),
+    }
+}
+
+/// Reads an error response body into a [`ProviderError`], using `extract` to find the
+/// provider's own message in its error JSON.
+pub(crate) async fn error_from_response(
+    provider: &str,
+    response: reqwest::Response,
+    extract: fn(&serde_json::Value) -> Option<String>,
+) -> ProviderError {
+    let status = response.status().as_u16();
+    let retry = retry_after(response.headers());
+    let body = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| extract(&v))
+        .unwrap_or_else(|| {
+            let snippet: String = body.chars().take(200).collect();
+            if snippet.trim().is_empty() { "no details".into() } else { snippet }
+        });
+    let mut err = ProviderError::new(FailureKind::Status, status, format!("{provider} returned {status}: {message}"));
+    err.retry_after = retry;
+    err
+}
+
+/// Rough token count for providers that report none: about four characters a token.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4).max(if text.is_empty() { 0 } else { 1 })
+}
+
+pub(crate) fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub(crate) fn new_completion_id() -> String {
+    crate::ids::new_id("chatcmpl")
+}

@@ -1,0 +1,192 @@
+//! From a model string and a target's provider/key settings to an [`Endpoint`]: which provider,
+//! which virtual key (decrypted only here), which base URL, which model name.
+//!
+//! Model strings: `gpt-4o-mini` (provider inferred from the price table), `anthropic/claude-…`
+//! (explicit provider, served with that provider's default virtual key), `@my-key/model` (a
+//! specific virtual key). A provider's default key is the key named after the provider, else its
+//! oldest key.
+
+use crate::keys::VirtualKey;
+use crate::pricing::PriceTable;
+use crate::providers::{Endpoint, ProviderError, Protocol, provider_info};
+use crate::secrets::SecretString;
+use crate::store::Store;
+
+/// A model string taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRef {
+    pub provider: Option<String>,
+    pub key: Option<String>,
+    pub model: String,
+}
+
+pub fn parse_model(text: &str) -> ModelRef {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix('@')
+        && let Some((key, model)) = rest.split_once('/')
+    {
+        return ModelRef { provider: None, key: Some(key.to_owned()), model: model.to_owned() };
+    }
+    if let Some((prefix, model)) = text.split_once('/')
+        && provider_info(prefix).is_some()
+    {
+        let model = if prefix == "demo" { text.to_owned() } else { model.to_owned() };
+        return ModelRef { provider: Some(prefix.to_owned()), key: None, model };
+    }
+    ModelRef { provider: None, key: None, model: text.to_owned() }
+}
+
+/// What a routing target says about where to send a call.
+#[derive(Debug, Clone, Default)]
+pub struct TargetSpec<'a> {
+    pub provider: Option<&'a str>,
+    pub virtual_key: Option<&'a str>,
+    pub api_key: Option<&'a str>,
+    pub custom_host: Option<&'a str>,
+}
+
+/// Infers the provider of a bare model name: the price table first, then name patterns.
+pub fn infer_provider(prices: &PriceTable, model: &str) -> Option<String> {
+    if let Some(p) = prices.provider_for_model(model) {
+        return Some(p.to_owned());
+    }
+    let m = model.to_ascii_lowercase();
+    let by_prefix: &[(&str, &str)] = &[
+        ("gpt-", "openai"),
+        ("chatgpt-", "openai"),
+        ("o1", "openai"),
+        ("o3", "openai"),
+        ("o4", "openai"),
+        ("text-embedding-", "openai"),
+        ("claude", "anthropic"),
+        ("gemini", "gemini"),
+        ("text-embedding-004", "gemini"),
+        ("mistral", "mistral"),
+        ("codestral", "mistral"),
+        ("deepseek", "deepseek"),
+        ("grok", "xai"),
+    ];
+    by_prefix.iter().find(|(p, _)| m.starts_with(p)).map(|(_, prov)| (*prov).to_owned())
+}
+
+fn default_key(store: &Store, provider: &str) -> crate::Result<Option<VirtualKey>> {
+    let keys = store.list_keys()?;
+    if let Some(k) = keys.iter().find(|k| k.name == provider && k.provider == provider) {
+        return Ok(Some(k.clone()));
+    }
+    let mut of_provider: Vec<&VirtualKey> = keys.iter().filter(|k| k.provider == provider).collect();
+    of_provider.sort_by_key(|k| k.created_at);
+    Ok(of_provider.first().map(|k| (*k).clone()))
+}
+
+fn config_error(e: crate::Error) -> ProviderError {
+    ProviderError::config(e.to_string())
+}
+
+/// Resolves one target for `model_string`.
+pub fn resolve(
+    store: &Store,
+    prices: &PriceTable,
+    spec: &TargetSpec<'_>,
+    model_string: &str,
+) -> Result<Endpoint, ProviderError> {
+    let parsed = parse_model(model_string);
+    if parsed.model.is_empty() {
+        return Err(ProviderError::config("no model given: set `model` in the request or the config"));
+    }
+    let key_name = spec.virtual_key.map(str::to_owned).or(parsed.key.clone());
+    let mut key: Option<(VirtualKey, SecretString)> = None;
+    if let Some(name) = &key_name {
+        key = Some(store.key_secret(name).map_err(config_error)?);
+    }
+    let provider = match (&key, spec.provider, &parsed.provider) {
+        (Some((k, _)), explicit, _) => {
+            if let Some(p) = explicit
+                && p != k.provider
+            {
+                return Err(ProviderError::config(format!(
+                    "virtual key '{}' is for {}, but the target says provider '{p}'",
+                    k.name, k.provider
+                )));
+            }
+            k.provider.clone()
+        }
+        (None, Some(p), _) => p.to_owned(),
+        (None, None, Some(p)) => p.clone(),
+        (None, None, None) => infer_provider(prices, &parsed.model).ok_or_else(|| {
+            ProviderError::config(format!(
+                "cannot tell which provider serves model '{}'; write it as <provider>/{} or @<virtual-key>/{}",
+                parsed.model, parsed.model, parsed.model
+            ))
+        })?,
+    };
+    let info = provider_info(&provider).ok_or_else(|| {
+        ProviderError::config(format!("unknown provider '{provider}'"))
+    })?;
+    if info.protocol == Protocol::Demo {
+        let model = if parsed.model.starts_with("demo/") { parsed.model.clone() } else { format!("demo/{}", parsed.model) };
+        return Ok(Endpoint {
+            provider,
+            protocol: Protocol::Demo,
+            base_url: String::new(),
+            api_key: None,
+            key_name: None,
+            model,
+        });
+    }
+    if key.is_none() && spec.api_key.is_none() {
+        if let Some(k) = default_key(store, &provider).map_err(config_error)? {
+            key = Some(store.key_secret(&k.name).map_err(config_error)?);
+        } else if info.needs_key {
+            return Err(ProviderError::config(format!(
+                "no virtual key for provider '{provider}'; add one with `portolan keys add <name> --provider {provider}`, or try the demo provider (model demo/small)"
+            )));
+        }
+    }
+    let base_url = spec
+        .custom_host
+        .map(str::to_owned)
+        .or_else(|| key.as_ref().and_then(|(k, _)| k.base_url.clone()))
+        .or_else(|| info.default_base_url.map(str::to_owned))
+        .ok_or_else(|| {
+            ProviderError::config(format!(
+                "provider '{provider}' has no default address; give its virtual key a --base-url"
+            ))
+        })?;
+    let (key_name, api_key) = match (key, spec.api_key) {
+        (_, Some(raw)) => (None, Some(SecretString::new(raw.to_owned()))),
+        (Some((k, s)), None) => (Some(k.name), Some(s)),
+        (None, None) => (None, None),
+    };
+    Ok(Endpoint { provider, protocol: info.protocol, base_url, api_key, key_name, model: parsed.model })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_strings() {
+        assert_eq!(parse_model("gpt-4o-mini"), ModelRef { provider: None, key: None, model: "gpt-4o-mini".into() });
+        assert_eq!(
+            parse_model("anthropic/claude-haiku-4-5"),
+            ModelRef { provider: Some("anthropic".into()), key: None, model: "claude-haiku-4-5".into() }
+        );
+        assert_eq!(
+            parse_model("@work-openai/gpt-4o"),
+            ModelRef { provider: None, key: Some("work-openai".into()), model: "gpt-4o".into() }
+        );
+        assert_eq!(parse_model("demo/small").model, "demo/small");
+        // Not a provider prefix: an OpenRouter-style model id stays whole.
+        assert_eq!(parse_model("meta-llama/llama-3-8b").model, "meta-llama/llama-3-8b");
+    }
+
+    #[test]
+    fn inference() {
+        let prices = PriceTable::builtin();
+        assert_eq!(infer_provider(prices, "gpt-4o-mini").as_deref(), Some("openai"));
+        assert_eq!(infer_provider(prices, "claude-some-future-model").as_deref(), Some("anthropic"));
+        assert_eq!(infer_provider(prices, "gemini-9-ultra").as_deref(), Some("gemini"));
+        assert_eq!(infer_provider(prices, "my-local-model"), None);
+    }
+}

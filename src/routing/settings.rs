@@ -1,0 +1,75 @@
+//! Engine defaults, stored in the `settings` table so the app and the CLI share them. With no
+//! routing config at all a call gets 2 retries on the default status codes with backoff, a 60 s
+//! request timeout and no cache.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::store::Store;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EngineSettings {
+    /// Retries per target when a config says nothing.
+    pub retry_attempts: u32,
+    /// Per-attempt timeout until an answer (or, for streams, the response headers) arrives.
+    pub request_timeout_ms: u64,
+    /// Longest silence allowed between two chunks of a stream.
+    pub stream_idle_timeout_ms: u64,
+    /// First retry waits this long, then twice as long each time (with ±25 % jitter).
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// A `Retry-After` longer than this is not waited for: the attempt counts as failed.
+    pub retry_after_max_ms: u64,
+    /// Keep request and response bodies in the logs (capped at `log_body_max_bytes`).
+    pub log_bodies: bool,
+    pub log_body_max_bytes: usize,
+    /// Calls older than this many days are deleted when the engine starts (0 keeps all).
+    pub log_retention_days: u32,
+    /// Model string of the embedding model for semantic caching (e.g.
+    /// `@openai-main/text-embedding-3-small`, `ollama/nomic-embed-text`); unset uses the local
+    /// hashing embedder `local-hash-v1`.
+    pub embedding_model: Option<String>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            retry_attempts: 2,
+            request_timeout_ms: 60_000,
+            stream_idle_timeout_ms: 30_000,
+            backoff_base_ms: 250,
+            backoff_max_ms: 8_000,
+            retry_after_max_ms: 60_000,
+            log_bodies: true,
+            log_body_max_bytes: 64 * 1024,
+            log_retention_days: 30,
+            embedding_model: None,
+        }
+    }
+}
+
+const KEY: &str = "engine";
+
+impl EngineSettings {
+    pub fn load(store: &Store) -> Result<EngineSettings> {
+        let conn = store.conn();
+        let text: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [KEY],
+            |r| r.get(0),
+        ))?;
+        Ok(match text {
+            Some(t) => serde_json::from_str(&t)?,
+            None => EngineSettings::default(),
+        })
+    }
+
+    pub fn save(&self, store: &Store) -> Result<()> {
+        store.conn().execute(
+            "INSERT INTO settings(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            rusqlite::params![KEY, serde_json::to_string(self)?],
+        )?;
+        Ok(())
+    }
+}
