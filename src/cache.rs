@@ -67,7 +67,10 @@ fn canonical_request(request: &ChatRequest) -> Value {
 
 /// Exact-match key of a request under a routing config.
 pub fn exact_key(request: &ChatRequest, config: &str) -> String {
-    sha256_hex(&format!("v1\u{0}{config}\u{0}{}", canonical_request(request)))
+    sha256_hex(&format!(
+        "v1\u{0}{config}\u{0}{}",
+        canonical_request(request)
+    ))
 }
 
 /// Partition key for semantic matching: the request with the last user message's text blanked,
@@ -77,7 +80,10 @@ pub fn partition_key(request: &ChatRequest, config: &str) -> String {
     if let Some(m) = r.messages.iter_mut().rev().find(|m| m.role == "user") {
         m.content = None;
     }
-    sha256_hex(&format!("v1-semantic\u{0}{config}\u{0}{}", canonical_request(&r)))
+    sha256_hex(&format!(
+        "v1-semantic\u{0}{config}\u{0}{}",
+        canonical_request(&r)
+    ))
 }
 
 type Vectors = Vec<(String, Arc<[f32]>, i64)>;
@@ -96,13 +102,18 @@ pub struct SemanticMatch {
 
 impl ResponseCache {
     pub fn new(store: Arc<Store>) -> Self {
-        ResponseCache { store, partitions: Mutex::new(HashMap::new()) }
+        ResponseCache {
+            store,
+            partitions: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn get_exact(&self, key: &str, now_ms: i64) -> Result<Option<ChatResponse>> {
         let conn = self.store.conn();
         let row: Option<String> = conn
-            .prepare_cached("SELECT response FROM cache_entries WHERE key = ?1 AND expires_at > ?2")?
+            .prepare_cached(
+                "SELECT response FROM cache_entries WHERE key = ?1 AND expires_at > ?2",
+            )?
             .query_row(params![key, now_ms], |r| r.get(0))
             .optional()?;
         match row {
@@ -134,7 +145,11 @@ impl ResponseCache {
                 )?;
                 let rows = stmt
                     .query_map(params![partition, embedder, now_ms], |r| {
-                        Ok((r.get::<_, String>(0)?, from_bytes(&r.get::<_, Vec<u8>>(1)?).into(), r.get::<_, i64>(2)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            from_bytes(&r.get::<_, Vec<u8>>(1)?).into(),
+                            r.get::<_, i64>(2)?,
+                        ))
                     })?
                     .collect::<rusqlite::Result<Vectors>>()?;
                 partitions.insert(partition.to_owned(), rows);
@@ -147,8 +162,13 @@ impl ResponseCache {
                 .filter(|(_, s)| *s >= threshold)
                 .max_by(|a, b| a.1.total_cmp(&b.1))
         };
-        let Some((key, similarity)) = best else { return Ok(None) };
-        Ok(self.get_exact(&key, now_ms)?.map(|response| SemanticMatch { response, similarity }))
+        let Some((key, similarity)) = best else {
+            return Ok(None);
+        };
+        Ok(self.get_exact(&key, now_ms)?.map(|response| SemanticMatch {
+            response,
+            similarity,
+        }))
     }
 
     /// Stores an answer. With an embedding, it also becomes findable semantically.
@@ -161,7 +181,12 @@ impl ResponseCache {
         now_ms: i64,
         max_age_secs: u64,
     ) -> Result<()> {
-        if response.text().trim().is_empty() && response.choices.iter().all(|c| c.message.tool_calls.is_none()) {
+        if response.text().trim().is_empty()
+            && response
+                .choices
+                .iter()
+                .all(|c| c.message.tool_calls.is_none())
+        {
             return Ok(());
         }
         let expires = now_ms.saturating_add((max_age_secs as i64).saturating_mul(1000));
@@ -196,10 +221,11 @@ impl ResponseCache {
 
     /// Number of unexpired entries.
     pub fn len(&self, now_ms: i64) -> Result<u64> {
-        let n: i64 = self
-            .store
-            .conn()
-            .query_row("SELECT COUNT(*) FROM cache_entries WHERE expires_at > ?1", [now_ms], |r| r.get(0))?;
+        let n: i64 = self.store.conn().query_row(
+            "SELECT COUNT(*) FROM cache_entries WHERE expires_at > ?1",
+            [now_ms],
+            |r| r.get(0),
+        )?;
         Ok(n as u64)
     }
 
@@ -209,7 +235,13 @@ impl ResponseCache {
 
     /// Deletes expired entries; returns how many.
     pub fn purge_expired(&self, now_ms: i64) -> Result<usize> {
-        self.partitions.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        Ok(self.store.conn().execute("DELETE FROM cache_entries WHERE expires_at <= ?1", [now_ms])?)
+        self.partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(self
+            .store
+            .conn()
+            .execute("DELETE FROM cache_entries WHERE expires_at <= ?1", [now_ms])?)
     }
 }

@@ -156,8 +156,12 @@ pub enum MessageContent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
-    Text { text: String },
-    ImageUrl { image_url: ImageUrl },
+    Text {
+        text: String,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+    },
     #[serde(untagged)]
     Other(Value),
 }
@@ -568,7 +572,12 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(req.messages[0].text(), "look");
-        req.apply_params(json!({"max_tokens": 5, "custom": true}).as_object().unwrap()).unwrap();
+        req.apply_params(
+            json!({"max_tokens": 5, "custom": true})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(req.max_tokens, Some(5));
         assert_eq!(req.extra["custom"], json!(true));
     }

@@ -87,19 +87,30 @@ pub struct CompareResult {
 
 /// Runs the matrix. Every row is rendered first, so a missing variable fails the run before any
 /// model is called.
-pub async fn run(engine: &Engine, spec: CompareSpec, events: Option<mpsc::UnboundedSender<CompareEvent>>) -> Result<CompareResult> {
+pub async fn run(
+    engine: &Engine,
+    spec: CompareSpec,
+    events: Option<mpsc::UnboundedSender<CompareEvent>>,
+) -> Result<CompareResult> {
     if spec.models.is_empty() {
         return Err(Error::Routing("name at least one model to compare".into()));
     }
-    let sets = if spec.variable_sets.is_empty() { vec![Map::new()] } else { spec.variable_sets.clone() };
+    let sets = if spec.variable_sets.is_empty() {
+        vec![Map::new()]
+    } else {
+        spec.variable_sets.clone()
+    };
     let mut rendered = Vec::with_capacity(sets.len());
     for (i, vars) in sets.iter().enumerate() {
-        let r = engine.store().render(&spec.prompt, &spec.selector, vars).map_err(|e| match e {
-            Error::MissingVariables(names) if sets.len() > 1 => {
-                Error::InvalidVariables(format!("variable set {} is missing {}", i + 1, names.join(", ")))
-            }
-            other => other,
-        })?;
+        let r = engine
+            .store()
+            .render(&spec.prompt, &spec.selector, vars)
+            .map_err(|e| match e {
+                Error::MissingVariables(names) if sets.len() > 1 => Error::InvalidVariables(
+                    format!("variable set {} is missing {}", i + 1, names.join(", ")),
+                ),
+                other => other,
+            })?;
         rendered.push(r);
     }
     let first = &rendered[0];
@@ -110,28 +121,42 @@ pub async fn run(engine: &Engine, spec: CompareSpec, events: Option<mpsc::Unboun
     let mut tasks = tokio::task::JoinSet::new();
     for (row, r) in rendered.iter().enumerate() {
         for (column, model) in spec.models.iter().enumerate() {
-            let provider = engine.resolve(model).map(|e| e.provider).unwrap_or_else(|_| model.clone());
+            let provider = engine
+                .resolve(model)
+                .map(|e| e.provider)
+                .unwrap_or_else(|_| model.clone());
             let permit_source = limits
                 .entry(provider)
                 .or_insert_with(|| Arc::new(Semaphore::new(spec.per_provider_concurrency.max(1))))
                 .clone();
             let mut request = ChatRequest {
                 model: model.clone(),
-                messages: r.messages.iter().map(|m| ChatMessage::new(m.role.as_str(), m.content.clone())).collect(),
+                messages: r
+                    .messages
+                    .iter()
+                    .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
+                    .collect(),
                 stream: Some(true),
-                stream_options: Some(StreamOptions { include_usage: Some(true) }),
+                stream_options: Some(StreamOptions {
+                    include_usage: Some(true),
+                }),
                 ..Default::default()
             };
             let mut params = r.params.clone();
             params.remove("model");
             if let Err(e) = request.apply_params(&params) {
-                return Err(Error::Routing(format!("the prompt's parameters do not fit a chat request: {e}")));
+                return Err(Error::Routing(format!(
+                    "the prompt's parameters do not fit a chat request: {e}"
+                )));
             }
             let mut metadata = spec.metadata.clone();
             metadata.insert("compare_row".into(), (row + 1).to_string());
             let options = CallOptions {
                 metadata,
-                prompt: Some(PromptRef { id: r.prompt_id.clone(), version: r.version }),
+                prompt: Some(PromptRef {
+                    id: r.prompt_id.clone(),
+                    version: r.version,
+                }),
                 source: Some("compare".into()),
                 ..Default::default()
             };
@@ -144,22 +169,34 @@ pub async fn run(engine: &Engine, spec: CompareSpec, events: Option<mpsc::Unboun
                 if let Some(tx) = &events {
                     let _ = tx.send(CompareEvent::Started { cell });
                 }
-                let result = run_cell(&engine, cell, model, request, options, events.as_ref()).await;
+                let result =
+                    run_cell(&engine, cell, model, request, options, events.as_ref()).await;
                 if let Some(tx) = &events {
-                    let _ = tx.send(CompareEvent::Finished { cell, result: Box::new(result.clone()) });
+                    let _ = tx.send(CompareEvent::Finished {
+                        cell,
+                        result: Box::new(result.clone()),
+                    });
                 }
                 result
             });
         }
     }
-    let mut cells: Vec<Vec<Option<CellResult>>> = vec![vec![None; spec.models.len()]; rendered.len()];
+    let mut cells: Vec<Vec<Option<CellResult>>> =
+        vec![vec![None; spec.models.len()]; rendered.len()];
     while let Some(done) = tasks.join_next().await {
-        let result = done.map_err(|e| Error::Routing(format!("a comparison cell stopped unexpectedly: {e}")))?;
+        let result = done
+            .map_err(|e| Error::Routing(format!("a comparison cell stopped unexpectedly: {e}")))?;
         let (r, c) = (result.row, result.column);
         cells[r][c] = Some(result);
     }
-    let cells: Vec<Vec<CellResult>> =
-        cells.into_iter().map(|row| row.into_iter().map(|c| c.expect("every cell joined")).collect()).collect();
+    let cells: Vec<Vec<CellResult>> = cells
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|c| c.expect("every cell joined"))
+                .collect()
+        })
+        .collect();
     let totals = spec
         .models
         .iter()
@@ -171,10 +208,22 @@ pub async fn run(engine: &Engine, spec: CompareSpec, events: Option<mpsc::Unboun
                 model: model.clone(),
                 cells: col.len(),
                 errors: col.len() - ok.len(),
-                prompt_tokens: ok.iter().filter_map(|c| c.usage).map(|u| u.prompt_tokens).sum(),
-                completion_tokens: ok.iter().filter_map(|c| c.usage).map(|u| u.completion_tokens).sum(),
+                prompt_tokens: ok
+                    .iter()
+                    .filter_map(|c| c.usage)
+                    .map(|u| u.prompt_tokens)
+                    .sum(),
+                completion_tokens: ok
+                    .iter()
+                    .filter_map(|c| c.usage)
+                    .map(|u| u.completion_tokens)
+                    .sum(),
                 cost_usd: ok.iter().map(|c| c.cost_usd).sum::<Option<f64>>(),
-                mean_latency_ms: if ok.is_empty() { 0 } else { ok.iter().map(|c| c.latency_ms).sum::<u64>() / ok.len() as u64 },
+                mean_latency_ms: if ok.is_empty() {
+                    0
+                } else {
+                    ok.iter().map(|c| c.latency_ms).sum::<u64>() / ok.len() as u64
+                },
             }
         })
         .collect();
@@ -227,13 +276,19 @@ async fn run_cell(
                         match item {
                             Ok(chunk) => {
                                 for c in &chunk.choices {
-                                    if let Some(t) = c.delta.content.as_deref().filter(|t| !t.is_empty()) {
+                                    if let Some(t) =
+                                        c.delta.content.as_deref().filter(|t| !t.is_empty())
+                                    {
                                         if result.ttft_ms.is_none() {
-                                            result.ttft_ms = Some(started.elapsed().as_millis() as u64);
+                                            result.ttft_ms =
+                                                Some(started.elapsed().as_millis() as u64);
                                         }
                                         result.output.push_str(t);
                                         if let Some(tx) = events {
-                                            let _ = tx.send(CompareEvent::Delta { cell, text: t.to_owned() });
+                                            let _ = tx.send(CompareEvent::Delta {
+                                                cell,
+                                                text: t.to_owned(),
+                                            });
                                         }
                                     }
                                 }

@@ -31,7 +31,11 @@ impl LocalHashEmbedder {
         let mut v = vec![0f32; DIMS];
         let mut add = |feature: &str, weight: f32| {
             let h = fnv(feature.as_bytes(), 0);
-            let sign = if fnv(feature.as_bytes(), 1) & 1 == 0 { 1.0 } else { -1.0 };
+            let sign = if fnv(feature.as_bytes(), 1) & 1 == 0 {
+                1.0
+            } else {
+                -1.0
+            };
             v[(h % DIMS as u64) as usize] += sign * weight;
         };
         for w in &words {
@@ -68,7 +72,9 @@ pub fn to_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 pub fn from_bytes(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 #[cfg(test)]

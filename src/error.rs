@@ -144,6 +144,12 @@ pub enum Error {
     #[error("{0}")]
     Routing(String),
 
+    #[error("a gateway token named '{0}' already exists")]
+    DuplicateToken(String),
+
+    #[error("no gateway token named '{0}'")]
+    TokenNotFound(String),
+
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
 
@@ -192,6 +198,8 @@ impl Error {
             Error::InvalidFeedback(_) => "invalid_feedback",
             Error::TraceNotFound(_) => "trace_not_found",
             Error::Routing(_) => "routing",
+            Error::DuplicateToken(_) => "duplicate_token",
+            Error::TokenNotFound(_) => "token_not_found",
             Error::Db(_) => "database",
             Error::Io { .. } => "io",
             Error::Json(_) => "json",

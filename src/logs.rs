@@ -92,7 +92,11 @@ impl LogWriter {
             .name("portolan-logs".into())
             .spawn(move || run(conn, rx))
             .map_err(|e| Error::io("could not start the log writer", e))?;
-        Ok(LogWriter { tx: Some(tx), thread: Some(thread), dropped: Arc::new(AtomicU64::new(0)) })
+        Ok(LogWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+            dropped: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Queues a record; never blocks.
@@ -103,7 +107,10 @@ impl LogWriter {
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_power_of_two() {
-                    tracing::warn!(dropped = n, "log queue full: request logs are being dropped");
+                    tracing::warn!(
+                        dropped = n,
+                        "log queue full: request logs are being dropped"
+                    );
                 }
             }
         }
@@ -184,7 +191,9 @@ fn write_batch(conn: &mut Connection, calls: &[Box<CallRecord>]) -> rusqlite::Re
              VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
                  ?20, ?21, ?22, ?23, ?24, ?25)",
         )?;
-        let mut tag = tx.prepare_cached("INSERT OR REPLACE INTO call_tags(call_id, key, value) VALUES(?1, ?2, ?3)")?;
+        let mut tag = tx.prepare_cached(
+            "INSERT OR REPLACE INTO call_tags(call_id, key, value) VALUES(?1, ?2, ?3)",
+        )?;
         let mut attempt = tx.prepare_cached(
             "INSERT OR REPLACE INTO attempts(call_id, n, target_path, provider, model, key_name, status, error,
                  latency_ms, started_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -365,7 +374,11 @@ impl Store {
         }
         if let Some(q) = &filter.search {
             let like = format!("%{}%", q.replace('%', "\\%").replace('_', "\\_"));
-            push(" AND (c.request LIKE ? ESCAPE '\\'", like.clone().into(), &mut sql);
+            push(
+                " AND (c.request LIKE ? ESCAPE '\\'",
+                like.clone().into(),
+                &mut sql,
+            );
             push(" OR c.response LIKE ? ESCAPE '\\')", like.into(), &mut sql);
         }
         for (k, v) in &filter.tags {
@@ -377,7 +390,10 @@ impl Store {
                 " AND EXISTS(SELECT 1 FROM call_tags t WHERE t.call_id = c.id AND t.key = ?{ki} AND t.value = ?{vi})"
             ));
         }
-        sql.push_str(&format!(" ORDER BY c.created_at DESC LIMIT {}", filter.limit.unwrap_or(50).min(10_000)));
+        sql.push_str(&format!(
+            " ORDER BY c.created_at DESC LIMIT {}",
+            filter.limit.unwrap_or(50).min(10_000)
+        ));
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
         let calls = stmt
@@ -393,7 +409,9 @@ impl Store {
             "SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1 OR trace_id = ?1 ORDER BY created_at DESC LIMIT 1"
         ))?;
         let mut rows = stmt.query_map([id], call_from_row)?;
-        let Some(mut call) = rows.next().transpose()? else { return Ok(None) };
+        let Some(mut call) = rows.next().transpose()? else {
+            return Ok(None);
+        };
         call.attempts = conn
             .prepare("SELECT n, target_path, provider, model, key_name, status, error, latency_ms, started_at
                       FROM attempts WHERE call_id = ?1 ORDER BY n")?
@@ -424,14 +442,21 @@ impl Store {
         metadata: BTreeMap<String, String>,
     ) -> Result<Feedback> {
         if !(-10..=10).contains(&value) {
-            return Err(Error::InvalidFeedback(format!("value must be a whole number from -10 to 10, not {value}")));
+            return Err(Error::InvalidFeedback(format!(
+                "value must be a whole number from -10 to 10, not {value}"
+            )));
         }
         if !(0.0..=1.0).contains(&weight) {
-            return Err(Error::InvalidFeedback(format!("weight must be between 0 and 1, not {weight}")));
+            return Err(Error::InvalidFeedback(format!(
+                "weight must be between 0 and 1, not {weight}"
+            )));
         }
         let conn = self.conn();
-        let known: bool =
-            conn.query_row("SELECT EXISTS(SELECT 1 FROM calls WHERE trace_id = ?1)", [trace_id], |r| r.get(0))?;
+        let known: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM calls WHERE trace_id = ?1)",
+            [trace_id],
+            |r| r.get(0),
+        )?;
         if !known {
             return Err(Error::TraceNotFound(trace_id.to_owned()));
         }
@@ -481,7 +506,9 @@ impl Store {
              AND cache_status NOT IN ('HIT', 'SEMANTIC HIT') AND model IS NOT NULL ORDER BY model, latency_ms",
         )?;
         let mut by_model: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for row in stmt.query_map([since_ms], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))? {
+        for row in stmt.query_map([since_ms], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })? {
             let (m, l) = row?;
             by_model.entry(m).or_default().push(l);
         }

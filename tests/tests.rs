@@ -5,5 +5,6 @@ mod support;
 
 mod cli_calls;
 mod cli_keys;
-mod engine;
 mod cli_prompts;
+mod engine;
+mod gateway;

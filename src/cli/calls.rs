@@ -123,13 +123,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Io { context: "could not start the async runtime".into(), source: e })
+        .map_err(|e| Error::Io {
+            context: "could not start the async runtime".into(),
+            source: e,
+        })
 }
 
 fn read_config(path: Option<&Path>) -> Result<Option<RouteConfig>, Error> {
     let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Io { context: format!("could not read {}", path.display()), source: e })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        context: format!("could not read {}", path.display()),
+        source: e,
+    })?;
     RouteConfig::from_json(&text)
         .map(Some)
         .map_err(|e| Error::Routing(format!("{}: {e}", path.display())))
@@ -140,7 +145,9 @@ fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, Error> {
         .map(|t| {
             t.split_once('=')
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or_else(|| Error::InvalidVariables(format!("tag '{t}' should look like key=value")))
+                .ok_or_else(|| {
+                    Error::InvalidVariables(format!("tag '{t}' should look like key=value"))
+                })
         })
         .collect()
 }
@@ -151,7 +158,7 @@ fn engine(store: Store) -> Result<Engine, Error> {
 
 fn fmt_cost(cost: Option<f64>) -> String {
     match cost {
-        Some(c) if c == 0.0 => "$0".into(),
+        Some(0.0) => "$0".into(),
         Some(c) if c < 0.01 => format!("${c:.6}"),
         Some(c) => format!("${c:.4}"),
         None => "cost unknown".into(),
@@ -173,7 +180,11 @@ fn footer(info: &CallInfo) -> String {
         .and_then(|s| s.usage)
         .map(|u| format!("{}→{} tokens", u.prompt_tokens, u.completion_tokens))
         .unwrap_or_else(|| "tokens unknown".into());
-    let demo = if info.provider.as_deref() == Some("demo") { " (demo provider)" } else { "" };
+    let demo = if info.provider.as_deref() == Some("demo") {
+        " (demo provider)"
+    } else {
+        ""
+    };
     format!(
         "{}{demo} · {} ms · {tokens} · {} · cache {} · retries {} · trace {}",
         qualified(info.provider.as_deref(), Some(&info.model)),
@@ -186,8 +197,16 @@ fn footer(info: &CallInfo) -> String {
 }
 
 /// Sends a request, printing the answer (streamed or whole); returns the call info.
-async fn send_and_print(engine: &Engine, request: ChatRequest, options: CallOptions, json: bool) -> Result<(), Error> {
-    let call = engine.chat(request, options).await.map_err(|e| Error::Routing(e.message))?;
+async fn send_and_print(
+    engine: &Engine,
+    request: ChatRequest,
+    options: CallOptions,
+    json: bool,
+) -> Result<(), Error> {
+    let call = engine
+        .chat(request, options)
+        .await
+        .map_err(|e| Error::Routing(e.message))?;
     let mut text = String::new();
     let mut stream_error = None;
     match call.body {
@@ -247,14 +266,27 @@ pub fn run(store: Store, args: RunArgs) -> CliResult {
         (v, l) => VersionSelector::from_options(v, l.clone()),
     };
     let rendered = store.render(&args.prompt, &selector, &variables)?;
-    let model = args.model.clone().or(rendered.model.clone()).ok_or_else(|| {
-        Error::Routing(format!("prompt '{}' names no model; pass --model", rendered.slug))
-    })?;
+    let model = args
+        .model
+        .clone()
+        .or(rendered.model.clone())
+        .ok_or_else(|| {
+            Error::Routing(format!(
+                "prompt '{}' names no model; pass --model",
+                rendered.slug
+            ))
+        })?;
     let mut request = ChatRequest {
         model,
-        messages: rendered.messages.iter().map(|m| ChatMessage::new(m.role.as_str(), m.content.clone())).collect(),
+        messages: rendered
+            .messages
+            .iter()
+            .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
+            .collect(),
         stream: args.stream.then_some(true),
-        stream_options: args.stream.then_some(StreamOptions { include_usage: Some(true) }),
+        stream_options: args.stream.then_some(StreamOptions {
+            include_usage: Some(true),
+        }),
         ..Default::default()
     };
     let mut params = rendered.params.clone();
@@ -263,7 +295,10 @@ pub fn run(store: Store, args: RunArgs) -> CliResult {
     let options = CallOptions {
         config: read_config(args.config.as_deref())?,
         metadata: parse_tags(&args.tags)?,
-        prompt: Some(PromptRef { id: rendered.prompt_id.clone(), version: rendered.version }),
+        prompt: Some(PromptRef {
+            id: rendered.prompt_id.clone(),
+            version: rendered.version,
+        }),
         source: Some("cli".into()),
         ..Default::default()
     };
@@ -281,17 +316,25 @@ pub fn chat(store: Store, args: ChatArgs) -> CliResult {
         model: args.model.clone(),
         messages,
         stream: Some(true),
-        stream_options: Some(StreamOptions { include_usage: Some(true) }),
+        stream_options: Some(StreamOptions {
+            include_usage: Some(true),
+        }),
         ..Default::default()
     };
-    let options = CallOptions { config: read_config(args.config.as_deref())?, source: Some("cli".into()), ..Default::default() };
+    let options = CallOptions {
+        config: read_config(args.config.as_deref())?,
+        source: Some("cli".into()),
+        ..Default::default()
+    };
     let engine = engine(store)?;
     runtime()?.block_on(send_and_print(&engine, request, options, args.json))
 }
 
 fn read_jsonl(path: &Path) -> Result<Vec<Map<String, Value>>, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Io { context: format!("could not read {}", path.display()), source: e })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        context: format!("could not read {}", path.display()),
+        source: e,
+    })?;
     let mut sets = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -300,9 +343,19 @@ fn read_jsonl(path: &Path) -> Result<Vec<Map<String, Value>>, Error> {
         match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(m)) => sets.push(m),
             Ok(_) => {
-                return Err(Error::InvalidVariables(format!("{}:{}: each line must be a JSON object", path.display(), i + 1)));
+                return Err(Error::InvalidVariables(format!(
+                    "{}:{}: each line must be a JSON object",
+                    path.display(),
+                    i + 1
+                )));
             }
-            Err(e) => return Err(Error::InvalidVariables(format!("{}:{}: {e}", path.display(), i + 1))),
+            Err(e) => {
+                return Err(Error::InvalidVariables(format!(
+                    "{}:{}: {e}",
+                    path.display(),
+                    i + 1
+                )));
+            }
         }
     }
     Ok(sets)
@@ -342,8 +395,10 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
         let bar = if std::io::stderr().is_terminal() && !args.json {
             let b = indicatif::ProgressBar::new(total as u64);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} cells {wide_bar} {elapsed}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} cells {wide_bar} {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             Some(b)
         } else {
@@ -404,7 +459,13 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
     for t in &result.totals {
         println!(
             "  {:<28} {} cells, {} errors · {}→{} tok · {} · mean {} ms",
-            t.model, t.cells, t.errors, t.prompt_tokens, t.completion_tokens, fmt_cost(t.cost_usd), t.mean_latency_ms
+            t.model,
+            t.cells,
+            t.errors,
+            t.prompt_tokens,
+            t.completion_tokens,
+            fmt_cost(t.cost_usd),
+            t.mean_latency_ms
         );
     }
     Ok(())
@@ -420,13 +481,47 @@ pub fn logs(store: Store, args: LogsArgs) -> CliResult {
         }
         let c = &detail.call;
         println!("call       {}  trace {}", c.id, c.trace_id);
-        println!("when       {}", chrono::DateTime::from_timestamp_millis(c.created_at).map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()).unwrap_or_default());
-        println!("model      {}  key {}", qualified(c.provider.as_deref(), c.model.as_deref()), c.key_name.as_deref().unwrap_or("-"));
-        println!("status     {}{}", c.status, c.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default());
-        println!("latency    {} ms (first token {} ms)  cache {}", c.latency_ms, c.ttft_ms.map_or("-".into(), |t| t.to_string()), c.cache_status);
-        println!("tokens     {} in, {} out, {} cached  cost {}", c.prompt_tokens.unwrap_or(0), c.completion_tokens.unwrap_or(0), c.cached_tokens.unwrap_or(0), fmt_cost(c.cost_usd));
+        println!(
+            "when       {}",
+            chrono::DateTime::from_timestamp_millis(c.created_at)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+                .unwrap_or_default()
+        );
+        println!(
+            "model      {}  key {}",
+            qualified(c.provider.as_deref(), c.model.as_deref()),
+            c.key_name.as_deref().unwrap_or("-")
+        );
+        println!(
+            "status     {}{}",
+            c.status,
+            c.error
+                .as_deref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default()
+        );
+        println!(
+            "latency    {} ms (first token {} ms)  cache {}",
+            c.latency_ms,
+            c.ttft_ms.map_or("-".into(), |t| t.to_string()),
+            c.cache_status
+        );
+        println!(
+            "tokens     {} in, {} out, {} cached  cost {}",
+            c.prompt_tokens.unwrap_or(0),
+            c.completion_tokens.unwrap_or(0),
+            c.cached_tokens.unwrap_or(0),
+            fmt_cost(c.cost_usd)
+        );
         if !c.metadata.is_empty() {
-            println!("tags       {}", c.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
+            println!(
+                "tags       {}",
+                c.metadata
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
         }
         println!("attempts");
         for a in &c.attempts {
@@ -461,16 +556,25 @@ pub fn logs(store: Store, args: LogsArgs) -> CliResult {
         println!("No calls logged yet. Try: portolan chat --model demo/small \"hello\"");
         return Ok(());
     }
-    println!("{:<19}  {:<24}  {:>6}  {:>8}  {:>11}  {:>11}  {:<12}  TRACE", "TIME", "MODEL", "STATUS", "LATENCY", "TOKENS", "COST", "CACHE");
+    println!(
+        "{:<19}  {:<24}  {:>6}  {:>8}  {:>11}  {:>11}  {:<12}  TRACE",
+        "TIME", "MODEL", "STATUS", "LATENCY", "TOKENS", "COST", "CACHE"
+    );
     for c in calls {
-        let when = chrono::DateTime::from_timestamp_millis(c.created_at).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+        let when = chrono::DateTime::from_timestamp_millis(c.created_at)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
         let model = qualified(c.provider.as_deref(), c.model.as_deref());
         println!(
             "{when:<19}  {:<24}  {:>6}  {:>6} ms  {:>11}  {:>11}  {:<12}  {}",
             excerpt(&model, 24),
             c.status,
             c.latency_ms,
-            format!("{}→{}", c.prompt_tokens.unwrap_or(0), c.completion_tokens.unwrap_or(0)),
+            format!(
+                "{}→{}",
+                c.prompt_tokens.unwrap_or(0),
+                c.completion_tokens.unwrap_or(0)
+            ),
             fmt_cost(c.cost_usd),
             c.cache_status,
             c.trace_id
@@ -480,7 +584,15 @@ pub fn logs(store: Store, args: LogsArgs) -> CliResult {
 }
 
 pub fn feedback(store: Store, args: FeedbackArgs) -> CliResult {
-    let fb = store.add_feedback(&args.trace_id, args.value, args.weight, parse_tags(&args.metadata)?)?;
-    println!("feedback {} recorded on trace {} (value {}, weight {})", fb.id, fb.trace_id, fb.value, fb.weight);
+    let fb = store.add_feedback(
+        &args.trace_id,
+        args.value,
+        args.weight,
+        parse_tags(&args.metadata)?,
+    )?;
+    println!(
+        "feedback {} recorded on trace {} (value {}, weight {})",
+        fb.id, fb.trace_id, fb.value, fb.weight
+    );
     Ok(())
 }

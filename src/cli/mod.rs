@@ -2,6 +2,7 @@
 //! with `--json`; errors are one sentence on stderr and a non-zero exit.
 
 mod calls;
+mod serve;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -48,6 +49,11 @@ enum Command {
     Logs(calls::LogsArgs),
     /// Attach feedback to a logged call by trace id
     Feedback(calls::FeedbackArgs),
+    /// Start the local OpenAI-compatible gateway
+    Serve(serve::ServeArgs),
+    /// Manage gateway tokens
+    #[command(subcommand)]
+    Tokens(serve::TokensCmd),
     /// Show where data lives and what the library holds
     Status {
         #[arg(long)]
@@ -182,6 +188,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Keys(cmd) => keys(&store, cmd),
         Command::Status { json } => status(&store, json),
         Command::Run(args) => calls::run(store, args),
+        Command::Serve(args) => serve::serve(store, args),
+        Command::Tokens(cmd) => serve::tokens(store, cmd),
         Command::Chat(args) => calls::chat(store, args),
         Command::Compare(args) => calls::compare(store, args),
         Command::Logs(args) => calls::logs(store, args),
@@ -404,7 +412,10 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
 }
 
 /// Variables from `--vars-file` then `--var` flags: `k=v` is a string, `k:=json` a JSON value.
-pub(crate) fn collect_vars(flags: &[String], file: Option<&Path>) -> Result<Map<String, Value>, Error> {
+pub(crate) fn collect_vars(
+    flags: &[String],
+    file: Option<&Path>,
+) -> Result<Map<String, Value>, Error> {
     let mut vars = Map::new();
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {

@@ -25,10 +25,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::sse::Events;
-use super::{AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError, error_from_response, unix_now};
+use super::{
+    AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError, error_from_response, unix_now,
+};
 use crate::chat::{
-    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, FunctionCall,
-    FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
+    FunctionCall, FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
 };
 
 /// The API version header Portolan speaks.
@@ -39,7 +41,11 @@ const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 
 fn url(endpoint: &Endpoint) -> String {
     let base = endpoint.base_url.trim().trim_end_matches('/');
-    let base = if base.is_empty() { DEFAULT_BASE_URL } else { base };
+    let base = if base.is_empty() {
+        DEFAULT_BASE_URL
+    } else {
+        base
+    };
     let base = base.strip_suffix("/v1").unwrap_or(base);
     format!("{base}/v1/messages")
 }
@@ -52,7 +58,10 @@ fn error_message(v: &Value) -> Option<String> {
     match (kind, message) {
         (Some(k), Some(m)) => Some(format!("{m} ({k})")),
         (None, Some(m)) => Some(m.to_owned()),
-        _ => e.as_str().map(str::to_owned).or_else(|| Some(e.to_string())),
+        _ => e
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| Some(e.to_string())),
     }
 }
 
@@ -101,7 +110,11 @@ pub(crate) fn parse_data_url(url: &str) -> Option<(String, String)> {
     if !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
         return None;
     }
-    let mime = if mime.is_empty() { "application/octet-stream" } else { mime };
+    let mime = if mime.is_empty() {
+        "application/octet-stream"
+    } else {
+        mime
+    };
     Some((mime.to_ascii_lowercase(), data.trim().to_owned()))
 }
 
@@ -149,7 +162,9 @@ fn file_block(part: &Value) -> Result<Value, ProviderError> {
 }
 
 fn part_type(part: &Value) -> &str {
-    part.get("type").and_then(Value::as_str).unwrap_or("unknown")
+    part.get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
 }
 
 /// A user or assistant message's content as Anthropic content blocks (empty text left out:
@@ -164,7 +179,9 @@ fn content_blocks(content: Option<&MessageContent>) -> Result<Vec<Value>, Provid
                 match part {
                     ContentPart::Text { text } if text.is_empty() => {}
                     ContentPart::Text { text } => blocks.push(text_block(text)),
-                    ContentPart::ImageUrl { image_url } => blocks.push(image_block(&image_url.url)?),
+                    ContentPart::ImageUrl { image_url } => {
+                        blocks.push(image_block(&image_url.url)?)
+                    }
                     ContentPart::Other(v) if part_type(v) == "file" => blocks.push(file_block(v)?),
                     ContentPart::Other(v) => {
                         return Err(ProviderError::config(format!(
@@ -260,10 +277,13 @@ fn map_messages(messages: &[ChatMessage]) -> Result<(Option<String>, Vec<Value>)
         .map(|(role, mut blocks)| {
             if role == "user" {
                 // Tool results must come before anything else in their user message.
-                blocks.sort_by_key(|b| b.get("type").and_then(Value::as_str) != Some("tool_result"));
+                blocks
+                    .sort_by_key(|b| b.get("type").and_then(Value::as_str) != Some("tool_result"));
             }
             let content = match blocks.as_slice() {
-                [only] if only.get("type").and_then(Value::as_str) == Some("text") => only["text"].clone(),
+                [only] if only.get("type").and_then(Value::as_str) == Some("text") => {
+                    only["text"].clone()
+                }
                 _ => Value::Array(blocks),
             };
             json!({"role": role, "content": content})
@@ -300,13 +320,21 @@ fn map_tool_choice(choice: &Value) -> Result<Value, ProviderError> {
                 }
             }
         }
-        _ => return Err(ProviderError::config("anthropic: tool_choice must be a string or an object")),
+        _ => {
+            return Err(ProviderError::config(
+                "anthropic: tool_choice must be a string or an object",
+            ));
+        }
     };
     Ok(mapped)
 }
 
 /// The Messages API body for a unified request.
-pub(crate) fn request_body(model: &str, request: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
+pub(crate) fn request_body(
+    model: &str,
+    request: &ChatRequest,
+    stream: bool,
+) -> Result<Value, ProviderError> {
     if request.n.is_some_and(|n| n > 1) {
         return Err(ProviderError::config(
             "anthropic returns one answer per request: n > 1 is not supported",
@@ -333,7 +361,11 @@ pub(crate) fn request_body(model: &str, request: &ChatRequest, stream: bool) -> 
         body.insert("top_k".into(), k.clone());
     }
     if let Some(stop) = &request.stop {
-        let stops: Vec<String> = stop.to_vec().into_iter().filter(|s| !s.is_empty()).collect();
+        let stops: Vec<String> = stop
+            .to_vec()
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
         if !stops.is_empty() {
             body.insert("stop_sequences".into(), json!(stops));
         }
@@ -355,7 +387,11 @@ pub(crate) fn request_body(model: &str, request: &ChatRequest, stream: bool) -> 
             .collect();
         body.insert("tools".into(), Value::Array(tools));
     }
-    let mut tool_choice = request.tool_choice.as_ref().map(map_tool_choice).transpose()?;
+    let mut tool_choice = request
+        .tool_choice
+        .as_ref()
+        .map(map_tool_choice)
+        .transpose()?;
     let has_tools = request.tools.as_ref().is_some_and(|t| !t.is_empty());
     if request.extra.get("parallel_tool_calls") == Some(&Value::Bool(false)) && has_tools {
         let choice = tool_choice.get_or_insert_with(|| json!({"type": "auto"}));
@@ -396,14 +432,19 @@ impl AnthropicUsage {
     fn update(&mut self, newer: &AnthropicUsage) {
         self.input_tokens = newer.input_tokens.or(self.input_tokens);
         self.output_tokens = newer.output_tokens.or(self.output_tokens);
-        self.cache_creation_input_tokens = newer.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
-        self.cache_read_input_tokens = newer.cache_read_input_tokens.or(self.cache_read_input_tokens);
+        self.cache_creation_input_tokens = newer
+            .cache_creation_input_tokens
+            .or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = newer
+            .cache_read_input_tokens
+            .or(self.cache_read_input_tokens);
     }
 
     /// OpenAI's accounting: cache reads and writes are part of the prompt.
     fn unified(&self) -> Usage {
         let cached = self.cache_read_input_tokens.unwrap_or(0);
-        let prompt = self.input_tokens.unwrap_or(0) + cached + self.cache_creation_input_tokens.unwrap_or(0);
+        let prompt =
+            self.input_tokens.unwrap_or(0) + cached + self.cache_creation_input_tokens.unwrap_or(0);
         Usage::new(prompt, self.output_tokens.unwrap_or(0), cached)
     }
 }
@@ -456,11 +497,13 @@ fn arguments_text(input: &Value) -> String {
 
 /// A Messages API answer as a unified response.
 pub(crate) fn parse_response(provider: &str, text: &str) -> Result<ChatResponse, ProviderError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
     if value.get("type").and_then(Value::as_str) == Some("error") {
         return Err(stream_error(provider, &value));
     }
-    let parsed: MessageResponse = serde_json::from_value(value).map_err(|e| ProviderError::malformed(provider, e))?;
+    let parsed: MessageResponse =
+        serde_json::from_value(value).map_err(|e| ProviderError::malformed(provider, e))?;
     let mut answer = String::new();
     let mut calls = Vec::new();
     for block in parsed.content {
@@ -570,40 +613,59 @@ impl StreamState {
     }
 
     /// One SSE event (its `event:` name and `data:` text) → the chunks to send.
-    pub(crate) fn on_event(&mut self, event_name: &str, data: &str) -> Result<Vec<ChatChunk>, ProviderError> {
+    pub(crate) fn on_event(
+        &mut self,
+        event_name: &str,
+        data: &str,
+    ) -> Result<Vec<ChatChunk>, ProviderError> {
         let data = data.trim();
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let v: Value = serde_json::from_str(data).map_err(|e| ProviderError::malformed(&self.provider, e))?;
+        let v: Value =
+            serde_json::from_str(data).map_err(|e| ProviderError::malformed(&self.provider, e))?;
         let kind = v.get("type").and_then(Value::as_str).unwrap_or(event_name);
         let mut out = Vec::new();
         match kind {
             "message_start" => {
-                let message = v.get("message").ok_or_else(|| self.malformed("message_start without a message"))?;
+                let message = v
+                    .get("message")
+                    .ok_or_else(|| self.malformed("message_start without a message"))?;
                 if let Some(id) = message.get("id").and_then(Value::as_str) {
                     self.id = id.to_owned();
                 }
-                if let Some(model) = message.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+                if let Some(model) = message
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty())
+                {
                     self.model = model.to_owned();
                 }
                 if let Some(u) = message.get("usage") {
-                    let u: AnthropicUsage =
-                        serde_json::from_value(u.clone()).map_err(|e| ProviderError::malformed(&self.provider, e))?;
+                    let u: AnthropicUsage = serde_json::from_value(u.clone())
+                        .map_err(|e| ProviderError::malformed(&self.provider, e))?;
                     self.usage.update(&u);
                 }
                 self.start(&mut out);
             }
             "content_block_start" => {
                 self.start(&mut out);
-                let index = v.get("index").and_then(Value::as_u64).ok_or_else(|| self.malformed("content_block_start without an index"))?;
-                let block = v.get("content_block").ok_or_else(|| self.malformed("content_block_start without a block"))?;
+                let index = v
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| self.malformed("content_block_start without an index"))?;
+                let block = v
+                    .get("content_block")
+                    .ok_or_else(|| self.malformed("content_block_start without a block"))?;
                 match block.get("type").and_then(Value::as_str) {
                     Some("tool_use") => {
                         let tool_index = self.tool_indices.len() as u32;
                         self.tool_indices.insert(index, tool_index);
                         let id = block.get("id").and_then(Value::as_str).unwrap_or_default();
-                        let name = block.get("name").and_then(Value::as_str).unwrap_or_default();
+                        let name = block
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
                         // The input arrives as input_json_delta pieces; a non-empty input here
                         // (never sent by the API today) is passed on whole.
                         let initial = block
@@ -628,7 +690,11 @@ impl StreamState {
                         ));
                     }
                     Some("text") => {
-                        if let Some(t) = block.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(t) = block
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             out.push(self.text_chunk(t));
                         }
                     }
@@ -638,19 +704,27 @@ impl StreamState {
             "content_block_delta" => {
                 self.start(&mut out);
                 let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-                let delta = v.get("delta").ok_or_else(|| self.malformed("content_block_delta without a delta"))?;
+                let delta = v
+                    .get("delta")
+                    .ok_or_else(|| self.malformed("content_block_delta without a delta"))?;
                 match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => {
-                        if let Some(t) = delta.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(t) = delta
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             out.push(self.text_chunk(t));
                         }
                     }
                     Some("input_json_delta") => {
-                        let tool_index = *self
-                            .tool_indices
-                            .get(&index)
-                            .ok_or_else(|| self.malformed("input_json_delta for a block that is not a tool_use"))?;
-                        let piece = delta.get("partial_json").and_then(Value::as_str).unwrap_or_default();
+                        let tool_index = *self.tool_indices.get(&index).ok_or_else(|| {
+                            self.malformed("input_json_delta for a block that is not a tool_use")
+                        })?;
+                        let piece = delta
+                            .get("partial_json")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
                         if !piece.is_empty() {
                             out.push(self.chunk(
                                 Delta {
@@ -673,19 +747,26 @@ impl StreamState {
                 }
             }
             "message_delta" => {
-                if let Some(reason) = v.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str) {
+                if let Some(reason) = v
+                    .get("delta")
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str)
+                {
                     self.stop_reason = Some(reason.to_owned());
                 }
                 if let Some(u) = v.get("usage") {
-                    let u: AnthropicUsage =
-                        serde_json::from_value(u.clone()).map_err(|e| ProviderError::malformed(&self.provider, e))?;
+                    let u: AnthropicUsage = serde_json::from_value(u.clone())
+                        .map_err(|e| ProviderError::malformed(&self.provider, e))?;
                     self.usage.update(&u);
                 }
             }
             "message_stop" => {
                 self.start(&mut out);
                 self.finished = true;
-                out.push(self.chunk(Delta::default(), Some(finish_reason(self.stop_reason.as_deref()).into())));
+                out.push(self.chunk(
+                    Delta::default(),
+                    Some(finish_reason(self.stop_reason.as_deref()).into()),
+                ));
                 let mut usage = ChatChunk::new(&self.id, &self.model, self.created);
                 usage.usage = Some(self.usage.unified());
                 out.push(usage);
@@ -780,7 +861,10 @@ pub async fn stream(
         loop {
             let items = match events.next().await {
                 Err(e) => Err(e),
-                Ok(None) => Err(ProviderError::incomplete(&provider, "no message_stop event")),
+                Ok(None) => Err(ProviderError::incomplete(
+                    &provider,
+                    "no message_stop event",
+                )),
                 Ok(Some(event)) => state.on_event(&event.event, &event.data),
             };
             match items {
@@ -886,7 +970,10 @@ mod tests {
         assert!(body.get("seed").is_none());
 
         r.n = Some(2);
-        assert_eq!(request_body("m", &r, false).unwrap_err().kind, FailureKind::Config);
+        assert_eq!(
+            request_body("m", &r, false).unwrap_err().kind,
+            FailureKind::Config
+        );
     }
 
     #[test]
@@ -913,12 +1000,20 @@ mod tests {
         let r = req(vec![ChatMessage {
             role: "user".into(),
             content: Some(MessageContent::Parts(vec![
-                ContentPart::Text { text: "What is this?".into() },
-                ContentPart::ImageUrl {
-                    image_url: ImageUrl { url: "data:image/png;base64,iVBORw0K".into(), detail: None },
+                ContentPart::Text {
+                    text: "What is this?".into(),
                 },
                 ContentPart::ImageUrl {
-                    image_url: ImageUrl { url: "https://example.com/cat.jpg".into(), detail: Some("low".into()) },
+                    image_url: ImageUrl {
+                        url: "data:image/png;base64,iVBORw0K".into(),
+                        detail: None,
+                    },
+                },
+                ContentPart::ImageUrl {
+                    image_url: ImageUrl {
+                        url: "https://example.com/cat.jpg".into(),
+                        detail: Some("low".into()),
+                    },
                 },
             ])),
             ..Default::default()
@@ -936,11 +1031,17 @@ mod tests {
         let bad = req(vec![ChatMessage {
             role: "user".into(),
             content: Some(MessageContent::Parts(vec![ContentPart::ImageUrl {
-                image_url: ImageUrl { url: "file:///etc/passwd".into(), detail: None },
+                image_url: ImageUrl {
+                    url: "file:///etc/passwd".into(),
+                    detail: None,
+                },
             }])),
             ..Default::default()
         }]);
-        assert_eq!(request_body("m", &bad, false).unwrap_err().kind, FailureKind::Config);
+        assert_eq!(
+            request_body("m", &bad, false).unwrap_err().kind,
+            FailureKind::Config
+        );
     }
 
     #[test]
@@ -963,7 +1064,9 @@ mod tests {
             function: FunctionDef {
                 name: "get_weather".into(),
                 description: Some("Current weather".into()),
-                parameters: Some(json!({"type": "object", "properties": {"city": {"type": "string"}}})),
+                parameters: Some(
+                    json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+                ),
             },
         }]);
         r.tool_choice = Some(json!("required"));
@@ -999,8 +1102,14 @@ mod tests {
 
     #[test]
     fn tool_choice_variants() {
-        assert_eq!(map_tool_choice(&json!("auto")).unwrap(), json!({"type": "auto"}));
-        assert_eq!(map_tool_choice(&json!("none")).unwrap(), json!({"type": "none"}));
+        assert_eq!(
+            map_tool_choice(&json!("auto")).unwrap(),
+            json!({"type": "auto"})
+        );
+        assert_eq!(
+            map_tool_choice(&json!("none")).unwrap(),
+            json!({"type": "none"})
+        );
         assert_eq!(
             map_tool_choice(&json!({"type": "function", "function": {"name": "f"}})).unwrap(),
             json!({"type": "tool", "name": "f"})
@@ -1010,11 +1119,23 @@ mod tests {
         let mut r = req(vec![ChatMessage::new("user", "x")]);
         r.tools = Some(vec![Tool {
             kind: "function".into(),
-            function: FunctionDef { name: "f".into(), description: None, parameters: None },
+            function: FunctionDef {
+                name: "f".into(),
+                description: None,
+                parameters: None,
+            },
         }]);
         r.extra.insert("parallel_tool_calls".into(), json!(false));
         let body = request_body("m", &r, false).unwrap();
-        assert_eq!(body["tool_choice"], json!({"type": "auto", "disable_parallel_tool_use": true}));
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "auto", "disable_parallel_tool_use": true})
+        );
+        // A function without parameters still gets the object schema Anthropic requires.
+        assert_eq!(
+            body["tools"][0]["input_schema"],
+            json!({"type": "object", "properties": {}})
+        );
     }
 
     #[test]
@@ -1028,7 +1149,10 @@ mod tests {
         assert!(err.message.contains("toolu_1"), "{}", err.message);
 
         let only_system = req(vec![ChatMessage::new("system", "x")]);
-        assert_eq!(request_body("m", &only_system, false).unwrap_err().kind, FailureKind::Config);
+        assert_eq!(
+            request_body("m", &only_system, false).unwrap_err().kind,
+            FailureKind::Config
+        );
     }
 
     #[test]
@@ -1098,8 +1222,16 @@ mod tests {
 
     #[test]
     fn malformed_and_error_bodies() {
-        assert_eq!(parse_response("anthropic", "{\"id\":").unwrap_err().kind, FailureKind::Malformed);
-        assert_eq!(parse_response("anthropic", "{\"content\":[]}").unwrap_err().kind, FailureKind::Malformed);
+        assert_eq!(
+            parse_response("anthropic", "{\"id\":").unwrap_err().kind,
+            FailureKind::Malformed
+        );
+        assert_eq!(
+            parse_response("anthropic", "{\"content\":[]}")
+                .unwrap_err()
+                .kind,
+            FailureKind::Malformed
+        );
         let err = parse_response(
             "anthropic",
             r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
@@ -1108,25 +1240,61 @@ mod tests {
         assert_eq!(err.status, 529);
         assert!(err.retryable);
         assert_eq!(
-            error_message(&json!({"type":"error","error":{"type":"invalid_request_error","message":"bad"}})).as_deref(),
+            error_message(
+                &json!({"type":"error","error":{"type":"invalid_request_error","message":"bad"}})
+            )
+            .as_deref(),
             Some("bad (invalid_request_error)")
         );
     }
 
     /// A recorded stream: text, then a tool call, with cache usage.
     const RECORDED: &[(&str, &str)] = &[
-        ("message_start", r#"{"type":"message_start","message":{"id":"msg_s1","type":"message","role":"assistant","content":[],"model":"claude-haiku-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":40,"output_tokens":1}}}"#),
-        ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+        (
+            "message_start",
+            r#"{"type":"message_start","message":{"id":"msg_s1","type":"message","role":"assistant","content":[],"model":"claude-haiku-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":40,"output_tokens":1}}}"#,
+        ),
+        (
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
         ("ping", r#"{"type": "ping"}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me "}}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"look."}}"#),
-        ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
-        ("content_block_start", r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_a","name":"get_weather","input":{}}}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}"#),
-        ("content_block_stop", r#"{"type":"content_block_stop","index":1}"#),
-        ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":33}}"#),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me "}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"look."}}"#,
+        ),
+        (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
+        (
+            "content_block_start",
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_a","name":"get_weather","input":{}}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}"#,
+        ),
+        (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":1}"#,
+        ),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":33}}"#,
+        ),
         ("message_stop", r#"{"type":"message_stop"}"#),
     ];
 
@@ -1139,19 +1307,32 @@ mod tests {
             chunks.extend(state.on_event(name, data).unwrap());
         }
         assert!(state.finished());
-        assert_eq!(chunks[0].choices[0].delta.role.as_deref(), Some("assistant"));
-        assert!(chunks.iter().all(|c| c.id == "msg_s1" && c.model == "claude-haiku-4-5"));
+        assert_eq!(
+            chunks[0].choices[0].delta.role.as_deref(),
+            Some("assistant")
+        );
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.id == "msg_s1" && c.model == "claude-haiku-4-5")
+        );
         let last = chunks.last().unwrap();
         assert!(last.choices.is_empty());
         assert_eq!(last.usage, Some(Usage::new(65, 33, 40)));
         let finish = &chunks[chunks.len() - 2];
-        assert_eq!(finish.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(
+            finish.choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
+        );
 
         let tool_start = chunks
             .iter()
             .find_map(|c| c.choices[0].delta.tool_calls.as_ref())
             .unwrap();
-        assert_eq!(tool_start[0].index, 0, "the first tool call is index 0 even after a text block");
+        assert_eq!(
+            tool_start[0].index, 0,
+            "the first tool call is index 0 even after a text block"
+        );
         assert_eq!(tool_start[0].id.as_deref(), Some("toolu_a"));
         assert_eq!(tool_start[0].kind.as_deref(), Some("function"));
 
@@ -1171,7 +1352,10 @@ mod tests {
         let mut state = StreamState::new("anthropic", "m");
         state.on_event("message_start", RECORDED[0].1).unwrap();
         let err = state
-            .on_event("error", r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
+            .on_event(
+                "error",
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            )
             .unwrap_err();
         assert_eq!(err.kind, FailureKind::Status);
         assert_eq!(err.status, 529);
@@ -1179,15 +1363,35 @@ mod tests {
         assert!(err.message.contains("Overloaded"));
 
         let err = state
-            .on_event("error", r#"{"type":"error","error":{"type":"invalid_request_error","message":"no"}}"#)
+            .on_event(
+                "error",
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"no"}}"#,
+            )
             .unwrap_err();
         assert_eq!(err.status, 400);
         assert!(!err.retryable);
 
-        assert_eq!(state.on_event("content_block_delta", "{oops").unwrap_err().kind, FailureKind::Malformed);
+        assert_eq!(
+            state
+                .on_event("content_block_delta", "{oops")
+                .unwrap_err()
+                .kind,
+            FailureKind::Malformed
+        );
         let orphan = r#"{"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#;
-        assert_eq!(state.on_event("content_block_delta", orphan).unwrap_err().kind, FailureKind::Malformed);
-        assert!(state.on_event("some_future_event", r#"{"type":"some_future_event"}"#).unwrap().is_empty());
+        assert_eq!(
+            state
+                .on_event("content_block_delta", orphan)
+                .unwrap_err()
+                .kind,
+            FailureKind::Malformed
+        );
+        assert!(
+            state
+                .on_event("some_future_event", r#"{"type":"some_future_event"}"#)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1275,7 +1479,14 @@ mod wire_tests {
     async fn complete_sends_the_right_request_and_reads_the_answer() {
         let server = server().await;
         server.push(Behavior::reply("Hello there"));
-        let r = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap();
+        let r = complete(
+            &client(),
+            &endpoint(&server, KEY),
+            &request(false),
+            limits(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.text(), "Hello there");
         assert_eq!(r.choices[0].finish_reason.as_deref(), Some("stop"));
         assert!(r.id.starts_with("msg_"));
@@ -1287,11 +1498,18 @@ mod wire_tests {
         assert_eq!(sent.path, "/v1/messages");
         assert_eq!(sent.header("x-api-key"), Some(KEY));
         assert_eq!(sent.header("anthropic-version"), Some(ANTHROPIC_VERSION));
-        assert!(sent.header("content-type").unwrap().starts_with("application/json"));
+        assert!(
+            sent.header("content-type")
+                .unwrap()
+                .starts_with("application/json")
+        );
         assert_eq!(sent.body["model"], "claude-haiku-4-5");
         assert_eq!(sent.body["system"], "Be nice.");
         assert_eq!(sent.body["max_tokens"], DEFAULT_MAX_TOKENS);
-        assert_eq!(sent.body["messages"], json!([{"role": "user", "content": "Say hello"}]));
+        assert_eq!(
+            sent.body["messages"],
+            json!([{"role": "user", "content": "Say hello"}])
+        );
         assert!(sent.body.get("stream").is_none());
     }
 
@@ -1300,25 +1518,42 @@ mod wire_tests {
         let server = server().await;
         server.set_cached_tokens(3);
         server.push(Behavior::reply("ok"));
-        let usage = complete(&client(), &endpoint(&server, KEY), &request(false), limits())
-            .await
-            .unwrap()
-            .usage
-            .unwrap();
+        let usage = complete(
+            &client(),
+            &endpoint(&server, KEY),
+            &request(false),
+            limits(),
+        )
+        .await
+        .unwrap()
+        .usage
+        .unwrap();
         assert_eq!(usage.cached_tokens(), 3);
         assert!(usage.prompt_tokens >= 3);
-        assert_eq!(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+        assert_eq!(
+            usage.total_tokens,
+            usage.prompt_tokens + usage.completion_tokens
+        );
     }
 
     #[tokio::test]
     async fn a_stream_arrives_in_chunks_then_usage() {
         let server = server().await;
         server.set_cached_tokens(2);
-        server.push(Behavior::chunks(["Hel", "lo", " world"], Duration::ZERO, Duration::from_millis(5)));
-        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        server.push(Behavior::chunks(
+            ["Hel", "lo", " world"],
+            Duration::ZERO,
+            Duration::from_millis(5),
+        ));
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits())
+            .await
+            .unwrap();
         let (chunks, err) = drain(s).await;
         assert!(err.is_none(), "{err:?}");
-        assert_eq!(chunks[0].choices[0].delta.role.as_deref(), Some("assistant"));
+        assert_eq!(
+            chunks[0].choices[0].delta.role.as_deref(),
+            Some("assistant")
+        );
         let pieces: Vec<&str> = chunks
             .iter()
             .flat_map(|c| &c.choices)
@@ -1329,11 +1564,17 @@ mod wire_tests {
         assert!(last.choices.is_empty());
         let usage = last.usage.unwrap();
         assert_eq!(usage.cached_tokens(), 2);
-        assert_eq!(usage.completion_tokens, 3);
+        assert_eq!(
+            usage.completion_tokens, 2,
+            "the fake counts the words of \"Hello world\""
+        );
         let mut acc = ChunkAccumulator::default();
         chunks.iter().for_each(|c| acc.push(c));
         assert!(acc.finished());
-        assert_eq!(acc.finish().choices[0].finish_reason.as_deref(), Some("stop"));
+        assert_eq!(
+            acc.finish().choices[0].finish_reason.as_deref(),
+            Some("stop")
+        );
         assert_eq!(server.last_request().unwrap().body["stream"], true);
     }
 
@@ -1344,7 +1585,9 @@ mod wire_tests {
             function: FunctionDef {
                 name: "get_weather".into(),
                 description: Some("Weather".into()),
-                parameters: Some(json!({"type": "object", "properties": {"city": {"type": "string"}}})),
+                parameters: Some(
+                    json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+                ),
             },
         }]);
         r.tool_choice = Some(json!("auto"));
@@ -1358,17 +1601,34 @@ mod wire_tests {
         server.push(Behavior::tool_call("get_weather", args.clone()));
         server.push(Behavior::tool_call("get_weather", args.clone()));
 
-        let r = complete(&client(), &endpoint(&server, KEY), &tool_request(false), limits()).await.unwrap();
+        let r = complete(
+            &client(),
+            &endpoint(&server, KEY),
+            &tool_request(false),
+            limits(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
         let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.function.name, "get_weather");
         assert!(call.id.starts_with("toolu_"));
-        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), args);
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
+            args
+        );
         let sent = server.last_request().unwrap();
         assert_eq!(sent.body["tools"][0]["name"], "get_weather");
         assert_eq!(sent.body["tool_choice"], json!({"type": "auto"}));
 
-        let s = stream(&client(), &endpoint(&server, KEY), &tool_request(true), limits()).await.unwrap();
+        let s = stream(
+            &client(),
+            &endpoint(&server, KEY),
+            &tool_request(true),
+            limits(),
+        )
+        .await
+        .unwrap();
         let (chunks, err) = drain(s).await;
         assert!(err.is_none(), "{err:?}");
         let mut acc = ChunkAccumulator::default();
@@ -1377,7 +1637,10 @@ mod wire_tests {
         assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
         let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.function.name, "get_weather");
-        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), args);
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
+            args
+        );
     }
 
     #[tokio::test]
@@ -1387,61 +1650,107 @@ mod wire_tests {
         let e = endpoint(&server, KEY);
 
         server.push(Behavior::rate_limited(2));
-        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
-        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Status, 429, true));
+        let err = complete(&c, &e, &request(false), limits())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.status, err.retryable),
+            (FailureKind::Status, 429, true)
+        );
         assert_eq!(err.retry_after, Some(Duration::from_secs(2)));
         assert!(err.message.contains("rate_limit_error"), "{}", err.message);
 
         server.push(Behavior::status(500, "boom"));
-        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        let err = complete(&c, &e, &request(false), limits())
+            .await
+            .unwrap_err();
         assert_eq!((err.status, err.retryable), (500, true));
         assert!(err.message.contains("boom"));
 
         server.push(Behavior::status(529, "Overloaded"));
-        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        let err = complete(&c, &e, &request(false), limits())
+            .await
+            .unwrap_err();
         assert_eq!((err.status, err.retryable), (529, true));
 
         server.push(Behavior::status(400, "bad request"));
-        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        let err = complete(&c, &e, &request(false), limits())
+            .await
+            .unwrap_err();
         assert_eq!((err.status, err.retryable), (400, false));
 
         // Errors before a stream starts come back from `stream` itself.
         server.push(Behavior::status(503, "later"));
-        let err = stream(&c, &e, &request(true), limits()).await.err().unwrap();
+        let err = stream(&c, &e, &request(true), limits())
+            .await
+            .err()
+            .unwrap();
         assert_eq!((err.status, err.retryable), (503, true));
     }
 
     #[tokio::test]
     async fn a_wrong_key_is_401_and_not_retryable() {
         let server = server().await;
-        let err = complete(&client(), &endpoint(&server, "sk-wrong"), &request(false), limits())
-            .await
-            .unwrap_err();
-        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Status, 401, false));
+        let err = complete(
+            &client(),
+            &endpoint(&server, "sk-wrong"),
+            &request(false),
+            limits(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (err.kind, err.status, err.retryable),
+            (FailureKind::Status, 401, false)
+        );
     }
 
     #[tokio::test]
     async fn a_dropped_stream_is_incomplete() {
         let server = server().await;
         server.push(Behavior::DropMidStream { chunks_before: 2 });
-        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits())
+            .await
+            .unwrap();
         let (chunks, err) = drain(s).await;
         let err = err.expect("a dropped stream must end in an error");
         assert_eq!(err.kind, FailureKind::Incomplete);
         assert!(err.retryable);
-        assert!(chunks.iter().all(|c| c.choices.iter().all(|ch| ch.finish_reason.is_none())));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.choices.iter().all(|ch| ch.finish_reason.is_none()))
+        );
 
         server.push(Behavior::DropMidStream { chunks_before: 1 });
-        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap_err();
-        assert!(matches!(err.kind, FailureKind::Incomplete | FailureKind::Malformed), "{err:?}");
+        let err = complete(
+            &client(),
+            &endpoint(&server, KEY),
+            &request(false),
+            limits(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err.kind, FailureKind::Incomplete | FailureKind::Malformed),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
     async fn a_stalled_stream_hits_the_idle_timeout() {
         let server = server().await;
-        server.push(Behavior::StallMidStream { chunks_before: 1, stall: Duration::from_secs(2) });
-        let limits = AttemptLimits { request_timeout: Duration::from_secs(5), idle_timeout: Duration::from_millis(200) };
-        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits).await.unwrap();
+        server.push(Behavior::StallMidStream {
+            chunks_before: 1,
+            stall: Duration::from_secs(2),
+        });
+        let limits = AttemptLimits {
+            request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_millis(200),
+        };
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits)
+            .await
+            .unwrap();
         let (_, err) = drain(s).await;
         let err = err.expect("a stall must end in an error");
         assert_eq!((err.kind, err.retryable), (FailureKind::Stalled, true));
@@ -1451,20 +1760,37 @@ mod wire_tests {
     async fn a_hung_request_times_out() {
         let server = server().await;
         server.push(Behavior::hang(Duration::from_secs(2)));
-        let limits = AttemptLimits { request_timeout: Duration::from_millis(200), idle_timeout: Duration::from_secs(5) };
-        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits).await.unwrap_err();
-        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Timeout, 408, true));
+        let limits = AttemptLimits {
+            request_timeout: Duration::from_millis(200),
+            idle_timeout: Duration::from_secs(5),
+        };
+        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.status, err.retryable),
+            (FailureKind::Timeout, 408, true)
+        );
     }
 
     #[tokio::test]
     async fn malformed_answers() {
         let server = server().await;
         server.push(Behavior::Malformed);
-        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap_err();
+        let err = complete(
+            &client(),
+            &endpoint(&server, KEY),
+            &request(false),
+            limits(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!((err.kind, err.retryable), (FailureKind::Malformed, false));
 
         server.push(Behavior::Malformed);
-        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits())
+            .await
+            .unwrap();
         let (_, err) = drain(s).await;
         assert_eq!(err.expect("malformed stream").kind, FailureKind::Malformed);
     }

@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{ChunkStream, Endpoint, ProviderError, estimate_tokens, new_completion_id, unix_now};
-use crate::chat::{ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, Usage};
+use crate::chat::{
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, Usage,
+};
 
 struct Profile {
     first_token: Duration,
@@ -19,9 +21,21 @@ struct Profile {
 
 fn profile(model: &str) -> Profile {
     match model.trim_start_matches("demo/") {
-        "large" => Profile { first_token: Duration::from_millis(180), per_token: Duration::from_millis(9), sentences: 4 },
-        "fast" => Profile { first_token: Duration::ZERO, per_token: Duration::ZERO, sentences: 1 },
-        _ => Profile { first_token: Duration::from_millis(60), per_token: Duration::from_millis(4), sentences: 2 },
+        "large" => Profile {
+            first_token: Duration::from_millis(180),
+            per_token: Duration::from_millis(9),
+            sentences: 4,
+        },
+        "fast" => Profile {
+            first_token: Duration::ZERO,
+            per_token: Duration::ZERO,
+            sentences: 1,
+        },
+        _ => Profile {
+            first_token: Duration::from_millis(60),
+            per_token: Duration::from_millis(4),
+            sentences: 2,
+        },
     }
 }
 
@@ -60,7 +74,11 @@ pub fn answer(model: &str, request: &ChatRequest) -> String {
         model.trim_start_matches("demo/"),
         OPENERS[(h % OPENERS.len() as u64) as usize],
         words.join(" "),
-        if prompt.split_whitespace().count() > 12 { " …" } else { "" }
+        if prompt.split_whitespace().count() > 12 {
+            " …"
+        } else {
+            ""
+        }
     );
     for i in 0..p.sentences.saturating_sub(1) {
         out.push(' ');
@@ -91,7 +109,10 @@ fn check(endpoint: &Endpoint) -> Result<(), ProviderError> {
     Ok(())
 }
 
-pub async fn complete(endpoint: &Endpoint, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+pub async fn complete(
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+) -> Result<ChatResponse, ProviderError> {
     check(endpoint)?;
     let model = format!("demo/{}", endpoint.model.trim_start_matches("demo/"));
     let text = answer(&model, request);
@@ -114,7 +135,10 @@ pub async fn complete(endpoint: &Endpoint, request: &ChatRequest) -> Result<Chat
     })
 }
 
-pub async fn stream(endpoint: &Endpoint, request: &ChatRequest) -> Result<ChunkStream, ProviderError> {
+pub async fn stream(
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+) -> Result<ChunkStream, ProviderError> {
     check(endpoint)?;
     let model = format!("demo/{}", endpoint.model.trim_start_matches("demo/"));
     let text = answer(&model, request);
@@ -128,7 +152,11 @@ pub async fn stream(endpoint: &Endpoint, request: &ChatRequest) -> Result<ChunkS
         let mut first = ChatChunk::new(&id, &model, created);
         first.choices.push(ChunkChoice {
             index: 0,
-            delta: Delta { role: Some("assistant".into()), content: Some(String::new()), tool_calls: None },
+            delta: Delta {
+                role: Some("assistant".into()),
+                content: Some(String::new()),
+                tool_calls: None,
+            },
             finish_reason: None,
         });
         if tx.send(Ok(first)).await.is_err() {
@@ -138,12 +166,20 @@ pub async fn stream(endpoint: &Endpoint, request: &ChatRequest) -> Result<ChunkS
             if !p.per_token.is_zero() {
                 tokio::time::sleep(p.per_token * estimate_tokens(piece) as u32).await;
             }
-            if tx.send(Ok(ChatChunk::text(&id, &model, created, piece))).await.is_err() {
+            if tx
+                .send(Ok(ChatChunk::text(&id, &model, created, piece)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
         let mut last = ChatChunk::new(&id, &model, created);
-        last.choices.push(ChunkChoice { index: 0, delta: Delta::default(), finish_reason: Some("stop".into()) });
+        last.choices.push(ChunkChoice {
+            index: 0,
+            delta: Delta::default(),
+            finish_reason: Some("stop".into()),
+        });
         let _ = tx.send(Ok(last)).await;
         let mut u = ChatChunk::new(&id, &model, created);
         u.usage = Some(usage);
@@ -157,7 +193,11 @@ mod tests {
     use super::*;
 
     fn req(text: &str) -> ChatRequest {
-        ChatRequest { model: "demo/fast".into(), messages: vec![ChatMessage::new("user", text)], ..Default::default() }
+        ChatRequest {
+            model: "demo/fast".into(),
+            messages: vec![ChatMessage::new("user", text)],
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -33,10 +33,12 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::anthropic::parse_data_url;
 use super::sse::Events;
-use super::{AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError, new_completion_id, unix_now};
+use super::{
+    AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError, new_completion_id, unix_now,
+};
 use crate::chat::{
-    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta, FunctionCall,
-    FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
+    FunctionCall, FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
 };
 
 const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
@@ -49,7 +51,11 @@ fn model_name(endpoint: &Endpoint) -> &str {
 
 fn url(endpoint: &Endpoint, method: &str) -> String {
     let base = endpoint.base_url.trim().trim_end_matches('/');
-    let base = if base.is_empty() { DEFAULT_BASE_URL } else { base };
+    let base = if base.is_empty() {
+        DEFAULT_BASE_URL
+    } else {
+        base
+    };
     let base = base
         .strip_suffix("/v1beta")
         .or_else(|| base.strip_suffix("/v1"))
@@ -66,7 +72,10 @@ fn error_message(v: &Value) -> Option<String> {
     match (message, status) {
         (Some(m), Some(s)) => Some(format!("{m} ({s})")),
         (Some(m), None) => Some(m.to_owned()),
-        _ => e.as_str().map(str::to_owned).or_else(|| Some(e.to_string())),
+        _ => e
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| Some(e.to_string())),
     }
 }
 
@@ -92,9 +101,17 @@ async fn error_from_gemini(provider: &str, response: reqwest::Response) -> Provi
     let parsed = serde_json::from_str::<Value>(&body).ok();
     let message = parsed.as_ref().and_then(error_message).unwrap_or_else(|| {
         let snippet: String = body.chars().take(200).collect();
-        if snippet.trim().is_empty() { "no details".into() } else { snippet }
+        if snippet.trim().is_empty() {
+            "no details".into()
+        } else {
+            snippet
+        }
     });
-    let mut err = ProviderError::new(FailureKind::Status, status, format!("{provider} returned {status}: {message}"));
+    let mut err = ProviderError::new(
+        FailureKind::Status,
+        status,
+        format!("{provider} returned {status}: {message}"),
+    );
     err.retry_after = header_retry.or_else(|| parsed.as_ref().and_then(retry_delay));
     err
 }
@@ -104,9 +121,27 @@ async fn error_from_gemini(provider: &str, response: reqwest::Response) -> Provi
 // ---------------------------------------------------------------------------------------------
 
 const SCHEMA_KEYS: &[&str] = &[
-    "type", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
-    "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf",
-    "propertyOrdering", "default", "items", "minimum", "maximum",
+    "type",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
 ];
 /// `format` is kept only with one of these values (Gemini rejects the others).
 const SCHEMA_FORMATS: &[&str] = &["enum", "date-time", "float", "double", "int32", "int64"];
@@ -137,7 +172,11 @@ fn convert_schema(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Va
     if depth > MAX_SCHEMA_DEPTH {
         return json!({"type": "object"});
     }
-    if let Some(target) = obj.get("$ref").and_then(Value::as_str).and_then(|r| resolve_ref(r, defs)) {
+    if let Some(target) = obj
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| resolve_ref(r, defs))
+    {
         let mut resolved = convert_schema(target, defs, depth + 1);
         if let (Some(d), Some(out)) = (obj.get("description"), resolved.as_object_mut()) {
             out.insert("description".into(), d.clone());
@@ -146,7 +185,10 @@ fn convert_schema(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Va
     }
     let mut out = Map::new();
     // A single-schema allOf is a common wrapper (e.g. around a $ref): merge it in.
-    if let Some([only]) = obj.get("allOf").and_then(Value::as_array).map(Vec::as_slice)
+    if let Some([only]) = obj
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
         && let Value::Object(inner) = convert_schema(only, defs, depth + 1)
     {
         out.extend(inner);
@@ -155,7 +197,10 @@ fn convert_schema(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Va
         match key.as_str() {
             "type" => match value {
                 Value::Array(types) => {
-                    let non_null: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
+                    let non_null: Vec<&Value> = types
+                        .iter()
+                        .filter(|t| t.as_str() != Some("null"))
+                        .collect();
                     if non_null.len() < types.len() {
                         out.insert("nullable".into(), json!(true));
                     }
@@ -197,7 +242,10 @@ fn convert_schema(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Va
             }
             "anyOf" | "oneOf" => {
                 if let Some(options) = value.as_array() {
-                    let options: Vec<Value> = options.iter().map(|o| convert_schema(o, defs, depth + 1)).collect();
+                    let options: Vec<Value> = options
+                        .iter()
+                        .map(|o| convert_schema(o, defs, depth + 1))
+                        .collect();
                     out.insert("anyOf".into(), Value::Array(options));
                 }
             }
@@ -217,7 +265,9 @@ fn convert_schema(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Va
         }
     }
     // `required` may only name declared properties.
-    if let (Some(Value::Array(required)), Some(Value::Object(props))) = (out.get("required"), out.get("properties")) {
+    if let (Some(Value::Array(required)), Some(Value::Object(props))) =
+        (out.get("required"), out.get("properties"))
+    {
         let kept: Vec<Value> = required
             .iter()
             .filter(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
@@ -232,8 +282,14 @@ fn convert_schema(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Va
 /// with no properties).
 fn function_parameters(parameters: Option<&Value>) -> Option<Value> {
     let schema = gemini_schema(parameters?);
-    let is_empty_object = schema.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("object"))
-        && schema.get("properties").and_then(Value::as_object).is_none_or(Map::is_empty)
+    let is_empty_object = schema
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("object"))
+        && schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_none_or(Map::is_empty)
         && schema.get("anyOf").is_none();
     (!is_empty_object && schema.as_object().is_some_and(|o| !o.is_empty())).then_some(schema)
 }
@@ -249,7 +305,11 @@ fn is_http_url(url: &str) -> bool {
 
 /// A MIME type guessed from a URL's extension, for `fileData`.
 fn mime_from_url(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .to_ascii_lowercase();
     let ext = path.rsplit('.').next().unwrap_or("");
     match ext {
         "png" => "image/png",
@@ -272,11 +332,15 @@ fn image_part(url: &str) -> Result<Value, ProviderError> {
     if is_http_url(url) {
         return Ok(json!({"fileData": {"fileUri": url, "mimeType": mime_from_url(url)}}));
     }
-    Err(ProviderError::config("gemini: an image must be a base64 data URL or an http(s) URL"))
+    Err(ProviderError::config(
+        "gemini: an image must be a base64 data URL or an http(s) URL",
+    ))
 }
 
 fn part_type(part: &Value) -> &str {
-    part.get("type").and_then(Value::as_str).unwrap_or("unknown")
+    part.get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
 }
 
 /// OpenAI `input_audio` and `file` parts as `inlineData`.
@@ -285,10 +349,17 @@ fn other_part(part: &Value) -> Result<Value, ProviderError> {
         "input_audio" => {
             let audio = part.get("input_audio");
             let data = audio.and_then(|a| a.get("data")).and_then(Value::as_str);
-            let format = audio.and_then(|a| a.get("format")).and_then(Value::as_str).unwrap_or("wav");
+            let format = audio
+                .and_then(|a| a.get("format"))
+                .and_then(Value::as_str)
+                .unwrap_or("wav");
             match data {
-                Some(d) => Ok(json!({"inlineData": {"mimeType": format!("audio/{format}"), "data": d}})),
-                None => Err(ProviderError::config("gemini: an input_audio part needs its data")),
+                Some(d) => {
+                    Ok(json!({"inlineData": {"mimeType": format!("audio/{format}"), "data": d}}))
+                }
+                None => Err(ProviderError::config(
+                    "gemini: an input_audio part needs its data",
+                )),
             }
         }
         "file" => {
@@ -304,7 +375,9 @@ fn other_part(part: &Value) -> Result<Value, ProviderError> {
                 )),
             }
         }
-        other => Err(ProviderError::config(format!("gemini cannot take a '{other}' content part"))),
+        other => Err(ProviderError::config(format!(
+            "gemini cannot take a '{other}' content part"
+        ))),
     }
 }
 
@@ -392,10 +465,17 @@ fn map_messages(messages: &[ChatMessage]) -> Result<(Option<String>, Vec<Value>)
                     })?;
                 let text = m.text();
                 let content = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
-                ("user", vec![json!({"functionResponse": {"name": name, "response": {"content": content}}})])
+                (
+                    "user",
+                    vec![
+                        json!({"functionResponse": {"name": name, "response": {"content": content}}}),
+                    ],
+                )
             }
             other => {
-                return Err(ProviderError::config(format!("gemini cannot take a message with role '{other}'")));
+                return Err(ProviderError::config(format!(
+                    "gemini cannot take a message with role '{other}'"
+                )));
             }
         };
         if parts.is_empty() {
@@ -407,7 +487,9 @@ fn map_messages(messages: &[ChatMessage]) -> Result<(Option<String>, Vec<Value>)
         }
     }
     if turns.is_empty() {
-        return Err(ProviderError::config("gemini needs at least one user or assistant message with content"));
+        return Err(ProviderError::config(
+            "gemini needs at least one user or assistant message with content",
+        ));
     }
     let contents = turns
         .into_iter()
@@ -422,7 +504,11 @@ fn map_tool_choice(choice: &Value) -> Result<Value, ProviderError> {
             "auto" => json!({"mode": "AUTO"}),
             "none" => json!({"mode": "NONE"}),
             "required" | "any" => json!({"mode": "ANY"}),
-            other => return Err(ProviderError::config(format!("gemini: unknown tool_choice '{other}'"))),
+            other => {
+                return Err(ProviderError::config(format!(
+                    "gemini: unknown tool_choice '{other}'"
+                )));
+            }
         },
         Value::Object(o) => {
             let name = o
@@ -430,15 +516,24 @@ fn map_tool_choice(choice: &Value) -> Result<Value, ProviderError> {
                 .and_then(|f| f.get("name"))
                 .or_else(|| o.get("name"))
                 .and_then(Value::as_str)
-                .ok_or_else(|| ProviderError::config("gemini: tool_choice objects must name a function"))?;
+                .ok_or_else(|| {
+                    ProviderError::config("gemini: tool_choice objects must name a function")
+                })?;
             json!({"mode": "ANY", "allowedFunctionNames": [name]})
         }
-        _ => return Err(ProviderError::config("gemini: tool_choice must be a string or an object")),
+        _ => {
+            return Err(ProviderError::config(
+                "gemini: tool_choice must be a string or an object",
+            ));
+        }
     };
     Ok(json!({"functionCallingConfig": config}))
 }
 
-fn map_response_format(format: &Value, config: &mut Map<String, Value>) -> Result<(), ProviderError> {
+fn map_response_format(
+    format: &Value,
+    config: &mut Map<String, Value>,
+) -> Result<(), ProviderError> {
     match format.get("type").and_then(Value::as_str) {
         None | Some("text") => {}
         Some("json_object") => {
@@ -449,11 +544,17 @@ fn map_response_format(format: &Value, config: &mut Map<String, Value>) -> Resul
             let schema = format
                 .get("json_schema")
                 .and_then(|s| s.get("schema"))
-                .ok_or_else(|| ProviderError::config("gemini: response_format json_schema needs json_schema.schema"))?;
+                .ok_or_else(|| {
+                    ProviderError::config(
+                        "gemini: response_format json_schema needs json_schema.schema",
+                    )
+                })?;
             config.insert("responseSchema".into(), gemini_schema(schema));
         }
         Some(other) => {
-            return Err(ProviderError::config(format!("gemini: unknown response_format type '{other}'")));
+            return Err(ProviderError::config(format!(
+                "gemini: unknown response_format type '{other}'"
+            )));
         }
     }
     Ok(())
@@ -465,7 +566,10 @@ pub(crate) fn request_body(request: &ChatRequest) -> Result<Value, ProviderError
     let mut body = Map::new();
     body.insert("contents".into(), Value::Array(contents));
     if let Some(system) = system {
-        body.insert("systemInstruction".into(), json!({"parts": [{"text": system}]}));
+        body.insert(
+            "systemInstruction".into(),
+            json!({"parts": [{"text": system}]}),
+        );
     }
     let mut config = Map::new();
     if let Some(t) = request.temperature {
@@ -481,7 +585,11 @@ pub(crate) fn request_body(request: &ChatRequest) -> Result<Value, ProviderError
         config.insert("maxOutputTokens".into(), json!(max));
     }
     if let Some(stop) = &request.stop {
-        let stops: Vec<String> = stop.to_vec().into_iter().filter(|s| !s.is_empty()).collect();
+        let stops: Vec<String> = stop
+            .to_vec()
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
         if !stops.is_empty() {
             config.insert("stopSequences".into(), json!(stops));
         }
@@ -518,7 +626,10 @@ pub(crate) fn request_body(request: &ChatRequest) -> Result<Value, ProviderError
                 d
             })
             .collect();
-        body.insert("tools".into(), json!([{"functionDeclarations": declarations}]));
+        body.insert(
+            "tools".into(),
+            json!([{"functionDeclarations": declarations}]),
+        );
     }
     if let Some(choice) = &request.tool_choice {
         body.insert("toolConfig".into(), map_tool_choice(choice)?);
@@ -624,7 +735,9 @@ pub(crate) fn finish_reason(reason: &str, has_tool_calls: bool) -> &'static str 
     }
     match reason {
         "MAX_TOKENS" => "length",
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => "content_filter",
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            "content_filter"
+        }
         _ => "stop",
     }
 }
@@ -646,8 +759,12 @@ fn blocked_error(provider: &str, feedback: Option<&PromptFeedback>) -> ProviderE
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(provider: &str, text: &str) -> Result<T, ProviderError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
+fn parse_json<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    text: &str,
+) -> Result<T, ProviderError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
     if value.get("error").is_some() {
         let status = value["error"]
             .get("code")
@@ -656,7 +773,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(provider: &str, text: &str) -> Res
             .filter(|c| *c >= 400)
             .unwrap_or(502);
         let message = error_message(&value).unwrap_or_else(|| "no details".into());
-        return Err(ProviderError::new(FailureKind::Status, status, format!("{provider} error: {message}")));
+        return Err(ProviderError::new(
+            FailureKind::Status,
+            status,
+            format!("{provider} error: {message}"),
+        ));
     }
     serde_json::from_value(value).map_err(|e| ProviderError::malformed(provider, e))
 }
@@ -679,7 +800,11 @@ fn candidate_content(candidate: &Candidate) -> (String, Vec<(String, String)>) {
 }
 
 /// A `generateContent` answer as a unified response.
-pub(crate) fn parse_response(provider: &str, model: &str, text: &str) -> Result<ChatResponse, ProviderError> {
+pub(crate) fn parse_response(
+    provider: &str,
+    model: &str,
+    text: &str,
+) -> Result<ChatResponse, ProviderError> {
     let parsed: GenerateResponse = parse_json(provider, text)?;
     if parsed.candidates.is_empty() {
         return Err(blocked_error(provider, parsed.prompt_feedback.as_ref()));
@@ -704,7 +829,8 @@ pub(crate) fn parse_response(provider: &str, model: &str, text: &str) -> Result<
                 index: candidate.index.unwrap_or(i as u32),
                 message: ChatMessage {
                     role: "assistant".into(),
-                    content: (!answer.is_empty() || calls.is_empty()).then_some(MessageContent::Text(answer)),
+                    content: (!answer.is_empty() || calls.is_empty())
+                        .then_some(MessageContent::Text(answer)),
                     tool_calls: (!calls.is_empty()).then_some(calls.clone()),
                     ..Default::default()
                 },
@@ -768,7 +894,11 @@ impl StreamState {
 
     /// The usage-only chunk that closes the stream.
     pub(crate) fn usage_chunk(&self) -> ChatChunk {
-        let mut c = ChatChunk::new(self.id.as_deref().unwrap_or_default(), &self.model, self.created);
+        let mut c = ChatChunk::new(
+            self.id.as_deref().unwrap_or_default(),
+            &self.model,
+            self.created,
+        );
         c.usage = Some(self.usage.unwrap_or_default().unified());
         c
     }
@@ -790,12 +920,23 @@ impl StreamState {
             self.model = v.clone();
         }
         if parsed.candidates.is_empty() {
-            if parsed.prompt_feedback.as_ref().is_some_and(|f| f.block_reason.is_some()) {
-                return Err(blocked_error(&self.provider, parsed.prompt_feedback.as_ref()));
+            if parsed
+                .prompt_feedback
+                .as_ref()
+                .is_some_and(|f| f.block_reason.is_some())
+            {
+                return Err(blocked_error(
+                    &self.provider,
+                    parsed.prompt_feedback.as_ref(),
+                ));
             }
             return Ok(None);
         }
-        let mut chunk = ChatChunk::new(self.id.as_deref().unwrap_or_default(), &self.model, self.created);
+        let mut chunk = ChatChunk::new(
+            self.id.as_deref().unwrap_or_default(),
+            &self.model,
+            self.created,
+        );
         for (i, candidate) in parsed.candidates.iter().enumerate() {
             let index = candidate.index.unwrap_or(i as u32);
             let (text, calls) = candidate_content(candidate);
@@ -907,9 +1048,21 @@ pub async fn stream(
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
     let body = request_body(request)?;
-    let response = send(client, endpoint, "streamGenerateContent", &body, limits, true).await?;
+    let response = send(
+        client,
+        endpoint,
+        "streamGenerateContent",
+        &body,
+        limits,
+        true,
+    )
+    .await?;
     let mut events = Events::new(&endpoint.provider, response, limits.idle_timeout);
-    let mut state = StreamState::new(&endpoint.provider, model_name(endpoint), request.n.unwrap_or(1));
+    let mut state = StreamState::new(
+        &endpoint.provider,
+        model_name(endpoint),
+        request.n.unwrap_or(1),
+    );
     let provider = endpoint.provider.clone();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
@@ -962,8 +1115,13 @@ pub async fn embed(
 }
 
 /// `{"embeddings":[{"values":[…]}, …]}` → one vector per input.
-pub(crate) fn parse_embeddings(provider: &str, text: &str, expected: usize) -> Result<Vec<Vec<f32>>, ProviderError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
+pub(crate) fn parse_embeddings(
+    provider: &str,
+    text: &str,
+    expected: usize,
+) -> Result<Vec<Vec<f32>>, ProviderError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ProviderError::malformed(provider, e))?;
     let embeddings = value
         .get("embeddings")
         .and_then(Value::as_array)
@@ -973,7 +1131,12 @@ pub(crate) fn parse_embeddings(provider: &str, text: &str, expected: usize) -> R
         .map(|e| {
             e.get("values")
                 .and_then(Value::as_array)
-                .map(|v| v.iter().filter_map(Value::as_f64).map(|f| f as f32).collect::<Vec<f32>>())
+                .map(|v| {
+                    v.iter()
+                        .filter_map(Value::as_f64)
+                        .map(|f| f as f32)
+                        .collect::<Vec<f32>>()
+                })
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| ProviderError::malformed(provider, "an embedding without values"))
         })
@@ -1038,7 +1201,10 @@ mod tests {
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
         );
         assert_eq!(
-            url(&endpoint("http://127.0.0.1:1/v1beta/", "models/m"), "streamGenerateContent"),
+            url(
+                &endpoint("http://127.0.0.1:1/v1beta/", "models/m"),
+                "streamGenerateContent"
+            ),
             "http://127.0.0.1:1/v1beta/models/m:streamGenerateContent"
         );
     }
@@ -1053,7 +1219,10 @@ mod tests {
             ChatMessage::new("assistant", "three"),
         ]);
         let body = request_body(&r).unwrap();
-        assert_eq!(body["systemInstruction"], json!({"parts": [{"text": "Be brief.\n\nNo emoji."}]}));
+        assert_eq!(
+            body["systemInstruction"],
+            json!({"parts": [{"text": "Be brief.\n\nNo emoji."}]})
+        );
         assert_eq!(
             body["contents"],
             json!([
@@ -1086,12 +1255,17 @@ mod tests {
             })
         );
 
-        r.response_format = Some(json!({"type": "json_schema", "json_schema": {"name": "x", "strict": true, "schema": {
-            "type": "object", "additionalProperties": false,
-            "properties": {"a": {"type": ["string", "null"], "format": "uri"}}, "required": ["a", "ghost"]
-        }}}));
+        r.response_format = Some(
+            json!({"type": "json_schema", "json_schema": {"name": "x", "strict": true, "schema": {
+                "type": "object", "additionalProperties": false,
+                "properties": {"a": {"type": ["string", "null"], "format": "uri"}}, "required": ["a", "ghost"]
+            }}}),
+        );
         let body = request_body(&r).unwrap();
-        assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
+        assert_eq!(
+            body["generationConfig"]["responseMimeType"],
+            "application/json"
+        );
         assert_eq!(
             body["generationConfig"]["responseSchema"],
             json!({"type": "object", "properties": {"a": {"nullable": true, "type": "string"}}, "required": ["a"]})
@@ -1103,10 +1277,24 @@ mod tests {
         let r = req(vec![ChatMessage {
             role: "user".into(),
             content: Some(MessageContent::Parts(vec![
-                ContentPart::Text { text: "Describe".into() },
-                ContentPart::ImageUrl { image_url: ImageUrl { url: "data:image/webp;base64,UklG".into(), detail: None } },
-                ContentPart::ImageUrl { image_url: ImageUrl { url: "https://x.test/a.PNG?v=1".into(), detail: None } },
-                ContentPart::Other(json!({"type": "input_audio", "input_audio": {"data": "AAA", "format": "mp3"}})),
+                ContentPart::Text {
+                    text: "Describe".into(),
+                },
+                ContentPart::ImageUrl {
+                    image_url: ImageUrl {
+                        url: "data:image/webp;base64,UklG".into(),
+                        detail: None,
+                    },
+                },
+                ContentPart::ImageUrl {
+                    image_url: ImageUrl {
+                        url: "https://x.test/a.PNG?v=1".into(),
+                        detail: None,
+                    },
+                },
+                ContentPart::Other(
+                    json!({"type": "input_audio", "input_audio": {"data": "AAA", "format": "mp3"}}),
+                ),
             ])),
             ..Default::default()
         }]);
@@ -1199,7 +1387,10 @@ mod tests {
         );
 
         for (choice, mode) in [("none", "NONE"), ("auto", "AUTO"), ("required", "ANY")] {
-            assert_eq!(map_tool_choice(&json!(choice)).unwrap()["functionCallingConfig"]["mode"], mode);
+            assert_eq!(
+                map_tool_choice(&json!(choice)).unwrap()["functionCallingConfig"]["mode"],
+                mode
+            );
         }
     }
 
@@ -1209,10 +1400,20 @@ mod tests {
         assert_eq!(request_body(&orphan).unwrap_err().kind, FailureKind::Config);
         let bad_args = req(vec![
             ChatMessage::new("user", "x"),
-            ChatMessage { role: "assistant".into(), tool_calls: Some(vec![call("c", "f", "[1")]), ..Default::default() },
+            ChatMessage {
+                role: "assistant".into(),
+                tool_calls: Some(vec![call("c", "f", "[1")]),
+                ..Default::default()
+            },
         ]);
-        assert_eq!(request_body(&bad_args).unwrap_err().kind, FailureKind::Config);
-        assert_eq!(request_body(&req(vec![])).unwrap_err().kind, FailureKind::Config);
+        assert_eq!(
+            request_body(&bad_args).unwrap_err().kind,
+            FailureKind::Config
+        );
+        assert_eq!(
+            request_body(&req(vec![])).unwrap_err().kind,
+            FailureKind::Config
+        );
     }
 
     #[test]
@@ -1256,17 +1457,28 @@ mod tests {
         }
         assert_eq!(finish_reason("STOP", true), "tool_calls");
 
-        let blocked = r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":4}}"#;
+        let blocked =
+            r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":4}}"#;
         let err = parse_response("gemini", "m", blocked).unwrap_err();
         assert_eq!(err.kind, FailureKind::Status);
         assert_eq!(err.status, 400);
         assert!(!err.retryable);
         assert!(err.message.contains("SAFETY"), "{}", err.message);
 
-        assert_eq!(parse_response("gemini", "m", "{}").unwrap_err().kind, FailureKind::Malformed);
-        assert_eq!(parse_response("gemini", "m", "{\"cand").unwrap_err().kind, FailureKind::Malformed);
-        let err = parse_response("gemini", "m", r#"{"error":{"code":503,"message":"busy","status":"UNAVAILABLE"}}"#)
-            .unwrap_err();
+        assert_eq!(
+            parse_response("gemini", "m", "{}").unwrap_err().kind,
+            FailureKind::Malformed
+        );
+        assert_eq!(
+            parse_response("gemini", "m", "{\"cand").unwrap_err().kind,
+            FailureKind::Malformed
+        );
+        let err = parse_response(
+            "gemini",
+            "m",
+            r#"{"error":{"code":503,"message":"busy","status":"UNAVAILABLE"}}"#,
+        )
+        .unwrap_err();
         assert_eq!((err.status, err.retryable), (503, true));
     }
 
@@ -1274,9 +1486,15 @@ mod tests {
     fn error_json_and_retry_info() {
         let v = json!({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
             "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"}]}});
-        assert_eq!(error_message(&v).as_deref(), Some("Quota exceeded (RESOURCE_EXHAUSTED)"));
+        assert_eq!(
+            error_message(&v).as_deref(),
+            Some("Quota exceeded (RESOURCE_EXHAUSTED)")
+        );
         assert_eq!(retry_delay(&v), Some(Duration::from_secs(17)));
-        assert_eq!(error_message(&json!([v])).as_deref(), Some("Quota exceeded (RESOURCE_EXHAUSTED)"));
+        assert_eq!(
+            error_message(&json!([v])).as_deref(),
+            Some("Quota exceeded (RESOURCE_EXHAUSTED)")
+        );
     }
 
     const RECORDED: &[&str] = &[
@@ -1296,9 +1514,16 @@ mod tests {
         assert!(state.finished());
         chunks.push(state.usage_chunk());
         assert_eq!(chunks.len(), 4);
-        assert_eq!(chunks[0].choices[0].delta.role.as_deref(), Some("assistant"));
+        assert_eq!(
+            chunks[0].choices[0].delta.role.as_deref(),
+            Some("assistant")
+        );
         assert!(chunks[1].choices[0].delta.role.is_none());
-        assert!(chunks.iter().all(|c| c.id == "r-9" && c.model == "gemini-2.5-flash"));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.id == "r-9" && c.model == "gemini-2.5-flash")
+        );
         assert_eq!(chunks[2].choices[0].finish_reason.as_deref(), Some("stop"));
         assert!(chunks[3].choices.is_empty());
         assert_eq!(chunks[3].usage, Some(Usage::new(9, 9, 4)));
@@ -1320,16 +1545,28 @@ mod tests {
         let calls = choice.delta.tool_calls.as_ref().unwrap();
         assert_eq!(calls[0].index, 0);
         assert_eq!(calls[0].id.as_deref(), Some("call_0"));
-        assert_eq!(calls[0].function.as_ref().unwrap().arguments.as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(
+            calls[0].function.as_ref().unwrap().arguments.as_deref(),
+            Some(r#"{"a":1}"#)
+        );
         assert_eq!(calls[1].index, 1);
-        assert_eq!(calls[1].function.as_ref().unwrap().name.as_deref(), Some("g"));
-        assert_eq!(calls[1].function.as_ref().unwrap().arguments.as_deref(), Some("{}"));
+        assert_eq!(
+            calls[1].function.as_ref().unwrap().name.as_deref(),
+            Some("g")
+        );
+        assert_eq!(
+            calls[1].function.as_ref().unwrap().arguments.as_deref(),
+            Some("{}")
+        );
     }
 
     #[test]
     fn stream_errors() {
         let mut state = StreamState::new("gemini", "m", 1);
-        assert_eq!(state.on_data("{nope").unwrap_err().kind, FailureKind::Malformed);
+        assert_eq!(
+            state.on_data("{nope").unwrap_err().kind,
+            FailureKind::Malformed
+        );
         let err = state
             .on_data(r#"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"}}"#)
             .unwrap_err();
@@ -1338,13 +1575,23 @@ mod tests {
             .on_data(r#"{"error":{"code":500,"message":"internal","status":"INTERNAL"}}"#)
             .unwrap_err();
         assert!(err.retryable);
-        assert!(state.on_data(r#"{"usageMetadata":{"promptTokenCount":1}}"#).unwrap().is_none());
+        assert!(
+            state
+                .on_data(r#"{"usageMetadata":{"promptTokenCount":1}}"#)
+                .unwrap()
+                .is_none()
+        );
         assert!(!state.finished());
     }
 
     #[test]
     fn embeddings() {
-        let v = parse_embeddings("gemini", r#"{"embeddings":[{"values":[0.5,1]},{"values":[2]}]}"#, 2).unwrap();
+        let v = parse_embeddings(
+            "gemini",
+            r#"{"embeddings":[{"values":[0.5,1]},{"values":[2]}]}"#,
+            2,
+        )
+        .unwrap();
         assert_eq!(v, vec![vec![0.5, 1.0], vec![2.0]]);
         assert!(parse_embeddings("gemini", r#"{"embeddings":[{"values":[1]}]}"#, 2).is_err());
         assert!(parse_embeddings("gemini", r#"{"nothing":1}"#, 1).is_err());
@@ -1425,7 +1672,14 @@ mod wire_tests {
         let server = server().await;
         server.set_cached_tokens(4);
         server.push(Behavior::reply("Hello there"));
-        let r = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap();
+        let r = complete(
+            &client(),
+            &endpoint(&server, KEY),
+            &request(false),
+            limits(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.text(), "Hello there");
         assert_eq!(r.choices[0].finish_reason.as_deref(), Some("stop"));
         assert_eq!(r.model, MODEL);
@@ -1438,20 +1692,39 @@ mod wire_tests {
         assert_eq!(sent.method, "POST");
         assert_eq!(sent.path, format!("/v1beta/models/{MODEL}:generateContent"));
         assert_eq!(sent.header("x-goog-api-key"), Some(KEY));
-        assert_eq!(sent.query_param("key"), None, "the key goes in a header, not the URL");
-        assert_eq!(sent.body["systemInstruction"], json!({"parts": [{"text": "Be nice."}]}));
-        assert_eq!(sent.body["contents"], json!([{"role": "user", "parts": [{"text": "Say hello"}]}]));
+        assert_eq!(
+            sent.query_param("key"),
+            None,
+            "the key goes in a header, not the URL"
+        );
+        assert_eq!(
+            sent.body["systemInstruction"],
+            json!({"parts": [{"text": "Be nice."}]})
+        );
+        assert_eq!(
+            sent.body["contents"],
+            json!([{"role": "user", "parts": [{"text": "Say hello"}]}])
+        );
         assert_eq!(sent.body["generationConfig"]["maxOutputTokens"], 50);
     }
 
     #[tokio::test]
     async fn a_stream_arrives_in_chunks_then_usage() {
         let server = server().await;
-        server.push(Behavior::chunks(["Hel", "lo", " world"], Duration::ZERO, Duration::from_millis(5)));
-        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        server.push(Behavior::chunks(
+            ["Hel", "lo", " world"],
+            Duration::ZERO,
+            Duration::from_millis(5),
+        ));
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits())
+            .await
+            .unwrap();
         let (chunks, err) = drain(s).await;
         assert!(err.is_none(), "{err:?}");
-        assert_eq!(chunks[0].choices[0].delta.role.as_deref(), Some("assistant"));
+        assert_eq!(
+            chunks[0].choices[0].delta.role.as_deref(),
+            Some("assistant")
+        );
         let pieces: Vec<&str> = chunks
             .iter()
             .flat_map(|c| &c.choices)
@@ -1460,13 +1733,20 @@ mod wire_tests {
         assert_eq!(pieces, ["Hel", "lo", " world"]);
         let last = chunks.last().unwrap();
         assert!(last.choices.is_empty());
-        assert_eq!(last.usage.unwrap().completion_tokens, 3);
+        assert_eq!(
+            last.usage.unwrap().completion_tokens,
+            2,
+            "the fake counts the words of \"Hello world\""
+        );
         let mut acc = ChunkAccumulator::default();
         chunks.iter().for_each(|c| acc.push(c));
         assert!(acc.finished());
 
         let sent = server.last_request().unwrap();
-        assert_eq!(sent.path, format!("/v1beta/models/{MODEL}:streamGenerateContent"));
+        assert_eq!(
+            sent.path,
+            format!("/v1beta/models/{MODEL}:streamGenerateContent")
+        );
         assert_eq!(sent.query_param("alt").as_deref(), Some("sse"));
         assert_eq!(sent.header("x-goog-api-key"), Some(KEY));
     }
@@ -1495,20 +1775,43 @@ mod wire_tests {
         server.push(Behavior::tool_call("get_weather", args.clone()));
         server.push(Behavior::tool_call("get_weather", args.clone()));
 
-        let r = complete(&client(), &endpoint(&server, KEY), &tool_request(false), limits()).await.unwrap();
+        let r = complete(
+            &client(),
+            &endpoint(&server, KEY),
+            &tool_request(false),
+            limits(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
         let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
-        assert_eq!((call.id.as_str(), call.function.name.as_str()), ("call_0", "get_weather"));
-        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), args);
+        assert_eq!(
+            (call.id.as_str(), call.function.name.as_str()),
+            ("call_0", "get_weather")
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
+            args
+        );
         let sent = server.last_request().unwrap();
         assert_eq!(
             sent.body["tools"],
             json!([{"functionDeclarations": [{"name": "get_weather", "description": "Weather",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]}])
         );
-        assert_eq!(sent.body["toolConfig"], json!({"functionCallingConfig": {"mode": "ANY"}}));
+        assert_eq!(
+            sent.body["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY"}})
+        );
 
-        let s = stream(&client(), &endpoint(&server, KEY), &tool_request(true), limits()).await.unwrap();
+        let s = stream(
+            &client(),
+            &endpoint(&server, KEY),
+            &tool_request(true),
+            limits(),
+        )
+        .await
+        .unwrap();
         let (chunks, err) = drain(s).await;
         assert!(err.is_none(), "{err:?}");
         let mut acc = ChunkAccumulator::default();
@@ -1517,7 +1820,10 @@ mod wire_tests {
         assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
         let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.function.name, "get_weather");
-        assert_eq!(serde_json::from_str::<Value>(&call.function.arguments).unwrap(), args);
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
+            args
+        );
     }
 
     #[tokio::test]
@@ -1527,64 +1833,114 @@ mod wire_tests {
         let e = endpoint(&server, KEY);
 
         server.push(Behavior::rate_limited(3));
-        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
-        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Status, 429, true));
+        let err = complete(&c, &e, &request(false), limits())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.status, err.retryable),
+            (FailureKind::Status, 429, true)
+        );
         assert_eq!(err.retry_after, Some(Duration::from_secs(3)));
-        assert!(err.message.contains("RESOURCE_EXHAUSTED"), "{}", err.message);
+        assert!(
+            err.message.contains("RESOURCE_EXHAUSTED"),
+            "{}",
+            err.message
+        );
 
         server.push(Behavior::status(500, "boom"));
-        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        let err = complete(&c, &e, &request(false), limits())
+            .await
+            .unwrap_err();
         assert_eq!((err.status, err.retryable), (500, true));
 
         server.push(Behavior::status(400, "bad request"));
-        let err = complete(&c, &e, &request(false), limits()).await.unwrap_err();
+        let err = complete(&c, &e, &request(false), limits())
+            .await
+            .unwrap_err();
         assert_eq!((err.status, err.retryable), (400, false));
         assert!(err.message.contains("bad request"));
 
         server.push(Behavior::status(503, "later"));
-        let err = stream(&c, &e, &request(true), limits()).await.err().unwrap();
+        let err = stream(&c, &e, &request(true), limits())
+            .await
+            .err()
+            .unwrap();
         assert_eq!((err.status, err.retryable), (503, true));
     }
 
     #[tokio::test]
     async fn a_wrong_key_is_401_and_not_retryable() {
         let server = server().await;
-        let err = complete(&client(), &endpoint(&server, "nope"), &request(false), limits())
-            .await
-            .unwrap_err();
-        assert_eq!((err.kind, err.status, err.retryable), (FailureKind::Status, 401, false));
+        let err = complete(
+            &client(),
+            &endpoint(&server, "nope"),
+            &request(false),
+            limits(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (err.kind, err.status, err.retryable),
+            (FailureKind::Status, 401, false)
+        );
     }
 
     #[tokio::test]
     async fn a_dropped_stream_is_incomplete() {
         let server = server().await;
         server.push(Behavior::DropMidStream { chunks_before: 2 });
-        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits())
+            .await
+            .unwrap();
         let (chunks, err) = drain(s).await;
         let err = err.expect("a dropped stream must end in an error");
         assert_eq!((err.kind, err.retryable), (FailureKind::Incomplete, true));
-        assert!(chunks.iter().all(|c| c.choices.iter().all(|ch| ch.finish_reason.is_none())));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.choices.iter().all(|ch| ch.finish_reason.is_none()))
+        );
     }
 
     #[tokio::test]
     async fn a_stalled_stream_hits_the_idle_timeout() {
         let server = server().await;
-        server.push(Behavior::StallMidStream { chunks_before: 1, stall: Duration::from_secs(2) });
-        let limits = AttemptLimits { request_timeout: Duration::from_secs(5), idle_timeout: Duration::from_millis(200) };
-        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits).await.unwrap();
+        server.push(Behavior::StallMidStream {
+            chunks_before: 1,
+            stall: Duration::from_secs(2),
+        });
+        let limits = AttemptLimits {
+            request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_millis(200),
+        };
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits)
+            .await
+            .unwrap();
         let (_, err) = drain(s).await;
-        assert_eq!(err.expect("a stall must end in an error").kind, FailureKind::Stalled);
+        assert_eq!(
+            err.expect("a stall must end in an error").kind,
+            FailureKind::Stalled
+        );
     }
 
     #[tokio::test]
     async fn malformed_answers() {
         let server = server().await;
         server.push(Behavior::Malformed);
-        let err = complete(&client(), &endpoint(&server, KEY), &request(false), limits()).await.unwrap_err();
+        let err = complete(
+            &client(),
+            &endpoint(&server, KEY),
+            &request(false),
+            limits(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!((err.kind, err.retryable), (FailureKind::Malformed, false));
 
         server.push(Behavior::Malformed);
-        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits()).await.unwrap();
+        let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits())
+            .await
+            .unwrap();
         let (_, err) = drain(s).await;
         assert_eq!(err.expect("malformed stream").kind, FailureKind::Malformed);
     }
@@ -1599,7 +1955,10 @@ mod wire_tests {
         assert_eq!(vectors.len(), 2);
         assert!(!vectors[0].is_empty() && vectors[0].len() == vectors[1].len());
         let sent = server.last_request().unwrap();
-        assert_eq!(sent.path, "/v1beta/models/text-embedding-004:batchEmbedContents");
+        assert_eq!(
+            sent.path,
+            "/v1beta/models/text-embedding-004:batchEmbedContents"
+        );
         assert_eq!(sent.header("x-goog-api-key"), Some(KEY));
         assert_eq!(
             sent.body["requests"][1],

@@ -41,19 +41,74 @@ pub struct ProviderInfo {
 }
 
 pub const PROVIDERS: &[ProviderInfo] = &[
-    info("openai", Protocol::OpenAi, Some("https://api.openai.com/v1"), true),
+    info(
+        "openai",
+        Protocol::OpenAi,
+        Some("https://api.openai.com/v1"),
+        true,
+    ),
     info("azure-openai", Protocol::AzureOpenAi, None, true),
-    info("anthropic", Protocol::Anthropic, Some("https://api.anthropic.com"), true),
-    info("gemini", Protocol::Gemini, Some("https://generativelanguage.googleapis.com"), true),
-    info("groq", Protocol::OpenAi, Some("https://api.groq.com/openai/v1"), true),
-    info("mistral", Protocol::OpenAi, Some("https://api.mistral.ai/v1"), true),
-    info("together", Protocol::OpenAi, Some("https://api.together.xyz/v1"), true),
-    info("openrouter", Protocol::OpenAi, Some("https://openrouter.ai/api/v1"), true),
-    info("deepseek", Protocol::OpenAi, Some("https://api.deepseek.com/v1"), true),
+    info(
+        "anthropic",
+        Protocol::Anthropic,
+        Some("https://api.anthropic.com"),
+        true,
+    ),
+    info(
+        "gemini",
+        Protocol::Gemini,
+        Some("https://generativelanguage.googleapis.com"),
+        true,
+    ),
+    info(
+        "groq",
+        Protocol::OpenAi,
+        Some("https://api.groq.com/openai/v1"),
+        true,
+    ),
+    info(
+        "mistral",
+        Protocol::OpenAi,
+        Some("https://api.mistral.ai/v1"),
+        true,
+    ),
+    info(
+        "together",
+        Protocol::OpenAi,
+        Some("https://api.together.xyz/v1"),
+        true,
+    ),
+    info(
+        "openrouter",
+        Protocol::OpenAi,
+        Some("https://openrouter.ai/api/v1"),
+        true,
+    ),
+    info(
+        "deepseek",
+        Protocol::OpenAi,
+        Some("https://api.deepseek.com/v1"),
+        true,
+    ),
     info("xai", Protocol::OpenAi, Some("https://api.x.ai/v1"), true),
-    info("fireworks", Protocol::OpenAi, Some("https://api.fireworks.ai/inference/v1"), true),
-    info("ollama", Protocol::OpenAi, Some("http://127.0.0.1:11434/v1"), false),
-    info("lmstudio", Protocol::OpenAi, Some("http://127.0.0.1:1234/v1"), false),
+    info(
+        "fireworks",
+        Protocol::OpenAi,
+        Some("https://api.fireworks.ai/inference/v1"),
+        true,
+    ),
+    info(
+        "ollama",
+        Protocol::OpenAi,
+        Some("http://127.0.0.1:11434/v1"),
+        false,
+    ),
+    info(
+        "lmstudio",
+        Protocol::OpenAi,
+        Some("http://127.0.0.1:1234/v1"),
+        false,
+    ),
     info("vllm", Protocol::OpenAi, None, false),
     info("openai-compatible", Protocol::OpenAi, None, false),
     info("demo", Protocol::Demo, None, false),
@@ -129,7 +184,10 @@ impl ProviderError {
     pub fn new(kind: FailureKind, status: u16, message: impl Into<String>) -> Self {
         let retryable = match kind {
             FailureKind::Status => is_retryable_status(status),
-            FailureKind::Timeout | FailureKind::Connect | FailureKind::Incomplete | FailureKind::Stalled => true,
+            FailureKind::Timeout
+            | FailureKind::Connect
+            | FailureKind::Incomplete
+            | FailureKind::Stalled => true,
             FailureKind::Malformed | FailureKind::Config => false,
         };
         ProviderError {
@@ -167,7 +225,10 @@ impl ProviderError {
             ProviderError::new(
                 FailureKind::Timeout,
                 408,
-                format!("{provider} did not answer within {} ms", timeout.as_millis()),
+                format!(
+                    "{provider} did not answer within {} ms",
+                    timeout.as_millis()
+                ),
             )
         } else if e.is_connect() {
             ProviderError::new(
@@ -178,7 +239,11 @@ impl ProviderError {
         } else if e.is_decode() || e.is_body() {
             ProviderError::incomplete(provider, &root_cause(e))
         } else {
-            ProviderError::new(FailureKind::Connect, 502, format!("{provider} request failed: {}", root_cause(e)))
+            ProviderError::new(
+                FailureKind::Connect,
+                502,
+                format!("{provider} request failed: {}", root_cause(e)),
+            )
         }
     }
 }
@@ -206,7 +271,11 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
     {
         return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     }
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<f64>() {
         return Some(Duration::from_secs_f64(secs.max(0.0)));
     }
@@ -235,7 +304,9 @@ pub async fn complete(
     limits: AttemptLimits,
 ) -> Result<ChatResponse, ProviderError> {
     match endpoint.protocol {
-        Protocol::OpenAi | Protocol::AzureOpenAi => openai::complete(client, endpoint, request, limits).await,
+        Protocol::OpenAi | Protocol::AzureOpenAi => {
+            openai::complete(client, endpoint, request, limits).await
+        }
         Protocol::Anthropic => anthropic::complete(client, endpoint, request, limits).await,
         Protocol::Gemini => gemini::complete(client, endpoint, request, limits).await,
         Protocol::Demo => demo::complete(endpoint, request).await,
@@ -251,7 +322,9 @@ pub async fn stream(
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
     match endpoint.protocol {
-        Protocol::OpenAi | Protocol::AzureOpenAi => openai::stream(client, endpoint, request, limits).await,
+        Protocol::OpenAi | Protocol::AzureOpenAi => {
+            openai::stream(client, endpoint, request, limits).await
+        }
         Protocol::Anthropic => anthropic::stream(client, endpoint, request, limits).await,
         Protocol::Gemini => gemini::stream(client, endpoint, request, limits).await,
         Protocol::Demo => demo::stream(endpoint, request).await,
@@ -267,10 +340,16 @@ pub async fn embed(
     limits: AttemptLimits,
 ) -> Result<Vec<Vec<f32>>, ProviderError> {
     match endpoint.protocol {
-        Protocol::OpenAi | Protocol::AzureOpenAi => openai::embed(client, endpoint, inputs, limits).await,
+        Protocol::OpenAi | Protocol::AzureOpenAi => {
+            openai::embed(client, endpoint, inputs, limits).await
+        }
         Protocol::Gemini => gemini::embed(client, endpoint, inputs, limits).await,
-        Protocol::Anthropic => Err(ProviderError::config("Anthropic offers no embedding API; configure an OpenAI-compatible, Ollama or Gemini embedding model")),
-        Protocol::Demo => Err(ProviderError::config("the demo provider has no embedding model; use the local embedder")),
+        Protocol::Anthropic => Err(ProviderError::config(
+            "Anthropic offers no embedding API; configure an OpenAI-compatible, Ollama or Gemini embedding model",
+        )),
+        Protocol::Demo => Err(ProviderError::config(
+            "the demo provider has no embedding model; use the local embedder",
+        )),
     }
 }
 
@@ -289,16 +368,26 @@ pub(crate) async fn error_from_response(
         .and_then(|v| extract(&v))
         .unwrap_or_else(|| {
             let snippet: String = body.chars().take(200).collect();
-            if snippet.trim().is_empty() { "no details".into() } else { snippet }
+            if snippet.trim().is_empty() {
+                "no details".into()
+            } else {
+                snippet
+            }
         });
-    let mut err = ProviderError::new(FailureKind::Status, status, format!("{provider} returned {status}: {message}"));
+    let mut err = ProviderError::new(
+        FailureKind::Status,
+        status,
+        format!("{provider} returned {status}: {message}"),
+    );
     err.retry_after = retry;
     err
 }
 
 /// Rough token count for providers that report none: about four characters a token.
 pub fn estimate_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4).max(if text.is_empty() { 0 } else { 1 })
+    (text.chars().count() as u64)
+        .div_ceil(4)
+        .max(if text.is_empty() { 0 } else { 1 })
 }
 
 pub(crate) fn unix_now() -> i64 {

@@ -8,7 +8,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ProviderError, Protocol, error_from_response,
+    AttemptLimits, ChunkStream, Endpoint, Protocol, ProviderError, error_from_response,
     estimate_tokens,
 };
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage};
@@ -114,7 +114,15 @@ pub async fn complete(
     request: &ChatRequest,
     limits: AttemptLimits,
 ) -> Result<ChatResponse, ProviderError> {
-    let response = send(client, endpoint, "chat/completions", &body(endpoint, request, false), limits, true).await?;
+    let response = send(
+        client,
+        endpoint,
+        "chat/completions",
+        &body(endpoint, request, false),
+        limits,
+        true,
+    )
+    .await?;
     let text = response
         .text()
         .await
@@ -122,7 +130,10 @@ pub async fn complete(
     let mut parsed: ChatResponse =
         serde_json::from_str(&text).map_err(|e| ProviderError::malformed(&endpoint.provider, e))?;
     if parsed.choices.is_empty() {
-        return Err(ProviderError::malformed(&endpoint.provider, "no choices in the answer"));
+        return Err(ProviderError::malformed(
+            &endpoint.provider,
+            "no choices in the answer",
+        ));
     }
     if parsed.usage.is_none() {
         parsed.usage = Some(estimated_usage(request, &parsed.text()));
@@ -146,7 +157,15 @@ pub async fn stream(
     request: &ChatRequest,
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
-    let response = send(client, endpoint, "chat/completions", &body(endpoint, request, true), limits, false).await?;
+    let response = send(
+        client,
+        endpoint,
+        "chat/completions",
+        &body(endpoint, request, true),
+        limits,
+        false,
+    )
+    .await?;
     let mut events = Events::new(&endpoint.provider, response, limits.idle_timeout);
     let provider = endpoint.provider.clone();
     let request = request.clone();
@@ -160,12 +179,18 @@ pub async fn stream(
             let item = match events.next().await {
                 Err(e) => Err(e),
                 Ok(None) if finished => break,
-                Ok(None) => Err(ProviderError::incomplete(&provider, "no finish_reason and no [DONE]")),
+                Ok(None) => Err(ProviderError::incomplete(
+                    &provider,
+                    "no finish_reason and no [DONE]",
+                )),
                 Ok(Some(event)) => {
                     let data = event.data.trim();
                     if data == "[DONE]" {
                         if !finished {
-                            Err(ProviderError::incomplete(&provider, "[DONE] before any finish_reason"))
+                            Err(ProviderError::incomplete(
+                                &provider,
+                                "[DONE] before any finish_reason",
+                            ))
                         } else {
                             break;
                         }
@@ -184,11 +209,20 @@ pub async fn stream(
                                     .filter_map(|c| c.delta.content.as_deref())
                                     .map(str::len)
                                     .sum::<usize>();
-                                last_meta = Some((chunk.id.clone(), chunk.model.clone(), chunk.created));
+                                last_meta =
+                                    Some((chunk.id.clone(), chunk.model.clone(), chunk.created));
                                 Ok(chunk)
                             }
-                            Err(e) => match serde_json::from_str::<Value>(data).ok().as_ref().and_then(error_message) {
-                                Some(msg) => Err(ProviderError::new(super::FailureKind::Status, 502, format!("{provider} stream error: {msg}"))),
+                            Err(e) => match serde_json::from_str::<Value>(data)
+                                .ok()
+                                .as_ref()
+                                .and_then(error_message)
+                            {
+                                Some(msg) => Err(ProviderError::new(
+                                    super::FailureKind::Status,
+                                    502,
+                                    format!("{provider} stream error: {msg}"),
+                                )),
                                 None => Err(ProviderError::malformed(&provider, e)),
                             },
                         }
@@ -223,17 +257,21 @@ pub async fn embed(
         .json()
         .await
         .map_err(|e| ProviderError::malformed(&endpoint.provider, e))?;
-    let data = value
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ProviderError::malformed(&endpoint.provider, "no data in the embeddings answer"))?;
+    let data = value.get("data").and_then(Value::as_array).ok_or_else(|| {
+        ProviderError::malformed(&endpoint.provider, "no data in the embeddings answer")
+    })?;
     let mut out = vec![Vec::new(); inputs.len()];
     for (i, item) in data.iter().enumerate() {
-        let index = item.get("index").and_then(Value::as_u64).map_or(i, |n| n as usize);
+        let index = item
+            .get("index")
+            .and_then(Value::as_u64)
+            .map_or(i, |n| n as usize);
         let vector: Vec<f32> = item
             .get("embedding")
             .and_then(Value::as_array)
-            .ok_or_else(|| ProviderError::malformed(&endpoint.provider, "an embedding without a vector"))?
+            .ok_or_else(|| {
+                ProviderError::malformed(&endpoint.provider, "an embedding without a vector")
+            })?
             .iter()
             .filter_map(Value::as_f64)
             .map(|f| f as f32)
@@ -243,7 +281,10 @@ pub async fn embed(
         }
     }
     if out.iter().any(Vec::is_empty) {
-        return Err(ProviderError::malformed(&endpoint.provider, "fewer embeddings than inputs"));
+        return Err(ProviderError::malformed(
+            &endpoint.provider,
+            "fewer embeddings than inputs",
+        ));
     }
     Ok(out)
 }

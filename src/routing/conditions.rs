@@ -35,7 +35,9 @@ pub fn validate(query: &Value) -> Result<(), String> {
     for (key, value) in map {
         match key.as_str() {
             "$and" | "$or" => {
-                let items = value.as_array().ok_or_else(|| format!("{key} takes a list of queries"))?;
+                let items = value
+                    .as_array()
+                    .ok_or_else(|| format!("{key} takes a list of queries"))?;
                 for q in items {
                     validate(q)?;
                 }
@@ -48,8 +50,11 @@ pub fn validate(query: &Value) -> Result<(), String> {
                             "$in" | "$nin" if arg.is_array() => {}
                             "$in" | "$nin" => return Err(format!("{op} on {k} takes a list")),
                             "$regex" => {
-                                let pattern = arg.as_str().ok_or_else(|| format!("$regex on {k} takes a string"))?;
-                                regex::Regex::new(pattern).map_err(|e| format!("$regex on {k}: {e}"))?;
+                                let pattern = arg
+                                    .as_str()
+                                    .ok_or_else(|| format!("$regex on {k} takes a string"))?;
+                                regex::Regex::new(pattern)
+                                    .map_err(|e| format!("$regex on {k}: {e}"))?;
                             }
                             other => return Err(format!("unknown operator {other} on {k}")),
                         }
@@ -68,14 +73,22 @@ pub fn validate(query: &Value) -> Result<(), String> {
 
 /// Whether `query` holds for `facts`. Call [`validate`] first; an invalid part evaluates false.
 pub fn matches(query: &Value, facts: &Facts<'_>) -> bool {
-    let Value::Object(map) = query else { return false };
+    let Value::Object(map) = query else {
+        return false;
+    };
     map.iter().all(|(key, value)| match key.as_str() {
-        "$and" => value.as_array().is_some_and(|qs| qs.iter().all(|q| matches(q, facts))),
-        "$or" => value.as_array().is_some_and(|qs| qs.iter().any(|q| matches(q, facts))),
+        "$and" => value
+            .as_array()
+            .is_some_and(|qs| qs.iter().all(|q| matches(q, facts))),
+        "$or" => value
+            .as_array()
+            .is_some_and(|qs| qs.iter().any(|q| matches(q, facts))),
         path => {
             let actual = facts.lookup(path);
             match value {
-                Value::Object(ops) => ops.iter().all(|(op, arg)| compare(op, actual.as_ref(), arg)),
+                Value::Object(ops) => ops
+                    .iter()
+                    .all(|(op, arg)| compare(op, actual.as_ref(), arg)),
                 literal => actual.as_ref().is_some_and(|a| loosely_equal(a, literal)),
             }
         }
@@ -98,7 +111,9 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
     match (as_number(a), as_number(b)) {
         (Some(x), Some(y)) => x == y,
         _ => match (a, b) {
-            (Value::String(s), Value::Bool(t)) | (Value::Bool(t), Value::String(s)) => s == &t.to_string(),
+            (Value::String(s), Value::Bool(t)) | (Value::Bool(t), Value::String(s)) => {
+                s == &t.to_string()
+            }
             _ => false,
         },
     }
@@ -119,8 +134,14 @@ fn compare(op: &str, actual: Option<&Value>, arg: &Value) -> bool {
                 _ => a <= b,
             }
         }
-        "$in" => actual.is_some_and(|a| arg.as_array().is_some_and(|l| l.iter().any(|x| loosely_equal(a, x)))),
-        "$nin" => !actual.is_some_and(|a| arg.as_array().is_some_and(|l| l.iter().any(|x| loosely_equal(a, x)))),
+        "$in" => actual.is_some_and(|a| {
+            arg.as_array()
+                .is_some_and(|l| l.iter().any(|x| loosely_equal(a, x)))
+        }),
+        "$nin" => !actual.is_some_and(|a| {
+            arg.as_array()
+                .is_some_and(|l| l.iter().any(|x| loosely_equal(a, x)))
+        }),
         "$regex" => match (actual, arg.as_str()) {
             (Some(Value::String(s)), Some(p)) => regex::Regex::new(p).is_ok_and(|r| r.is_match(s)),
             _ => false,
@@ -137,10 +158,19 @@ mod tests {
 
     #[test]
     fn operators() {
-        let metadata: BTreeMap<String, String> =
-            [("tier".to_string(), "pro".to_string()), ("seats".to_string(), "12".to_string())].into();
-        let params = json!({"temperature": 0.2, "model": "gpt-4o"}).as_object().unwrap().clone();
-        let f = Facts { metadata: &metadata, params: &params };
+        let metadata: BTreeMap<String, String> = [
+            ("tier".to_string(), "pro".to_string()),
+            ("seats".to_string(), "12".to_string()),
+        ]
+        .into();
+        let params = json!({"temperature": 0.2, "model": "gpt-4o"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let f = Facts {
+            metadata: &metadata,
+            params: &params,
+        };
         let t = |q: Value| {
             validate(&q).unwrap();
             matches(&q, &f)
@@ -153,8 +183,12 @@ mod tests {
         assert!(t(json!({"metadata.missing": {"$nin": ["x"]}})));
         assert!(t(json!({"metadata.missing": {"$ne": "x"}})));
         assert!(t(json!({"params.model": {"$regex": "^gpt-4"}})));
-        assert!(t(json!({"$or": [{"metadata.tier": "free"}, {"params.temperature": {"$lt": 0.5}}]})));
-        assert!(!t(json!({"$and": [{"metadata.tier": "pro"}, {"params.temperature": {"$gt": 1}}]})));
+        assert!(t(
+            json!({"$or": [{"metadata.tier": "free"}, {"params.temperature": {"$lt": 0.5}}]})
+        ));
+        assert!(!t(
+            json!({"$and": [{"metadata.tier": "pro"}, {"params.temperature": {"$gt": 1}}]})
+        ));
         assert!(validate(&json!({"tier": "pro"})).is_err());
         assert!(validate(&json!({"metadata.tier": {"$like": "p"}})).is_err());
         assert!(validate(&json!({"metadata.tier": {"$regex": "("}})).is_err());

@@ -145,11 +145,17 @@ impl RouteConfig {
     }
 
     fn validate_at(&self, path: &str) -> Result<(), ConfigError> {
-        let err = |reason: String| ConfigError { path: path.to_owned(), reason };
+        let err = |reason: String| ConfigError {
+            path: path.to_owned(),
+            reason,
+        };
         if let Some(r) = &self.retry
             && r.attempts > MAX_RETRY_ATTEMPTS
         {
-            return Err(err(format!("retry.attempts is {}, at most {MAX_RETRY_ATTEMPTS}", r.attempts)));
+            return Err(err(format!(
+                "retry.attempts is {}, at most {MAX_RETRY_ATTEMPTS}",
+                r.attempts
+            )));
         }
         if let Some(w) = self.weight
             && !(w.is_finite() && w >= 0.0)
@@ -160,7 +166,9 @@ impl RouteConfig {
             && let Some(t) = c.threshold
             && !(0.0..=1.0).contains(&t)
         {
-            return Err(err(format!("cache.threshold must be between 0 and 1, not {t}")));
+            return Err(err(format!(
+                "cache.threshold must be between 0 and 1, not {t}"
+            )));
         }
         if self.request_timeout == Some(0) {
             return Err(err("request_timeout must be more than 0 ms".into()));
@@ -168,22 +176,38 @@ impl RouteConfig {
         match self.strategy.as_ref().map(|s| s.mode) {
             None => {
                 if !self.targets.is_empty() {
-                    return Err(err("targets need a strategy (single, fallback, loadbalance or conditional)".into()));
+                    return Err(err(
+                        "targets need a strategy (single, fallback, loadbalance or conditional)"
+                            .into(),
+                    ));
                 }
             }
             Some(mode) => {
                 if self.targets.is_empty() {
-                    return Err(err(format!("strategy {mode:?} needs at least one target").to_lowercase()));
+                    return Err(err(
+                        format!("strategy {mode:?} needs at least one target").to_lowercase()
+                    ));
                 }
                 if mode == Mode::Loadbalance && self.targets.iter().all(|t| t.weight == Some(0.0)) {
                     return Err(err("loadbalance targets all have weight 0".into()));
                 }
                 if mode == Mode::Conditional {
                     let s = self.strategy.as_ref().expect("mode came from it");
-                    let names: Vec<&str> = self.targets.iter().filter_map(|t| t.name.as_deref()).collect();
-                    for name in s.conditions.iter().map(|c| c.then.as_str()).chain(s.default.as_deref()) {
+                    let names: Vec<&str> = self
+                        .targets
+                        .iter()
+                        .filter_map(|t| t.name.as_deref())
+                        .collect();
+                    for name in s
+                        .conditions
+                        .iter()
+                        .map(|c| c.then.as_str())
+                        .chain(s.default.as_deref())
+                    {
                         if !names.contains(&name) {
-                            return Err(err(format!("conditional refers to target '{name}', but no target has that name")));
+                            return Err(err(format!(
+                                "conditional refers to target '{name}', but no target has that name"
+                            )));
                         }
                     }
                     for c in &s.conditions {

@@ -15,13 +15,15 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::conditions::{self, Facts};
 use super::config::{
-    CacheConfig, CacheMode, DEFAULT_CACHE_MAX_AGE_SECS, DEFAULT_RETRY_STATUS, DEFAULT_SEMANTIC_THRESHOLD, Mode,
-    RetryConfig, RouteConfig,
+    CacheConfig, CacheMode, DEFAULT_CACHE_MAX_AGE_SECS, DEFAULT_RETRY_STATUS,
+    DEFAULT_SEMANTIC_THRESHOLD, Mode, RetryConfig, RouteConfig,
 };
-use super::resolve::{TargetSpec, resolve};
+use super::resolve::{KeyCache, TargetSpec, resolve};
 use super::settings::EngineSettings;
 use crate::cache::{CacheStatus, ResponseCache, exact_key, partition_key};
-use crate::chat::{ChatChunk, ChatRequest, ChatResponse, ChunkAccumulator, Usage, response_to_chunks};
+use crate::chat::{
+    ChatChunk, ChatRequest, ChatResponse, ChunkAccumulator, Usage, response_to_chunks,
+};
 use crate::embeddings::{LOCAL_EMBEDDER, LocalHashEmbedder, normalize};
 use crate::logs::{AttemptRecord, CallRecord, LogWriter};
 use crate::pricing::{PriceTable, TokenUsage, cost_usd};
@@ -82,6 +84,8 @@ pub struct CallInfo {
     pub key_name: Option<String>,
     /// Time spent waiting on providers before the answer (or first token) arrived.
     pub upstream_ms: u64,
+    /// The same, in microseconds (for `Server-Timing`).
+    pub upstream_us: u64,
     pub attempts: Vec<AttemptRecord>,
     #[serde(skip)]
     summary: Arc<OnceLock<CallSummary>>,
@@ -124,6 +128,7 @@ struct Inner {
     settings: EngineSettings,
     logs: LogWriter,
     cache: ResponseCache,
+    keys: KeyCache,
 }
 
 /// The routing engine. Cheap to clone; share one per process.
@@ -155,10 +160,21 @@ impl Engine {
             .user_agent(concat!("portolan/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::Error::Routing(format!("could not build the HTTP client: {e}")))?;
-        let prices = PriceTable::with_overrides(&store.data_dir().join(crate::pricing::OVERRIDES_FILE))?;
+        let prices =
+            PriceTable::with_overrides(&store.data_dir().join(crate::pricing::OVERRIDES_FILE))?;
         let logs = LogWriter::start(store.db_path(), settings.log_retention_days)?;
         let cache = ResponseCache::new(store.clone());
-        Ok(Engine { inner: Arc::new(Inner { store, client, prices, settings, logs, cache }) })
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                client,
+                prices,
+                settings,
+                logs,
+                cache,
+                keys: KeyCache::default(),
+            }),
+        })
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -189,7 +205,13 @@ impl Engine {
 
     /// Resolves a model string the way a call would (for listing and key tests).
     pub fn resolve(&self, model: &str) -> Result<Endpoint, ProviderError> {
-        resolve(&self.inner.store, &self.inner.prices, &TargetSpec::default(), model)
+        resolve(
+            &self.inner.store,
+            &self.inner.keys,
+            &self.inner.prices,
+            &TargetSpec::default(),
+            model,
+        )
     }
 
     /// Cost of `usage` on `provider`/`model`, if the model's price is known.
@@ -208,35 +230,66 @@ impl Engine {
 
     /// Embeds texts with a model string (`@key/model`, `ollama/nomic-embed-text`…), or with the
     /// local hashing embedder when `model` is `local-hash-v1`. Returns the embedder's name.
-    pub async fn embed(&self, model: &str, inputs: &[String]) -> Result<(Vec<Vec<f32>>, String), ProviderError> {
-        if model == LOCAL_EMBEDDER {
-            return Ok((inputs.iter().map(|t| LocalHashEmbedder.embed(t)).collect(), LOCAL_EMBEDDER.into()));
-        }
-        let endpoint = self.resolve(model)?;
-        let limits = self.default_limits(None);
-        let mut vectors = providers::embed(&self.inner.client, &endpoint, inputs, limits).await?;
+    pub async fn embed(
+        &self,
+        model: &str,
+        inputs: &[String],
+    ) -> Result<(Vec<Vec<f32>>, String), ProviderError> {
+        let (mut vectors, name) = self.embed_raw(model, inputs).await?;
         for v in &mut vectors {
             normalize(v);
         }
+        Ok((vectors, name))
+    }
+
+    /// As [`Engine::embed`], with the provider's vectors as they came (the gateway's
+    /// `/v1/embeddings` passes them through).
+    pub async fn embed_raw(
+        &self,
+        model: &str,
+        inputs: &[String],
+    ) -> Result<(Vec<Vec<f32>>, String), ProviderError> {
+        if model == LOCAL_EMBEDDER {
+            return Ok((
+                inputs.iter().map(|t| LocalHashEmbedder.embed(t)).collect(),
+                LOCAL_EMBEDDER.into(),
+            ));
+        }
+        let endpoint = self.resolve(model)?;
+        let limits = self.default_limits(None);
+        let vectors = providers::embed(&self.inner.client, &endpoint, inputs, limits).await?;
         Ok((vectors, format!("{}/{}", endpoint.provider, endpoint.model)))
     }
 
     fn default_limits(&self, timeout_ms: Option<u64>) -> AttemptLimits {
         AttemptLimits {
-            request_timeout: Duration::from_millis(timeout_ms.unwrap_or(self.inner.settings.request_timeout_ms)),
+            request_timeout: Duration::from_millis(
+                timeout_ms.unwrap_or(self.inner.settings.request_timeout_ms),
+            ),
             idle_timeout: Duration::from_millis(self.inner.settings.stream_idle_timeout_ms),
         }
     }
 
     /// Runs one call.
-    pub async fn chat(&self, request: ChatRequest, options: CallOptions) -> Result<Call, CallError> {
+    pub async fn chat(
+        &self,
+        request: ChatRequest,
+        options: CallOptions,
+    ) -> Result<Call, CallError> {
         let started = Instant::now();
         let created_at = now_ms();
         let call_id = crate::ids::new_id("call");
-        let trace_id = options.trace_id.clone().unwrap_or_else(|| crate::ids::new_id("trace"));
+        let trace_id = options
+            .trace_id
+            .clone()
+            .unwrap_or_else(|| crate::ids::new_id("trace"));
         let config = options.config.clone().unwrap_or_default();
         let stream = request.is_stream();
-        let wants_usage = request.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
+        let wants_usage = request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
 
         let fail_early = |status: u16, message: String| CallError {
             status,
@@ -269,10 +322,17 @@ impl Engine {
             } else {
                 match plan.lookup(self) {
                     Ok(Some((resp, status))) => {
-                        return Ok(self.serve_cached(resp, status, &request, &options, call_id, trace_id, started, created_at));
+                        return Ok(self.serve_cached(
+                            resp, status, &request, &options, call_id, trace_id, started,
+                            created_at,
+                        ));
                     }
                     Ok(None) => {
-                        cache_status = if cfg.mode == CacheMode::Semantic { CacheStatus::SemanticMiss } else { CacheStatus::Miss }
+                        cache_status = if cfg.mode == CacheMode::Semantic {
+                            CacheStatus::SemanticMiss
+                        } else {
+                            CacheStatus::Miss
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "cache lookup failed; calling the provider");
@@ -289,12 +349,14 @@ impl Engine {
             stream,
             metadata: &options.metadata,
             attempts: Vec::new(),
+            upstream: Duration::ZERO,
             retry_override: options.retry_attempts,
             timeout_override: options.request_timeout_ms,
         };
         let outcome = run.node(&config, Inherited::default(), String::new()).await;
         let attempts = run.attempts;
-        let upstream_ms: u64 = attempts.iter().map(|a| a.latency_ms).sum();
+        let upstream_us = run.upstream.as_micros() as u64;
+        let upstream_ms = upstream_us / 1000;
         let summary = Arc::new(OnceLock::new());
         let base = CallRecord {
             id: call_id.clone(),
@@ -338,10 +400,16 @@ impl Engine {
                     record.model = last.model.clone().or(record.model);
                 }
                 self.inner.logs.log(record);
-                return Err(CallError { status, message, call_id, trace_id, attempts });
+                return Err(CallError {
+                    status,
+                    message,
+                    call_id,
+                    trace_id,
+                    attempts,
+                });
             }
         };
-        let mut info = CallInfo {
+        let info = CallInfo {
             call_id,
             trace_id,
             cache_status,
@@ -351,6 +419,7 @@ impl Engine {
             model: served.endpoint.model.clone(),
             key_name: served.endpoint.key_name.clone(),
             upstream_ms,
+            upstream_us,
             attempts,
             summary: summary.clone(),
         };
@@ -364,10 +433,14 @@ impl Engine {
         match served.body {
             ServedBody::Complete(mut response) => {
                 if response.usage.is_none() {
-                    response.usage = Some(providers::openai::estimated_usage(&request, &response.text()));
+                    response.usage = Some(providers::openai::estimated_usage(
+                        &request,
+                        &response.text(),
+                    ));
                 }
                 let usage = response.usage;
-                let cost = usage.and_then(|u| self.cost(&served.endpoint.provider, &served.endpoint.model, &u));
+                let cost = usage
+                    .and_then(|u| self.cost(&served.endpoint.provider, &served.endpoint.model, &u));
                 let latency = ms(started.elapsed());
                 if let Some(plan) = &cache_plan {
                     plan.store(self, &response);
@@ -392,13 +465,23 @@ impl Engine {
                 if stream {
                     // A provider that cannot stream answered whole: replay it as a stream.
                     let chunks = response_to_chunks(&response, wants_usage);
-                    let s: ChunkStream = Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok)));
-                    return Ok(Call { info, body: CallBody::Stream(s) });
+                    let s: ChunkStream =
+                        Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok)));
+                    return Ok(Call {
+                        info,
+                        body: CallBody::Stream(s),
+                    });
                 }
-                Ok(Call { info, body: CallBody::Complete(response) })
+                Ok(Call {
+                    info,
+                    body: CallBody::Complete(response),
+                })
             }
-            ServedBody::Stream { buffered, rest, first_token_at } => {
-                info.upstream_ms = ms(first_token_at.duration_since(started)).min(info.upstream_ms.max(1));
+            ServedBody::Stream {
+                buffered,
+                rest,
+                first_token_at,
+            } => {
                 let ttft = ms(first_token_at.duration_since(started));
                 let (tx, rx) = mpsc::channel(64);
                 let engine = self.clone();
@@ -408,7 +491,8 @@ impl Engine {
                     let mut acc = ChunkAccumulator::default();
                     let mut error: Option<ProviderError> = None;
                     let mut client_gone = false;
-                    let mut items = futures_util::stream::iter(buffered.into_iter().map(Ok)).chain(rest);
+                    let mut items =
+                        futures_util::stream::iter(buffered.into_iter().map(Ok)).chain(rest);
                     while let Some(item) = items.next().await {
                         match item {
                             Ok(chunk) => {
@@ -436,8 +520,13 @@ impl Engine {
                     let response = acc.finish();
                     let (status, err_text) = match (&error, client_gone, complete) {
                         (Some(e), _, _) => (gateway_status_of(e), Some(e.message.clone())),
-                        (None, true, _) => (499, Some("the client stopped reading the stream".to_owned())),
-                        (None, false, false) => (502, Some("the stream ended without finishing".to_owned())),
+                        (None, true, _) => (
+                            499,
+                            Some("the client stopped reading the stream".to_owned()),
+                        ),
+                        (None, false, false) => {
+                            (502, Some("the stream ended without finishing".to_owned()))
+                        }
                         (None, false, true) => (200, None),
                     };
                     if complete && let Some(plan) = &cache_plan {
@@ -463,7 +552,10 @@ impl Engine {
                     });
                     drop(tx);
                 });
-                Ok(Call { info, body: CallBody::Stream(Box::pin(ReceiverStream::new(rx))) })
+                Ok(Call {
+                    info,
+                    body: CallBody::Stream(Box::pin(ReceiverStream::new(rx))),
+                })
             }
         }
     }
@@ -533,15 +625,28 @@ impl Engine {
             model: response.model.clone(),
             key_name: None,
             upstream_ms: 0,
+            upstream_us: 0,
             attempts: Vec::new(),
             summary,
         };
         if request.is_stream() {
-            let wants_usage = request.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
+            let wants_usage = request
+                .stream_options
+                .as_ref()
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false);
             let chunks = response_to_chunks(&response, wants_usage);
-            return Call { info, body: CallBody::Stream(Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok)))) };
+            return Call {
+                info,
+                body: CallBody::Stream(Box::pin(futures_util::stream::iter(
+                    chunks.into_iter().map(Ok),
+                ))),
+            };
         }
-        Call { info, body: CallBody::Complete(response) }
+        Call {
+            info,
+            body: CallBody::Complete(response),
+        }
     }
 
     fn capped_body(&self, value: &impl Serialize) -> Option<String> {
@@ -594,9 +699,16 @@ fn summarise_failure(last: &ProviderError, attempts: &[AttemptRecord]) -> String
             format!(
                 "#{} target {} {}{} → {}",
                 a.n + 1,
-                if a.target_path.is_empty() { "0" } else { &a.target_path },
+                if a.target_path.is_empty() {
+                    "0"
+                } else {
+                    &a.target_path
+                },
                 a.provider.as_deref().unwrap_or("?"),
-                a.model.as_deref().map(|m| format!(" {m}")).unwrap_or_default(),
+                a.model
+                    .as_deref()
+                    .map(|m| format!(" {m}"))
+                    .unwrap_or_default(),
                 a.error.as_deref().unwrap_or("ok")
             )
         })
@@ -618,18 +730,34 @@ struct CachePlan {
 }
 
 impl CachePlan {
-    async fn new(engine: &Engine, cfg: &CacheConfig, request: &ChatRequest, fingerprint: &str) -> CachePlan {
+    async fn new(
+        engine: &Engine,
+        cfg: &CacheConfig,
+        request: &ChatRequest,
+        fingerprint: &str,
+    ) -> CachePlan {
         let mut semantic = None;
         if cfg.mode == CacheMode::Semantic
             && let Some(text) = request.last_user_text()
         {
-            let model = engine.inner.settings.embedding_model.clone().unwrap_or_else(|| LOCAL_EMBEDDER.into());
+            let model = engine
+                .inner
+                .settings
+                .embedding_model
+                .clone()
+                .unwrap_or_else(|| LOCAL_EMBEDDER.into());
             match engine.embed(&model, &[text]).await {
                 Ok((mut v, name)) if !v.is_empty() => {
-                    semantic = Some((name, v.remove(0), cfg.threshold.unwrap_or(DEFAULT_SEMANTIC_THRESHOLD)));
+                    semantic = Some((
+                        name,
+                        v.remove(0),
+                        cfg.threshold.unwrap_or(DEFAULT_SEMANTIC_THRESHOLD),
+                    ));
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "embedding for the semantic cache failed; exact matching only"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedding for the semantic cache failed; exact matching only")
+                }
             }
         }
         CachePlan {
@@ -646,7 +774,11 @@ impl CachePlan {
             return Ok(Some((r, CacheStatus::Hit)));
         }
         if let Some((embedder, v, threshold)) = &self.semantic
-            && let Some(m) = engine.inner.cache.get_semantic(&self.partition, embedder, v, *threshold, now)?
+            && let Some(m) =
+                engine
+                    .inner
+                    .cache
+                    .get_semantic(&self.partition, embedder, v, *threshold, now)?
         {
             return Ok(Some((m.response, CacheStatus::SemanticHit)));
         }
@@ -654,8 +786,18 @@ impl CachePlan {
     }
 
     fn store(&self, engine: &Engine, response: &ChatResponse) {
-        let embedding = self.semantic.as_ref().map(|(n, v, _)| (n.as_str(), v.as_slice()));
-        if let Err(e) = engine.inner.cache.put(&self.exact, &self.partition, response, embedding, now_ms(), self.max_age) {
+        let embedding = self
+            .semantic
+            .as_ref()
+            .map(|(n, v, _)| (n.as_str(), v.as_slice()));
+        if let Err(e) = engine.inner.cache.put(
+            &self.exact,
+            &self.partition,
+            response,
+            embedding,
+            now_ms(),
+            self.max_age,
+        ) {
             tracing::warn!(error = %e, "could not store the answer in the cache");
         }
     }
@@ -686,7 +828,10 @@ impl Inherited {
             retry: node.retry.clone().or_else(|| self.retry.clone()),
             request_timeout: node.request_timeout.or(self.request_timeout),
             idle_timeout: node.stream_idle_timeout.or(self.idle_timeout),
-            custom_host: node.custom_host.clone().or_else(|| self.custom_host.clone()),
+            custom_host: node
+                .custom_host
+                .clone()
+                .or_else(|| self.custom_host.clone()),
             override_params: params,
         }
     }
@@ -694,7 +839,11 @@ impl Inherited {
 
 enum ServedBody {
     Complete(ChatResponse),
-    Stream { buffered: Vec<ChatChunk>, rest: ChunkStream, first_token_at: Instant },
+    Stream {
+        buffered: Vec<ChatChunk>,
+        rest: ChunkStream,
+        first_token_at: Instant,
+    },
 }
 
 struct Served {
@@ -710,6 +859,7 @@ struct Run<'a> {
     stream: bool,
     metadata: &'a BTreeMap<String, String>,
     attempts: Vec<AttemptRecord>,
+    upstream: Duration,
     retry_override: Option<u32>,
     timeout_override: Option<u64>,
 }
@@ -717,24 +867,43 @@ struct Run<'a> {
 type NodeFuture<'b> = Pin<Box<dyn Future<Output = Result<Served, ProviderError>> + Send + 'b>>;
 
 fn join_path(parent: &str, i: usize) -> String {
-    if parent.is_empty() { i.to_string() } else { format!("{parent}.{i}") }
+    if parent.is_empty() {
+        i.to_string()
+    } else {
+        format!("{parent}.{i}")
+    }
 }
 
 impl<'a> Run<'a> {
-    fn node<'b>(&'b mut self, node: &'b RouteConfig, parent: Inherited, path: String) -> NodeFuture<'b>
+    fn node<'b>(
+        &'b mut self,
+        node: &'b RouteConfig,
+        parent: Inherited,
+        path: String,
+    ) -> NodeFuture<'b>
     where
         'a: 'b,
     {
         Box::pin(async move {
             let inherited = parent.child(node);
             if node.targets.is_empty() {
-                return self.leaf(node, &inherited, if path.is_empty() { "0".into() } else { path }).await;
+                return self
+                    .leaf(
+                        node,
+                        &inherited,
+                        if path.is_empty() { "0".into() } else { path },
+                    )
+                    .await;
             }
             match node.mode() {
-                Mode::Single => self.node(&node.targets[0], inherited, join_path(&path, 0)).await,
+                Mode::Single => {
+                    self.node(&node.targets[0], inherited, join_path(&path, 0))
+                        .await
+                }
                 Mode::Loadbalance => {
                     let i = pick_weighted(&node.targets);
-                    self.node(&node.targets[i], inherited, join_path(&path, i)).await
+                    self.node(&node.targets[i], inherited, join_path(&path, i))
+                        .await
                 }
                 Mode::Conditional => {
                     let strategy = node.strategy.as_ref().expect("conditional has a strategy");
@@ -742,26 +911,42 @@ impl<'a> Run<'a> {
                         .ok()
                         .and_then(|v| v.as_object().cloned())
                         .unwrap_or_default();
-                    let facts = Facts { metadata: self.metadata, params: &params };
+                    let facts = Facts {
+                        metadata: self.metadata,
+                        params: &params,
+                    };
                     let chosen = strategy
                         .conditions
                         .iter()
                         .find(|c| conditions::matches(&c.query, &facts))
                         .map(|c| c.then.as_str())
                         .or(strategy.default.as_deref())
-                        .ok_or_else(|| ProviderError::config("no condition matched and the conditional router has no default"))?;
+                        .ok_or_else(|| {
+                            ProviderError::config(
+                                "no condition matched and the conditional router has no default",
+                            )
+                        })?;
                     let i = node
                         .targets
                         .iter()
                         .position(|t| t.name.as_deref() == Some(chosen))
-                        .ok_or_else(|| ProviderError::config(format!("no target named '{chosen}'")))?;
-                    self.node(&node.targets[i], inherited, join_path(&path, i)).await
+                        .ok_or_else(|| {
+                            ProviderError::config(format!("no target named '{chosen}'"))
+                        })?;
+                    self.node(&node.targets[i], inherited, join_path(&path, i))
+                        .await
                 }
                 Mode::Fallback => {
-                    let codes = node.strategy.as_ref().and_then(|s| s.on_status_codes.clone());
+                    let codes = node
+                        .strategy
+                        .as_ref()
+                        .and_then(|s| s.on_status_codes.clone());
                     let mut last = None;
                     for (i, target) in node.targets.iter().enumerate() {
-                        match self.node(target, inherited.clone(), join_path(&path, i)).await {
+                        match self
+                            .node(target, inherited.clone(), join_path(&path, i))
+                            .await
+                        {
                             Ok(s) => return Ok(s),
                             Err(e) => {
                                 let falls_through = match (&codes, &target.on_status_codes) {
@@ -782,12 +967,19 @@ impl<'a> Run<'a> {
         })
     }
 
-    async fn leaf(&mut self, node: &RouteConfig, inherited: &Inherited, path: String) -> Result<Served, ProviderError> {
+    async fn leaf(
+        &mut self,
+        node: &RouteConfig,
+        inherited: &Inherited,
+        path: String,
+    ) -> Result<Served, ProviderError> {
         let settings = &self.engine.inner.settings;
         let mut request = self.request.clone();
         request
             .apply_params(&inherited.override_params)
-            .map_err(|e| ProviderError::config(format!("override_params do not fit a chat request: {e}")))?;
+            .map_err(|e| {
+                ProviderError::config(format!("override_params do not fit a chat request: {e}"))
+            })?;
         let spec = TargetSpec {
             provider: node.provider.as_deref(),
             virtual_key: node.virtual_key.as_deref(),
@@ -804,21 +996,43 @@ impl<'a> Run<'a> {
             .as_ref()
             .and_then(|r| r.on_status_codes.clone())
             .unwrap_or_else(|| DEFAULT_RETRY_STATUS.to_vec());
-        let honour_retry_after = retry.as_ref().and_then(|r| r.use_retry_after_header).unwrap_or(true);
+        let honour_retry_after = retry
+            .as_ref()
+            .and_then(|r| r.use_retry_after_header)
+            .unwrap_or(true);
         let limits = AttemptLimits {
             request_timeout: Duration::from_millis(
-                self.timeout_override.or(inherited.request_timeout).unwrap_or(settings.request_timeout_ms),
+                self.timeout_override
+                    .or(inherited.request_timeout)
+                    .unwrap_or(settings.request_timeout_ms),
             ),
-            idle_timeout: Duration::from_millis(inherited.idle_timeout.unwrap_or(settings.stream_idle_timeout_ms)),
+            idle_timeout: Duration::from_millis(
+                inherited
+                    .idle_timeout
+                    .unwrap_or(settings.stream_idle_timeout_ms),
+            ),
         };
         let endpoint = {
             let store = &self.engine.inner.store;
-            resolve(store, &self.engine.inner.prices, &spec, &request.model)
+            resolve(
+                store,
+                &self.engine.inner.keys,
+                &self.engine.inner.prices,
+                &spec,
+                &request.model,
+            )
         };
         let endpoint = match endpoint {
             Ok(e) => e,
             Err(e) => {
-                self.record(&path, None, &request.model, e.status, Some(&e.message), Duration::ZERO);
+                self.record(
+                    &path,
+                    None,
+                    &request.model,
+                    e.status,
+                    Some(&e.message),
+                    Duration::ZERO,
+                );
                 return Err(e);
             }
         };
@@ -827,18 +1041,35 @@ impl<'a> Run<'a> {
             let started = Instant::now();
             let result = self.attempt(&endpoint, &request, limits).await;
             let elapsed = started.elapsed();
+            self.upstream += elapsed;
             match result {
                 Ok(body) => {
                     self.record(&path, Some(&endpoint), &endpoint.model, 200, None, elapsed);
-                    return Ok(Served { endpoint, target_path: path, retries: attempt, body });
+                    return Ok(Served {
+                        endpoint,
+                        target_path: path,
+                        retries: attempt,
+                        body,
+                    });
                 }
                 Err(e) => {
-                    self.record(&path, Some(&endpoint), &endpoint.model, e.status, Some(&e.message), elapsed);
+                    self.record(
+                        &path,
+                        Some(&endpoint),
+                        &endpoint.model,
+                        e.status,
+                        Some(&e.message),
+                        elapsed,
+                    );
                     let transport = matches!(
                         e.kind,
-                        FailureKind::Timeout | FailureKind::Connect | FailureKind::Incomplete | FailureKind::Stalled
+                        FailureKind::Timeout
+                            | FailureKind::Connect
+                            | FailureKind::Incomplete
+                            | FailureKind::Stalled
                     );
-                    let retryable = transport || (e.kind == FailureKind::Status && codes.contains(&e.status));
+                    let retryable =
+                        transport || (e.kind == FailureKind::Status && codes.contains(&e.status));
                     if attempt >= retries || !retryable {
                         return Err(e);
                     }
@@ -854,10 +1085,17 @@ impl<'a> Run<'a> {
         }
     }
 
-    async fn attempt(&self, endpoint: &Endpoint, request: &ChatRequest, limits: AttemptLimits) -> Result<ServedBody, ProviderError> {
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        request: &ChatRequest,
+        limits: AttemptLimits,
+    ) -> Result<ServedBody, ProviderError> {
         let client = &self.engine.inner.client;
         if !self.stream {
-            return providers::complete(client, endpoint, request, limits).await.map(ServedBody::Complete);
+            return providers::complete(client, endpoint, request, limits)
+                .await
+                .map(ServedBody::Complete);
         }
         let mut stream = providers::stream(client, endpoint, request, limits).await?;
         // A stream that fails before its first token fails the attempt, so retries and
@@ -873,16 +1111,33 @@ impl<'a> Run<'a> {
                     });
                     buffered.push(chunk);
                     if token {
-                        return Ok(ServedBody::Stream { buffered, rest: stream, first_token_at: Instant::now() });
+                        return Ok(ServedBody::Stream {
+                            buffered,
+                            rest: stream,
+                            first_token_at: Instant::now(),
+                        });
                     }
                 }
                 Some(Err(e)) => return Err(e),
-                None => return Err(ProviderError::incomplete(&endpoint.provider, "the stream ended before any token")),
+                None => {
+                    return Err(ProviderError::incomplete(
+                        &endpoint.provider,
+                        "the stream ended before any token",
+                    ));
+                }
             }
         }
     }
 
-    fn record(&mut self, path: &str, endpoint: Option<&Endpoint>, model: &str, status: u16, error: Option<&str>, elapsed: Duration) {
+    fn record(
+        &mut self,
+        path: &str,
+        endpoint: Option<&Endpoint>,
+        model: &str,
+        status: u16,
+        error: Option<&str>,
+        elapsed: Duration,
+    ) {
         let n = self.attempts.len() as u32;
         self.attempts.push(AttemptRecord {
             n,
@@ -907,7 +1162,10 @@ fn backoff(base_ms: u64, max_ms: u64, attempt: u32) -> Duration {
 
 /// Weighted random choice (weight defaults to 1).
 fn pick_weighted(targets: &[RouteConfig]) -> usize {
-    let weights: Vec<f64> = targets.iter().map(|t| t.weight.unwrap_or(1.0).max(0.0)).collect();
+    let weights: Vec<f64> = targets
+        .iter()
+        .map(|t| t.weight.unwrap_or(1.0).max(0.0))
+        .collect();
     let total: f64 = weights.iter().sum();
     if total <= 0.0 {
         return 0;
@@ -931,7 +1189,10 @@ mod tests {
     fn weighted_pick_follows_weights() {
         let targets: Vec<RouteConfig> = [3.0, 1.0, 0.0]
             .iter()
-            .map(|w| RouteConfig { weight: Some(*w), ..Default::default() })
+            .map(|w| RouteConfig {
+                weight: Some(*w),
+                ..Default::default()
+            })
             .collect();
         let mut counts = [0u32; 3];
         for _ in 0..4000 {
@@ -947,7 +1208,10 @@ mod tests {
         for attempt in 0..6 {
             let d = backoff(100, 1000, attempt).as_millis() as u64;
             let exp = (100u64 << attempt).min(1000);
-            assert!(d >= exp * 3 / 4 && d <= exp * 5 / 4, "attempt {attempt}: {d}");
+            assert!(
+                d >= exp * 3 / 4 && d <= exp * 5 / 4,
+                "attempt {attempt}: {d}"
+            );
         }
     }
 }

@@ -10,5 +10,7 @@ pub mod resolve;
 mod settings;
 
 pub use config::{CacheConfig, CacheMode, RetryConfig, RouteConfig};
-pub use engine::{Call, CallBody, CallError, CallInfo, CallOptions, CallSummary, Engine, PromptRef};
+pub use engine::{
+    Call, CallBody, CallError, CallInfo, CallOptions, CallSummary, Engine, PromptRef,
+};
 pub use settings::EngineSettings;

@@ -6,9 +6,13 @@
 //! specific virtual key). A provider's default key is the key named after the provider, else its
 //! oldest key.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
 use crate::keys::VirtualKey;
 use crate::pricing::PriceTable;
-use crate::providers::{Endpoint, ProviderError, Protocol, provider_info};
+use crate::providers::{Endpoint, Protocol, ProviderError, provider_info};
 use crate::secrets::SecretString;
 use crate::store::Store;
 
@@ -25,15 +29,31 @@ pub fn parse_model(text: &str) -> ModelRef {
     if let Some(rest) = text.strip_prefix('@')
         && let Some((key, model)) = rest.split_once('/')
     {
-        return ModelRef { provider: None, key: Some(key.to_owned()), model: model.to_owned() };
+        return ModelRef {
+            provider: None,
+            key: Some(key.to_owned()),
+            model: model.to_owned(),
+        };
     }
     if let Some((prefix, model)) = text.split_once('/')
         && provider_info(prefix).is_some()
     {
-        let model = if prefix == "demo" { text.to_owned() } else { model.to_owned() };
-        return ModelRef { provider: Some(prefix.to_owned()), key: None, model };
+        let model = if prefix == "demo" {
+            text.to_owned()
+        } else {
+            model.to_owned()
+        };
+        return ModelRef {
+            provider: Some(prefix.to_owned()),
+            key: None,
+            model,
+        };
     }
-    ModelRef { provider: None, key: None, model: text.to_owned() }
+    ModelRef {
+        provider: None,
+        key: None,
+        model: text.to_owned(),
+    }
 }
 
 /// What a routing target says about where to send a call.
@@ -66,15 +86,85 @@ pub fn infer_provider(prices: &PriceTable, model: &str) -> Option<String> {
         ("deepseek", "deepseek"),
         ("grok", "xai"),
     ];
-    by_prefix.iter().find(|(p, _)| m.starts_with(p)).map(|(_, prov)| (*prov).to_owned())
+    by_prefix
+        .iter()
+        .find(|(p, _)| m.starts_with(p))
+        .map(|(_, prov)| (*prov).to_owned())
 }
 
-fn default_key(store: &Store, provider: &str) -> crate::Result<Option<VirtualKey>> {
-    let keys = store.list_keys()?;
-    if let Some(k) = keys.iter().find(|k| k.name == provider && k.provider == provider) {
+/// Keeps decrypted keys and the key list for a few seconds, so a call does not query, decrypt
+/// and write `last_used_at` every time. A key rotated or removed elsewhere is seen within
+/// [`KEY_CACHE_TTL`]; `last_used_at` is written at most once a minute per key.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: RwLock<HashMap<String, (VirtualKey, SecretString, Instant)>>,
+    touched: RwLock<HashMap<String, Instant>>,
+    list: RwLock<Option<(Vec<VirtualKey>, Instant)>>,
+}
+
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+impl KeyCache {
+    fn secret(&self, store: &Store, name: &str) -> crate::Result<(VirtualKey, SecretString)> {
+        let now = Instant::now();
+        let cached = self.keys.read().ok().and_then(|m| {
+            m.get(name)
+                .filter(|(_, _, at)| now.duration_since(*at) < KEY_CACHE_TTL)
+                .map(|(k, s, _)| (k.clone(), s.clone()))
+        });
+        let (key, secret) = match cached {
+            Some(hit) => hit,
+            None => {
+                let (k, s) = store.open_key(name)?;
+                if let Ok(mut m) = self.keys.write() {
+                    m.insert(name.to_owned(), (k.clone(), s.clone(), now));
+                }
+                (k, s)
+            }
+        };
+        let due = self.touched.read().ok().is_none_or(|m| {
+            m.get(&key.id)
+                .is_none_or(|t| now.duration_since(*t) > TOUCH_EVERY)
+        });
+        if due {
+            store.touch_key(&key.id)?;
+            if let Ok(mut m) = self.touched.write() {
+                m.insert(key.id.clone(), now);
+            }
+        }
+        Ok((key, secret))
+    }
+
+    fn list(&self, store: &Store) -> crate::Result<Vec<VirtualKey>> {
+        let now = Instant::now();
+        if let Some((keys, at)) = self.list.read().ok().and_then(|l| l.clone())
+            && now.duration_since(at) < KEY_CACHE_TTL
+        {
+            return Ok(keys);
+        }
+        let keys = store.list_keys()?;
+        if let Ok(mut l) = self.list.write() {
+            *l = Some((keys.clone(), now));
+        }
+        Ok(keys)
+    }
+}
+
+fn default_key(
+    store: &Store,
+    cache: &KeyCache,
+    provider: &str,
+) -> crate::Result<Option<VirtualKey>> {
+    let keys = cache.list(store)?;
+    if let Some(k) = keys
+        .iter()
+        .find(|k| k.name == provider && k.provider == provider)
+    {
         return Ok(Some(k.clone()));
     }
-    let mut of_provider: Vec<&VirtualKey> = keys.iter().filter(|k| k.provider == provider).collect();
+    let mut of_provider: Vec<&VirtualKey> =
+        keys.iter().filter(|k| k.provider == provider).collect();
     of_provider.sort_by_key(|k| k.created_at);
     Ok(of_provider.first().map(|k| (*k).clone()))
 }
@@ -86,18 +176,21 @@ fn config_error(e: crate::Error) -> ProviderError {
 /// Resolves one target for `model_string`.
 pub fn resolve(
     store: &Store,
+    cache: &KeyCache,
     prices: &PriceTable,
     spec: &TargetSpec<'_>,
     model_string: &str,
 ) -> Result<Endpoint, ProviderError> {
     let parsed = parse_model(model_string);
     if parsed.model.is_empty() {
-        return Err(ProviderError::config("no model given: set `model` in the request or the config"));
+        return Err(ProviderError::config(
+            "no model given: set `model` in the request or the config",
+        ));
     }
     let key_name = spec.virtual_key.map(str::to_owned).or(parsed.key.clone());
     let mut key: Option<(VirtualKey, SecretString)> = None;
     if let Some(name) = &key_name {
-        key = Some(store.key_secret(name).map_err(config_error)?);
+        key = Some(cache.secret(store, name).map_err(config_error)?);
     }
     let provider = match (&key, spec.provider, &parsed.provider) {
         (Some((k, _)), explicit, _) => {
@@ -120,11 +213,14 @@ pub fn resolve(
             ))
         })?,
     };
-    let info = provider_info(&provider).ok_or_else(|| {
-        ProviderError::config(format!("unknown provider '{provider}'"))
-    })?;
+    let info = provider_info(&provider)
+        .ok_or_else(|| ProviderError::config(format!("unknown provider '{provider}'")))?;
     if info.protocol == Protocol::Demo {
-        let model = if parsed.model.starts_with("demo/") { parsed.model.clone() } else { format!("demo/{}", parsed.model) };
+        let model = if parsed.model.starts_with("demo/") {
+            parsed.model.clone()
+        } else {
+            format!("demo/{}", parsed.model)
+        };
         return Ok(Endpoint {
             provider,
             protocol: Protocol::Demo,
@@ -135,8 +231,8 @@ pub fn resolve(
         });
     }
     if key.is_none() && spec.api_key.is_none() {
-        if let Some(k) = default_key(store, &provider).map_err(config_error)? {
-            key = Some(store.key_secret(&k.name).map_err(config_error)?);
+        if let Some(k) = default_key(store, cache, &provider).map_err(config_error)? {
+            key = Some(cache.secret(store, &k.name).map_err(config_error)?);
         } else if info.needs_key {
             return Err(ProviderError::config(format!(
                 "no virtual key for provider '{provider}'; add one with `portolan keys add <name> --provider {provider}`, or try the demo provider (model demo/small)"
@@ -158,7 +254,14 @@ pub fn resolve(
         (Some((k, s)), None) => (Some(k.name), Some(s)),
         (None, None) => (None, None),
     };
-    Ok(Endpoint { provider, protocol: info.protocol, base_url, api_key, key_name, model: parsed.model })
+    Ok(Endpoint {
+        provider,
+        protocol: info.protocol,
+        base_url,
+        api_key,
+        key_name,
+        model: parsed.model,
+    })
 }
 
 #[cfg(test)]
@@ -167,26 +270,53 @@ mod tests {
 
     #[test]
     fn model_strings() {
-        assert_eq!(parse_model("gpt-4o-mini"), ModelRef { provider: None, key: None, model: "gpt-4o-mini".into() });
+        assert_eq!(
+            parse_model("gpt-4o-mini"),
+            ModelRef {
+                provider: None,
+                key: None,
+                model: "gpt-4o-mini".into()
+            }
+        );
         assert_eq!(
             parse_model("anthropic/claude-haiku-4-5"),
-            ModelRef { provider: Some("anthropic".into()), key: None, model: "claude-haiku-4-5".into() }
+            ModelRef {
+                provider: Some("anthropic".into()),
+                key: None,
+                model: "claude-haiku-4-5".into()
+            }
         );
         assert_eq!(
             parse_model("@work-openai/gpt-4o"),
-            ModelRef { provider: None, key: Some("work-openai".into()), model: "gpt-4o".into() }
+            ModelRef {
+                provider: None,
+                key: Some("work-openai".into()),
+                model: "gpt-4o".into()
+            }
         );
         assert_eq!(parse_model("demo/small").model, "demo/small");
         // Not a provider prefix: an OpenRouter-style model id stays whole.
-        assert_eq!(parse_model("meta-llama/llama-3-8b").model, "meta-llama/llama-3-8b");
+        assert_eq!(
+            parse_model("meta-llama/llama-3-8b").model,
+            "meta-llama/llama-3-8b"
+        );
     }
 
     #[test]
     fn inference() {
         let prices = PriceTable::builtin();
-        assert_eq!(infer_provider(prices, "gpt-4o-mini").as_deref(), Some("openai"));
-        assert_eq!(infer_provider(prices, "claude-some-future-model").as_deref(), Some("anthropic"));
-        assert_eq!(infer_provider(prices, "gemini-9-ultra").as_deref(), Some("gemini"));
+        assert_eq!(
+            infer_provider(prices, "gpt-4o-mini").as_deref(),
+            Some("openai")
+        );
+        assert_eq!(
+            infer_provider(prices, "claude-some-future-model").as_deref(),
+            Some("anthropic")
+        );
+        assert_eq!(
+            infer_provider(prices, "gemini-9-ultra").as_deref(),
+            Some("gemini")
+        );
         assert_eq!(infer_provider(prices, "my-local-model"), None);
     }
 }

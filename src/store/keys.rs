@@ -99,6 +99,13 @@ impl Store {
 
     /// The key and its decrypted secret, for a request about to be sent. Marks the key used.
     pub fn key_secret(&self, name: &str) -> Result<(VirtualKey, SecretString)> {
+        let (key, secret) = self.open_key(name)?;
+        self.touch_key(&key.id)?;
+        Ok((key, secret))
+    }
+
+    /// The key and its decrypted secret, without marking it used.
+    pub fn open_key(&self, name: &str) -> Result<(VirtualKey, SecretString)> {
         let key = self.get_key(name)?;
         let sealed: Vec<u8> = self.conn().query_row(
             "SELECT secret FROM virtual_keys WHERE id = ?1",
@@ -106,11 +113,16 @@ impl Store {
             |r| r.get(0),
         )?;
         let secret = self.master_key()?.open(&key.id, &key.name, &sealed)?;
+        Ok((key, secret))
+    }
+
+    /// Records that a key was just used.
+    pub fn touch_key(&self, id: &str) -> Result<()> {
         self.conn().execute(
             "UPDATE virtual_keys SET last_used_at = ?2 WHERE id = ?1",
-            params![key.id, fmt_time(&now())],
+            params![id, fmt_time(&now())],
         )?;
-        Ok((key, secret))
+        Ok(())
     }
 }
 

@@ -149,12 +149,25 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 "#;
 
+/// Gateway tokens: only a hash of each token is stored.
+const V3: &str = r#"
+CREATE TABLE gateway_tokens (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    hash         TEXT NOT NULL UNIQUE,
+    prefix       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at   TEXT
+);
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Brings the database to the latest schema. Returns true when the database was brand new.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<bool> {

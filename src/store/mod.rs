@@ -4,6 +4,7 @@
 mod keys;
 mod migrations;
 mod prompts;
+mod tokens;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::secrets::MasterKey;
 use crate::template::CompiledPrompt;
 
 pub use prompts::{CompiledVersion, RenderedPrompt};
+pub use tokens::{GatewayToken, NewToken, hash_token};
 
 /// How a store is opened. [`StoreOptions::from_env`] reads the environment; tests set fields
 /// directly so they never touch a real keyring.

@@ -1,0 +1,458 @@
+//! The gateway's endpoints: OpenAI's chat completions, embeddings and models, prompts served by
+//! id or slug, feedback, and a health check.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::guard::Caller;
+use super::headers::{call_options, response_headers};
+use crate::chat::{ChatMessage, ChatRequest};
+use crate::prompts::VersionSelector;
+use crate::routing::{CallBody, CallOptions, PromptRef};
+
+fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                413,
+                "request_too_large",
+                "the request body is larger than the gateway accepts",
+            )
+        } else {
+            ApiError::bad_request(format!("could not read the request body: {e}"))
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            400,
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })
+}
+
+fn parse_request(value: Value) -> Result<ChatRequest, ApiError> {
+    let request: ChatRequest = serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request(format!("not a chat completion request: {e}")))?;
+    if request.messages.is_empty() {
+        return Err(ApiError::bad_request(
+            "`messages` must hold at least one message",
+        ));
+    }
+    Ok(request)
+}
+
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let request = parse_request(read_json(body)?)?;
+    if request.model.trim().is_empty() {
+        return Err(ApiError::bad_request("`model` is required"));
+    }
+    let mut options = call_options(&headers, state.engine.store())?;
+    options
+        .metadata
+        .insert("_gateway_token".into(), caller.token_name);
+    serve_call(&state, request, options, started).await
+}
+
+async fn serve_call(
+    state: &AppState,
+    request: ChatRequest,
+    options: CallOptions,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    state
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let call = state.engine.chat(request, options).await.map_err(|e| {
+        let code = match e.status {
+            504 => "upstream_timeout",
+            400 => "invalid_request",
+            404 => "not_found",
+            s if s >= 500 => "upstream_failed",
+            _ => "upstream_error",
+        };
+        let mut err = ApiError::new(e.status, code, e.message);
+        err = err
+            .with_header("x-portkey-trace-id", e.trace_id.clone())
+            .with_header("x-portolan-trace-id", e.trace_id);
+        err
+    })?;
+    let upstream_ms = call.info.upstream_us as f64 / 1000.0;
+    let gateway_ms = (started.elapsed().as_secs_f64() * 1000.0 - upstream_ms).max(0.0);
+    let hdrs = response_headers(&call.info, gateway_ms, upstream_ms);
+    let mut response = match call.body {
+        CallBody::Complete(resp) => axum::Json(resp).into_response(),
+        CallBody::Stream(stream) => {
+            let events = stream
+                .map(|item| match item {
+                    Ok(chunk) => (false, format!("data: {}\n\n", serde_json::to_string(&chunk).unwrap_or_default())),
+                    Err(e) => (
+                        true,
+                        format!(
+                            "data: {}\n\n",
+                            json!({"error": {"message": e.message, "type": "upstream_error", "code": "stream_failed", "param": null}})
+                        ),
+                    ),
+                })
+                .scan(false, |failed, (is_err, text)| {
+                    if *failed {
+                        return std::future::ready(None);
+                    }
+                    *failed = is_err;
+                    std::future::ready(Some((is_err, text)))
+                });
+            // `[DONE]` only after a stream that finished; a failed one ends with its error event.
+            let done = futures_util::stream::once(async { (false, "data: [DONE]\n\n".to_owned()) });
+            let body = events
+                .chain(done)
+                .scan(false, |failed, (is_err, text)| {
+                    if *failed {
+                        return std::future::ready(None);
+                    }
+                    *failed = is_err;
+                    std::future::ready(Some(text))
+                })
+                .map(|t| Ok::<Bytes, Infallible>(Bytes::from(t)));
+            let mut r = Response::new(Body::from_stream(body));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/event-stream"),
+            );
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-cache"),
+            );
+            r
+        }
+    };
+    for (k, v) in hdrs {
+        if let Ok(name) = header::HeaderName::from_bytes(k.as_bytes()) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PromptQuery {
+    version: Option<String>,
+    label: Option<String>,
+}
+
+fn selector(q: &PromptQuery) -> Result<VersionSelector, ApiError> {
+    match (&q.version, &q.label) {
+        (Some(v), _) => match v.trim_start_matches('v').parse::<i64>() {
+            Ok(n) => Ok(VersionSelector::Number(n)),
+            Err(_) if v == "latest" => Ok(VersionSelector::Latest),
+            Err(_) => Err(ApiError::bad_request(format!(
+                "?version= takes a number, not '{v}'"
+            ))),
+        },
+        (None, Some(l)) => Ok(VersionSelector::from_options(None, Some(l.clone()))),
+        (None, None) => Ok(VersionSelector::Default),
+    }
+}
+
+/// `{id}` may carry `@12`, `@latest` or `@production`, as in Portkey's prompt ids.
+fn split_reference(id: &str, q: &PromptQuery) -> Result<(String, VersionSelector), ApiError> {
+    match id.split_once('@') {
+        Some((base, sel)) => {
+            let s = match sel.parse::<i64>() {
+                Ok(n) => VersionSelector::Number(n),
+                Err(_) => VersionSelector::from_options(None, Some(sel.to_owned())),
+            };
+            Ok((base.to_owned(), s))
+        }
+        None => Ok((id.to_owned(), selector(q)?)),
+    }
+}
+
+/// Renders a prompt with the body's `variables`; other body fields override the saved params.
+fn render_for_call(
+    state: &AppState,
+    id: &str,
+    q: &PromptQuery,
+    body: Value,
+) -> Result<(ChatRequest, PromptRef), ApiError> {
+    let Value::Object(mut body) = body else {
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object with `variables`",
+        ));
+    };
+    let variables = match body.remove("variables") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`variables` must be an object of names to values",
+            ));
+        }
+    };
+    let (reference, sel) = split_reference(id, q)?;
+    let rendered = state.engine.store().render(&reference, &sel, &variables)?;
+    let mut request = ChatRequest {
+        model: rendered.model.clone().unwrap_or_default(),
+        messages: rendered
+            .messages
+            .iter()
+            .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    let mut params = rendered.params.clone();
+    params.remove("model");
+    for (k, v) in body {
+        if k == "messages" {
+            return Err(ApiError::bad_request(
+                "`messages` comes from the prompt; pass `variables` instead",
+            ));
+        }
+        params.insert(k, v);
+    }
+    request.apply_params(&params).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body's parameters do not fit a chat request: {e}"
+        ))
+    })?;
+    Ok((
+        request,
+        PromptRef {
+            id: rendered.prompt_id,
+            version: rendered.version,
+        },
+    ))
+}
+
+pub async fn prompt_completions(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<PromptQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (request, prompt) = render_for_call(&state, &id, &q, read_json(body)?)?;
+    if request.model.trim().is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "prompt '{id}' names no model; pass `model` in the body"
+        )));
+    }
+    let mut options = call_options(&headers, state.engine.store())?;
+    options
+        .metadata
+        .entry("_prompt".into())
+        .or_insert_with(|| prompt.id.clone());
+    options
+        .metadata
+        .insert("_gateway_token".into(), caller.token_name);
+    options.prompt = Some(prompt);
+    serve_call(&state, request, options, started).await
+}
+
+pub async fn prompt_render(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<PromptQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (request, prompt) = render_for_call(&state, &id, &q, read_json(body)?)?;
+    Ok(axum::Json(json!({
+        "success": true,
+        "data": request,
+        "prompt": {"id": prompt.id, "version": prompt.version},
+    }))
+    .into_response())
+}
+
+pub async fn list_prompts(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let prompts = state.engine.store().list_prompts()?;
+    Ok(axum::Json(json!({"object": "list", "data": prompts})).into_response())
+}
+
+pub async fn get_prompt(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<PromptQuery>,
+) -> Result<Response, ApiError> {
+    let (reference, sel) = split_reference(&id, &q)?;
+    let store = state.engine.store();
+    let version = store.get_version(&reference, &sel)?;
+    let prompt = store.get_prompt(&reference)?;
+    let refs = store.references(&version)?;
+    Ok(axum::Json(json!({
+        "id": prompt.id,
+        "slug": prompt.slug,
+        "latest_version": prompt.latest_version,
+        "labels": prompt.labels,
+        "version": version.version,
+        "message": version.message,
+        "created_at": version.created_at,
+        "content": version.content,
+        "variables": refs.variables,
+        "partials": refs.partials,
+    }))
+    .into_response())
+}
+
+pub async fn list_models(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let store = state.engine.store();
+    let keys = store.list_keys()?;
+    let mut data = Vec::new();
+    for m in ["demo/small", "demo/large", "demo/fast"] {
+        data.push(json!({"id": m, "object": "model", "created": 0, "owned_by": "demo"}));
+    }
+    let mut providers: Vec<&str> = keys.iter().map(|k| k.provider.as_str()).collect();
+    providers.sort();
+    providers.dedup();
+    for p in providers {
+        for m in state.engine.prices().models_for_provider(p) {
+            let id = if m.starts_with(&format!("{p}/"))
+                || matches!(p, "openai" | "anthropic" | "gemini")
+            {
+                m.to_owned()
+            } else {
+                format!("{p}/{m}")
+            };
+            data.push(json!({"id": id, "object": "model", "created": 0, "owned_by": p}));
+        }
+    }
+    for k in &keys {
+        if matches!(
+            k.provider.as_str(),
+            "ollama" | "lmstudio" | "vllm" | "openai-compatible"
+        ) {
+            data.push(json!({"id": format!("@{}/<model>", k.name), "object": "model", "created": 0, "owned_by": k.provider}));
+        }
+    }
+    Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
+}
+
+pub async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let value = read_json(body)?;
+    let model = value
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("`model` is required"))?
+        .to_owned();
+    let inputs: Vec<String> = match value.get("input") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) && !a.is_empty() => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "`input` must be a string or a non-empty list of strings",
+            ));
+        }
+    };
+    let (vectors, _) = state.engine.embed_raw(&model, &inputs).await.map_err(|e| {
+        let status = if e.kind == crate::providers::FailureKind::Config {
+            400
+        } else if e.status >= 500 {
+            502
+        } else {
+            e.status
+        };
+        ApiError::new(status, "embedding_failed", e.message)
+    })?;
+    let tokens: u64 = inputs
+        .iter()
+        .map(|t| crate::providers::estimate_tokens(t))
+        .sum();
+    let data: Vec<Value> = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+        .collect();
+    Ok(axum::Json(json!({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})).into_response())
+}
+
+pub async fn feedback(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let value = read_json(body)?;
+    let trace = value
+        .get("trace_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("`trace_id` is required"))?;
+    let score = value
+        .get("value")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ApiError::bad_request("`value` must be a whole number from -10 to 10"))?;
+    let weight = match value.get("weight") {
+        None | Some(Value::Null) => 1.0,
+        Some(w) => w
+            .as_f64()
+            .ok_or_else(|| ApiError::bad_request("`weight` must be a number from 0 to 1"))?,
+    };
+    let metadata = match value.get("metadata") {
+        None | Some(Value::Null) => Default::default(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .collect(),
+        Some(_) => return Err(ApiError::bad_request("`metadata` must be an object")),
+    };
+    // Logs are written in the background; make sure the traced call is in before looking.
+    state.engine.flush_logs();
+    let fb = state
+        .engine
+        .store()
+        .add_feedback(trace, score, weight, metadata)?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(
+            json!({"status": "success", "message": "feedback recorded", "feedback_ids": [fb.id]}),
+        ),
+    )
+        .into_response())
+}
+
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    axum::Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "requests": state.requests.load(std::sync::atomic::Ordering::Relaxed),
+        "logs_dropped": state.engine.logs_dropped(),
+    }))
+    .into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "unknown_route",
+        "no such endpoint; see GET /v1/models, POST /v1/chat/completions, POST /v1/prompts/{id}/completions",
+    )
+}

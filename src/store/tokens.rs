@@ -1,0 +1,142 @@
+//! Gateway tokens: created and rotated from the CLI or the app, shown once, stored as a SHA-256
+//! hash. A request's bearer token is hashed and looked up; nothing reversible is kept.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, fmt_time, now, parse_time};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GatewayToken {
+    pub id: String,
+    pub name: String,
+    /// The token's first characters, to recognise it (`pt_3f9k…`).
+    pub prefix: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A token just created: the only time its secret is available.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewToken {
+    pub token: GatewayToken,
+    pub secret: String,
+}
+
+pub fn hash_token(secret: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
+}
+
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+fn new_secret() -> String {
+    let bytes = crate::ids::random_bytes::<32>();
+    let body: String = bytes
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect();
+    format!("pt_{body}")
+}
+
+impl Store {
+    pub fn create_token(&self, name: &str) -> Result<NewToken> {
+        crate::ids::validate_slug("token name", name)?;
+        let conn = self.conn();
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM gateway_tokens WHERE name = ?1 AND revoked_at IS NULL)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(Error::DuplicateToken(name.to_owned()));
+        }
+        // A revoked token keeps its row for the audit trail but frees its name.
+        conn.execute(
+            "DELETE FROM gateway_tokens WHERE name = ?1 AND revoked_at IS NOT NULL",
+            [name],
+        )?;
+        let secret = new_secret();
+        let id = crate::ids::new_id("tok");
+        let prefix = format!("{}…", &secret[..8]);
+        let at = now();
+        conn.execute(
+            "INSERT INTO gateway_tokens(id, name, hash, prefix, created_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+            params![id, name, hash_token(&secret), prefix, fmt_time(&at)],
+        )?;
+        Ok(NewToken {
+            token: GatewayToken {
+                id,
+                name: name.to_owned(),
+                prefix,
+                created_at: at,
+                last_used_at: None,
+            },
+            secret,
+        })
+    }
+
+    pub fn list_tokens(&self) -> Result<Vec<GatewayToken>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, name, prefix, created_at, last_used_at FROM gateway_tokens WHERE revoked_at IS NULL ORDER BY name",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(GatewayToken {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    prefix: r.get(2)?,
+                    created_at: parse_time(&r.get::<_, String>(3)?)?,
+                    last_used_at: r
+                        .get::<_, Option<String>>(4)?
+                        .map(|s| parse_time(&s))
+                        .transpose()?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn revoke_token(&self, name: &str) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE gateway_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+            params![name, fmt_time(&now())],
+        )?;
+        if n == 0 {
+            return Err(Error::TokenNotFound(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The live token whose hash is `hash`, if any; marks it used.
+    pub fn token_by_hash(&self, hash: &str) -> Result<Option<GatewayToken>> {
+        let conn = self.conn();
+        let found = conn
+            .prepare_cached(
+                "SELECT id, name, prefix, created_at, last_used_at FROM gateway_tokens
+                 WHERE hash = ?1 AND revoked_at IS NULL",
+            )?
+            .query_row([hash], |r| {
+                Ok(GatewayToken {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    prefix: r.get(2)?,
+                    created_at: parse_time(&r.get::<_, String>(3)?)?,
+                    last_used_at: r
+                        .get::<_, Option<String>>(4)?
+                        .map(|s| parse_time(&s))
+                        .transpose()?,
+                })
+            })
+            .optional()?;
+        Ok(found)
+    }
+
+    pub fn touch_token(&self, id: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE gateway_tokens SET last_used_at = ?2 WHERE id = ?1")?
+            .execute(params![id, fmt_time(&now())])?;
+        Ok(())
+    }
+}
