@@ -8,3 +8,4 @@ mod cli_keys;
 mod cli_prompts;
 mod engine;
 mod gateway;
+mod sdk;

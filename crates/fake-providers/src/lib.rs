@@ -116,7 +116,12 @@ impl FakeServer {
 
     /// Like [`FakeServer::start`], returning the bind error instead of panicking.
     pub async fn try_start() -> io::Result<FakeServer> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::try_start_on(0).await
+    }
+
+    /// As [`FakeServer::try_start`], on a given port of 127.0.0.1 (0 picks a free one).
+    pub async fn try_start_on(port: u16) -> io::Result<FakeServer> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let (tx, rx) = oneshot::channel();
@@ -254,6 +259,12 @@ impl FakeServer {
     }
 
     /// Number of requests received so far.
+    /// Stops (or resumes) keeping request records; `request_count` still counts. For load
+    /// tests, whose memory should not grow with every request.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.set_recording(on);
+    }
+
     pub fn request_count(&self) -> usize {
         self.shared.request_count()
     }

@@ -25,6 +25,9 @@ struct State {
     expected_key: Option<String>,
     cached_tokens: u64,
     records: Vec<RecordedRequest>,
+    /// Requests seen while recording was off (benchmarks keep memory flat this way).
+    unrecorded: usize,
+    recording_off: bool,
     seq: u64,
 }
 
@@ -80,7 +83,16 @@ impl Shared {
     }
 
     pub(crate) fn record(&self, r: RecordedRequest) {
-        self.lock().records.push(r);
+        let mut s = self.lock();
+        if s.recording_off {
+            s.unrecorded += 1;
+        } else {
+            s.records.push(r);
+        }
+    }
+
+    pub(crate) fn set_recording(&self, on: bool) {
+        self.lock().recording_off = !on;
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
@@ -88,7 +100,8 @@ impl Shared {
     }
 
     pub(crate) fn request_count(&self) -> usize {
-        self.lock().records.len()
+        let s = self.lock();
+        s.records.len() + s.unrecorded
     }
 
     /// A number unique within this server, for response and request ids.

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Gateway benchmark: a fast fake upstream (crates/fake-providers' fake-upstream) measured directly
+# and through `portolan serve` (request logging on, pinned to one core), with wrk from Debian's
+# packages. Prints one table. Every load run is bounded by duration; everything listens on
+# 127.0.0.1 only and is stopped at the end.
+#   bench/gateway.sh            (DURATION=5 seconds per wrk run by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5}
+GW_CORE=${GW_CORE:-0}
+LOAD_CORE=${LOAD_CORE:-1}
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+cargo build --release --quiet --bin portolan -p portolan
+cargo build --release --quiet --bin fake-upstream -p fake-providers
+BIN=target/release/portolan
+FAKE=target/release/fake-upstream
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+taskset -c "$LOAD_CORE" "$FAKE" 0 > "$work/fake.out" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/fake.out" ] && break; sleep 0.05; done
+UPSTREAM=$(head -1 "$work/fake.out")
+UPSTREAM_KEY=sk-bench-0000000000000000000000000000
+
+export PORTOLAN_HOME="$work/home" PORTOLAN_KEYRING=0 PORTOLAN_SEED=0
+printf '%s' "$UPSTREAM_KEY" | "$BIN" keys add openai --provider openai --base-url "$UPSTREAM/v1" >/dev/null
+PORTOLAN_TOKEN=$("$BIN" tokens create bench | tail -1)
+PORT=$((20000 + RANDOM % 20000))
+
+start_ns=$(date +%s%N)
+taskset -c "$GW_CORE" "$BIN" serve --port "$PORT" > "$work/serve.out" 2>&1 &
+GW_PID=$!
+pids+=($GW_PID)
+GW="http://127.0.0.1:$PORT"
+for _ in $(seq 400); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$GW/v1/chat/completions" -H "Authorization: Bearer $PORTOLAN_TOKEN" \
+    -H 'content-type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' || true)
+  [ "$code" = 200 ] && break
+  sleep 0.005
+done
+startup_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+rss() { awk '/^VmRSS/ {print int($2/1024)}' "/proc/$GW_PID/status"; }
+hwm() { awk '/^VmHWM/ {print int($2/1024)}' "/proc/$GW_PID/status"; }
+idle_mb=$(rss)
+
+# wrk prints latency percentiles with --latency; pick p50 / p99 (in ms) and requests/s.
+run_wrk() { # url conns token
+  AUTH_TOKEN=$3 taskset -c "$LOAD_CORE" wrk -t1 -c"$2" -d"${DURATION}s" --latency -s bench/post.lua "$1" 2>/dev/null
+}
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v+0 } else if (v ~ /s$/) { sub(/s$/, "", v); print v*1000 } else print v }'; }
+pct() { echo "$1" | awk -v p="$2" '$1 == p {print $2}'; }
+rps() { echo "$1" | awk '/Requests\/sec/ {print int($2)}'; }
+
+d1=$(run_wrk "$UPSTREAM/v1/chat/completions" 1 "$UPSTREAM_KEY")
+g1=$(run_wrk "$GW/v1/chat/completions" 1 "$PORTOLAN_TOKEN")
+d32=$(run_wrk "$UPSTREAM/v1/chat/completions" 32 "$UPSTREAM_KEY")
+g32=$(run_wrk "$GW/v1/chat/completions" 32 "$PORTOLAN_TOKEN")
+peak_mb=$(hwm)
+errors=$(echo "$g32" | awk '/Non-2xx/ {print $5}')
+
+# Streaming time to first byte, median of 50 sequential requests each way.
+ttfb() { # url auth
+  for _ in $(seq 50); do
+    curl -s -o /dev/null -w '%{time_starttransfer}\n' -X POST "$1" -H "Authorization: Bearer $2" -H 'content-type: application/json' \
+      -d '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say ok"}]}'
+  done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]*1000}'
+}
+t_direct=$(ttfb "$UPSTREAM/v1/chat/completions" "$UPSTREAM_KEY")
+t_gw=$(ttfb "$GW/v1/chat/completions" "$PORTOLAN_TOKEN")
+
+d1p50=$(to_ms "$(pct "$d1" 50%)"); d1p99=$(to_ms "$(pct "$d1" 99%)")
+g1p50=$(to_ms "$(pct "$g1" 50%)"); g1p99=$(to_ms "$(pct "$g1" 99%)")
+d32p99=$(to_ms "$(pct "$d32" 99%)"); g32p99=$(to_ms "$(pct "$g32" 99%)")
+printf '\nPortolan gateway benchmark (gateway on core %s, load + fake upstream on core %s, %ss per run, logging on)\n' "$GW_CORE" "$LOAD_CORE" "$DURATION"
+printf '%-44s %12s %12s %12s\n' "measure" "direct" "gateway" "added"
+printf '%-44s %12s %12s %12s\n' "p50 latency, concurrency 1 (ms)" "$d1p50" "$g1p50" "$(awk -v a="$g1p50" -v b="$d1p50" 'BEGIN{printf "%.3f", a-b}')"
+printf '%-44s %12s %12s %12s\n' "p99 latency, concurrency 1 (ms)" "$d1p99" "$g1p99" "$(awk -v a="$g1p99" -v b="$d1p99" 'BEGIN{printf "%.3f", a-b}')"
+printf '%-44s %12s %12s %12s\n' "requests/s, concurrency 32" "$(rps "$d32")" "$(rps "$g32")" "-"
+printf '%-44s %12s %12s %12s\n' "p99 latency, concurrency 32 (ms)" "$d32p99" "$g32p99" "$(awk -v a="$g32p99" -v b="$d32p99" 'BEGIN{printf "%.3f", a-b}')"
+printf '%-44s %12s %12s %12s\n' "stream time to first byte, median (ms)" "$t_direct" "$t_gw" "$(awk -v a="$t_gw" -v b="$t_direct" 'BEGIN{printf "%.3f", a-b}')"
+printf '%-44s %12s %12s %12s\n' "memory idle / peak (MB RSS)" "-" "$idle_mb / $peak_mb" "-"
+printf '%-44s %12s %12s %12s\n' "start to first answered request (ms)" "-" "$startup_ms" "-"
+printf '%-44s %12s %12s %12s\n' "non-2xx answers at concurrency 32" "-" "${errors:-0}" "-"
+logged=$("$BIN" logs --limit 1 --json | grep -c '"id"' || true)
+echo "(calls were logged: $([ "$logged" -ge 1 ] && echo yes || echo no))"
