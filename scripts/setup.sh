@@ -8,7 +8,8 @@ for_tests=0
 [ "${1:-}" = "--test" ] && for_tests=1
 
 # Packages the engine build needs (C compiler for ring and the bundled SQLite, pkg-config).
-APT_PACKAGES=(build-essential pkg-config ca-certificates git)
+# libssl-dev: git2's https transport (bundle import from a remote repository).
+APT_PACKAGES=(build-essential pkg-config ca-certificates git libssl-dev)
 if [ "$for_tests" = 1 ]; then
   APT_PACKAGES+=(python3 python3-venv)
   # Node.js only when there is none (a NodeSource build already carries npm).

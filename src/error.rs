@@ -144,6 +144,12 @@ pub enum Error {
     #[error("{0}")]
     Routing(String),
 
+    #[error("{0}")]
+    Bundle(String),
+
+    #[error("git: {0}")]
+    Git(String),
+
     #[error("a gateway token named '{0}' already exists")]
     DuplicateToken(String),
 
@@ -199,6 +205,8 @@ impl Error {
             Error::TraceNotFound(_) => "trace_not_found",
             Error::Routing(_) => "routing",
             Error::DuplicateToken(_) => "duplicate_token",
+            Error::Bundle(_) => "bundle",
+            Error::Git(_) => "git",
             Error::TokenNotFound(_) => "token_not_found",
             Error::Db(_) => "database",
             Error::Io { .. } => "io",
@@ -211,6 +219,12 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+}
+
+impl From<git2::Error> for Error {
+    fn from(e: git2::Error) -> Self {
+        Error::Git(e.message().to_owned())
     }
 }
 

@@ -2,6 +2,7 @@
 //! and gateway. Nothing here depends on a GUI toolkit: the CLI, the headless gateway and the desktop
 //! shell are all thin layers over this crate.
 
+pub mod bundle;
 pub mod cache;
 pub mod chat;
 pub mod compare;

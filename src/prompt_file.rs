@@ -163,6 +163,12 @@ fn marker(line: &str) -> Option<Role> {
 
 /// Reads a prompt file. `path` is used in error messages only.
 pub fn parse(text: &str, path: &Path) -> Result<PromptFile> {
+    parse_located(text, path).map(|(f, _)| f)
+}
+
+/// As [`parse`], also returning the file line on which each message's text starts, so template
+/// errors can be reported as `file:line:column`.
+pub fn parse_located(text: &str, path: &Path) -> Result<(PromptFile, Vec<usize>)> {
     let (yaml, body, body_line) = split_front_matter(text, path)?;
     let front: FrontMatter = serde_norway::from_str(yaml).map_err(|e| {
         let line = e.location().map_or(1, |l| l.line()) + 1;
@@ -172,23 +178,26 @@ pub fn parse(text: &str, path: &Path) -> Result<PromptFile> {
             reason: format!("front matter: {}", strip_location(&e.to_string())),
         }
     })?;
-    let messages = parse_body(body, body_line, path, false)?;
+    let (messages, lines) = parse_body_located(body, body_line, path, false)?;
     let (model, params) = match front.model {
         None => (None, Map::new()),
         Some(ModelField::Id(id)) => (Some(id), Map::new()),
         Some(ModelField::Full(m)) => (m.id, m.parameters),
     };
-    Ok(PromptFile {
-        name: front.name,
-        content: PromptContent {
-            description: front.description,
-            model,
-            params,
-            variables: front.variables,
-            messages,
+    Ok((
+        PromptFile {
+            name: front.name,
+            content: PromptContent {
+                description: front.description,
+                model,
+                params,
+                variables: front.variables,
+                messages,
+            },
+            labels: front.labels,
         },
-        labels: front.labels,
-    })
+        lines,
+    ))
 }
 
 fn strip_location(msg: &str) -> String {
@@ -235,6 +244,15 @@ pub(crate) fn parse_body(
     path: &Path,
     lenient_markers: bool,
 ) -> Result<Vec<Message>> {
+    parse_body_located(body, first_line, path, lenient_markers).map(|(m, _)| m)
+}
+
+fn parse_body_located(
+    body: &str,
+    first_line: usize,
+    path: &Path,
+    lenient_markers: bool,
+) -> Result<(Vec<Message>, Vec<usize>)> {
     let body = if body.contains('\r') {
         std::borrow::Cow::Owned(body.replace("\r\n", "\n"))
     } else {
@@ -253,6 +271,7 @@ pub(crate) fn parse_body(
         }
     };
     let mut messages: Vec<Message> = Vec::new();
+    let mut starts: Vec<usize> = Vec::new();
     let mut current: Option<(Role, String)> = None;
     for (i, line) in body.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches('\n');
@@ -261,6 +280,7 @@ pub(crate) fn parse_body(
                 messages.push(Message::new(r, finish_section(text, false)));
             }
             current = Some((role, String::new()));
+            starts.push(first_line + i + 1);
             continue;
         }
         match &mut current {
@@ -289,7 +309,7 @@ pub(crate) fn parse_body(
             reason: "no messages: add a line reading 'system:', 'user:' or 'assistant:' followed by its text".into(),
         });
     }
-    Ok(messages)
+    Ok((messages, starts))
 }
 
 /// Removes what the writer added after a message: its line break and, between sections, the

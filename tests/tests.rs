@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli_bundle;
 mod cli_calls;
 mod cli_keys;
 mod cli_prompts;

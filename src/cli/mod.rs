@@ -1,6 +1,7 @@
 //! Command definitions and their output. Every command prints a human form by default and JSON
 //! with `--json`; errors are one sentence on stderr and a non-zero exit.
 
+mod bundle;
 mod calls;
 mod serve;
 
@@ -49,6 +50,9 @@ enum Command {
     Logs(calls::LogsArgs),
     /// Attach feedback to a logged call by trace id
     Feedback(calls::FeedbackArgs),
+    /// Export prompts to, or import them from, a folder of files in git
+    #[command(subcommand)]
+    Bundle(bundle::BundleCmd),
     /// Start the local OpenAI-compatible gateway
     Serve(serve::ServeArgs),
     /// Manage gateway tokens
@@ -189,6 +193,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Status { json } => status(&store, json),
         Command::Run(args) => calls::run(store, args),
         Command::Serve(args) => serve::serve(store, args),
+        Command::Bundle(cmd) => bundle::run(store, cmd),
         Command::Tokens(cmd) => serve::tokens(store, cmd),
         Command::Chat(args) => calls::chat(store, args),
         Command::Compare(args) => calls::compare(store, args),

@@ -36,6 +36,19 @@ impl Store {
         content: &PromptContent,
         message: Option<&str>,
     ) -> Result<SaveOutcome> {
+        self.create_prompt_as(slug, None, content, message, now())
+    }
+
+    /// As [`Store::create_prompt`], keeping a given id (a bundle's, so calls by id keep working
+    /// on another machine) when it is free, and a given creation time.
+    pub fn create_prompt_as(
+        &self,
+        slug: &str,
+        id: Option<&str>,
+        content: &PromptContent,
+        message: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SaveOutcome> {
         validate_slug("prompt slug", slug)?;
         content.validate()?;
         let mut conn = self.conn();
@@ -48,8 +61,24 @@ impl Store {
         if exists {
             return Err(Error::DuplicateSlug(slug.to_owned()));
         }
-        let id = new_id("pr");
-        let at = fmt_time(&now());
+        let wanted = id.filter(|i| {
+            i.starts_with("pr_")
+                && i.len() <= 40
+                && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+        let taken = match wanted {
+            Some(i) => tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM prompts WHERE id = ?1)",
+                [i],
+                |r| r.get::<_, bool>(0),
+            )?,
+            None => true,
+        };
+        let id = match wanted {
+            Some(i) if !taken => i.to_owned(),
+            _ => new_id("pr"),
+        };
+        let at = fmt_time(&at);
         tx.execute(
             "INSERT INTO prompts(id, slug, created_at, updated_at) VALUES(?1, ?2, ?3, ?3)",
             params![id, slug, at],
