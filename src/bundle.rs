@@ -386,6 +386,9 @@ fn commit(
     Ok(Some(oid.to_string()))
 }
 
+/// A version to create on import: its time and message (from git history) and content.
+type ReplayStep<'a> = (Option<DateTime<Utc>>, Option<String>, &'a PromptContent);
+
 /// One file of a bundle, parsed and validated.
 #[derive(Debug, Clone)]
 struct BundleFile {
@@ -482,7 +485,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
         match &existing {
             None => {
                 action.change = "create".into();
-                let steps: Vec<(Option<DateTime<Utc>>, Option<String>, &PromptContent)> = {
+                let steps: Vec<ReplayStep<'_>> = {
                     let mut s: Vec<_> = f
                         .history
                         .iter()
