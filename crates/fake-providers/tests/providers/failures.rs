@@ -90,6 +90,7 @@ async fn chunks_non_stream_are_joined_after_total_delay() {
 async fn hang_times_out_the_client_then_closes_by_itself() {
     let s = FakeServer::start().await;
     s.push(Behavior::hang(MS(400)));
+    super::support::install_crypto();
     let client = reqwest::Client::builder().timeout(MS(100)).build().unwrap();
     let t0 = Instant::now();
     let err = client

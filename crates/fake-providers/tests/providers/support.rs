@@ -5,7 +5,13 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::Value;
 
+/// Installs the crypto provider reqwest needs in this workspace (see Cargo.toml).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn client() -> reqwest::Client {
+    install_crypto();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
