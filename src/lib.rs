@@ -10,6 +10,7 @@ pub mod diff;
 pub mod embeddings;
 pub mod error;
 pub mod gateway;
+pub mod guardrails;
 pub mod ids;
 pub mod keys;
 pub mod logs;

@@ -9,4 +9,5 @@ mod cli_keys;
 mod cli_prompts;
 mod engine;
 mod gateway;
+mod governance;
 mod sdk;

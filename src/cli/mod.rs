@@ -3,6 +3,7 @@
 
 mod bundle;
 mod calls;
+mod governance;
 mod serve;
 
 use std::io::{IsTerminal, Read, Write};
@@ -58,10 +59,32 @@ enum Command {
     /// Manage gateway tokens
     #[command(subcommand)]
     Tokens(serve::TokensCmd),
+    /// Settings shared by the CLI, the gateway and the app
+    #[command(subcommand)]
+    Settings(SettingsCmd),
+    /// Show the audit log of changes
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show where data lives and what the library holds
     Status {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SettingsCmd {
+    /// The PII guardrail applied to every call whose config names none
+    Pii {
+        #[arg(value_parser = ["off", "detect", "redact", "deny"])]
+        mode: String,
+        /// With redact: put the original values back into answers
+        #[arg(long)]
+        restore: bool,
     },
 }
 
@@ -170,6 +193,10 @@ enum KeysCmd {
     Rotate { name: String },
     /// Remove a key
     Remove { name: String },
+    /// Set a spend or token budget on a key
+    Budget(governance::BudgetArgs),
+    /// Set rate limits on a key
+    Limit(governance::LimitArgs),
 }
 
 pub fn init_logging() {
@@ -191,6 +218,10 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Prompts(cmd) => prompts(&store, cmd),
         Command::Keys(cmd) => keys(&store, cmd),
         Command::Status { json } => status(&store, json),
+        Command::Settings(SettingsCmd::Pii { mode, restore }) => {
+            governance::pii(&store, &mode, restore)
+        }
+        Command::Audit { limit, json } => governance::audit(&store, limit, json),
         Command::Run(args) => calls::run(store, args),
         Command::Serve(args) => serve::serve(store, args),
         Command::Bundle(cmd) => bundle::run(store, cmd),
@@ -506,10 +537,25 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
             );
             Ok(())
         }
+        KeysCmd::Budget(args) => {
+            governance::set_budget(store, governance::key_subject(store, &args.name)?, &args)
+        }
+        KeysCmd::Limit(args) => {
+            governance::set_limits(store, governance::key_subject(store, &args.name)?, &args)
+        }
         KeysCmd::List { json } => {
             let keys = store.list_keys()?;
             if json {
-                return print_json(&keys);
+                let mut out = Vec::new();
+                for k in &keys {
+                    let mut v = serde_json::to_value(k)?;
+                    let usage =
+                        governance::usage_json(store, &governance::key_subject(store, &k.name)?)?;
+                    v["budget"] = usage["budget"].clone();
+                    v["rate_limits"] = usage["rate_limits"].clone();
+                    out.push(v);
+                }
+                return print_json(&out);
             }
             if keys.is_empty() {
                 println!(
@@ -518,18 +564,21 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
                 return Ok(());
             }
             println!(
-                "{:<20}  {:<18}  {:<12}  {:<16}  LAST USED",
-                "NAME", "PROVIDER", "SECRET", "ID"
+                "{:<20}  {:<18}  {:<12}  {:<16}  {:<16}  {:<28}  LIMITS",
+                "NAME", "PROVIDER", "SECRET", "ID", "LAST USED", "BUDGET"
             );
             for k in keys {
+                let subject = governance::key_subject(store, &k.name)?;
                 println!(
-                    "{:<20}  {:<18}  {:<12}  {:<16}  {}",
+                    "{:<20}  {:<18}  {:<12}  {:<16}  {:<16}  {:<28}  {}",
                     k.name,
                     k.provider,
                     k.mask,
                     k.id,
                     k.last_used_at
-                        .map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+                        .map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+                    governance::describe_budget(store, &subject)?,
+                    governance::describe_limits(store, &subject)?
                 );
             }
             Ok(())

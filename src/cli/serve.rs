@@ -24,8 +24,29 @@ pub struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum TokensCmd {
-    /// Create a gateway token (shown once)
-    Create { name: String },
+    /// Create a gateway token (shown once), optionally limited in scope and time
+    Create {
+        name: String,
+        /// Only these prompts (id, slug, or label:<name>; repeatable)
+        #[arg(long = "prompt")]
+        prompts: Vec<String>,
+        /// Only these virtual keys (`demo` for the demo provider; repeatable)
+        #[arg(long = "key")]
+        keys: Vec<String>,
+        /// Only these models (a trailing * matches a prefix; repeatable)
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Render and read only: no model calls
+        #[arg(long)]
+        read_only: bool,
+        /// Expire after this many days
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Set a spend or token budget on a token
+    Budget(super::governance::BudgetArgs),
+    /// Set rate limits on a token
+    Limit(super::governance::LimitArgs),
     /// List gateway tokens (prefixes only)
     List {
         #[arg(long)]
@@ -98,35 +119,98 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
 
 pub fn tokens(store: Store, cmd: TokensCmd) -> CliResult {
     match cmd {
-        TokensCmd::Create { name } => {
-            let t = store.create_token(&name)?;
+        TokensCmd::Create {
+            name,
+            prompts,
+            keys,
+            models,
+            read_only,
+            expires_days,
+        } => {
+            for k in keys.iter().filter(|k| k.as_str() != "demo") {
+                store.get_key(k)?;
+            }
+            let scopes = portolan::store::TokenScopes {
+                prompts,
+                keys,
+                models,
+                read_only,
+            };
+            let expires =
+                expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
+            let t = store.create_token_scoped(&name, scopes, expires)?;
             println!(
                 "created gateway token '{}' — copy it now, it is not shown again:\n{}",
                 t.token.name, t.secret
             );
             Ok(())
         }
+        TokensCmd::Budget(args) => super::governance::set_budget(
+            &store,
+            super::governance::token_subject(&store, &args.name)?,
+            &args,
+        ),
+        TokensCmd::Limit(args) => super::governance::set_limits(
+            &store,
+            super::governance::token_subject(&store, &args.name)?,
+            &args,
+        ),
         TokensCmd::List { json } => {
             let tokens = store.list_tokens()?;
             if json {
-                return print_json(&tokens);
+                let mut out = Vec::new();
+                for t in &tokens {
+                    let mut v = serde_json::to_value(t)?;
+                    let usage = super::governance::usage_json(
+                        &store,
+                        &super::governance::token_subject(&store, &t.name)?,
+                    )?;
+                    v["budget"] = usage["budget"].clone();
+                    v["rate_limits"] = usage["rate_limits"].clone();
+                    out.push(v);
+                }
+                return print_json(&out);
             }
             if tokens.is_empty() {
                 println!("No gateway tokens. Create one with: portolan tokens create <name>");
                 return Ok(());
             }
             println!(
-                "{:<20}  {:<14}  {:<17}  LAST USED",
-                "NAME", "TOKEN", "CREATED"
+                "{:<20}  {:<14}  {:<17}  {:<17}  {:<26}  {:<24}  SCOPE",
+                "NAME", "TOKEN", "CREATED", "LAST USED", "BUDGET", "LIMITS"
             );
             for t in tokens {
+                let subject = super::governance::token_subject(&store, &t.name)?;
+                let mut scope = Vec::new();
+                if t.scopes.read_only {
+                    scope.push("read-only".to_owned());
+                }
+                if !t.scopes.prompts.is_empty() {
+                    scope.push(format!("prompts {}", t.scopes.prompts.join(",")));
+                }
+                if !t.scopes.keys.is_empty() {
+                    scope.push(format!("keys {}", t.scopes.keys.join(",")));
+                }
+                if !t.scopes.models.is_empty() {
+                    scope.push(format!("models {}", t.scopes.models.join(",")));
+                }
+                if let Some(e) = t.expires_at {
+                    scope.push(format!("expires {}", e.format("%Y-%m-%d")));
+                }
                 println!(
-                    "{:<20}  {:<14}  {:<17}  {}",
+                    "{:<20}  {:<14}  {:<17}  {:<17}  {:<26}  {:<24}  {}",
                     t.name,
                     t.prefix,
                     t.created_at.format("%Y-%m-%d %H:%M"),
                     t.last_used_at
-                        .map_or("never".into(), |d| d.format("%Y-%m-%d %H:%M").to_string())
+                        .map_or("never".into(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
+                    super::governance::describe_budget(&store, &subject)?,
+                    super::governance::describe_limits(&store, &subject)?,
+                    if scope.is_empty() {
+                        "all".to_owned()
+                    } else {
+                        scope.join("; ")
+                    }
                 );
             }
             Ok(())

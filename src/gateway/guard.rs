@@ -22,9 +22,21 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// The authenticated caller, available to handlers as a request extension.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    #[allow(dead_code)]
     pub token_id: String,
     pub token_name: String,
+    pub scopes: crate::store::TokenScopes,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Caller {
+    /// The token as a budget subject.
+    pub fn subject(&self) -> crate::store::Subject {
+        crate::store::Subject {
+            kind: crate::store::SubjectKind::Token,
+            id: self.token_id.clone(),
+            name: self.token_name.clone(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -178,6 +190,8 @@ pub async fn authenticated(
                 let caller = Caller {
                     token_id: t.id,
                     token_name: t.name,
+                    scopes: t.scopes,
+                    expires_at: t.expires_at,
                 };
                 if let Ok(mut m) = state.tokens.entries.write() {
                     m.insert(hash, (caller.clone(), now, now));
@@ -195,6 +209,20 @@ pub async fn authenticated(
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
+    if let Some(exp) = caller.expires_at
+        && exp <= chrono::Utc::now()
+    {
+        return ApiError::new(
+            401,
+            "token_expired",
+            format!(
+                "gateway token '{}' expired on {}",
+                caller.token_name,
+                exp.format("%Y-%m-%d %H:%M UTC")
+            ),
+        )
+        .into_response();
+    }
     request.extensions_mut().insert(caller);
     next.run(request).await
 }

@@ -65,11 +65,52 @@ pub async fn chat_completions(
     if request.model.trim().is_empty() {
         return Err(ApiError::bad_request("`model` is required"));
     }
+    if caller.scopes.read_only {
+        return Err(forbidden(
+            &caller,
+            "is read-only: it may render prompts but not call models",
+        ));
+    }
+    if !caller.scopes.prompts.is_empty() {
+        return Err(forbidden(
+            &caller,
+            &format!(
+                "may only call its prompts ({}), not raw chat completions",
+                caller.scopes.prompts.join(", ")
+            ),
+        ));
+    }
     let mut options = call_options(&headers, state.engine.store())?;
+    apply_caller(&mut options, &caller);
+    serve_call(&state, request, options, started).await
+}
+
+fn forbidden(caller: &Caller, what: &str) -> ApiError {
+    ApiError::new(
+        403,
+        "token_scope",
+        format!("gateway token '{}' {what}", caller.token_name),
+    )
+}
+
+fn apply_caller(options: &mut CallOptions, caller: &Caller) {
     options
         .metadata
-        .insert("_gateway_token".into(), caller.token_name);
-    serve_call(&state, request, options, started).await
+        .insert("_gateway_token".into(), caller.token_name.clone());
+    options.token = Some(caller.subject());
+    if !caller.scopes.is_unrestricted() {
+        options.scopes = Some(caller.scopes.clone());
+    }
+}
+
+/// Whether a token limited to some prompts may use this prompt version.
+fn prompt_allowed(caller: &Caller, prompt_id: &str, slug: &str, labels: &[String]) -> bool {
+    let p = &caller.scopes.prompts;
+    p.is_empty()
+        || p.iter().any(|entry| match entry.strip_prefix("label:") {
+            Some(label) => labels.iter().any(|l| l == label),
+            None => entry == prompt_id || entry == slug,
+        })
 }
 
 async fn serve_call(
@@ -93,6 +134,9 @@ async fn serve_call(
         err = err
             .with_header("x-portkey-trace-id", e.trace_id.clone())
             .with_header("x-portolan-trace-id", e.trace_id);
+        if let Some(secs) = e.retry_after_secs {
+            err = err.with_header("retry-after", secs.to_string());
+        }
         err
     })?;
     let upstream_ms = call.info.upstream_us as f64 / 1000.0;
@@ -188,6 +232,7 @@ fn split_reference(id: &str, q: &PromptQuery) -> Result<(String, VersionSelector
 /// Renders a prompt with the body's `variables`; other body fields override the saved params.
 fn render_for_call(
     state: &AppState,
+    caller: &Caller,
     id: &str,
     q: &PromptQuery,
     body: Value,
@@ -207,6 +252,18 @@ fn render_for_call(
         }
     };
     let (reference, sel) = split_reference(id, q)?;
+    if !caller.scopes.prompts.is_empty() {
+        let version = state.engine.store().get_version(&reference, &sel)?;
+        if !prompt_allowed(caller, &version.prompt_id, &version.slug, &version.labels) {
+            return Err(forbidden(
+                caller,
+                &format!(
+                    "may not use prompt '{}' version {}",
+                    version.slug, version.version
+                ),
+            ));
+        }
+    }
     let rendered = state.engine.store().render(&reference, &sel, &variables)?;
     let mut request = ChatRequest {
         model: rendered.model.clone().unwrap_or_default(),
@@ -250,7 +307,13 @@ pub async fn prompt_completions(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let (request, prompt) = render_for_call(&state, &id, &q, read_json(body)?)?;
+    if caller.scopes.read_only {
+        return Err(forbidden(
+            &caller,
+            "is read-only: it may render prompts but not call models",
+        ));
+    }
+    let (request, prompt) = render_for_call(&state, &caller, &id, &q, read_json(body)?)?;
     if request.model.trim().is_empty() {
         return Err(ApiError::bad_request(format!(
             "prompt '{id}' names no model; pass `model` in the body"
@@ -261,20 +324,19 @@ pub async fn prompt_completions(
         .metadata
         .entry("_prompt".into())
         .or_insert_with(|| prompt.id.clone());
-    options
-        .metadata
-        .insert("_gateway_token".into(), caller.token_name);
+    apply_caller(&mut options, &caller);
     options.prompt = Some(prompt);
     serve_call(&state, request, options, started).await
 }
 
 pub async fn prompt_render(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(q): Query<PromptQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (request, prompt) = render_for_call(&state, &id, &q, read_json(body)?)?;
+    let (request, prompt) = render_for_call(&state, &caller, &id, &q, read_json(body)?)?;
     Ok(axum::Json(json!({
         "success": true,
         "data": request,
@@ -283,19 +345,36 @@ pub async fn prompt_render(
     .into_response())
 }
 
-pub async fn list_prompts(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let prompts = state.engine.store().list_prompts()?;
+pub async fn list_prompts(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let mut prompts = state.engine.store().list_prompts()?;
+    prompts.retain(|p| {
+        let labels: Vec<String> = p.labels.iter().map(|l| l.name.clone()).collect();
+        prompt_allowed(&caller, &p.id, &p.slug, &labels)
+    });
     Ok(axum::Json(json!({"object": "list", "data": prompts})).into_response())
 }
 
 pub async fn get_prompt(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(q): Query<PromptQuery>,
 ) -> Result<Response, ApiError> {
     let (reference, sel) = split_reference(&id, &q)?;
     let store = state.engine.store();
     let version = store.get_version(&reference, &sel)?;
+    if !prompt_allowed(&caller, &version.prompt_id, &version.slug, &version.labels) {
+        return Err(forbidden(
+            &caller,
+            &format!(
+                "may not use prompt '{}' version {}",
+                version.slug, version.version
+            ),
+        ));
+    }
     let prompt = store.get_prompt(&reference)?;
     let refs = store.references(&version)?;
     Ok(axum::Json(json!({
@@ -348,14 +427,24 @@ pub async fn list_models(State(state): State<Arc<AppState>>) -> Result<Response,
 
 pub async fn embeddings(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if caller.scopes.read_only {
+        return Err(forbidden(
+            &caller,
+            "is read-only: it may render prompts but not call models",
+        ));
+    }
     let value = read_json(body)?;
     let model = value
         .get("model")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_request("`model` is required"))?
         .to_owned();
+    if !caller.scopes.allows_model(&model) {
+        return Err(forbidden(&caller, &format!("may not use model '{model}'")));
+    }
     let inputs: Vec<String> = match value.get("input") {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) if a.iter().all(Value::is_string) && !a.is_empty() => a
@@ -392,8 +481,12 @@ pub async fn embeddings(
 
 pub async fn feedback(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if caller.scopes.read_only {
+        return Err(forbidden(&caller, "is read-only"));
+    }
     let value = read_json(body)?;
     let trace = value
         .get("trace_id")

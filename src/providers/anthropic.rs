@@ -1163,6 +1163,7 @@ mod tests {
             base_url: String::new(),
             api_key: None,
             key_name: None,
+            key_id: None,
             model: "m".into(),
         };
         assert_eq!(url(&e), "https://api.anthropic.com/v1/messages");
@@ -1431,6 +1432,7 @@ mod wire_tests {
             base_url: server.base_url(),
             api_key: Some(SecretString::new(key.into())),
             key_name: Some("test".into()),
+            key_id: None,
             model: "claude-haiku-4-5".into(),
         }
     }

@@ -1190,6 +1190,7 @@ mod tests {
             base_url: base.into(),
             api_key: None,
             key_name: None,
+            key_id: None,
             model: model.into(),
         }
     }
@@ -1623,6 +1624,7 @@ mod wire_tests {
             base_url: server.base_url(),
             api_key: Some(SecretString::new(key.into())),
             key_name: Some("test".into()),
+            key_id: None,
             model: MODEL.into(),
         }
     }

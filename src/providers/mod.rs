@@ -142,6 +142,8 @@ pub struct Endpoint {
     pub api_key: Option<SecretString>,
     /// The virtual key's name, for logs (never the secret).
     pub key_name: Option<String>,
+    /// The virtual key's id (budgets and limits are attached to it).
+    pub key_id: Option<String>,
     /// The model name as the provider knows it (for Azure, the deployment).
     pub model: String,
 }

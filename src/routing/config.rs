@@ -47,6 +47,12 @@ pub struct RouteConfig {
     /// Fallback trigger on a target (Portkey accepts it on targets as well as on the strategy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_status_codes: Option<Vec<u16>>,
+    /// Guardrails run on the request before it leaves the machine (top level only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_guardrails: Vec<crate::guardrails::PiiConfig>,
+    /// Guardrails run on the answer (complete answers; streamed answers get placeholders restored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_guardrails: Vec<crate::guardrails::PiiConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +175,16 @@ impl RouteConfig {
             return Err(err(format!(
                 "cache.threshold must be between 0 and 1, not {t}"
             )));
+        }
+        for g in self.input_guardrails.iter().chain(&self.output_guardrails) {
+            g.validate().map_err(err)?;
+        }
+        if path != "(root)"
+            && !(self.input_guardrails.is_empty() && self.output_guardrails.is_empty())
+        {
+            return Err(err(
+                "guardrails belong on the top level of a config, not on a target".into(),
+            ));
         }
         if self.request_timeout == Some(0) {
             return Err(err("request_timeout must be more than 0 ms".into()));

@@ -25,10 +25,13 @@ use crate::chat::{
     ChatChunk, ChatRequest, ChatResponse, ChunkAccumulator, Usage, response_to_chunks,
 };
 use crate::embeddings::{LOCAL_EMBEDDER, LocalHashEmbedder, normalize};
+use crate::guardrails::Redactions;
 use crate::logs::{AttemptRecord, CallRecord, LogWriter};
 use crate::pricing::{PriceTable, TokenUsage, cost_usd};
 use crate::providers::{self, AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError};
-use crate::store::Store;
+use crate::store::{Refusal, Reservation, Store, Subject, TokenScopes};
+
+use super::governance::{self, Guard, InputOutcome, StreamRestorer};
 
 /// The prompt a call was rendered from, for the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,6 +56,10 @@ pub struct CallOptions {
     pub request_timeout_ms: Option<u64>,
     /// Who made the call: `cli`, `gateway`, `compare`, `app`.
     pub source: Option<String>,
+    /// The gateway token making the call: its budget and rate limits apply.
+    pub token: Option<Subject>,
+    /// The token's scopes (allowed models and keys).
+    pub scopes: Option<TokenScopes>,
 }
 
 /// How a finished call went; for streams it is set when the stream ends.
@@ -119,6 +126,8 @@ pub struct CallError {
     pub call_id: String,
     pub trace_id: String,
     pub attempts: Vec<AttemptRecord>,
+    /// For 429s: when to try again.
+    pub retry_after_secs: Option<u64>,
 }
 
 struct Inner {
@@ -273,7 +282,7 @@ impl Engine {
     /// Runs one call.
     pub async fn chat(
         &self,
-        request: ChatRequest,
+        mut request: ChatRequest,
         options: CallOptions,
     ) -> Result<Call, CallError> {
         let started = Instant::now();
@@ -297,6 +306,7 @@ impl Engine {
             call_id: call_id.clone(),
             trace_id: trace_id.clone(),
             attempts: Vec::new(),
+            retry_after_secs: None,
         };
         if request.messages.is_empty() {
             return Err(fail_early(400, "the request has no messages".into()));
@@ -304,6 +314,72 @@ impl Engine {
         if let Err(e) = config.validate() {
             return Err(fail_early(400, e.to_string()));
         }
+
+        // Guardrails and the token's budget, before anything leaves the machine.
+        let input_guard =
+            Guard::input(&config, &self.inner.settings).map_err(|e| fail_early(400, e))?;
+        let output_guard = Guard::output(&config).map_err(|e| fail_early(400, e))?;
+        let mut redactions = Redactions::default();
+        let mut metadata = options.metadata.clone();
+        let mut logged_request = None;
+        if let Some(g) = &input_guard {
+            match governance::guard_input(g, &mut request, &mut redactions) {
+                InputOutcome::Proceed { logged } => logged_request = Some(logged),
+                InputOutcome::Deny { logged, reason } => {
+                    metadata.insert("_pii".into(), redactions.summary());
+                    let message = format!("refused by the PII guardrail: {reason}");
+                    self.log_refused(
+                        &call_id, &trace_id, created_at, &options, &metadata, &logged, 446,
+                        &message, stream,
+                    );
+                    return Err(fail_early(446, message));
+                }
+            }
+            if !redactions.is_empty() {
+                metadata.insert("_pii".into(), redactions.summary());
+            }
+        }
+        let logged_request = logged_request.unwrap_or_else(|| request.clone());
+        let token_reservation = match &options.token {
+            None => None,
+            Some(subject) => {
+                let target = self.resolve(&request.model).ok();
+                let (usd, tokens) = governance::estimate(
+                    self,
+                    &request,
+                    target.as_ref().map(|e| e.provider.as_str()),
+                    target
+                        .as_ref()
+                        .map_or(request.model.as_str(), |e| e.model.as_str()),
+                );
+                match self.inner.store.reserve(
+                    std::slice::from_ref(subject),
+                    usd,
+                    tokens,
+                    chrono::Utc::now(),
+                ) {
+                    Ok(Ok(r)) => Some(r),
+                    Ok(Err(refusal)) => {
+                        let (status, retry) = refusal_status(&refusal);
+                        self.log_refused(
+                            &call_id,
+                            &trace_id,
+                            created_at,
+                            &options,
+                            &metadata,
+                            &logged_request,
+                            status,
+                            refusal.message(),
+                            stream,
+                        );
+                        let mut e = fail_early(status, refusal.message().to_owned());
+                        e.retry_after_secs = retry;
+                        return Err(e);
+                    }
+                    Err(e) => return Err(fail_early(500, e.to_string())),
+                }
+            }
+        };
 
         // Cache lookup.
         let cache_cfg = options.cache.clone().or_else(|| config.cache.clone());
@@ -322,8 +398,21 @@ impl Engine {
             } else {
                 match plan.lookup(self) {
                     Ok(Some((resp, status))) => {
+                        self.settle(token_reservation.as_ref(), Some(0.0), 0);
+                        let restore = input_guard
+                            .as_ref()
+                            .filter(|g| g.config.restore)
+                            .map(|_| &redactions);
                         return Ok(self.serve_cached(
-                            resp, status, &request, &options, call_id, trace_id, started,
+                            resp,
+                            status,
+                            &logged_request,
+                            &options,
+                            &metadata,
+                            restore,
+                            call_id,
+                            trace_id,
+                            started,
                             created_at,
                         ));
                     }
@@ -350,6 +439,7 @@ impl Engine {
             metadata: &options.metadata,
             attempts: Vec::new(),
             upstream: Duration::ZERO,
+            scopes: options.scopes.as_ref(),
             retry_override: options.retry_attempts,
             timeout_override: options.request_timeout_ms,
         };
@@ -381,9 +471,9 @@ impl Engine {
             cost_usd: None,
             retry_count: 0,
             target_path: None,
-            request: self.capped_body(&request),
+            request: self.capped_body(&logged_request),
             response: None,
-            metadata: options.metadata.clone(),
+            metadata: metadata.clone(),
             attempts: attempts.clone(),
         };
         let served = match outcome {
@@ -400,12 +490,14 @@ impl Engine {
                     record.model = last.model.clone().or(record.model);
                 }
                 self.inner.logs.log(record);
+                self.settle(token_reservation.as_ref(), Some(0.0), 0);
                 return Err(CallError {
                     status,
                     message,
                     call_id,
                     trace_id,
                     attempts,
+                    retry_after_secs: failure.retry_after.map(|d| d.as_secs().max(1)),
                 });
             }
         };
@@ -442,15 +534,38 @@ impl Engine {
                 let cost = usage
                     .and_then(|u| self.cost(&served.endpoint.provider, &served.endpoint.model, &u));
                 let latency = ms(started.elapsed());
+                let total_tokens = usage.map_or(0, |u| u.total_tokens);
+                self.settle(token_reservation.as_ref(), cost, total_tokens);
+                self.settle(served.reservation.as_ref(), cost, total_tokens);
                 if let Some(plan) = &cache_plan {
                     plan.store(self, &response);
                 }
+                let (response, logged_response, refused) = governance::guard_output(
+                    response,
+                    input_guard.as_ref(),
+                    &redactions,
+                    output_guard.as_ref(),
+                );
                 fill_usage(&mut record, usage, cost);
-                record.status = 200;
-                record.success = true;
                 record.latency_ms = latency;
                 record.ttft_ms = Some(latency);
-                record.response = self.capped_body(&response);
+                record.response = self.capped_body(&logged_response);
+                if let Some(reason) = refused {
+                    let message = format!("refused by the output PII guardrail: {reason}");
+                    record.status = 446;
+                    record.error = Some(message.clone());
+                    self.inner.logs.log(record);
+                    return Err(CallError {
+                        status: 446,
+                        message,
+                        call_id: info.call_id,
+                        trace_id: info.trace_id,
+                        attempts: info.attempts,
+                        retry_after_secs: None,
+                    });
+                }
+                record.status = 200;
+                record.success = true;
                 self.inner.logs.log(record);
                 let _ = summary.set(CallSummary {
                     success: true,
@@ -487,7 +602,11 @@ impl Engine {
                 let engine = self.clone();
                 let provider = served.endpoint.provider.clone();
                 let model = served.endpoint.model.clone();
+                let key_reservation = served.reservation;
+                let restore = input_guard.as_ref().is_some_and(|g| g.config.restore)
+                    && !redactions.is_empty();
                 tokio::spawn(async move {
+                    let mut restorer = StreamRestorer::default();
                     let mut acc = ChunkAccumulator::default();
                     let mut error: Option<ProviderError> = None;
                     let mut client_gone = false;
@@ -500,6 +619,23 @@ impl Engine {
                                 let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
                                 if usage_only && !wants_usage {
                                     continue;
+                                }
+                                let mut chunk = chunk;
+                                if restore {
+                                    for c in &mut chunk.choices {
+                                        if let Some(t) = &c.delta.content {
+                                            let mut text = restorer.push(&redactions, t);
+                                            if c.finish_reason.is_some() {
+                                                text.push_str(&restorer.finish(&redactions));
+                                            }
+                                            c.delta.content = Some(text);
+                                        } else if c.finish_reason.is_some() {
+                                            let rest = restorer.finish(&redactions);
+                                            if !rest.is_empty() {
+                                                c.delta.content = Some(rest);
+                                            }
+                                        }
+                                    }
                                 }
                                 if tx.send(Ok(chunk)).await.is_err() {
                                     client_gone = true;
@@ -518,6 +654,14 @@ impl Engine {
                     let usage = acc.usage();
                     let cost = usage.and_then(|u| engine.cost(&provider, &model, &u));
                     let response = acc.finish();
+                    let total_tokens = usage.map_or(0, |u| u.total_tokens);
+                    let charged = if complete || usage.is_some() {
+                        cost
+                    } else {
+                        Some(0.0)
+                    };
+                    engine.settle(token_reservation.as_ref(), charged, total_tokens);
+                    engine.settle(key_reservation.as_ref(), charged, total_tokens);
                     let (status, err_text) = match (&error, client_gone, complete) {
                         (Some(e), _, _) => (gateway_status_of(e), Some(e.message.clone())),
                         (None, true, _) => (
@@ -560,6 +704,60 @@ impl Engine {
         }
     }
 
+    /// Replaces a reservation's estimate with the actual use; errors are logged, not raised (the
+    /// call itself already happened).
+    fn settle(&self, reservation: Option<&Reservation>, usd: Option<f64>, tokens: u64) {
+        if let Some(r) = reservation
+            && let Err(e) = self.inner.store.settle(r, usd, tokens, chrono::Utc::now())
+        {
+            tracing::error!(error = %e, "could not settle a budget reservation");
+        }
+    }
+
+    /// Logs a call refused before any provider was asked (guardrail, budget, rate limit).
+    #[allow(clippy::too_many_arguments)]
+    fn log_refused(
+        &self,
+        call_id: &str,
+        trace_id: &str,
+        created_at: i64,
+        options: &CallOptions,
+        metadata: &BTreeMap<String, String>,
+        request: &ChatRequest,
+        status: u16,
+        message: &str,
+        stream: bool,
+    ) {
+        self.inner.logs.log(CallRecord {
+            id: call_id.to_owned(),
+            trace_id: trace_id.to_owned(),
+            created_at,
+            source: options.source.clone().unwrap_or_else(|| "cli".into()),
+            prompt_id: options.prompt.as_ref().map(|p| p.id.clone()),
+            prompt_version: options.prompt.as_ref().map(|p| p.version),
+            provider: None,
+            model: Some(request.model.clone()),
+            key_name: None,
+            status,
+            success: false,
+            error: Some(message.to_owned()),
+            stream,
+            cache_status: CacheStatus::Disabled.as_str().into(),
+            latency_ms: 0,
+            ttft_ms: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cached_tokens: None,
+            cost_usd: None,
+            retry_count: 0,
+            target_path: None,
+            request: self.capped_body(request),
+            response: None,
+            metadata: metadata.clone(),
+            attempts: Vec::new(),
+        });
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn serve_cached(
         &self,
@@ -567,6 +765,8 @@ impl Engine {
         status: CacheStatus,
         request: &ChatRequest,
         options: &CallOptions,
+        metadata: &BTreeMap<String, String>,
+        restore: Option<&Redactions>,
         call_id: String,
         trace_id: String,
         started: Instant,
@@ -600,10 +800,15 @@ impl Engine {
             target_path: None,
             request: self.capped_body(request),
             response: self.capped_body(&response),
-            metadata: options.metadata.clone(),
+            metadata: metadata.clone(),
             attempts: Vec::new(),
         };
         self.inner.logs.log(record);
+        if let Some(r) = restore {
+            let (restored, _, _) =
+                governance::guard_output(response, Some(&Guard::restoring()), r, None);
+            response = restored;
+        }
         let summary = Arc::new(OnceLock::new());
         let _ = summary.set(CallSummary {
             success: true,
@@ -674,11 +879,21 @@ fn fill_usage(record: &mut CallRecord, usage: Option<Usage>, cost: Option<f64>) 
     record.cost_usd = cost;
 }
 
+/// HTTP status and Retry-After seconds for a refused reservation.
+fn refusal_status(refusal: &Refusal) -> (u16, Option<u64>) {
+    match refusal {
+        Refusal::Budget { .. } => (412, None),
+        Refusal::Rate {
+            retry_after_secs, ..
+        } => (429, Some(*retry_after_secs)),
+    }
+}
+
 /// Status for a gateway to answer with after a failed call.
 fn gateway_status_of(e: &ProviderError) -> u16 {
     match e.kind {
         FailureKind::Timeout | FailureKind::Stalled => 504,
-        FailureKind::Config => 400,
+        FailureKind::Config => e.status,
         FailureKind::Connect | FailureKind::Malformed | FailureKind::Incomplete => 502,
         FailureKind::Status if e.status >= 500 => 502,
         FailureKind::Status => e.status,
@@ -851,6 +1066,8 @@ struct Served {
     target_path: String,
     retries: u32,
     body: ServedBody,
+    /// The serving key's budget reservation, settled when the answer is complete.
+    reservation: Option<Reservation>,
 }
 
 struct Run<'a> {
@@ -860,6 +1077,7 @@ struct Run<'a> {
     metadata: &'a BTreeMap<String, String>,
     attempts: Vec<AttemptRecord>,
     upstream: Duration,
+    scopes: Option<&'a TokenScopes>,
     retry_override: Option<u32>,
     timeout_override: Option<u64>,
 }
@@ -1036,8 +1254,86 @@ impl<'a> Run<'a> {
                 return Err(e);
             }
         };
+        if let Some(scopes) = self.scopes {
+            let refusal =
+                if !scopes.allows_model(&request.model) && !scopes.allows_model(&endpoint.model) {
+                    Some(format!(
+                        "this gateway token may not use model '{}' (allowed: {})",
+                        endpoint.model,
+                        scopes.models.join(", ")
+                    ))
+                } else if !scopes.allows_key(endpoint.key_name.as_deref()) {
+                    Some(format!(
+                        "this gateway token may not use {} (allowed keys: {})",
+                        endpoint
+                            .key_name
+                            .as_deref()
+                            .map_or("the demo provider".to_owned(), |k| format!(
+                                "virtual key '{k}'"
+                            )),
+                        scopes.keys.join(", ")
+                    ))
+                } else {
+                    None
+                };
+            if let Some(message) = refusal {
+                let e = ProviderError::new(FailureKind::Config, 403, message);
+                self.record(
+                    &path,
+                    Some(&endpoint),
+                    &endpoint.model,
+                    403,
+                    Some(&e.message),
+                    Duration::ZERO,
+                );
+                return Err(e);
+            }
+        }
+        let key_subject = endpoint.key_id.clone().map(|id| Subject {
+            kind: crate::store::SubjectKind::Key,
+            id,
+            name: endpoint.key_name.clone().unwrap_or_default(),
+        });
         let mut attempt = 0u32;
         loop {
+            let reservation = match &key_subject {
+                None => None,
+                Some(subject) => {
+                    let (usd, tokens) = governance::estimate(
+                        self.engine,
+                        &request,
+                        Some(&endpoint.provider),
+                        &endpoint.model,
+                    );
+                    match self.engine.inner.store.reserve(
+                        std::slice::from_ref(subject),
+                        usd,
+                        tokens,
+                        chrono::Utc::now(),
+                    ) {
+                        Ok(Ok(r)) => Some(r),
+                        Ok(Err(refusal)) => {
+                            let (status, retry) = refusal_status(&refusal);
+                            let mut e = ProviderError::new(
+                                FailureKind::Config,
+                                status,
+                                refusal.message().to_owned(),
+                            );
+                            e.retry_after = retry.map(Duration::from_secs);
+                            self.record(
+                                &path,
+                                Some(&endpoint),
+                                &endpoint.model,
+                                status,
+                                Some(&e.message),
+                                Duration::ZERO,
+                            );
+                            return Err(e);
+                        }
+                        Err(err) => return Err(ProviderError::config(err.to_string())),
+                    }
+                }
+            };
             let started = Instant::now();
             let result = self.attempt(&endpoint, &request, limits).await;
             let elapsed = started.elapsed();
@@ -1050,9 +1346,11 @@ impl<'a> Run<'a> {
                         target_path: path,
                         retries: attempt,
                         body,
+                        reservation,
                     });
                 }
                 Err(e) => {
+                    self.engine.settle(reservation.as_ref(), Some(0.0), 0);
                     self.record(
                         &path,
                         Some(&endpoint),

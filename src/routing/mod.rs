@@ -6,6 +6,7 @@
 pub mod conditions;
 pub mod config;
 mod engine;
+mod governance;
 pub mod resolve;
 mod settings;
 

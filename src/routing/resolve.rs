@@ -227,6 +227,7 @@ pub fn resolve(
             base_url: String::new(),
             api_key: None,
             key_name: None,
+            key_id: None,
             model,
         });
     }
@@ -249,10 +250,10 @@ pub fn resolve(
                 "provider '{provider}' has no default address; give its virtual key a --base-url"
             ))
         })?;
-    let (key_name, api_key) = match (key, spec.api_key) {
-        (_, Some(raw)) => (None, Some(SecretString::new(raw.to_owned()))),
-        (Some((k, s)), None) => (Some(k.name), Some(s)),
-        (None, None) => (None, None),
+    let (key_name, key_id, api_key) = match (key, spec.api_key) {
+        (_, Some(raw)) => (None, None, Some(SecretString::new(raw.to_owned()))),
+        (Some((k, s)), None) => (Some(k.name), Some(k.id), Some(s)),
+        (None, None) => (None, None, None),
     };
     Ok(Endpoint {
         provider,
@@ -260,6 +261,7 @@ pub fn resolve(
         base_url,
         api_key,
         key_name,
+        key_id,
         model: parsed.model,
     })
 }

@@ -30,6 +30,10 @@ pub struct EngineSettings {
     /// `@openai-main/text-embedding-3-small`, `ollama/nomic-embed-text`); unset uses the local
     /// hashing embedder `local-hash-v1`.
     pub embedding_model: Option<String>,
+    /// PII guardrail applied to every call that names none in its config.
+    pub pii: crate::guardrails::PiiAction,
+    /// With `pii: redact`, put the original values back into answers.
+    pub pii_restore: bool,
 }
 
 impl Default for EngineSettings {
@@ -45,6 +49,8 @@ impl Default for EngineSettings {
             log_body_max_bytes: 64 * 1024,
             log_retention_days: 30,
             embedding_model: None,
+            pii: crate::guardrails::PiiAction::Off,
+            pii_restore: false,
         }
     }
 }
@@ -66,9 +72,27 @@ impl EngineSettings {
     }
 
     pub fn save(&self, store: &Store) -> Result<()> {
-        store.conn().execute(
+        let before = EngineSettings::load(store)?;
+        let conn = store.conn();
+        conn.execute(
             "INSERT INTO settings(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             rusqlite::params![KEY, serde_json::to_string(self)?],
+        )?;
+        let (old, new) = (serde_json::to_value(&before)?, serde_json::to_value(self)?);
+        let changed: serde_json::Map<String, serde_json::Value> = new
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| old.get(k.as_str()) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        store.audit(
+            &conn,
+            "settings.update",
+            "settings",
+            None,
+            Some(KEY),
+            serde_json::Value::Object(changed),
         )?;
         Ok(())
     }

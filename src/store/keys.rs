@@ -46,6 +46,14 @@ impl Store {
                 at
             ],
         )?;
+        self.audit(
+            &conn,
+            "key.add",
+            "virtual_key",
+            Some(&id),
+            Some(&key.name),
+            serde_json::json!({"provider": key.provider, "base_url": key.base_url}),
+        )?;
         drop(conn);
         self.get_key(&key.name)
     }
@@ -83,17 +91,43 @@ impl Store {
         }
         .validate(plain)?;
         let sealed = self.master_key()?.seal(&current.id, plain.as_bytes());
-        self.conn().execute(
+        let conn = self.conn();
+        conn.execute(
             "UPDATE virtual_keys SET secret = ?2, mask = ?3, updated_at = ?4 WHERE id = ?1",
             params![current.id, sealed, mask(plain), fmt_time(&now())],
         )?;
+        self.audit(
+            &conn,
+            "key.rotate",
+            "virtual_key",
+            Some(&current.id),
+            Some(&current.name),
+            serde_json::json!({}),
+        )?;
+        drop(conn);
         self.get_key(&current.id)
     }
 
     pub fn remove_key(&self, name: &str) -> Result<VirtualKey> {
         let current = self.get_key(name)?;
-        self.conn()
-            .execute("DELETE FROM virtual_keys WHERE id = ?1", [&current.id])?;
+        let conn = self.conn();
+        conn.execute("DELETE FROM virtual_keys WHERE id = ?1", [&current.id])?;
+        conn.execute(
+            "DELETE FROM budgets WHERE subject_kind = 'key' AND subject_id = ?1",
+            [&current.id],
+        )?;
+        conn.execute(
+            "DELETE FROM rate_limits WHERE subject_kind = 'key' AND subject_id = ?1",
+            [&current.id],
+        )?;
+        self.audit(
+            &conn,
+            "key.remove",
+            "virtual_key",
+            Some(&current.id),
+            Some(&current.name),
+            serde_json::json!({"provider": current.provider}),
+        )?;
         Ok(current)
     }
 

@@ -162,12 +162,59 @@ CREATE TABLE gateway_tokens (
 );
 "#;
 
+/// Governance: budgets, rate limits, token scopes and expiry, and the append-only audit log.
+const V4: &str = r#"
+CREATE TABLE budgets (
+    subject_kind    TEXT NOT NULL CHECK (subject_kind IN ('key', 'token')),
+    subject_id      TEXT NOT NULL,
+    unit            TEXT NOT NULL CHECK (unit IN ('usd', 'tokens')),
+    limit_value     REAL NOT NULL CHECK (limit_value >= 0),
+    period          TEXT NOT NULL CHECK (period IN ('none', 'daily', 'weekly', 'monthly')),
+    alert_threshold REAL,
+    period_start    INTEGER NOT NULL,            -- unix ms of the current period's start
+    spent           REAL NOT NULL DEFAULT 0,
+    reserved        REAL NOT NULL DEFAULT 0,     -- estimates of calls in flight
+    alerted         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (subject_kind, subject_id)
+) WITHOUT ROWID;
+
+CREATE TABLE rate_limits (
+    subject_kind TEXT NOT NULL,
+    subject_id   TEXT NOT NULL,
+    unit         TEXT NOT NULL CHECK (unit IN ('requests', 'tokens')),
+    window       TEXT NOT NULL CHECK (window IN ('minute', 'hour', 'day')),
+    max_value    INTEGER NOT NULL CHECK (max_value > 0),
+    window_start INTEGER NOT NULL DEFAULT 0,
+    used         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (subject_kind, subject_id, unit, window)
+) WITHOUT ROWID;
+
+ALTER TABLE gateway_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE gateway_tokens ADD COLUMN expires_at TEXT;
+
+CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,                   -- cli, app, gateway:<token name>
+    action      TEXT NOT NULL,                   -- prompt.create, key.rotate, …
+    object_kind TEXT NOT NULL,
+    object_id   TEXT,
+    object_name TEXT,
+    details     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_at ON audit_log(at);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Brings the database to the latest schema. Returns true when the database was brand new.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<bool> {

@@ -1,7 +1,9 @@
 //! The SQLite store: one database file per data directory, opened in WAL mode with foreign keys
 //! on, migrated at open. Queries live in one submodule per table family.
 
+mod audit;
 mod keys;
+mod limits;
 mod migrations;
 mod prompts;
 mod tokens;
@@ -18,8 +20,13 @@ use crate::error::{Error, Result};
 use crate::secrets::MasterKey;
 use crate::template::CompiledPrompt;
 
+pub use audit::AuditEntry;
+pub use limits::{
+    Budget, BudgetAlert, BudgetUnit, Period, RateLimit, RateUnit, Refusal, Reservation, Subject,
+    SubjectKind, Window,
+};
 pub use prompts::{CompiledVersion, RenderedPrompt};
-pub use tokens::{GatewayToken, NewToken, hash_token};
+pub use tokens::{GatewayToken, NewToken, TokenScopes, hash_token};
 
 /// How a store is opened. [`StoreOptions::from_env`] reads the environment; tests set fields
 /// directly so they never touch a real keyring.
@@ -75,6 +82,8 @@ pub struct Store {
     renders: RwLock<HashMap<(String, i64), CachedRender>>,
     /// Bumped by every write made through this store, to invalidate renders that use partials.
     generation: AtomicU64,
+    /// Who changes are attributed to in the audit log.
+    actor: RwLock<String>,
 }
 
 pub(crate) const DB_FILE: &str = "portolan.db";
@@ -100,9 +109,12 @@ impl Store {
             master_key: OnceLock::new(),
             renders: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            actor: RwLock::new("cli".into()),
         };
         if fresh && store.options.seed_samples {
+            store.set_actor("seed");
             crate::seed::import_samples(&store)?;
+            store.set_actor("cli");
         }
         Ok(store)
     }

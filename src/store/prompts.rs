@@ -84,6 +84,14 @@ impl Store {
             params![id, slug, at],
         )?;
         insert_version(&tx, &id, 1, content, message, &at)?;
+        self.audit(
+            &tx,
+            "prompt.create",
+            "prompt",
+            Some(&id),
+            Some(slug),
+            serde_json::json!({"version": 1, "message": message}),
+        )?;
         tx.commit()?;
         self.touch();
         Ok(SaveOutcome {
@@ -138,6 +146,14 @@ impl Store {
         tx.execute(
             "UPDATE prompts SET updated_at = ?2 WHERE id = ?1",
             params![id, at],
+        )?;
+        self.audit(
+            &tx,
+            "prompt.save",
+            "prompt",
+            Some(&id),
+            Some(&slug),
+            serde_json::json!({"version": version, "message": message}),
         )?;
         tx.commit()?;
         self.touch();
@@ -216,13 +232,29 @@ impl Store {
         let (id, slug) = resolve(&conn, reference)?;
         select_version(&conn, &id, &slug, &VersionSelector::Number(version))?;
         let at = now();
-        conn.execute(
-            "INSERT INTO prompt_labels(prompt_id, name, version, updated_at) VALUES(?1, ?2, ?3, ?4)
-             ON CONFLICT(prompt_id, name) DO UPDATE SET version = excluded.version,
-                 updated_at = excluded.updated_at
-             WHERE prompt_labels.version != excluded.version",
-            params![id, label, version, fmt_time(&at)],
-        )?;
+        let previous: Option<i64> = conn
+            .query_row(
+                "SELECT version FROM prompt_labels WHERE prompt_id = ?1 AND name = ?2",
+                params![id, label],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if previous != Some(version) {
+            conn.execute(
+                "INSERT INTO prompt_labels(prompt_id, name, version, updated_at) VALUES(?1, ?2, ?3, ?4)
+                 ON CONFLICT(prompt_id, name) DO UPDATE SET version = excluded.version,
+                     updated_at = excluded.updated_at",
+                params![id, label, version, fmt_time(&at)],
+            )?;
+            self.audit(
+                &conn,
+                "label.set",
+                "prompt",
+                Some(&id),
+                Some(&slug),
+                serde_json::json!({"label": label, "version": version, "previous": previous}),
+            )?;
+        }
         drop(conn);
         self.touch();
         let labels = self.get_prompt(&id)?.labels;
@@ -249,6 +281,14 @@ impl Store {
                 label: label.to_owned(),
             });
         }
+        self.audit(
+            &conn,
+            "label.remove",
+            "prompt",
+            Some(&id),
+            Some(&slug),
+            serde_json::json!({"label": label}),
+        )?;
         drop(conn);
         self.touch();
         Ok(())

@@ -15,6 +15,45 @@ pub struct GatewayToken {
     pub prefix: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub scopes: TokenScopes,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a gateway token may do. Empty lists mean "no restriction".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TokenScopes {
+    /// Prompt ids or slugs, or `label:<name>` (only versions carrying that label). A token with
+    /// prompts listed may only call prompts, not raw chat completions.
+    pub prompts: Vec<String>,
+    /// Virtual key names (`demo` for the demo provider).
+    pub keys: Vec<String>,
+    /// Model names; a trailing `*` matches a prefix (`gpt-4o*`).
+    pub models: Vec<String>,
+    /// Render and read only: no model calls.
+    pub read_only: bool,
+}
+
+impl TokenScopes {
+    pub fn is_unrestricted(&self) -> bool {
+        self.prompts.is_empty() && self.keys.is_empty() && self.models.is_empty() && !self.read_only
+    }
+
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.models.is_empty()
+            || self.models.iter().any(|m| match m.strip_suffix('*') {
+                Some(prefix) => model.starts_with(prefix),
+                None => m == model,
+            })
+    }
+
+    pub fn allows_key(&self, key: Option<&str>) -> bool {
+        self.keys.is_empty()
+            || self
+                .keys
+                .iter()
+                .any(|k| Some(k.as_str()) == key || (k == "demo" && key.is_none()))
+    }
 }
 
 /// A token just created: the only time its secret is available.
@@ -41,6 +80,16 @@ fn new_secret() -> String {
 
 impl Store {
     pub fn create_token(&self, name: &str) -> Result<NewToken> {
+        self.create_token_scoped(name, TokenScopes::default(), None)
+    }
+
+    /// Creates a token limited by `scopes`, valid until `expires_at` if given.
+    pub fn create_token_scoped(
+        &self,
+        name: &str,
+        scopes: TokenScopes,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<NewToken> {
         crate::ids::validate_slug("token name", name)?;
         let conn = self.conn();
         let exists: bool = conn.query_row(
@@ -61,8 +110,25 @@ impl Store {
         let prefix = format!("{}…", &secret[..8]);
         let at = now();
         conn.execute(
-            "INSERT INTO gateway_tokens(id, name, hash, prefix, created_at) VALUES(?1, ?2, ?3, ?4, ?5)",
-            params![id, name, hash_token(&secret), prefix, fmt_time(&at)],
+            "INSERT INTO gateway_tokens(id, name, hash, prefix, created_at, scopes, expires_at)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                name,
+                hash_token(&secret),
+                prefix,
+                fmt_time(&at),
+                serde_json::to_string(&scopes)?,
+                expires_at.as_ref().map(fmt_time)
+            ],
+        )?;
+        self.audit(
+            &conn,
+            "token.create",
+            "gateway_token",
+            Some(&id),
+            Some(name),
+            serde_json::json!({"prefix": prefix, "scopes": scopes, "expires_at": expires_at}),
         )?;
         Ok(NewToken {
             token: GatewayToken {
@@ -71,6 +137,8 @@ impl Store {
                 prefix,
                 created_at: at,
                 last_used_at: None,
+                scopes,
+                expires_at,
             },
             secret,
         })
@@ -79,33 +147,31 @@ impl Store {
     pub fn list_tokens(&self) -> Result<Vec<GatewayToken>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, name, prefix, created_at, last_used_at FROM gateway_tokens WHERE revoked_at IS NULL ORDER BY name",
+            "SELECT id, name, prefix, created_at, last_used_at, scopes, expires_at FROM gateway_tokens WHERE revoked_at IS NULL ORDER BY name",
         )?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok(GatewayToken {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    prefix: r.get(2)?,
-                    created_at: parse_time(&r.get::<_, String>(3)?)?,
-                    last_used_at: r
-                        .get::<_, Option<String>>(4)?
-                        .map(|s| parse_time(&s))
-                        .transpose()?,
-                })
-            })?
+            .query_map([], token_from_row)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     pub fn revoke_token(&self, name: &str) -> Result<()> {
-        let n = self.conn().execute(
+        let conn = self.conn();
+        let n = conn.execute(
             "UPDATE gateway_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
             params![name, fmt_time(&now())],
         )?;
         if n == 0 {
             return Err(Error::TokenNotFound(name.to_owned()));
         }
+        self.audit(
+            &conn,
+            "token.revoke",
+            "gateway_token",
+            None,
+            Some(name),
+            serde_json::json!({}),
+        )?;
         Ok(())
     }
 
@@ -114,21 +180,10 @@ impl Store {
         let conn = self.conn();
         let found = conn
             .prepare_cached(
-                "SELECT id, name, prefix, created_at, last_used_at FROM gateway_tokens
+                "SELECT id, name, prefix, created_at, last_used_at, scopes, expires_at FROM gateway_tokens
                  WHERE hash = ?1 AND revoked_at IS NULL",
             )?
-            .query_row([hash], |r| {
-                Ok(GatewayToken {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    prefix: r.get(2)?,
-                    created_at: parse_time(&r.get::<_, String>(3)?)?,
-                    last_used_at: r
-                        .get::<_, Option<String>>(4)?
-                        .map(|s| parse_time(&s))
-                        .transpose()?,
-                })
-            })
+            .query_row([hash], token_from_row)
             .optional()?;
         Ok(found)
     }
@@ -139,4 +194,22 @@ impl Store {
             .execute(params![id, fmt_time(&now())])?;
         Ok(())
     }
+}
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GatewayToken> {
+    Ok(GatewayToken {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        prefix: r.get(2)?,
+        created_at: parse_time(&r.get::<_, String>(3)?)?,
+        last_used_at: r
+            .get::<_, Option<String>>(4)?
+            .map(|s| parse_time(&s))
+            .transpose()?,
+        scopes: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+        expires_at: r
+            .get::<_, Option<String>>(6)?
+            .map(|s| parse_time(&s))
+            .transpose()?,
+    })
 }

@@ -1,0 +1,250 @@
+//! The engine's side of governance: the PII guardrail on requests and answers, the worst-case
+//! estimate a call reserves against budgets, and refusals turned into call errors.
+
+use crate::chat::{ChatMessage, ChatRequest, ChatResponse, ContentPart, MessageContent};
+use crate::guardrails::{PiiAction, PiiConfig, PiiScanner, Redactions};
+use crate::pricing::{TokenUsage, cost_usd};
+use crate::providers::estimate_tokens;
+
+use super::config::RouteConfig;
+use super::engine::Engine;
+use super::settings::EngineSettings;
+
+/// A PII guardrail ready to run.
+pub(crate) struct Guard {
+    pub config: PiiConfig,
+    pub scanner: PiiScanner,
+}
+
+impl Guard {
+    fn from(config: &PiiConfig) -> Result<Option<Guard>, String> {
+        if config.action == PiiAction::Off {
+            return Ok(None);
+        }
+        Ok(Some(Guard {
+            scanner: PiiScanner::new(config)?,
+            config: config.clone(),
+        }))
+    }
+
+    /// The request guardrail: the config's, else the settings' default.
+    pub fn input(config: &RouteConfig, settings: &EngineSettings) -> Result<Option<Guard>, String> {
+        match config.input_guardrails.first() {
+            Some(g) => Guard::from(g),
+            None => {
+                let mut g = PiiConfig::new(settings.pii);
+                g.restore = settings.pii_restore;
+                Guard::from(&g)
+            }
+        }
+    }
+
+    /// A guard that only restores placeholders (for answers served from the cache).
+    pub fn restoring() -> Guard {
+        let mut config = PiiConfig::new(PiiAction::Redact);
+        config.restore = true;
+        Guard {
+            scanner: PiiScanner::new(&config).expect("built-in patterns"),
+            config,
+        }
+    }
+
+    pub fn output(config: &RouteConfig) -> Result<Option<Guard>, String> {
+        match config.output_guardrails.first() {
+            Some(g) => Guard::from(g),
+            None => Ok(None),
+        }
+    }
+}
+
+fn map_text(message: &mut ChatMessage, mut f: impl FnMut(&str) -> String) {
+    match &mut message.content {
+        Some(MessageContent::Text(t)) => *t = f(t),
+        Some(MessageContent::Parts(parts)) => {
+            for p in parts {
+                if let ContentPart::Text { text } = p {
+                    *text = f(text);
+                }
+            }
+        }
+        None => {}
+    }
+}
+
+/// What the input guardrail decided.
+pub(crate) enum InputOutcome {
+    /// Go ahead; `logged` is the request as the log may keep it (never with the originals).
+    Proceed { logged: ChatRequest },
+    /// `deny` found something: refuse with this reason.
+    Deny { logged: ChatRequest, reason: String },
+}
+
+/// Runs the input guardrail: `redact` rewrites `request` itself; `detect` and `deny` leave it and
+/// give a redacted copy for the log.
+pub(crate) fn guard_input(
+    guard: &Guard,
+    request: &mut ChatRequest,
+    redactions: &mut Redactions,
+) -> InputOutcome {
+    let mut logged = request.clone();
+    let mut shadow = Redactions::default();
+    for m in &mut logged.messages {
+        map_text(m, |t| shadow.redact(&guard.scanner, t));
+    }
+    match guard.config.action {
+        PiiAction::Redact => {
+            for m in &mut request.messages {
+                map_text(m, |t| redactions.redact(&guard.scanner, t));
+            }
+            InputOutcome::Proceed {
+                logged: request.clone(),
+            }
+        }
+        PiiAction::Deny if !shadow.is_empty() => {
+            *redactions = shadow.clone();
+            InputOutcome::Deny {
+                logged,
+                reason: format!("the request contains personal data ({})", describe(&shadow)),
+            }
+        }
+        _ => {
+            let mut counted = Redactions::default();
+            counted.counts = shadow.counts.clone();
+            *redactions = counted;
+            InputOutcome::Proceed { logged }
+        }
+    }
+}
+
+fn describe(r: &Redactions) -> String {
+    r.summary()
+        .replace(':', " ×")
+        .replace(',', ", ")
+        .replace('_', " ")
+}
+
+/// Restores input placeholders (if asked) and runs the output guardrail on a complete answer.
+/// Returns the answer for the client, the answer for the log, and a refusal reason if `deny`
+/// found something.
+pub(crate) fn guard_output(
+    response: ChatResponse,
+    input: Option<&Guard>,
+    redactions: &Redactions,
+    output: Option<&Guard>,
+) -> (ChatResponse, ChatResponse, Option<String>) {
+    let logged = response.clone();
+    let mut client = response;
+    if input.is_some_and(|g| g.config.restore) {
+        for c in &mut client.choices {
+            map_text(&mut c.message, |t| redactions.restore(t));
+        }
+    }
+    let Some(out) = output else {
+        return (client, logged, None);
+    };
+    let mut found = Redactions::default();
+    let mut redacted_log = logged.clone();
+    for c in &mut redacted_log.choices {
+        map_text(&mut c.message, |t| found.redact(&out.scanner, t));
+    }
+    match out.config.action {
+        PiiAction::Deny if !found.is_empty() => (
+            client,
+            redacted_log,
+            Some(format!(
+                "the answer contains personal data ({})",
+                describe(&found)
+            )),
+        ),
+        PiiAction::Redact => {
+            let mut r = Redactions::default();
+            for c in &mut client.choices {
+                map_text(&mut c.message, |t| r.redact(&out.scanner, t));
+            }
+            (client, redacted_log, None)
+        }
+        _ => (client, redacted_log, None),
+    }
+}
+
+/// Restores placeholders in a streamed answer, holding back a possibly split placeholder.
+#[derive(Default)]
+pub(crate) struct StreamRestorer {
+    pending: String,
+}
+
+impl StreamRestorer {
+    pub fn push(&mut self, redactions: &Redactions, piece: &str) -> String {
+        self.pending.push_str(piece);
+        // Keep an unfinished `[…` (at most a placeholder's length) for the next piece.
+        let cut = match self.pending.rfind('[') {
+            Some(i) if !self.pending[i..].contains(']') && self.pending.len() - i <= 24 => i,
+            _ => self.pending.len(),
+        };
+        let ready: String = self.pending.drain(..cut).collect();
+        redactions.restore(&ready)
+    }
+
+    pub fn finish(&mut self, redactions: &Redactions) -> String {
+        let rest = std::mem::take(&mut self.pending);
+        redactions.restore(&rest)
+    }
+}
+
+/// Worst-case size of a call: estimated prompt tokens plus the completion limit (the request's
+/// max_tokens, else the model's, else 4096), and what that would cost if the price is known.
+pub(crate) fn estimate(
+    engine: &Engine,
+    request: &ChatRequest,
+    provider: Option<&str>,
+    model: &str,
+) -> (Option<f64>, u64) {
+    let prompt: u64 = request
+        .messages
+        .iter()
+        .map(|m| estimate_tokens(&m.text()) + 3)
+        .sum();
+    let price = provider.and_then(|p| engine.prices().lookup(p, model));
+    let max_out = request
+        .max_output_tokens()
+        .map(u64::from)
+        .or_else(|| price.and_then(|p| p.max_output_tokens))
+        .unwrap_or(4096);
+    let usd = if provider == Some("demo") && price.is_none() {
+        Some(0.0)
+    } else {
+        price.and_then(|p| {
+            cost_usd(
+                p,
+                &TokenUsage {
+                    prompt_tokens: prompt,
+                    completion_tokens: max_out,
+                    cached_prompt_tokens: 0,
+                    cache_write_tokens: 0,
+                },
+            )
+        })
+    };
+    (usd, prompt + max_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guardrails::PiiAction;
+
+    #[test]
+    fn restorer_handles_split_placeholders() {
+        let cfg = PiiConfig::new(PiiAction::Redact);
+        let scanner = PiiScanner::new(&cfg).unwrap();
+        let mut r = Redactions::default();
+        assert_eq!(r.redact(&scanner, "ada@example.com"), "[EMAIL_1]");
+        let mut s = StreamRestorer::default();
+        let mut out = String::new();
+        for piece in ["Sent to [EM", "AIL_1", "] today [x"] {
+            out.push_str(&s.push(&r, piece));
+        }
+        out.push_str(&s.finish(&r));
+        assert_eq!(out, "Sent to ada@example.com today [x");
+    }
+}

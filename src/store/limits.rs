@@ -1,0 +1,620 @@
+//! Budgets and rate limits on virtual keys and gateway tokens, enforced without races: a call
+//! reserves its worst-case estimate (prompt tokens plus max_tokens) before it is sent, in one
+//! transaction with the check, and settles to the actual cost afterwards. Concurrent calls
+//! therefore cannot all pass a check against the same remaining budget.
+
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    Key,
+    Token,
+}
+
+impl SubjectKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Key => "key",
+            SubjectKind::Token => "token",
+        }
+    }
+    /// The audit log's object kind.
+    fn object_kind(self) -> &'static str {
+        match self {
+            SubjectKind::Key => "virtual_key",
+            SubjectKind::Token => "gateway_token",
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            SubjectKind::Key => "virtual key",
+            SubjectKind::Token => "gateway token",
+        }
+    }
+}
+
+/// What a limit is attached to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    pub kind: SubjectKind,
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetUnit {
+    Usd,
+    Tokens,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    None,
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl std::str::FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "none" => Ok(Period::None),
+            "daily" => Ok(Period::Daily),
+            "weekly" => Ok(Period::Weekly),
+            "monthly" => Ok(Period::Monthly),
+            other => Err(format!(
+                "period must be daily, weekly or monthly, not '{other}'"
+            )),
+        }
+    }
+}
+
+impl Period {
+    fn as_str(self) -> &'static str {
+        match self {
+            Period::None => "none",
+            Period::Daily => "daily",
+            Period::Weekly => "weekly",
+            Period::Monthly => "monthly",
+        }
+    }
+
+    /// Start (unix ms, UTC) of the period containing `now`.
+    pub fn start(self, now: DateTime<Utc>) -> i64 {
+        let day = Utc
+            .with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
+            .single()
+            .unwrap_or(now);
+        let start = match self {
+            Period::None => return 0,
+            Period::Daily => day,
+            Period::Weekly => {
+                day - ChronoDuration::days(now.weekday().num_days_from_monday() as i64)
+            }
+            Period::Monthly => Utc
+                .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+                .single()
+                .unwrap_or(day),
+        };
+        start.timestamp_millis()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Budget {
+    pub unit: BudgetUnit,
+    pub limit: f64,
+    pub period: Period,
+    pub alert_threshold: Option<f64>,
+    /// Spent in the current period (after any reset due by `now`).
+    pub spent: f64,
+    /// Estimates of calls in flight.
+    pub reserved: f64,
+    pub period_start: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateUnit {
+    Requests,
+    Tokens,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Window {
+    fn millis(self) -> i64 {
+        match self {
+            Window::Minute => 60_000,
+            Window::Hour => 3_600_000,
+            Window::Day => 86_400_000,
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Window::Minute => "minute",
+            Window::Hour => "hour",
+            Window::Day => "day",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RateLimit {
+    pub unit: RateUnit,
+    pub window: Window,
+    pub max: u64,
+    pub used: u64,
+}
+
+/// Why a call may not go ahead.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Refusal {
+    /// HTTP 412.
+    Budget { message: String },
+    /// HTTP 429 with Retry-After.
+    Rate {
+        message: String,
+        retry_after_secs: u64,
+    },
+}
+
+impl Refusal {
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::Budget { message } | Refusal::Rate { message, .. } => message,
+        }
+    }
+}
+
+/// What a call holds while in flight; settle it with [`Store::settle`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reservation {
+    entries: Vec<(Subject, BudgetUnit, f64)>,
+    rate_tokens: Vec<(Subject, Window, u64)>,
+}
+
+impl Reservation {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.rate_tokens.is_empty()
+    }
+}
+
+/// A budget crossing its alert threshold on settlement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetAlert {
+    pub subject: Subject,
+    pub spent: f64,
+    pub limit: f64,
+    pub unit: BudgetUnit,
+}
+
+fn unit_str(u: BudgetUnit) -> &'static str {
+    match u {
+        BudgetUnit::Usd => "usd",
+        BudgetUnit::Tokens => "tokens",
+    }
+}
+
+fn fmt_amount(unit: BudgetUnit, v: f64) -> String {
+    match unit {
+        BudgetUnit::Usd => format!("${v:.4}"),
+        BudgetUnit::Tokens => format!("{} tokens", v.round() as i64),
+    }
+}
+
+impl Store {
+    /// Sets (or replaces) the budget of a key or token. The period restarts now.
+    pub fn set_budget(
+        &self,
+        subject: &Subject,
+        unit: BudgetUnit,
+        limit: f64,
+        period: Period,
+        alert_threshold: Option<f64>,
+    ) -> Result<()> {
+        if !(limit.is_finite() && limit >= 0.0) {
+            return Err(Error::InvalidKeyConfig(format!(
+                "a budget must be a number ≥ 0, not {limit}"
+            )));
+        }
+        if let Some(a) = alert_threshold
+            && !(0.0..=1.0).contains(&a)
+        {
+            return Err(Error::InvalidKeyConfig(format!(
+                "--alert is a fraction of the budget between 0 and 1, not {a}"
+            )));
+        }
+        let conn = self.conn();
+        let start = period.start(Utc::now());
+        conn.execute(
+            "INSERT INTO budgets(subject_kind, subject_id, unit, limit_value, period, alert_threshold, period_start, spent, reserved, alerted)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0)
+             ON CONFLICT(subject_kind, subject_id) DO UPDATE SET unit = excluded.unit, limit_value = excluded.limit_value,
+                 period = excluded.period, alert_threshold = excluded.alert_threshold,
+                 spent = CASE WHEN budgets.unit = excluded.unit THEN budgets.spent ELSE 0 END,
+                 alerted = 0",
+            params![subject.kind.as_str(), subject.id, unit_str(unit), limit, period.as_str(), alert_threshold, start],
+        )?;
+        self.audit(
+            &conn,
+            &format!("{}.budget", subject.kind.as_str()),
+            subject.kind.object_kind(),
+            Some(&subject.id),
+            Some(&subject.name),
+            serde_json::json!({"unit": unit, "limit": limit, "period": period, "alert": alert_threshold}),
+        )?;
+        Ok(())
+    }
+
+    /// The budget of a subject as of `now` (a period that has ended reads as reset).
+    pub fn budget(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Budget>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "SELECT unit, limit_value, period, alert_threshold, spent, reserved, period_start
+                 FROM budgets WHERE subject_kind = ?1 AND subject_id = ?2",
+                params![kind.as_str(), id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, f64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<f64>>(3)?,
+                        r.get::<_, f64>(4)?,
+                        r.get::<_, f64>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(
+            row.map(|(unit, limit, period, alert, spent, reserved, start)| {
+                let period: Period = period.parse().unwrap_or(Period::None);
+                let current = period.start(now);
+                Budget {
+                    unit: if unit == "usd" {
+                        BudgetUnit::Usd
+                    } else {
+                        BudgetUnit::Tokens
+                    },
+                    limit,
+                    period,
+                    alert_threshold: alert,
+                    spent: if current > start { 0.0 } else { spent },
+                    reserved,
+                    period_start: current.max(start),
+                }
+            }),
+        )
+    }
+
+    /// Sets (or replaces) one rate limit of a key or token.
+    pub fn set_rate_limit(
+        &self,
+        subject: &Subject,
+        unit: RateUnit,
+        window: Window,
+        max: u64,
+    ) -> Result<()> {
+        if max == 0 {
+            return Err(Error::InvalidKeyConfig(
+                "a rate limit must allow at least 1".into(),
+            ));
+        }
+        let conn = self.conn();
+        let unit_s = match unit {
+            RateUnit::Requests => "requests",
+            RateUnit::Tokens => "tokens",
+        };
+        conn.execute(
+            "INSERT INTO rate_limits(subject_kind, subject_id, unit, window, max_value) VALUES(?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(subject_kind, subject_id, unit, window) DO UPDATE SET max_value = excluded.max_value",
+            params![subject.kind.as_str(), subject.id, unit_s, window.as_str(), max as i64],
+        )?;
+        self.audit(
+            &conn,
+            &format!("{}.limit", subject.kind.as_str()),
+            subject.kind.object_kind(),
+            Some(&subject.id),
+            Some(&subject.name),
+            serde_json::json!({"unit": unit, "window": window, "max": max}),
+        )?;
+        Ok(())
+    }
+
+    pub fn rate_limits(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RateLimit>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT unit, window, max_value, window_start, used FROM rate_limits WHERE subject_kind = ?1 AND subject_id = ?2 ORDER BY unit, window",
+        )?;
+        let now_ms = now.timestamp_millis();
+        let rows = stmt
+            .query_map(params![kind.as_str(), id], |r| {
+                let window = match r.get::<_, String>(1)?.as_str() {
+                    "minute" => Window::Minute,
+                    "hour" => Window::Hour,
+                    _ => Window::Day,
+                };
+                let start: i64 = r.get(3)?;
+                let current = now_ms - now_ms % window.millis();
+                Ok(RateLimit {
+                    unit: if r.get::<_, String>(0)? == "requests" {
+                        RateUnit::Requests
+                    } else {
+                        RateUnit::Tokens
+                    },
+                    window,
+                    max: r.get::<_, i64>(2)? as u64,
+                    used: if start == current {
+                        r.get::<_, i64>(4)? as u64
+                    } else {
+                        0
+                    },
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Checks every budget and rate limit of `subjects` and reserves the call's estimate, in one
+    /// transaction. `estimate_usd` is None when the model's price is unknown.
+    pub fn reserve(
+        &self,
+        subjects: &[Subject],
+        estimate_usd: Option<f64>,
+        estimate_tokens: u64,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<Reservation, Refusal>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now_ms = now.timestamp_millis();
+        let mut reservation = Reservation::default();
+        for s in subjects {
+            let budget = tx
+                .query_row(
+                    "SELECT unit, limit_value, period, spent, reserved, period_start FROM budgets
+                     WHERE subject_kind = ?1 AND subject_id = ?2",
+                    params![s.kind.as_str(), s.id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, f64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, f64>(3)?,
+                            r.get::<_, f64>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            if let Some((unit, limit, period, mut spent, reserved, start)) = budget {
+                let period: Period = period.parse().unwrap_or(Period::None);
+                let current = period.start(now);
+                if current > start {
+                    tx.execute(
+                        "UPDATE budgets SET spent = 0, alerted = 0, period_start = ?3 WHERE subject_kind = ?1 AND subject_id = ?2",
+                        params![s.kind.as_str(), s.id, current],
+                    )?;
+                    spent = 0.0;
+                }
+                let unit = if unit == "usd" {
+                    BudgetUnit::Usd
+                } else {
+                    BudgetUnit::Tokens
+                };
+                let estimate = match unit {
+                    BudgetUnit::Tokens => estimate_tokens as f64,
+                    BudgetUnit::Usd => match estimate_usd {
+                        Some(v) => v,
+                        None => {
+                            return Ok(Err(Refusal::Budget {
+                                message: format!(
+                                    "{} '{}' has a USD budget, but this model's price is unknown, so its cost cannot be bounded; add the model to prices.json or use a token budget",
+                                    s.kind.label(),
+                                    s.name
+                                ),
+                            }));
+                        }
+                    },
+                };
+                if spent + reserved + estimate > limit {
+                    let what = if period == Period::None {
+                        "budget".to_owned()
+                    } else {
+                        format!("{} budget", period.as_str())
+                    };
+                    return Ok(Err(Refusal::Budget {
+                        message: format!(
+                            "the {what} of {} '{}' is exhausted: {} of {} spent{}",
+                            s.kind.label(),
+                            s.name,
+                            fmt_amount(unit, spent),
+                            fmt_amount(unit, limit),
+                            if reserved > 0.0 {
+                                format!(", {} held by calls in flight", fmt_amount(unit, reserved))
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    }));
+                }
+                tx.execute(
+                    "UPDATE budgets SET reserved = reserved + ?3 WHERE subject_kind = ?1 AND subject_id = ?2",
+                    params![s.kind.as_str(), s.id, estimate],
+                )?;
+                reservation.entries.push((s.clone(), unit, estimate));
+            }
+            let mut stmt = tx.prepare_cached(
+                "SELECT unit, window, max_value, window_start, used FROM rate_limits WHERE subject_kind = ?1 AND subject_id = ?2",
+            )?;
+            let limits: Vec<(String, String, i64, i64, i64)> = stmt
+                .query_map(params![s.kind.as_str(), s.id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            drop(stmt);
+            for (unit, window_s, max, start, used) in limits {
+                let window = match window_s.as_str() {
+                    "minute" => Window::Minute,
+                    "hour" => Window::Hour,
+                    _ => Window::Day,
+                };
+                let current = now_ms - now_ms % window.millis();
+                let used = if start == current { used } else { 0 };
+                let add = if unit == "requests" {
+                    1
+                } else {
+                    estimate_tokens as i64
+                };
+                if used + add > max {
+                    let retry =
+                        ((current + window.millis() - now_ms) as f64 / 1000.0).ceil() as u64;
+                    return Ok(Err(Refusal::Rate {
+                        message: format!(
+                            "{} '{}' is over its rate limit of {max} {unit} per {window_s}; retry in {retry} s",
+                            s.kind.label(),
+                            s.name
+                        ),
+                        retry_after_secs: retry.max(1),
+                    }));
+                }
+                tx.execute(
+                    "UPDATE rate_limits SET window_start = ?5, used = ?6 WHERE subject_kind = ?1 AND subject_id = ?2 AND unit = ?3 AND window = ?4",
+                    params![s.kind.as_str(), s.id, unit, window_s, current, used + add],
+                )?;
+                if unit == "tokens" {
+                    reservation
+                        .rate_tokens
+                        .push((s.clone(), window, estimate_tokens));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(Ok(reservation))
+    }
+
+    /// Replaces a reservation's estimates with what the call actually used (0 for a failed
+    /// call). Returns budgets that crossed their alert threshold.
+    pub fn settle(
+        &self,
+        reservation: &Reservation,
+        actual_usd: Option<f64>,
+        actual_tokens: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BudgetAlert>> {
+        if reservation.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut alerts = Vec::new();
+        for (s, unit, estimate) in &reservation.entries {
+            let actual = match unit {
+                BudgetUnit::Usd => actual_usd.unwrap_or(*estimate),
+                BudgetUnit::Tokens => actual_tokens as f64,
+            };
+            tx.execute(
+                // Floating-point residue of many reserve/settle pairs is cleared, not carried.
+                "UPDATE budgets SET reserved = CASE WHEN reserved - ?3 < 1e-12 THEN 0 ELSE reserved - ?3 END,
+                     spent = spent + ?4 WHERE subject_kind = ?1 AND subject_id = ?2",
+                params![s.kind.as_str(), s.id, estimate, actual],
+            )?;
+            let (spent, limit, alert, alerted): (f64, f64, Option<f64>, bool) = tx.query_row(
+                "SELECT spent, limit_value, alert_threshold, alerted FROM budgets WHERE subject_kind = ?1 AND subject_id = ?2",
+                params![s.kind.as_str(), s.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+            if let Some(a) = alert
+                && !alerted
+                && limit > 0.0
+                && spent >= a * limit
+            {
+                tx.execute(
+                    "UPDATE budgets SET alerted = 1 WHERE subject_kind = ?1 AND subject_id = ?2",
+                    params![s.kind.as_str(), s.id],
+                )?;
+                self.audit(
+                    &tx,
+                    "budget.alert",
+                    s.kind.object_kind(),
+                    Some(&s.id),
+                    Some(&s.name),
+                    serde_json::json!({"spent": spent, "limit": limit, "unit": unit, "threshold": a}),
+                )?;
+                tracing::warn!(subject = %s.name, spent, limit, "budget alert: {} '{}' has used {:.0}% of its budget", s.kind.label(), s.name, spent / limit * 100.0);
+                alerts.push(BudgetAlert {
+                    subject: s.clone(),
+                    spent,
+                    limit,
+                    unit: *unit,
+                });
+            }
+        }
+        let now_ms = now.timestamp_millis();
+        for (s, window, estimate) in &reservation.rate_tokens {
+            let current = now_ms - now_ms % window.millis();
+            tx.execute(
+                "UPDATE rate_limits SET used = MAX(0, used - ?4 + ?5)
+                 WHERE subject_kind = ?1 AND subject_id = ?2 AND unit = 'tokens' AND window = ?3 AND window_start = ?6",
+                params![s.kind.as_str(), s.id, window.as_str(), *estimate as i64, actual_tokens as i64, current],
+            )?;
+        }
+        tx.commit()?;
+        Ok(alerts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_starts() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 3, 15, 30, 0).unwrap(); // a Thursday
+        assert_eq!(
+            Period::Daily.start(t),
+            Utc.with_ymd_and_hms(2026, 12, 3, 0, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
+        assert_eq!(
+            Period::Weekly.start(t),
+            Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
+        assert_eq!(
+            Period::Monthly.start(t),
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
+        assert_eq!(Period::None.start(t), 0);
+    }
+}
