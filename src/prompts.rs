@@ -70,6 +70,9 @@ pub struct VariableSpec {
     pub default: Option<Value>,
 }
 
+/// Declared variables by name, in the order written.
+pub type VariableMap = IndexMap<String, VariableSpec>;
+
 /// Everything one version of a prompt holds, apart from its number, commit message and time.
 /// Two saves with equal content (see [`PromptContent::content_hash`]) are the same version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

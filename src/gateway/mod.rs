@@ -50,11 +50,15 @@ pub struct AppState {
     pub extra_hosts: Vec<String>,
     tokens: guard::TokenCache,
     /// Requests served since start (shown in the app).
-    pub requests: AtomicU64,
+    pub requests: Arc<AtomicU64>,
 }
 
 /// The router, for `serve` and for tests that drive it in-process.
 pub fn router(engine: Engine, config: &GatewayConfig) -> Router {
+    router_with_counter(engine, config, Arc::new(AtomicU64::new(0)))
+}
+
+fn router_with_counter(engine: Engine, config: &GatewayConfig, requests: Arc<AtomicU64>) -> Router {
     let extra_hosts =
         if is_loopback_name(&config.host) || config.host == "0.0.0.0" || config.host == "::" {
             Vec::new()
@@ -65,7 +69,7 @@ pub fn router(engine: Engine, config: &GatewayConfig) -> Router {
         engine,
         extra_hosts,
         tokens: guard::TokenCache::default(),
-        requests: AtomicU64::new(0),
+        requests,
     });
     let api = Router::new()
         .route("/v1/chat/completions", post(handlers::chat_completions))
@@ -100,11 +104,17 @@ pub fn router(engine: Engine, config: &GatewayConfig) -> Router {
 pub struct Bound {
     listener: tokio::net::TcpListener,
     app: Router,
+    requests: Arc<AtomicU64>,
 }
 
 impl Bound {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Requests served so far (the app's live counter).
+    pub fn requests(&self) -> Arc<AtomicU64> {
+        self.requests.clone()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and waits for in-flight requests
@@ -121,8 +131,10 @@ impl Bound {
 
 pub async fn bind(engine: Engine, config: &GatewayConfig) -> std::io::Result<Bound> {
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+    let requests = Arc::new(AtomicU64::new(0));
     Ok(Bound {
         listener,
-        app: router(engine, config),
+        app: router_with_counter(engine, config, requests.clone()),
+        requests,
     })
 }

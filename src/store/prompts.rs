@@ -308,6 +308,28 @@ impl Store {
         Ok(refs)
     }
 
+    /// Renders unsaved content (the editor's live preview), resolving partials from the library.
+    pub fn render_draft(
+        &self,
+        slug: &str,
+        content: &PromptContent,
+        variables: &Map<String, Value>,
+    ) -> Result<Vec<Message>> {
+        content.validate()?;
+        let partials = partial_sources(&self.conn(), content, slug)?;
+        CompiledPrompt::new(content, &partials)?.render(variables)
+    }
+
+    /// Variables and partials of unsaved content, following partials into the library.
+    pub fn draft_references(&self, slug: &str, content: &PromptContent) -> Result<TemplateRefs> {
+        let mut refs = template::references(content)?;
+        for (_, source) in partial_sources(&self.conn(), content, slug)? {
+            let inner = template::references_in(0, crate::prompts::Role::User, &source)?;
+            refs.merge(TemplateRefs { variables: inner.variables, partials: Vec::new() });
+        }
+        Ok(refs)
+    }
+
     /// Renders a prompt version with `variables`. Compiled templates are cached per version; a
     /// prompt that includes partials is recompiled after any change to the library.
     pub fn render(

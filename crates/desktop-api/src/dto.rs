@@ -1,0 +1,372 @@
+//! The shapes the desktop UI sends and receives. TypeScript types for them are generated with
+//! ts-rs into `ui/src/bindings/` (`cargo test -p portolan-desktop-api`), so the front end and the
+//! commands cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// An error as the UI gets it: a stable kind to branch on and a sentence to show.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct AppError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<portolan::Error> for AppError {
+    fn from(e: portolan::Error) -> Self {
+        AppError { kind: e.kind().to_owned(), message: e.to_string() }
+    }
+}
+
+impl AppError {
+    pub fn new(kind: &str, message: impl Into<String>) -> Self {
+        AppError { kind: kind.to_owned(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type ApiResult<T> = Result<T, AppError>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct LabelDto {
+    pub name: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct PromptSummary {
+    pub id: String,
+    pub slug: String,
+    pub latest_version: i64,
+    pub description: Option<String>,
+    pub model: Option<String>,
+    pub labels: Vec<LabelDto>,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct MessageDto {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct VariableDto {
+    pub name: String,
+    pub description: Option<String>,
+    /// The default as JSON text (`"friendly"`, `3`, `["a","b"]`), or null.
+    pub default_json: Option<String>,
+}
+
+/// What the editor holds; saved as a new version when it differs from the latest.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct PromptDraft {
+    pub description: Option<String>,
+    pub model: Option<String>,
+    /// Model parameters as a JSON object text (`{"temperature": 0.2}`).
+    pub params_json: String,
+    pub variables: Vec<VariableDto>,
+    pub messages: Vec<MessageDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct VersionDto {
+    pub prompt_id: String,
+    pub slug: String,
+    pub version: i64,
+    pub latest_version: i64,
+    pub message: Option<String>,
+    pub created_at: String,
+    pub labels: Vec<String>,
+    pub draft: PromptDraft,
+    /// Variables the templates use (partials included), in order of first use.
+    pub variables_used: Vec<String>,
+    pub partials: Vec<String>,
+    /// The version as a `.prompt.md` file.
+    pub file_text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct SaveResult {
+    pub prompt_id: String,
+    pub slug: String,
+    pub version: i64,
+    /// False when the draft equalled the latest version.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct PreviewDto {
+    pub messages: Vec<MessageDto>,
+    pub variables_used: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct SegmentDto {
+    pub text: String,
+    pub emphasized: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct DiffLineDto {
+    /// `equal`, `delete` or `insert`.
+    pub tag: String,
+    pub old_line: Option<u32>,
+    pub new_line: Option<u32>,
+    pub segments: Vec<SegmentDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct WordDto {
+    pub tag: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct DiffSectionDto {
+    pub title: String,
+    /// `unchanged`, `modified`, `added` or `removed`.
+    pub change: String,
+    pub lines: Vec<DiffLineDto>,
+    pub words: Vec<WordDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct DiffDto {
+    pub slug: String,
+    pub from: i64,
+    pub to: i64,
+    pub changed: bool,
+    pub sections: Vec<DiffSectionDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct ModelOption {
+    /// The model string to send (`demo/small`, `gpt-4o-mini`, `@my-key/model`).
+    pub id: String,
+    pub provider: String,
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct CompareRequest {
+    pub prompt: String,
+    pub version: Option<i64>,
+    pub models: Vec<String>,
+    /// One object of variables per row.
+    #[ts(type = "Array<Record<string, unknown>>")]
+    pub variable_sets: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct CellDto {
+    pub row: u32,
+    pub column: u32,
+    pub model: String,
+    pub provider: Option<String>,
+    pub output: String,
+    pub error: Option<String>,
+    pub latency_ms: u32,
+    pub ttft_ms: Option<u32>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub cost_usd: Option<f64>,
+    pub cache_status: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+/// Sent on the comparison's channel as cells progress.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[ts(export)]
+pub enum CompareEventDto {
+    Started { row: u32, column: u32 },
+    Delta { row: u32, column: u32, text: String },
+    Finished { cell: CellDto },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct ColumnTotalDto {
+    pub model: String,
+    pub cells: u32,
+    pub errors: u32,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub cost_usd: Option<f64>,
+    pub mean_latency_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct CompareResultDto {
+    pub prompt_id: String,
+    pub slug: String,
+    pub version: i64,
+    pub models: Vec<String>,
+    pub cells: Vec<Vec<CellDto>>,
+    pub totals: Vec<ColumnTotalDto>,
+    pub wall_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq, Default)]
+#[ts(export)]
+pub struct LogQuery {
+    pub limit: Option<u32>,
+    pub model: Option<String>,
+    pub status: Option<u16>,
+    pub search: Option<String>,
+    pub prompt_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct LogRow {
+    pub id: String,
+    pub trace_id: String,
+    /// Unix milliseconds.
+    #[ts(type = "number")]
+    pub created_at: i64,
+    pub source: String,
+    pub prompt_id: Option<String>,
+    pub prompt_version: Option<i64>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub key_name: Option<String>,
+    pub status: u16,
+    pub success: bool,
+    pub error: Option<String>,
+    pub cache_status: String,
+    pub latency_ms: u32,
+    pub ttft_ms: Option<u32>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub cost_usd: Option<f64>,
+    pub retry_count: u32,
+    pub target_path: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct AttemptDto {
+    pub n: u32,
+    pub target_path: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub status: u16,
+    pub error: Option<String>,
+    pub latency_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct LogDetail {
+    pub call: LogRow,
+    /// Pretty-printed JSON (redacted and size-capped as logged).
+    pub request: Option<String>,
+    pub response: Option<String>,
+    pub attempts: Vec<AttemptDto>,
+    pub feedback: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct DayCostDto {
+    pub day: String,
+    pub calls: u32,
+    pub cost_usd: f64,
+    pub unpriced_calls: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct ModelLatencyDto {
+    pub model: String,
+    pub calls: u32,
+    pub p50_ms: u32,
+    pub p90_ms: u32,
+    pub p99_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct KeyDto {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub base_url: Option<String>,
+    pub notes: Option<String>,
+    pub mask: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    /// `$1.23 / $10.00 monthly (12%)`, or null.
+    pub budget: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct NewKeyDto {
+    pub name: String,
+    pub provider: String,
+    pub base_url: Option<String>,
+    pub notes: Option<String>,
+    /// Write-only: never sent back.
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct KeyTestDto {
+    pub ok: bool,
+    pub message: String,
+    pub latency_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct TokenDto {
+    pub name: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct GatewayStatus {
+    pub running: bool,
+    /// `http://127.0.0.1:8787/v1` while running.
+    pub url: Option<String>,
+    pub port: u16,
+    #[ts(type = "number")]
+    pub requests: u64,
+    pub tokens: Vec<TokenDto>,
+}
