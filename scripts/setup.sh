@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian machine lacks to build Portolan, and with --test what the tests
-# also need (the OpenAI SDKs for the gateway's compatibility tests). Safe to run twice: it installs
+# Installs what a fresh Debian machine lacks to build Portolan. Safe to run twice: it installs
 # only what is missing.
+#   scripts/setup.sh            the engine and CLI
+#   scripts/setup.sh --desktop  also the desktop app (WebKitGTK, Node packages of ui/)
+#   scripts/setup.sh --test     everything the tests need: the desktop, Xvfb and WebKitWebDriver
+#                               for the end-to-end test, tauri-driver, and the OpenAI SDKs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for_tests=0
-[ "${1:-}" = "--test" ] && for_tests=1
+for_desktop=0
+case "${1:-}" in
+  --test) for_tests=1; for_desktop=1 ;;
+  --desktop) for_desktop=1 ;;
+esac
 
 # Packages the engine build needs (C compiler for ring and the bundled SQLite, pkg-config).
 # libssl-dev: git2's https transport (bundle import from a remote repository).
 APT_PACKAGES=(build-essential pkg-config ca-certificates git libssl-dev)
-if [ "$for_tests" = 1 ]; then
-  APT_PACKAGES+=(python3 python3-venv)
+if [ "$for_desktop" = 1 ]; then
+  # Tauri 2 on Linux (measured recipe: shared/BUILD-FACTS.md).
+  APT_PACKAGES+=(libwebkit2gtk-4.1-dev curl wget file libxdo-dev libayatana-appindicator3-dev librsvg2-dev)
   # Node.js only when there is none (a NodeSource build already carries npm).
   command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
+fi
+if [ "$for_tests" = 1 ]; then
+  APT_PACKAGES+=(python3 python3-venv xvfb xauth webkit2gtk-driver)
 fi
 
 missing=()
@@ -32,7 +43,18 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: Rust is not installed. Install it with rustup (https://rustup.rs), then run this again." >&2
   exit 1
 fi
+if [ "$for_desktop" = 1 ] && [ ! -d ui/node_modules/@tauri-apps/api ]; then
+  echo "setup: installing the desktop UI's npm packages (ui/)"
+  # npm install rather than npm ci: the registry mirror may lack other platforms' optional
+  # packages of @tauri-apps/cli that the lockfile names.
+  (cd ui && npm install --no-audit --no-fund --silent)
+fi
 [ "$for_tests" = 1 ] || exit 0
+
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "setup: installing tauri-driver (WebDriver for the desktop end-to-end test)"
+  cargo install tauri-driver --locked --version 2.1.0 --quiet
+fi
 
 # The official OpenAI SDKs, for the gateway's compatibility tests (tests/sdk), in a virtualenv
 # so the system Python stays untouched.

@@ -39,6 +39,7 @@ pub type ApiResult<T> = Result<T, AppError>;
 #[ts(export)]
 pub struct LabelDto {
     pub name: String,
+    #[ts(type = "number")]
     pub version: i64,
 }
 
@@ -47,6 +48,7 @@ pub struct LabelDto {
 pub struct PromptSummary {
     pub id: String,
     pub slug: String,
+    #[ts(type = "number")]
     pub latest_version: i64,
     pub description: Option<String>,
     pub model: Option<String>,
@@ -89,7 +91,9 @@ pub struct PromptDraft {
 pub struct VersionDto {
     pub prompt_id: String,
     pub slug: String,
+    #[ts(type = "number")]
     pub version: i64,
+    #[ts(type = "number")]
     pub latest_version: i64,
     pub message: Option<String>,
     pub created_at: String,
@@ -107,6 +111,7 @@ pub struct VersionDto {
 pub struct SaveResult {
     pub prompt_id: String,
     pub slug: String,
+    #[ts(type = "number")]
     pub version: i64,
     /// False when the draft equalled the latest version.
     pub created: bool,
@@ -157,7 +162,9 @@ pub struct DiffSectionDto {
 #[ts(export)]
 pub struct DiffDto {
     pub slug: String,
+    #[ts(type = "number")]
     pub from: i64,
+    #[ts(type = "number")]
     pub to: i64,
     pub changed: bool,
     pub sections: Vec<DiffSectionDto>,
@@ -176,6 +183,7 @@ pub struct ModelOption {
 #[ts(export)]
 pub struct CompareRequest {
     pub prompt: String,
+    #[ts(type = "number | null")]
     pub version: Option<i64>,
     pub models: Vec<String>,
     /// One object of variables per row.
@@ -229,6 +237,7 @@ pub struct ColumnTotalDto {
 pub struct CompareResultDto {
     pub prompt_id: String,
     pub slug: String,
+    #[ts(type = "number")]
     pub version: i64,
     pub models: Vec<String>,
     pub cells: Vec<Vec<CellDto>>,
@@ -256,6 +265,7 @@ pub struct LogRow {
     pub created_at: i64,
     pub source: String,
     pub prompt_id: Option<String>,
+    #[ts(type = "number | null")]
     pub prompt_version: Option<i64>,
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -294,6 +304,7 @@ pub struct LogDetail {
     pub request: Option<String>,
     pub response: Option<String>,
     pub attempts: Vec<AttemptDto>,
+    #[ts(type = "Array<number>")]
     pub feedback: Vec<i64>,
 }
 

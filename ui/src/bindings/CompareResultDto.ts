@@ -2,4 +2,4 @@
 import type { CellDto } from "./CellDto";
 import type { ColumnTotalDto } from "./ColumnTotalDto";
 
-export type CompareResultDto = { prompt_id: string, slug: string, version: bigint, models: Array<string>, cells: Array<Array<CellDto>>, totals: Array<ColumnTotalDto>, wall_ms: number, };
+export type CompareResultDto = { prompt_id: string, slug: string, version: number, models: Array<string>, cells: Array<Array<CellDto>>, totals: Array<ColumnTotalDto>, wall_ms: number, };

@@ -6,4 +6,4 @@ export type LogDetail = { call: LogRow,
 /**
  * Pretty-printed JSON (redacted and size-capped as logged).
  */
-request: string | null, response: string | null, attempts: Array<AttemptDto>, feedback: Array<bigint>, };
+request: string | null, response: string | null, attempts: Array<AttemptDto>, feedback: Array<number>, };

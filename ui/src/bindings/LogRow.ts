@@ -4,4 +4,4 @@ export type LogRow = { id: string, trace_id: string,
 /**
  * Unix milliseconds.
  */
-created_at: number, source: string, prompt_id: string | null, prompt_version: bigint | null, provider: string | null, model: string | null, key_name: string | null, status: number, success: boolean, error: string | null, cache_status: string, latency_ms: number, ttft_ms: number | null, prompt_tokens: number | null, completion_tokens: number | null, cost_usd: number | null, retry_count: number, target_path: string | null, metadata: { [key in string]: string }, };
+created_at: number, source: string, prompt_id: string | null, prompt_version: number | null, provider: string | null, model: string | null, key_name: string | null, status: number, success: boolean, error: string | null, cache_status: string, latency_ms: number, ttft_ms: number | null, prompt_tokens: number | null, completion_tokens: number | null, cost_usd: number | null, retry_count: number, target_path: string | null, metadata: { [key in string]: string }, };

@@ -1,0 +1,59 @@
+//! Portolan's desktop shell: opens the engine on the user's data directory and exposes it to the
+//! web view as Tauri commands. Every command is a thin wrapper over
+//! `portolan_desktop_api::Desktop`, where the logic (and its tests) live.
+
+mod commands;
+
+use portolan_desktop_api::Desktop;
+
+pub fn run() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTOLAN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let desktop = match Desktop::open(None) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = tauri::Builder::default()
+        .manage(desktop)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_prompts,
+            commands::get_version,
+            commands::list_versions,
+            commands::create_prompt,
+            commands::save_prompt,
+            commands::preview,
+            commands::set_label,
+            commands::diff_versions,
+            commands::list_models,
+            commands::run_compare,
+            commands::cancel_compare,
+            commands::send_feedback,
+            commands::list_logs,
+            commands::get_log,
+            commands::cost_by_day,
+            commands::latency_by_model,
+            commands::list_keys,
+            commands::add_key,
+            commands::rotate_key,
+            commands::remove_key,
+            commands::test_key,
+            commands::gateway_status,
+            commands::gateway_start,
+            commands::gateway_stop,
+            commands::create_token,
+            commands::revoke_token,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("error: the window could not start: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,70 @@
+import { useEffect, useState } from "react";
+import { getCurrentWindow } from "@tauri-apps/api/window";
+import { api } from "./lib/api";
+import { CompareScreen } from "./screens/compare/CompareScreen";
+import { GatewayScreen } from "./screens/gateway/GatewayScreen";
+import { KeysScreen } from "./screens/keys/KeysScreen";
+import { LogsScreen } from "./screens/logs/LogsScreen";
+import { PromptsScreen } from "./screens/prompts/PromptsScreen";
+
+type Screen = "prompts" | "compare" | "logs" | "keys" | "gateway";
+
+const NAV: { id: Screen; label: string; icon: string }[] = [
+  { id: "prompts", label: "Prompts", icon: "✎" },
+  { id: "compare", label: "Compare", icon: "▦" },
+  { id: "logs", label: "Logs", icon: "≡" },
+  { id: "keys", label: "Keys", icon: "✦" },
+  { id: "gateway", label: "Gateway", icon: "⇄" },
+];
+
+export function App() {
+  const [screen, setScreen] = useState<Screen>("prompts");
+  const [version, setVersion] = useState<string | null>(null);
+  /** The prompt last opened in the editor, preselected on Compare and Gateway. */
+  const [currentSlug, setCurrentSlug] = useState<string | null>(null);
+
+  useEffect(() => {
+    api.appInfo().then(
+      (i) => setVersion(i.version),
+      () => setVersion(null),
+    );
+    // The window title says the library has loaded (bench/desktop.sh times start-up by it).
+    api.listPrompts().then(
+      (p) => getCurrentWindow().setTitle(`Portolan — ${p.length} prompts`).catch(() => undefined),
+      () => undefined,
+    );
+  }, []);
+
+  return (
+    <div className="app">
+      <nav className="nav" aria-label="Main">
+        <div className="brand" title="Portolan">
+          Portolan
+        </div>
+        {NAV.map((n) => (
+          <button
+            key={n.id}
+            type="button"
+            className={`nav-item ${screen === n.id ? "active" : ""}`}
+            aria-current={screen === n.id ? "page" : undefined}
+            data-testid={`nav-${n.id}`}
+            onClick={() => setScreen(n.id)}
+          >
+            <span className="nav-icon" aria-hidden="true">
+              {n.icon}
+            </span>
+            {n.label}
+          </button>
+        ))}
+        <div className="nav-foot">{version ? `v${version}` : ""}</div>
+      </nav>
+      <main className="screen">
+        {screen === "prompts" && <PromptsScreen initialSlug={currentSlug} onOpen={setCurrentSlug} />}
+        {screen === "compare" && <CompareScreen initialSlug={currentSlug} />}
+        {screen === "logs" && <LogsScreen />}
+        {screen === "keys" && <KeysScreen />}
+        {screen === "gateway" && <GatewayScreen initialSlug={currentSlug} />}
+      </main>
+    </div>
+  );
+}

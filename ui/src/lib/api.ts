@@ -1,0 +1,98 @@
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type { AppError } from "../bindings/AppError";
+import type { CompareEventDto } from "../bindings/CompareEventDto";
+import type { CompareRequest } from "../bindings/CompareRequest";
+import type { CompareResultDto } from "../bindings/CompareResultDto";
+import type { DayCostDto } from "../bindings/DayCostDto";
+import type { DiffDto } from "../bindings/DiffDto";
+import type { GatewayStatus } from "../bindings/GatewayStatus";
+import type { KeyDto } from "../bindings/KeyDto";
+import type { KeyTestDto } from "../bindings/KeyTestDto";
+import type { LogDetail } from "../bindings/LogDetail";
+import type { LogQuery } from "../bindings/LogQuery";
+import type { LogRow } from "../bindings/LogRow";
+import type { ModelLatencyDto } from "../bindings/ModelLatencyDto";
+import type { ModelOption } from "../bindings/ModelOption";
+import type { NewKeyDto } from "../bindings/NewKeyDto";
+import type { PreviewDto } from "../bindings/PreviewDto";
+import type { PromptDraft } from "../bindings/PromptDraft";
+import type { PromptSummary } from "../bindings/PromptSummary";
+import type { SaveResult } from "../bindings/SaveResult";
+import type { VersionDto } from "../bindings/VersionDto";
+import type { Wire } from "./wire";
+
+export type Version = Wire<VersionDto>;
+export type Summary = Wire<PromptSummary>;
+export type Diff = Wire<DiffDto>;
+export type CompareResult = Wire<CompareResultDto>;
+export type CompareReq = Wire<CompareRequest>;
+export type Log = Wire<LogRow>;
+export type LogFull = Wire<LogDetail>;
+export type Save = Wire<SaveResult>;
+
+/** The one place where untyped values cross the boundary. */
+function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  return invoke<T>(cmd, args);
+}
+
+export function isAppError(e: unknown): e is AppError {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof (e as { kind?: unknown }).kind === "string" &&
+    typeof (e as { message?: unknown }).message === "string"
+  );
+}
+
+/** Normalises whatever a rejected invoke carries into an AppError. */
+export function toAppError(e: unknown): AppError {
+  if (isAppError(e)) return e;
+  if (e instanceof Error) return { kind: "client", message: e.message };
+  if (typeof e === "string") return { kind: "client", message: e };
+  return { kind: "client", message: "Something went wrong." };
+}
+
+export function errorMessage(e: unknown): string {
+  const m = toAppError(e).message.trim();
+  if (!m) return "Something went wrong.";
+  return m.charAt(0).toUpperCase() + m.slice(1);
+}
+
+export const api = {
+  appInfo: () => call<{ data_dir: string; version: string }>("app_info"),
+  listPrompts: () => call<Summary[]>("list_prompts"),
+  getVersion: (prompt: string, version: number | null) =>
+    call<Version>("get_version", { prompt, version }),
+  listVersions: (prompt: string) => call<Version[]>("list_versions", { prompt }),
+  createPrompt: (slug: string, draft: PromptDraft, message: string | null) =>
+    call<Save>("create_prompt", { slug, draft, message }),
+  savePrompt: (prompt: string, draft: PromptDraft, message: string | null) =>
+    call<Save>("save_prompt", { prompt, draft, message }),
+  preview: (slug: string, draft: PromptDraft, variables: Record<string, unknown>) =>
+    call<PreviewDto>("preview", { slug, draft, variables }),
+  setLabel: (prompt: string, version: number, label: string) =>
+    call<null>("set_label", { prompt, version, label }),
+  diffVersions: (prompt: string, from: number, to: number) =>
+    call<Diff>("diff_versions", { prompt, from, to }),
+  listModels: () => call<ModelOption[]>("list_models"),
+  runCompare: (request: CompareReq, onEvent: Channel<CompareEventDto>) =>
+    call<CompareResult>("run_compare", { request, onEvent }),
+  cancelCompare: () => call<null>("cancel_compare"),
+  sendFeedback: (traceId: string, value: number) => call<null>("send_feedback", { traceId, value }),
+  listLogs: (query: LogQuery) => call<Log[]>("list_logs", { query }),
+  getLog: (id: string) => call<LogFull>("get_log", { id }),
+  costByDay: (days: number) => call<DayCostDto[]>("cost_by_day", { days }),
+  latencyByModel: (days: number) => call<ModelLatencyDto[]>("latency_by_model", { days }),
+  listKeys: () => call<KeyDto[]>("list_keys"),
+  addKey: (key: NewKeyDto) => call<KeyDto>("add_key", { key }),
+  rotateKey: (name: string, secret: string) => call<null>("rotate_key", { name, secret }),
+  removeKey: (name: string) => call<null>("remove_key", { name }),
+  testKey: (name: string, model: string | null) => call<KeyTestDto>("test_key", { name, model }),
+  gatewayStatus: () => call<GatewayStatus>("gateway_status"),
+  gatewayStart: (port: number) => call<GatewayStatus>("gateway_start", { port }),
+  gatewayStop: () => call<GatewayStatus>("gateway_stop"),
+  createToken: (name: string) => call<string>("create_token", { name }),
+  revokeToken: (name: string) => call<null>("revoke_token", { name }),
+};
+
+export { Channel };

@@ -1,0 +1,363 @@
+import { useCallback, useEffect, useMemo, useState } from "react";
+import type { ModelOption } from "../../bindings/ModelOption";
+import { Banner, Empty, ErrorText, Kbd, modKey } from "../../components/ui";
+import { useAsync } from "../../hooks/useAsync";
+import { useShortcuts } from "../../hooks/useShortcuts";
+import { api, errorMessage, type Summary, type Version } from "../../lib/api";
+import { liveTotals, totalCells } from "../../lib/compareState";
+import { buildVariableFields, collectValues, parseJsonl, toJsonl, type VariableField } from "../../lib/variables";
+import { CompareGrid } from "./CompareGrid";
+import { useCompareRun } from "./useCompareRun";
+
+const MAX_MODELS = 8;
+
+/** The version a comparison uses by default: `production` if labelled, else the latest. */
+function defaultVersion(p: Summary | undefined): number | null {
+  if (!p) return null;
+  return p.labels.find((l) => l.name === "production")?.version ?? p.latest_version;
+}
+
+export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
+  const prompts = useAsync(() => api.listPrompts(), []);
+  const models = useAsync(() => api.listModels(), []);
+  const [slug, setSlug] = useState<string>(initialSlug ?? "");
+  const [versionSel, setVersionSel] = useState<string>(""); // "" = default
+  const [picked, setPicked] = useState<string[]>([]);
+  const [mode, setMode] = useState<"form" | "jsonl">("form");
+  const [formRows, setFormRows] = useState<Record<string, string>[]>([{}]);
+  const [jsonl, setJsonl] = useState("");
+  const [concurrency, setConcurrency] = useState(4);
+  const [diffMode, setDiffMode] = useState(false);
+  const [baseline, setBaseline] = useState(0);
+  const [feedback, setFeedback] = useState<Record<string, number>>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const { state, rows, run, cancel } = useCompareRun();
+
+  const list = prompts.data ?? [];
+  useEffect(() => {
+    if (!slug && list.length > 0) setSlug(list[0].slug);
+  }, [list, slug]);
+  const summary = list.find((p) => p.slug === slug);
+
+  const versions = useAsync<Version[]>(() => (slug ? api.listVersions(slug) : Promise.resolve([])), [slug]);
+  const effectiveVersion = versionSel ? Number(versionSel) : defaultVersion(summary);
+  const version = useAsync<Version | null>(
+    () => (slug && effectiveVersion !== null ? api.getVersion(slug, effectiveVersion) : Promise.resolve(null)),
+    [slug, effectiveVersion],
+  );
+  const fields = useMemo(
+    () => (version.data ? buildVariableFields(version.data.variables_used, version.data.draft.variables).filter((f) => f.used) : []),
+    [version.data],
+  );
+
+  const running = state.phase === "running";
+  const totals = useMemo(() => state.totals ?? liveTotals(state), [state]);
+
+  const buildSets = useCallback((): Record<string, unknown>[] | string => {
+    if (mode === "jsonl") {
+      const r = parseJsonl(jsonl);
+      if (r.errors.length) return r.errors.join("\n");
+      if (r.rows.length === 0) return "Add at least one JSON object line, e.g. {\"name\": \"Ada\"}.";
+      return r.rows;
+    }
+    const sets: Record<string, unknown>[] = [];
+    for (let i = 0; i < formRows.length; i++) {
+      const c = collectValues(fields, formRows[i]);
+      const errs = Object.values(c.errors);
+      if (errs.length) return `Row ${i + 1}: ${errs.join("; ")}`;
+      sets.push(c.values);
+    }
+    return sets;
+  }, [mode, jsonl, formRows, fields]);
+
+  const start = useCallback(() => {
+    if (running) return;
+    if (!slug) return setFormError("Pick a prompt first.");
+    if (picked.length === 0) return setFormError("Pick at least one model (2–8 to compare).");
+    const sets = buildSets();
+    if (typeof sets === "string") return setFormError(sets);
+    setFormError(null);
+    setFeedback({});
+    if (baseline >= picked.length) setBaseline(0);
+    run({ prompt: slug, version: versionSel ? Number(versionSel) : null, models: picked, variable_sets: sets, concurrency });
+  }, [running, slug, picked, buildSets, baseline, run, versionSel, concurrency]);
+
+  useShortcuts({ onRun: start });
+
+  const vote = useCallback((traceId: string, value: number) => {
+    setFeedback((f) => ({ ...f, [traceId]: value }));
+    api.sendFeedback(traceId, value).catch((e: unknown) => {
+      setFormError(`Feedback was not saved: ${errorMessage(e)}`);
+      setFeedback((f) => {
+        const n = { ...f };
+        delete n[traceId];
+        return n;
+      });
+    });
+  }, []);
+
+  const toggleModel = (id: string) =>
+    setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : p.length >= MAX_MODELS ? p : [...p, id]));
+
+  const switchMode = (m: "form" | "jsonl") => {
+    if (m === mode) return;
+    if (m === "jsonl") {
+      const sets = buildSets();
+      if (typeof sets !== "string") setJsonl(toJsonl(sets));
+    }
+    setMode(m);
+  };
+
+  const statusText =
+    state.phase === "idle" ? "" : state.phase === "running" ? "running" : state.phase === "done" ? "done" : state.phase === "cancelled" ? "cancelled" : "error";
+
+  return (
+    <div className="compare">
+      <div className="compare-setup">
+        <Banner>
+          Demo models (<span className="mono">demo/…</span>) answer locally with simulated latency and cost: no API key needed. Add keys on the Keys
+          screen to compare real providers.
+        </Banner>
+        <div className="setup-grid">
+          <section className="panel">
+            <header className="panel-head">
+              <h2>Prompt</h2>
+            </header>
+            <div className="panel-body setup-prompt">
+              <label className="field">
+                <span>Prompt</span>
+                <select
+                  className="input"
+                  data-testid="compare-prompt"
+                  value={slug}
+                  onChange={(e) => {
+                    setSlug(e.target.value);
+                    setVersionSel("");
+                    setFormRows([{}]);
+                  }}
+                >
+                  {list.length === 0 && <option value="">No prompts</option>}
+                  {list.map((p) => (
+                    <option key={p.id} value={p.slug}>
+                      {p.slug}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label className="field">
+                <span>Version</span>
+                <select className="input" data-testid="compare-version" value={versionSel} onChange={(e) => setVersionSel(e.target.value)}>
+                  <option value="">
+                    Default ({summary?.labels.some((l) => l.name === "production") ? "production" : "latest"}
+                    {effectiveVersion !== null && !versionSel ? `, v${effectiveVersion}` : ""})
+                  </option>
+                  {(versions.data ?? []).map((v) => (
+                    <option key={v.version} value={String(v.version)}>
+                      v{v.version}
+                      {v.labels.length ? ` (${v.labels.join(", ")})` : ""}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label className="field">
+                <span>Concurrency per provider</span>
+                <input
+                  type="number"
+                  className="input"
+                  min={1}
+                  max={16}
+                  value={concurrency}
+                  onChange={(e) => setConcurrency(Math.min(16, Math.max(1, Number(e.target.value) || 1)))}
+                />
+              </label>
+              <ErrorText error={prompts.error ?? version.error} />
+            </div>
+          </section>
+          <ModelPicker options={models.data ?? []} picked={picked} onToggle={toggleModel} error={models.error} />
+          <section className="panel var-sets">
+            <header className="panel-head">
+              <h2>Variable sets</h2>
+              <div className="segmented" role="radiogroup" aria-label="Variable input">
+                <button type="button" role="radio" aria-checked={mode === "form"} className={mode === "form" ? "on" : ""} onClick={() => switchMode("form")}>
+                  Form
+                </button>
+                <button type="button" role="radio" aria-checked={mode === "jsonl"} className={mode === "jsonl" ? "on" : ""} onClick={() => switchMode("jsonl")}>
+                  JSONL
+                </button>
+              </div>
+            </header>
+            <div className="panel-body">
+              {mode === "form" ? (
+                <VarRows fields={fields} rows={formRows} onChange={setFormRows} />
+              ) : (
+                <label className="field">
+                  <span>One JSON object per line (one row each)</span>
+                  <textarea
+                    className="input mono"
+                    rows={6}
+                    spellCheck={false}
+                    data-testid="compare-jsonl"
+                    placeholder={'{"customer_name": "Ada", "ticket": "The export button does nothing"}'}
+                    value={jsonl}
+                    onChange={(e) => setJsonl(e.target.value)}
+                  />
+                </label>
+              )}
+            </div>
+          </section>
+        </div>
+        <div className="run-bar row gap wrap">
+          <button type="button" className="btn btn-primary" data-testid="run-compare" disabled={running} onClick={start}>
+            Run comparison
+          </button>
+          <Kbd>{modKey}+Enter</Kbd>
+          {running && (
+            <button type="button" className="btn btn-danger" data-testid="cancel-compare" onClick={cancel}>
+              Cancel
+            </button>
+          )}
+          <span className={`compare-status status-${state.phase}`} data-testid="compare-status" role="status">
+            {statusText}
+          </span>
+          {state.phase !== "idle" && (
+            <span className="muted small">
+              {state.finished}/{totalCells(state)} cells
+              {state.wallMs !== null ? ` in ${(state.wallMs / 1000).toFixed(2)} s` : ""}
+            </span>
+          )}
+          {picked.length === 1 && <span className="muted small">Tip: pick 2–8 models to compare them side by side.</span>}
+          <span className="grow" />
+          <label className="inline-field">
+            <input type="checkbox" checked={diffMode} onChange={(e) => setDiffMode(e.target.checked)} />
+            <span>Diff vs baseline</span>
+          </label>
+          {diffMode && (
+            <select className="input select-small" aria-label="Baseline column" value={baseline} onChange={(e) => setBaseline(Number(e.target.value))}>
+              {state.models.map((m, i) => (
+                <option key={i} value={i}>
+                  {m}
+                </option>
+              ))}
+            </select>
+          )}
+        </div>
+        <ErrorText error={formError ?? (state.phase === "error" ? state.error : null)} />
+      </div>
+      <div className="compare-results">
+        {state.phase === "idle" ? (
+          <Empty title="No comparison yet">
+            Pick a prompt, tick two or more models (the demo ones work without a key), fill in the variables and press Run ({modKey}+Enter).
+          </Empty>
+        ) : (
+          <CompareGrid state={state} rows={rows} totals={totals} diffMode={diffMode} baseline={baseline} feedback={feedback} onFeedback={vote} />
+        )}
+      </div>
+    </div>
+  );
+}
+
+function ModelPicker({ options, picked, onToggle, error }: { options: ModelOption[]; picked: string[]; onToggle: (id: string) => void; error: string | null }) {
+  return (
+    <section className="panel">
+      <header className="panel-head">
+        <h2>Models</h2>
+        <span className="muted small">
+          {picked.length}/{MAX_MODELS} picked
+        </span>
+      </header>
+      <div className="panel-body model-list">
+        <ErrorText error={error} />
+        {options.map((m) => {
+          const on = picked.includes(m.id);
+          const col = picked.indexOf(m.id);
+          return (
+            <label key={m.id} className={`model-option ${on ? "on" : ""}`}>
+              <input
+                type="checkbox"
+                data-testid={`model-option-${m.id}`}
+                checked={on}
+                disabled={!on && picked.length >= MAX_MODELS}
+                onChange={() => onToggle(m.id)}
+              />
+              <span className="mono">{m.id}</span>
+              {m.demo ? <span className="tag tag-accent">demo</span> : <span className="tag">{m.provider}</span>}
+              {on && <span className="muted small">col {col + 1}</span>}
+            </label>
+          );
+        })}
+        {options.length === 0 && !error && <div className="muted small">Loading models…</div>}
+      </div>
+    </section>
+  );
+}
+
+function VarRows({ fields, rows, onChange }: { fields: VariableField[]; rows: Record<string, string>[]; onChange: (r: Record<string, string>[]) => void }) {
+  const set = (i: number, name: string, value: string) => onChange(rows.map((r, j) => (j === i ? { ...r, [name]: value } : r)));
+  if (fields.length === 0)
+    return (
+      <div className="var-rows">
+        <div className="muted small">This version uses no variables; each row runs the prompt as is.</div>
+        <div className="row gap">
+          <span className="muted small">{rows.length} row(s)</span>
+          <button type="button" className="btn btn-small" onClick={() => onChange([...rows, {}])}>
+            Add row
+          </button>
+        </div>
+      </div>
+    );
+  return (
+    <div className="var-rows">
+      <table className="table compact">
+        <thead>
+          <tr>
+            <th>#</th>
+            {fields.map((f) => (
+              <th key={f.name} title={f.description ?? undefined} className="mono">
+                {f.name}
+              </th>
+            ))}
+            <th aria-label="Actions" />
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr key={i}>
+              <td className="muted">{i + 1}</td>
+              {fields.map((f) => {
+                const id = `var-${i}-${f.name}`;
+                const props = {
+                  id,
+                  "data-testid": id,
+                  name: id,
+                  "aria-label": `Row ${i + 1} ${f.name}`,
+                  className: "input mono",
+                  value: r[f.name] ?? "",
+                  placeholder: f.hasDefault ? f.placeholder : f.description ?? "",
+                  onChange: (e: { target: { value: string } }) => set(i, f.name, e.target.value),
+                };
+                return <td key={f.name}>{f.multiline ? <textarea rows={1} {...props} /> : <input {...props} />}</td>;
+              })}
+              <td>
+                <button
+                  type="button"
+                  className="btn btn-small btn-ghost"
+                  aria-label={`Remove row ${i + 1}`}
+                  disabled={rows.length <= 1}
+                  onClick={() => onChange(rows.filter((_, j) => j !== i))}
+                >
+                  ✕
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <div className="row gap">
+        <button type="button" className="btn btn-small" onClick={() => onChange([...rows, { ...rows[rows.length - 1] }])}>
+          Add row
+        </button>
+        <span className="muted small">New rows copy the last one. Empty inputs use the declared default.</span>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,83 @@
+import { useCallback, useEffect, useReducer, useRef } from "react";
+import type { CompareEventDto } from "../../bindings/CompareEventDto";
+import { api, Channel, errorMessage, toAppError, type CompareReq } from "../../lib/api";
+import { compareReducer, idleState, type CompareState } from "../../lib/compareState";
+
+export interface CompareRun {
+  state: CompareState;
+  /** Variable sets of the current run, one per row. */
+  rows: Record<string, unknown>[];
+  run: (req: CompareReq) => void;
+  cancel: () => void;
+}
+
+/**
+ * Owns one comparison at a time. Channel events are queued and applied once per animation
+ * frame, so a burst of deltas costs one render. Starting a run drops the previous run's state.
+ */
+export function useCompareRun(): CompareRun {
+  const [state, dispatch] = useReducer(compareReducer, idleState);
+  const runId = useRef(0);
+  const queue = useRef<CompareEventDto[]>([]);
+  const frame = useRef(0);
+  const rows = useRef<Record<string, unknown>[]>([]);
+  const channel = useRef<Channel<CompareEventDto> | null>(null);
+  const cancelling = useRef(false);
+
+  const flush = useCallback(() => {
+    frame.current = 0;
+    if (queue.current.length === 0) return;
+    const events = queue.current;
+    queue.current = [];
+    dispatch({ type: "events", runId: runId.current, events });
+  }, []);
+
+  useEffect(
+    () => () => {
+      if (frame.current) cancelAnimationFrame(frame.current);
+      if (channel.current) channel.current.onmessage = () => undefined;
+    },
+    [],
+  );
+
+  const run = useCallback(
+    (req: CompareReq) => {
+      const id = ++runId.current;
+      // Detach the previous run's channel and pending events: nothing of it is kept.
+      if (channel.current) channel.current.onmessage = () => undefined;
+      queue.current = [];
+      cancelling.current = false;
+      rows.current = req.variable_sets;
+      dispatch({ type: "start", runId: id, models: req.models, rows: req.variable_sets.length });
+      const ch = new Channel<CompareEventDto>();
+      ch.onmessage = (e) => {
+        if (id !== runId.current) return;
+        queue.current.push(e);
+        if (!frame.current) frame.current = requestAnimationFrame(flush);
+      };
+      channel.current = ch;
+      api.runCompare(req, ch).then(
+        (result) => {
+          if (id !== runId.current) return;
+          flush();
+          dispatch({ type: "result", runId: id, result });
+        },
+        (e: unknown) => {
+          if (id !== runId.current) return;
+          flush();
+          const err = toAppError(e);
+          const cancelled = cancelling.current || err.kind === "cancelled";
+          dispatch({ type: "failed", runId: id, message: cancelled ? "Cancelled." : errorMessage(e), cancelled });
+        },
+      );
+    },
+    [flush],
+  );
+
+  const cancel = useCallback(() => {
+    cancelling.current = true;
+    api.cancelCompare().catch(() => undefined);
+  }, []);
+
+  return { state, rows: rows.current, run, cancel };
+}

@@ -1,0 +1,123 @@
+import { useEffect, useState } from "react";
+import { CopyButton, ErrorText } from "../../components/ui";
+import { api, errorMessage, type LogFull } from "../../lib/api";
+import { formatCost, formatLatency, formatTime, formatTokens } from "../../lib/format";
+import { tagsOf } from "../../lib/logFilter";
+
+interface Props {
+  id: string | null;
+  promptName: (id: string) => string | undefined;
+  onClose: () => void;
+}
+
+/** Everything logged about one call: request and response bodies, attempts, feedback. */
+export function LogDetailPane({ id, promptName, onClose }: Props) {
+  const [detail, setDetail] = useState<LogFull | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    if (!id) return;
+    let live = true;
+    setError(null);
+    setDetail(null);
+    api.getLog(id).then(
+      (d) => live && setDetail(d),
+      (e: unknown) => live && setError(errorMessage(e)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [id]);
+
+  if (!id) {
+    return (
+      <aside className="log-detail empty-detail" data-testid="log-detail">
+        <div className="muted">Select a call to see its request, response and attempts.</div>
+      </aside>
+    );
+  }
+  const c = detail?.call;
+  return (
+    <aside className="log-detail" data-testid="log-detail" aria-label="Call detail">
+      <div className="row gap detail-head">
+        <h2 className="grow">Call</h2>
+        <button type="button" className="btn btn-small btn-ghost" onClick={onClose} aria-label="Close detail">
+          ✕
+        </button>
+      </div>
+      <ErrorText error={error} />
+      {c && detail && (
+        <>
+          <dl className="kv">
+            <dt>Time</dt>
+            <dd>{formatTime(c.created_at)}</dd>
+            <dt>Trace</dt>
+            <dd className="mono">
+              {c.trace_id} <CopyButton text={c.trace_id} />
+            </dd>
+            <dt>Source</dt>
+            <dd>{c.source}</dd>
+            <dt>Prompt</dt>
+            <dd className="mono">
+              {c.prompt_id ? `${promptName(c.prompt_id) ?? c.prompt_id}${c.prompt_version !== null ? `@${c.prompt_version}` : ""}` : "—"}
+            </dd>
+            <dt>Model</dt>
+            <dd className="mono">
+              {c.provider ? `${c.provider} · ` : ""}
+              {c.model ?? "—"}
+              {c.key_name ? ` · key ${c.key_name}` : ""}
+            </dd>
+            <dt>Status</dt>
+            <dd className={c.success ? "tone-ok" : "tone-error"}>
+              {c.status} {c.success ? "ok" : (c.error ?? "failed")}
+            </dd>
+            <dt>Latency</dt>
+            <dd>
+              {formatLatency(c.latency_ms)} (ttft {formatLatency(c.ttft_ms)})
+            </dd>
+            <dt>Tokens</dt>
+            <dd>
+              {formatTokens(c.prompt_tokens)} in · {formatTokens(c.completion_tokens)} out
+            </dd>
+            <dt>Cost</dt>
+            <dd>{formatCost(c.cost_usd)}</dd>
+            <dt>Cache</dt>
+            <dd>{c.cache_status}</dd>
+            {c.target_path && (
+              <>
+                <dt>Target</dt>
+                <dd className="mono">{c.target_path}</dd>
+              </>
+            )}
+            <dt>Tags</dt>
+            <dd>{tagsOf(c).join(", ") || "—"}</dd>
+            <dt>Feedback</dt>
+            <dd>{detail.feedback.length ? detail.feedback.map((v) => (v > 0 ? `+${v} (up)` : v < 0 ? `${v} (down)` : "0")).join(", ") : "none"}</dd>
+          </dl>
+          <h3>Attempts</h3>
+          {detail.attempts.length === 0 ? (
+            <div className="muted small">One attempt, no retries or fallbacks.</div>
+          ) : (
+            <ol className="attempts">
+              {detail.attempts.map((a) => (
+                <li key={a.n} className={a.error ? "tone-error" : ""}>
+                  <span className="mono">#{a.n}</span> <span className="mono">{a.target_path}</span> · {a.provider ?? "?"}/{a.model ?? "?"} · {a.status} ·{" "}
+                  {formatLatency(a.latency_ms)}
+                  {a.error && <div className="small">{a.error}</div>}
+                </li>
+              ))}
+            </ol>
+          )}
+          <h3>Request</h3>
+          <pre className="json" data-testid="log-request">
+            {detail.request ?? "(not logged)"}
+          </pre>
+          <h3>Response</h3>
+          <pre className="json" data-testid="log-response">
+            {detail.response ?? "(not logged)"}
+          </pre>
+        </>
+      )}
+      {!detail && !error && <div className="muted">Loading…</div>}
+    </aside>
+  );
+}

@@ -1,0 +1,172 @@
+import { useEffect, useMemo, useRef, useState } from "react";
+import { Empty, ErrorText } from "../../components/ui";
+import { useAsync } from "../../hooks/useAsync";
+import { useVirtualRows } from "../../hooks/useVirtualRows";
+import { api, type Log } from "../../lib/api";
+import { formatCost, formatLatency, formatTime, formatTokens } from "../../lib/format";
+import { emptyFilter, filterLogs, modelsIn, tagsOf, type LogFilter, type StatusFilter } from "../../lib/logFilter";
+import { CostChart, LatencyChart } from "./Charts";
+import { LogDetailPane } from "./LogDetailPane";
+
+const ROW_H = 28;
+const LIMIT = 2000;
+
+export function LogsScreen() {
+  const [filter, setFilter] = useState<LogFilter>(emptyFilter);
+  const [serverSearch, setServerSearch] = useState("");
+  const [selected, setSelected] = useState<string | null>(null);
+
+  // Search text also goes to the engine (debounced) so older calls beyond the window are found.
+  useEffect(() => {
+    const t = window.setTimeout(() => setServerSearch(filter.search.trim()), 300);
+    return () => window.clearTimeout(t);
+  }, [filter.search]);
+
+  const logs = useAsync(
+    () => api.listLogs({ limit: LIMIT, model: filter.model || null, status: null, search: serverSearch || null, prompt_id: null }),
+    [filter.model, serverSearch],
+  );
+  const prompts = useAsync(() => api.listPrompts(), []);
+  const cost = useAsync(() => api.costByDay(30), []);
+  const latency = useAsync(() => api.latencyByModel(30), []);
+  const [knownModels, setKnownModels] = useState<string[]>([]);
+
+  const names = useMemo(() => new Map((prompts.data ?? []).map((p) => [p.id, p.slug] as const)), [prompts.data]);
+  const rows = useMemo(() => filterLogs(logs.data ?? [], filter, (id) => names.get(id)), [logs.data, filter, names]);
+  useEffect(() => {
+    if (logs.data && !filter.model) setKnownModels(modelsIn(logs.data));
+  }, [logs.data, filter.model]);
+
+  const refresh = () => {
+    logs.reload();
+    cost.reload();
+    latency.reload();
+  };
+
+  const scroller = useRef<HTMLDivElement>(null);
+  const win = useVirtualRows(scroller, rows.length, ROW_H, 8);
+  const set = (patch: Partial<LogFilter>) => setFilter((f) => ({ ...f, ...patch }));
+
+  return (
+    <div className="logs">
+      <div className="charts">
+        <CostChart data={cost.data ?? []} />
+        <LatencyChart data={latency.data ?? []} />
+      </div>
+      <div className="filters row gap wrap">
+        <label className="inline-field">
+          <span>Model</span>
+          <select className="input" value={filter.model} onChange={(e) => set({ model: e.target.value })} data-testid="log-filter-model">
+            <option value="">All models</option>
+            {knownModels.map((m) => (
+              <option key={m} value={m}>
+                {m}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="inline-field">
+          <span>Status</span>
+          <select className="input" value={filter.status} onChange={(e) => set({ status: e.target.value as StatusFilter })} data-testid="log-filter-status">
+            <option value="all">All</option>
+            <option value="ok">Succeeded</option>
+            <option value="error">Failed</option>
+            <option value="cached">Cache hits</option>
+          </select>
+        </label>
+        <input
+          type="search"
+          className="input grow"
+          placeholder="Search trace id, prompt, model, error, tags…"
+          aria-label="Search logs"
+          value={filter.search}
+          data-testid="log-filter-search"
+          onChange={(e) => set({ search: e.target.value })}
+        />
+        <span className="muted small">
+          {rows.length} call{rows.length === 1 ? "" : "s"}
+        </span>
+        <button type="button" className="btn" onClick={refresh}>
+          Refresh
+        </button>
+      </div>
+      <ErrorText error={logs.error} />
+      <div className="logs-split">
+        <div className="log-table" role="table" aria-label="Calls" aria-rowcount={rows.length}>
+          <div className="log-row log-head" role="row">
+            {["Time", "Prompt", "Model", "Status", "Latency", "Tokens", "Cost", "Cache", "Trace", "Tags"].map((h) => (
+              <span key={h} role="columnheader">
+                {h}
+              </span>
+            ))}
+          </div>
+          <div className="log-scroller" ref={scroller}>
+            {rows.length === 0 && !logs.loading && (
+              <Empty title="No calls logged">Run a comparison or call the gateway; every model call shows up here.</Empty>
+            )}
+            <div style={{ height: win.padTop }} />
+            {rows.slice(win.start, win.end).map((r, k) => (
+              <LogTableRow
+                key={r.id}
+                index={win.start + k}
+                row={r}
+                prompt={r.prompt_id ? names.get(r.prompt_id) : undefined}
+                active={selected === r.id}
+                onClick={() => setSelected(r.id)}
+              />
+            ))}
+            <div style={{ height: win.padBottom }} />
+          </div>
+        </div>
+        <LogDetailPane id={selected} promptName={(id) => names.get(id)} onClose={() => setSelected(null)} />
+      </div>
+    </div>
+  );
+}
+
+function LogTableRow({ index, row, prompt, active, onClick }: { index: number; row: Log; prompt: string | undefined; active: boolean; onClick: () => void }) {
+  const tags = tagsOf(row).join(" ");
+  return (
+    <div
+      className={`log-row ${active ? "active" : ""} ${row.success ? "" : "failed"}`}
+      role="row"
+      tabIndex={0}
+      data-testid={`log-row-${index}`}
+      aria-selected={active}
+      onClick={onClick}
+      onKeyDown={(e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          onClick();
+        }
+      }}
+    >
+      <span className="mono" title={formatTime(row.created_at)}>
+        {formatTime(row.created_at).slice(5)}
+      </span>
+      <span className="mono ellipsis" title={prompt ?? row.prompt_id ?? ""}>
+        {prompt ?? row.prompt_id ?? "—"}
+        {row.prompt_version !== null ? <span className="muted">@{row.prompt_version}</span> : null}
+      </span>
+      <span className="mono ellipsis" title={row.model ?? ""}>
+        {row.model ?? "—"}
+      </span>
+      <span className={`status ${row.success ? "status-done" : "status-error"}`} title={row.error ?? ""}>
+        {row.status}
+        {row.retry_count > 0 ? ` ↻${row.retry_count}` : ""}
+      </span>
+      <span>{formatLatency(row.latency_ms)}</span>
+      <span>
+        {formatTokens(row.prompt_tokens)}→{formatTokens(row.completion_tokens)}
+      </span>
+      <span>{row.cost_usd === null ? <span className="muted">unknown</span> : formatCost(row.cost_usd)}</span>
+      <span className={`cache cache-${row.cache_status.toLowerCase()}`}>{row.cache_status.toLowerCase()}</span>
+      <span className="mono ellipsis" title={row.trace_id}>
+        {row.trace_id}
+      </span>
+      <span className="ellipsis muted" title={tags}>
+        {tags}
+      </span>
+    </div>
+  );
+}

@@ -1,0 +1,356 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { PreviewDto } from "../../bindings/PreviewDto";
+import type { VariableDto } from "../../bindings/VariableDto";
+import { CodeEditor } from "../../components/CodeEditor";
+import { ErrorText, Kbd, modKey } from "../../components/ui";
+import { useShortcuts } from "../../hooks/useShortcuts";
+import { api, errorMessage, toAppError, type Version } from "../../lib/api";
+import { buildVariableFields, collectValues } from "../../lib/variables";
+import { DiffPanel } from "./DiffPanel";
+import { fromDraft, newUid, ROLES, toDraft, type EditorDraft } from "./draft";
+import { PreviewPane } from "./PreviewPane";
+import { VariablesForm } from "./VariablesForm";
+import { VersionTimeline } from "./VersionTimeline";
+
+interface Props {
+  slug: string;
+  onSaved: () => void;
+}
+
+type SaveStatus = { tone: "ok" | "muted" | "error"; text: string } | null;
+
+export function PromptEditor({ slug, onSaved }: Props) {
+  const [loaded, setLoaded] = useState<Version | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [draft, setDraft] = useState<EditorDraft | null>(null);
+  /** Bumped whenever the draft is replaced wholesale, so the editors remount with the new text. */
+  const [loadKey, setLoadKey] = useState(0);
+  const [versions, setVersions] = useState<Version[]>([]);
+  const [commitMessage, setCommitMessage] = useState("");
+  const [saveStatus, setSaveStatus] = useState<SaveStatus>(null);
+  const [saving, setSaving] = useState(false);
+  const [varInputs, setVarInputs] = useState<Record<string, string>>({});
+  const [preview, setPreview] = useState<PreviewDto | null>(null);
+  const [previewError, setPreviewError] = useState<{ kind: string; message: string } | null>(null);
+  const [previewTick, setPreviewTick] = useState(0);
+
+  const loadVersion = useCallback((v: Version) => {
+    setLoaded(v);
+    setDraft(fromDraft(v.draft));
+    setLoadKey((k) => k + 1);
+  }, []);
+
+  const refreshVersions = useCallback(() => {
+    api.listVersions(slug).then(setVersions, (e: unknown) => setLoadError(errorMessage(e)));
+  }, [slug]);
+
+  useEffect(() => {
+    let live = true;
+    api.getVersion(slug, null).then(
+      (v) => live && loadVersion(v),
+      (e: unknown) => live && setLoadError(errorMessage(e)),
+    );
+    refreshVersions();
+    return () => {
+      live = false;
+    };
+  }, [slug, loadVersion, refreshVersions]);
+
+  const promptDraft = useMemo(() => (draft ? toDraft(draft) : null), [draft]);
+  const dirty = useMemo(
+    () => !!loaded && !!promptDraft && JSON.stringify(promptDraft) !== JSON.stringify(toDraft(fromDraft(loaded.draft))),
+    [loaded, promptDraft],
+  );
+
+  const used = preview?.variables_used ?? loaded?.variables_used ?? [];
+  const fields = useMemo(() => buildVariableFields(used, draft?.variables ?? []), [used, draft?.variables]);
+  const collected = useMemo(() => collectValues(fields, varInputs), [fields, varInputs]);
+
+  // Live preview of the unsaved draft, debounced.
+  const seq = useRef(0);
+  useEffect(() => {
+    if (!promptDraft) return;
+    const id = ++seq.current;
+    const t = window.setTimeout(() => {
+      api.preview(slug, promptDraft, collected.values).then(
+        (p) => {
+          if (id !== seq.current) return;
+          setPreview(p);
+          setPreviewError(null);
+        },
+        (e: unknown) => {
+          if (id !== seq.current) return;
+          setPreviewError(toAppError(e));
+        },
+      );
+    }, 300);
+    return () => window.clearTimeout(t);
+  }, [slug, promptDraft, collected.values, previewTick]);
+
+  const save = useCallback(async () => {
+    if (!promptDraft || saving) return;
+    setSaving(true);
+    setSaveStatus({ tone: "muted", text: "Saving…" });
+    try {
+      const r = await api.savePrompt(slug, promptDraft, commitMessage.trim() || null);
+      if (r.created) {
+        setSaveStatus({ tone: "ok", text: `Saved version ${r.version}` });
+        setCommitMessage("");
+        const v = await api.getVersion(slug, r.version);
+        setLoaded(v); // keep the editors as they are: their text is what was saved
+        onSaved();
+      } else {
+        setSaveStatus({ tone: "muted", text: "Unchanged: same as the latest version" });
+      }
+      refreshVersions();
+    } catch (e) {
+      setSaveStatus({ tone: "error", text: errorMessage(e) });
+    } finally {
+      setSaving(false);
+    }
+  }, [promptDraft, saving, slug, commitMessage, onSaved, refreshVersions]);
+
+  useShortcuts({ onSave: () => void save(), onRun: () => setPreviewTick((t) => t + 1) });
+
+  if (loadError && !draft) return <ErrorText error={loadError} />;
+  if (!draft || !loaded) return <div className="muted pad">Loading {slug}…</div>;
+
+  const update = (patch: Partial<EditorDraft>) => setDraft((d) => (d ? { ...d, ...patch } : d));
+  const setMessage = (uid: number, patch: Partial<{ role: string; content: string }>) =>
+    setDraft((d) => (d ? { ...d, messages: d.messages.map((m) => (m.uid === uid ? { ...m, ...patch } : m)) } : d));
+  const partials = [...loaded.partials];
+
+  return (
+    <div className="editor">
+      <div className="editor-title">
+        <h1 className="mono">{slug}</h1>
+        <span className="muted">
+          editing from v{loaded.version}
+          {loaded.version !== loaded.latest_version ? ` (latest is v${loaded.latest_version})` : ""}
+        </span>
+        {loaded.labels.map((l) => (
+          <span key={l} className="label-chip">
+            {l}
+          </span>
+        ))}
+        {dirty && <span className="dirty-dot" title="Unsaved changes">● unsaved</span>}
+      </div>
+      <div className="editor-grid">
+        <div className="editor-col">
+          <section className="panel">
+            <header className="panel-head">
+              <h2>Messages</h2>
+              <div className="panel-actions">
+                <button
+                  type="button"
+                  className="btn btn-small"
+                  onClick={() => update({ messages: [...draft.messages, { uid: newUid(), role: "user", content: "" }] })}
+                >
+                  Add message
+                </button>
+              </div>
+            </header>
+            <div className="panel-body messages">
+              {draft.messages.map((m, i) => (
+                <div key={m.uid} className="message">
+                  <div className="message-head">
+                    <select
+                      className="input select-small"
+                      aria-label={`Role of message ${i + 1}`}
+                      value={m.role}
+                      onChange={(e) => setMessage(m.uid, { role: e.target.value })}
+                    >
+                      {ROLES.map((r) => (
+                        <option key={r} value={r}>
+                          {r}
+                        </option>
+                      ))}
+                    </select>
+                    <span className="muted small">message {i + 1}</span>
+                    <button
+                      type="button"
+                      className="btn btn-small btn-ghost"
+                      aria-label={`Remove message ${i + 1}`}
+                      disabled={draft.messages.length <= 1}
+                      onClick={() => update({ messages: draft.messages.filter((x) => x.uid !== m.uid) })}
+                    >
+                      Remove
+                    </button>
+                  </div>
+                  <CodeEditor
+                    key={`${loadKey}-${m.uid}`}
+                    testId={`message-editor-${i}`}
+                    initial={m.content}
+                    onChange={(content) => setMessage(m.uid, { content })}
+                    variables={fields.map((f) => f.name)}
+                    partials={partials}
+                    ariaLabel={`Message ${i + 1} (${m.role}) template`}
+                    placeholder="Type the template; {{name}} inserts a variable"
+                  />
+                </div>
+              ))}
+            </div>
+          </section>
+          <SettingsPanel draft={draft} update={update} />
+          <DeclaredVariables variables={draft.variables} onChange={(variables) => update({ variables })} />
+          <section className="panel save-bar">
+            <div className="row gap wrap">
+              <input
+                className="input grow"
+                data-testid="commit-message"
+                aria-label="Commit message"
+                placeholder="Describe the change (commit message)"
+                value={commitMessage}
+                onChange={(e) => setCommitMessage(e.target.value)}
+                onKeyDown={(e) => {
+                  if (e.key === "Enter") void save();
+                }}
+              />
+              <button type="button" className="btn btn-primary" data-testid="save-version" disabled={saving} onClick={() => void save()}>
+                Save version
+              </button>
+              <Kbd>{modKey}+S</Kbd>
+            </div>
+            <div className={`save-status tone-${saveStatus?.tone ?? "muted"}`} data-testid="save-status" role="status">
+              {saveStatus?.text ?? ""}
+            </div>
+          </section>
+        </div>
+        <div className="editor-col">
+          <VariablesForm
+            fields={fields}
+            inputs={varInputs}
+            errors={collected.errors}
+            onChange={(name, value) => setVarInputs((v) => ({ ...v, [name]: value }))}
+          />
+          <PreviewPane preview={preview} error={previewError} />
+        </div>
+      </div>
+      <div className="editor-grid history">
+        <VersionTimeline
+          slug={slug}
+          versions={versions}
+          current={loaded.version}
+          onOpen={(v) => {
+            loadVersion(v);
+            setSaveStatus({ tone: "muted", text: `Loaded version ${v.version} into the editor` });
+          }}
+          onLabelSet={() => {
+            refreshVersions();
+            onSaved();
+          }}
+        />
+        <DiffPanel slug={slug} versions={versions} />
+      </div>
+    </div>
+  );
+}
+
+function SettingsPanel({ draft, update }: { draft: EditorDraft; update: (p: Partial<EditorDraft>) => void }) {
+  const paramsError = useMemo(() => {
+    const t = draft.params_json.trim();
+    if (t === "") return null;
+    try {
+      const v: unknown = JSON.parse(t);
+      return typeof v === "object" && v !== null && !Array.isArray(v) ? null : "Parameters must be a JSON object.";
+    } catch (e) {
+      return `Parameters are not valid JSON: ${e instanceof Error ? e.message : ""}`;
+    }
+  }, [draft.params_json]);
+  return (
+    <section className="panel">
+      <header className="panel-head">
+        <h2>Settings</h2>
+      </header>
+      <div className="panel-body settings">
+        <label className="field">
+          <span>Model</span>
+          <input
+            className="input mono"
+            placeholder="demo/small, gpt-4o-mini, @my-key/model"
+            value={draft.model}
+            onChange={(e) => update({ model: e.target.value })}
+          />
+        </label>
+        <label className="field">
+          <span>Description</span>
+          <input className="input" placeholder="What this prompt does" value={draft.description} onChange={(e) => update({ description: e.target.value })} />
+        </label>
+        <label className="field span-2">
+          <span>Parameters (JSON)</span>
+          <textarea
+            className="input mono"
+            rows={3}
+            spellCheck={false}
+            value={draft.params_json}
+            onChange={(e) => update({ params_json: e.target.value })}
+          />
+        </label>
+        <ErrorText error={paramsError} />
+      </div>
+    </section>
+  );
+}
+
+function DeclaredVariables({ variables, onChange }: { variables: VariableDto[]; onChange: (v: VariableDto[]) => void }) {
+  const set = (i: number, patch: Partial<VariableDto>) => onChange(variables.map((v, j) => (j === i ? { ...v, ...patch } : v)));
+  return (
+    <section className="panel">
+      <header className="panel-head">
+        <h2>Declared variables</h2>
+        <div className="panel-actions">
+          <button type="button" className="btn btn-small" onClick={() => onChange([...variables, { name: "", description: null, default_json: null }])}>
+            Add variable
+          </button>
+        </div>
+      </header>
+      <div className="panel-body">
+        {variables.length === 0 ? (
+          <div className="muted small">None declared. Declare a variable to give it a description or a default (JSON, e.g. "friendly" or 3).</div>
+        ) : (
+          <table className="table compact">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Description</th>
+                <th>Default (JSON)</th>
+                <th aria-label="Actions" />
+              </tr>
+            </thead>
+            <tbody>
+              {variables.map((v, i) => (
+                <tr key={i}>
+                  <td>
+                    <input className="input mono" aria-label={`Variable ${i + 1} name`} value={v.name} onChange={(e) => set(i, { name: e.target.value })} />
+                  </td>
+                  <td>
+                    <input
+                      className="input"
+                      aria-label={`Variable ${i + 1} description`}
+                      value={v.description ?? ""}
+                      onChange={(e) => set(i, { description: e.target.value })}
+                    />
+                  </td>
+                  <td>
+                    <input
+                      className="input mono"
+                      aria-label={`Variable ${i + 1} default`}
+                      placeholder='"text" or 3'
+                      value={v.default_json ?? ""}
+                      onChange={(e) => set(i, { default_json: e.target.value })}
+                    />
+                  </td>
+                  <td>
+                    <button type="button" className="btn btn-small btn-ghost" aria-label={`Remove variable ${v.name || i + 1}`} onClick={() => onChange(variables.filter((_, j) => j !== i))}>
+                      ✕
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </div>
+    </section>
+  );
+}
