@@ -24,7 +24,8 @@ if [ "$for_desktop" = 1 ]; then
   command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 fi
 if [ "$for_tests" = 1 ]; then
-  APT_PACKAGES+=(python3 python3-venv xvfb xauth webkit2gtk-driver)
+  # imagemagick: the end-to-end test's screenshots (import -window root); x11-utils: bench/desktop.sh.
+  APT_PACKAGES+=(python3 python3-venv xvfb xauth webkit2gtk-driver imagemagick x11-utils)
 fi
 
 missing=()

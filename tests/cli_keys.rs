@@ -219,34 +219,87 @@ fn a_different_master_key_fails_clearly() {
 fn budgets_limits_scoped_tokens_pii_and_audit_from_the_cli() {
     let env = Env::empty().with_master_key(&"ef".repeat(32));
     env.ok_with_stdin(&["keys", "add", "main", "--provider", "openai"], SECRET);
-    let out = env.ok(&["keys", "budget", "main", "--usd", "25", "--period", "monthly", "--alert", "0.8"]);
+    let out = env.ok(&[
+        "keys", "budget", "main", "--usd", "25", "--period", "monthly", "--alert", "0.8",
+    ]);
     assert_eq!(out.trim(), "budget for main: $0.00 / $25.00 monthly (0%)");
     let out = env.ok(&["keys", "limit", "main", "--rpm", "60", "--tpm", "90000"]);
-    assert!(out.contains("60 rpm (0 used)") && out.contains("90000 tpm (0 used)"), "{out}");
+    assert!(
+        out.contains("60 rpm (0 used)") && out.contains("90000 tpm (0 used)"),
+        "{out}"
+    );
     let list = env.json(&["keys", "list", "--json"]);
     assert_eq!(list[0]["budget"]["limit"], 25.0);
     assert_eq!(list[0]["budget"]["period"], "monthly");
     assert_eq!(list[0]["rate_limits"].as_array().unwrap().len(), 2);
-    assert!(env.ok(&["keys", "list"]).contains("$0.00 / $25.00 monthly (0%)"));
-    assert!(env.fails(&["keys", "budget", "main", "--usd", "5", "--alert", "3"]).contains("between 0 and 1"));
-    assert!(env.fails(&["keys", "budget", "nope", "--usd", "5"]).contains("no virtual key named 'nope'"));
+    assert!(
+        env.ok(&["keys", "list"])
+            .contains("$0.00 / $25.00 monthly (0%)")
+    );
+    assert!(
+        env.fails(&["keys", "budget", "main", "--usd", "5", "--alert", "3"])
+            .contains("between 0 and 1")
+    );
+    assert!(
+        env.fails(&["keys", "budget", "nope", "--usd", "5"])
+            .contains("no virtual key named 'nope'")
+    );
 
-    let out = env.ok(&["tokens", "create", "ci", "--prompt", "summarize", "--key", "main", "--model", "gpt-4o*", "--read-only", "--expires-days", "30"]);
+    let out = env.ok(&[
+        "tokens",
+        "create",
+        "ci",
+        "--prompt",
+        "summarize",
+        "--key",
+        "main",
+        "--model",
+        "gpt-4o*",
+        "--read-only",
+        "--expires-days",
+        "30",
+    ]);
     assert!(out.contains("pt_"), "{out}");
-    assert!(env.fails(&["tokens", "create", "bad", "--key", "ghost"]).contains("no virtual key named 'ghost'"));
-    env.ok(&["tokens", "budget", "ci", "--tokens", "100000", "--period", "daily"]);
+    assert!(
+        env.fails(&["tokens", "create", "bad", "--key", "ghost"])
+            .contains("no virtual key named 'ghost'")
+    );
+    env.ok(&[
+        "tokens", "budget", "ci", "--tokens", "100000", "--period", "daily",
+    ]);
     let tokens = env.json(&["tokens", "list", "--json"]);
     assert_eq!(tokens[0]["scopes"]["read_only"], true);
-    assert_eq!(tokens[0]["scopes"]["models"], serde_json::json!(["gpt-4o*"]));
+    assert_eq!(
+        tokens[0]["scopes"]["models"],
+        serde_json::json!(["gpt-4o*"])
+    );
     assert_eq!(tokens[0]["budget"]["unit"], "tokens");
     assert!(tokens[0]["expires_at"].is_string());
     let table = env.ok(&["tokens", "list"]);
-    assert!(table.contains("read-only; prompts summarize; keys main; models gpt-4o*; expires"), "{table}");
+    assert!(
+        table.contains("read-only; prompts summarize; keys main; models gpt-4o*; expires"),
+        "{table}"
+    );
 
-    assert!(env.ok(&["settings", "pii", "redact", "--restore"]).contains("redact (originals restored in answers)"));
+    assert!(
+        env.ok(&["settings", "pii", "redact", "--restore"])
+            .contains("redact (originals restored in answers)")
+    );
     let audit = env.json(&["audit", "--json"]);
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for want in ["key.add", "key.budget", "key.limit", "token.create", "token.budget", "settings.update"] {
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "key.add",
+        "key.budget",
+        "key.limit",
+        "token.create",
+        "token.budget",
+        "settings.update",
+    ] {
         assert!(actions.contains(&want), "{want} missing from {actions:?}");
     }
     assert!(!serde_json::to_string(&audit).unwrap().contains(SECRET));

@@ -17,7 +17,10 @@ pub struct AppInfo {
 
 #[tauri::command]
 pub fn app_info(d: State<'_, Desktop>) -> AppInfo {
-    AppInfo { data_dir: d.data_dir(), version: env!("CARGO_PKG_VERSION").into() }
+    AppInfo {
+        data_dir: d.data_dir(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
 }
 
 #[tauri::command]
@@ -26,7 +29,11 @@ pub async fn list_prompts(d: State<'_, Desktop>) -> Res<Vec<PromptSummary>> {
 }
 
 #[tauri::command]
-pub async fn get_version(d: State<'_, Desktop>, prompt: String, version: Option<i64>) -> Res<VersionDto> {
+pub async fn get_version(
+    d: State<'_, Desktop>,
+    prompt: String,
+    version: Option<i64>,
+) -> Res<VersionDto> {
     d.get_version(&prompt, version)
 }
 
@@ -36,27 +43,52 @@ pub async fn list_versions(d: State<'_, Desktop>, prompt: String) -> Res<Vec<Ver
 }
 
 #[tauri::command]
-pub async fn create_prompt(d: State<'_, Desktop>, slug: String, draft: PromptDraft, message: Option<String>) -> Res<SaveResult> {
+pub async fn create_prompt(
+    d: State<'_, Desktop>,
+    slug: String,
+    draft: PromptDraft,
+    message: Option<String>,
+) -> Res<SaveResult> {
     d.create_prompt(&slug, &draft, message.as_deref())
 }
 
 #[tauri::command]
-pub async fn save_prompt(d: State<'_, Desktop>, prompt: String, draft: PromptDraft, message: Option<String>) -> Res<SaveResult> {
+pub async fn save_prompt(
+    d: State<'_, Desktop>,
+    prompt: String,
+    draft: PromptDraft,
+    message: Option<String>,
+) -> Res<SaveResult> {
     d.save_prompt(&prompt, &draft, message.as_deref())
 }
 
 #[tauri::command]
-pub async fn preview(d: State<'_, Desktop>, slug: String, draft: PromptDraft, variables: Map<String, Value>) -> Res<PreviewDto> {
+pub async fn preview(
+    d: State<'_, Desktop>,
+    slug: String,
+    draft: PromptDraft,
+    variables: Map<String, Value>,
+) -> Res<PreviewDto> {
     d.preview(&slug, &draft, &variables)
 }
 
 #[tauri::command]
-pub async fn set_label(d: State<'_, Desktop>, prompt: String, version: i64, label: String) -> Res<()> {
+pub async fn set_label(
+    d: State<'_, Desktop>,
+    prompt: String,
+    version: i64,
+    label: String,
+) -> Res<()> {
     d.set_label(&prompt, version, &label)
 }
 
 #[tauri::command]
-pub async fn diff_versions(d: State<'_, Desktop>, prompt: String, from: i64, to: i64) -> Res<DiffDto> {
+pub async fn diff_versions(
+    d: State<'_, Desktop>,
+    prompt: String,
+    from: i64,
+    to: i64,
+) -> Res<DiffDto> {
     d.diff(&prompt, from, to)
 }
 
@@ -66,7 +98,11 @@ pub async fn list_models(d: State<'_, Desktop>) -> Res<Vec<ModelOption>> {
 }
 
 #[tauri::command]
-pub async fn run_compare(d: State<'_, Desktop>, request: CompareRequest, on_event: Channel<CompareEventDto>) -> Res<CompareResultDto> {
+pub async fn run_compare(
+    d: State<'_, Desktop>,
+    request: CompareRequest,
+    on_event: Channel<CompareEventDto>,
+) -> Res<CompareResultDto> {
     // A closed window makes `send` fail; the run goes on and its calls are still logged.
     d.run_compare(request, move |e| {
         let _ = on_event.send(e);
@@ -125,7 +161,11 @@ pub async fn remove_key(d: State<'_, Desktop>, name: String) -> Res<()> {
 }
 
 #[tauri::command]
-pub async fn test_key(d: State<'_, Desktop>, name: String, model: Option<String>) -> Res<KeyTestDto> {
+pub async fn test_key(
+    d: State<'_, Desktop>,
+    name: String,
+    model: Option<String>,
+) -> Res<KeyTestDto> {
     d.test_key(&name, model.as_deref()).await
 }
 

@@ -15,7 +15,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 fn app_binary() -> PathBuf {
     std::env::var_os("PORTOLAN_E2E_APP")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/portolan-desktop"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/portolan-desktop")
+        })
 }
 
 fn shots_dir() -> PathBuf {
@@ -32,7 +34,11 @@ async fn connect() -> Client {
     let caps = caps.as_object().unwrap().clone();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match ClientBuilder::native().capabilities(caps.clone()).connect("http://127.0.0.1:4444").await {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect("http://127.0.0.1:4444")
+            .await
+        {
             Ok(c) => return c,
             Err(e) if Instant::now() < deadline => {
                 eprintln!("waiting for tauri-driver: {e}");
@@ -65,11 +71,18 @@ async fn select(c: &Client, id: &str, value: &str) {
         .for_element(Locator::Css(&sel))
         .await
         .unwrap_or_else(|e| panic!("no option {value} in {id}: {e}"));
-    find(c, id).await.select_by_value(value).await.unwrap_or_else(|e| panic!("could not select {value} in {id}: {e}"));
+    find(c, id)
+        .await
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("could not select {value} in {id}: {e}"));
 }
 
 async fn scroll_to(c: &Client, id: &str) {
-    let script = format!("document.querySelector('{}').scrollIntoView({{block: 'center'}});", tid(id).replace('\'', "\\'"));
+    let script = format!(
+        "document.querySelector('{}').scrollIntoView({{block: 'center'}});",
+        tid(id).replace('\'', "\\'")
+    );
     let _ = c.execute(&script, vec![]).await;
 }
 
@@ -87,21 +100,42 @@ async fn wait_text(c: &Client, id: &str, want: &str) -> String {
     }
 }
 
-async fn shot(c: &Client, name: &str) {
-    // Two animation frames, so the screenshot shows the last change (WebKit pitfall).
-    let _ = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-            vec![],
-        )
+/// Saves a screenshot of the X display (ImageMagick's `import`). WebKitWebDriver's own
+/// screenshot, and requestAnimationFrame with it, stall on pages where nothing repaints (seen
+/// here on a static screen under Xvfb), and a stalled command blocks the whole session.
+async fn shot(_c: &Client, name: &str) {
+    eprintln!("e2e: screenshot {name}");
+    // Cosmetic only (no assertion depends on it): let the last change reach the framebuffer.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let path = shots_dir().join(format!("{name}.png"));
+    let status = tokio::process::Command::new("import")
+        .args(["-window", "root"])
+        .arg(&path)
+        .status()
         .await;
-    let png = c.screenshot().await.expect("screenshot");
-    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+    match status {
+        Ok(s) if s.success() => {}
+        other => panic!("could not take screenshot {name} with ImageMagick's import: {other:?}"),
+    }
+}
+
+/// Awaits a WebDriver command with a bound, so a stuck page fails the test instead of hanging it.
+async fn step<T, E: std::fmt::Debug>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> T {
+    match tokio::time::timeout(Duration::from_secs(20), f).await {
+        Ok(r) => r.unwrap_or_else(|e| panic!("{what}: {e:?}")),
+        Err(_) => panic!("{what}: no answer within 20 s"),
+    }
 }
 
 async fn type_into_editor(c: &Client, index: usize, text: &str) {
     let editor = find(c, &format!("message-editor-{index}")).await;
-    let content = editor.find(Locator::Css(".cm-content")).await.expect("a CodeMirror editor");
+    let content = editor
+        .find(Locator::Css(".cm-content"))
+        .await
+        .expect("a CodeMirror editor");
     content.click().await.unwrap();
     // Go to the end of the document, then type.
     content.send_keys("\u{E009}\u{E010}").await.unwrap();
@@ -121,11 +155,23 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
     // Create a prompt and save two versions.
     find(&c, "nav-prompts").await.click().await.unwrap();
     find(&c, "new-prompt").await.click().await.unwrap();
-    find(&c, "new-prompt-slug").await.send_keys("release-notes").await.unwrap();
+    find(&c, "new-prompt-slug")
+        .await
+        .send_keys("release-notes")
+        .await
+        .unwrap();
     find(&c, "create-prompt").await.click().await.unwrap();
-    find(&c, "prompt-item-release-notes").await.click().await.unwrap();
+    find(&c, "prompt-item-release-notes")
+        .await
+        .click()
+        .await
+        .unwrap();
     type_into_editor(&c, 1, " Summarise {{changes}} for users.").await;
-    find(&c, "commit-message").await.send_keys("Ask for a summary").await.unwrap();
+    find(&c, "commit-message")
+        .await
+        .send_keys("Ask for a summary")
+        .await
+        .unwrap();
     find(&c, "save-version").await.click().await.unwrap();
     wait_text(&c, "save-status", "2").await;
     type_into_editor(&c, 1, " Keep it short.").await;
@@ -142,7 +188,9 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
     select(&c, "diff-to", "3").await;
     find(&c, "show-diff").await.click().await.unwrap();
     let diff = find(&c, "diff-view").await;
-    diff.find(Locator::Css(".diff-insert")).await.expect("an insertion is shown");
+    diff.find(Locator::Css(".diff-insert"))
+        .await
+        .expect("an insertion is shown");
     scroll_to(&c, "diff-view").await;
     shot(&c, "03-diff").await;
 
@@ -155,7 +203,11 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
             cb.click().await.unwrap();
         }
     }
-    find(&c, "var-0-text").await.send_keys("Portolan keeps prompts on your machine and compares models.").await.unwrap();
+    find(&c, "var-0-text")
+        .await
+        .send_keys("Portolan keeps prompts on your machine and compares models.")
+        .await
+        .unwrap();
     find(&c, "run-compare").await.click().await.unwrap();
     wait_text(&c, "compare-status", "done").await;
     for col in 0..3 {
@@ -163,7 +215,11 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
         wait_text(&c, &format!("cell-status-0-{col}"), "done").await;
         let cost = wait_text(&c, &format!("cell-cost-0-{col}"), "$").await;
         assert!(cost.contains('$'), "cell 0-{col} cost: {cost}");
-        let out = find(&c, &format!("cell-output-0-{col}")).await.text().await.unwrap();
+        let out = find(&c, &format!("cell-output-0-{col}"))
+            .await
+            .text()
+            .await
+            .unwrap();
         assert!(out.contains("[demo:"), "cell 0-{col}: {out}");
     }
     shot(&c, "04-compare").await;
@@ -176,12 +232,14 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
     assert!(request.contains("messages"), "{request}");
     shot(&c, "05-logs").await;
 
-    find(&c, "nav-keys").await.click().await.unwrap();
+    eprintln!("e2e: keys");
+    step("open keys", find(&c, "nav-keys").await.click()).await;
     find(&c, "key-name").await;
     shot(&c, "06-keys").await;
-    find(&c, "nav-gateway").await.click().await.unwrap();
+    eprintln!("e2e: gateway");
+    step("open gateway", find(&c, "nav-gateway").await.click()).await;
     find(&c, "gateway-toggle").await;
     shot(&c, "07-gateway").await;
 
-    c.close().await.ok();
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
 }

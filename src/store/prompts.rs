@@ -325,7 +325,10 @@ impl Store {
         let mut refs = template::references(content)?;
         for (_, source) in partial_sources(&self.conn(), content, slug)? {
             let inner = template::references_in(0, crate::prompts::Role::User, &source)?;
-            refs.merge(TemplateRefs { variables: inner.variables, partials: Vec::new() });
+            refs.merge(TemplateRefs {
+                variables: inner.variables,
+                partials: Vec::new(),
+            });
         }
         Ok(refs)
     }

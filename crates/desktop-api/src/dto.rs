@@ -17,13 +17,19 @@ pub struct AppError {
 
 impl From<portolan::Error> for AppError {
     fn from(e: portolan::Error) -> Self {
-        AppError { kind: e.kind().to_owned(), message: e.to_string() }
+        AppError {
+            kind: e.kind().to_owned(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl AppError {
     pub fn new(kind: &str, message: impl Into<String>) -> Self {
-        AppError { kind: kind.to_owned(), message: message.into() }
+        AppError {
+            kind: kind.to_owned(),
+            message: message.into(),
+        }
     }
 }
 

@@ -18,7 +18,9 @@ use portolan::gateway::{self, GatewayConfig};
 use portolan::keys::NewKey;
 use portolan::logs::{CallRecord, LogFilter};
 use portolan::prompt_file::{self, PromptFile};
-use portolan::prompts::{Message, PromptContent, PromptVersion, Role, VariableMap, VariableSpec, VersionSelector};
+use portolan::prompts::{
+    Message, PromptContent, PromptVersion, Role, VariableMap, VariableSpec, VersionSelector,
+};
 use portolan::routing::{CallBody, CallOptions, Engine};
 use portolan::secrets::SecretString;
 use portolan::store::{Subject, SubjectKind};
@@ -48,7 +50,8 @@ fn draft_of(content: &PromptContent) -> PromptDraft {
     PromptDraft {
         description: content.description.clone(),
         model: content.model.clone(),
-        params_json: serde_json::to_string_pretty(&Value::Object(content.params.clone())).unwrap_or_else(|_| "{}".into()),
+        params_json: serde_json::to_string_pretty(&Value::Object(content.params.clone()))
+            .unwrap_or_else(|_| "{}".into()),
         variables: content
             .variables
             .iter()
@@ -58,27 +61,62 @@ fn draft_of(content: &PromptContent) -> PromptDraft {
                 default_json: spec.default.as_ref().map(|v| v.to_string()),
             })
             .collect(),
-        messages: content.messages.iter().map(|m| MessageDto { role: m.role.to_string(), content: m.content.clone() }).collect(),
+        messages: content
+            .messages
+            .iter()
+            .map(|m| MessageDto {
+                role: m.role.to_string(),
+                content: m.content.clone(),
+            })
+            .collect(),
     }
 }
 
 fn content_of(draft: &PromptDraft) -> ApiResult<PromptContent> {
-    let params = match serde_json::from_str::<Value>(if draft.params_json.trim().is_empty() { "{}" } else { &draft.params_json }) {
+    let params = match serde_json::from_str::<Value>(if draft.params_json.trim().is_empty() {
+        "{}"
+    } else {
+        &draft.params_json
+    }) {
         Ok(Value::Object(m)) => m,
-        Ok(_) => return Err(AppError::new("invalid_params", "model parameters must be a JSON object, like {\"temperature\": 0.2}")),
-        Err(e) => return Err(AppError::new("invalid_params", format!("model parameters are not valid JSON: {e}"))),
+        Ok(_) => {
+            return Err(AppError::new(
+                "invalid_params",
+                "model parameters must be a JSON object, like {\"temperature\": 0.2}",
+            ));
+        }
+        Err(e) => {
+            return Err(AppError::new(
+                "invalid_params",
+                format!("model parameters are not valid JSON: {e}"),
+            ));
+        }
     };
     let mut variables = VariableMap::new();
     for v in &draft.variables {
-        let default = match v.default_json.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(text) => Some(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))),
-        };
-        variables.insert(v.name.clone(), VariableSpec { description: v.description.clone().filter(|d| !d.is_empty()), default });
+        // A default that is not JSON is taken as a plain string (`friendly` for `"friendly"`).
+        let default = v
+            .default_json
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|text| serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())));
+        variables.insert(
+            v.name.clone(),
+            VariableSpec {
+                description: v.description.clone().filter(|d| !d.is_empty()),
+                default,
+            },
+        );
     }
     let mut messages = Vec::new();
     for m in &draft.messages {
-        let role = Role::parse(&m.role).ok_or_else(|| AppError::new("invalid_role", format!("'{}' is not a role (system, user or assistant)", m.role)))?;
+        let role = Role::parse(&m.role).ok_or_else(|| {
+            AppError::new(
+                "invalid_role",
+                format!("'{}' is not a role (system, user or assistant)", m.role),
+            )
+        })?;
         messages.push(Message::new(role, m.content.clone()));
     }
     Ok(PromptContent {
@@ -97,7 +135,14 @@ fn summary_of(p: &portolan::prompts::Prompt) -> PromptSummary {
         latest_version: p.latest_version,
         description: p.description.clone(),
         model: p.model.clone(),
-        labels: p.labels.iter().map(|l| LabelDto { name: l.name.clone(), version: l.version }).collect(),
+        labels: p
+            .labels
+            .iter()
+            .map(|l| LabelDto {
+                name: l.name.clone(),
+                version: l.version,
+            })
+            .collect(),
         updated_at: time(&p.updated_at),
     }
 }
@@ -151,7 +196,12 @@ fn cell_of(c: &compare::CellResult) -> CellDto {
 }
 
 fn pretty(body: &Option<String>) -> Option<String> {
-    body.as_ref().map(|b| serde_json::from_str::<Value>(b).ok().and_then(|v| serde_json::to_string_pretty(&v).ok()).unwrap_or_else(|| b.clone()))
+    body.as_ref().map(|b| {
+        serde_json::from_str::<Value>(b)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| b.clone())
+    })
 }
 
 /// A cheap model to test each provider's key with (one token).
@@ -179,7 +229,11 @@ impl Desktop {
         let store = Store::open_with(&dir, StoreOptions::from_env())?;
         store.set_actor("app");
         let engine = Engine::new(Arc::new(store))?;
-        Ok(Desktop { engine, gateway: Mutex::new(None), cancel: std::sync::Mutex::new(None) })
+        Ok(Desktop {
+            engine,
+            gateway: Mutex::new(None),
+            cancel: std::sync::Mutex::new(None),
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -195,13 +249,22 @@ impl Desktop {
     }
 
     pub fn list_prompts(&self) -> ApiResult<Vec<PromptSummary>> {
-        Ok(self.store().list_prompts()?.iter().map(summary_of).collect())
+        Ok(self
+            .store()
+            .list_prompts()?
+            .iter()
+            .map(summary_of)
+            .collect())
     }
 
     fn version_dto(&self, v: PromptVersion) -> ApiResult<VersionDto> {
         let refs = self.store().references(&v)?;
         let latest = self.store().get_prompt(&v.prompt_id)?.latest_version;
-        let file_text = prompt_file::render(&PromptFile { name: v.slug.clone(), content: v.content.clone(), labels: v.labels.clone() });
+        let file_text = prompt_file::render(&PromptFile {
+            name: v.slug.clone(),
+            content: v.content.clone(),
+            labels: v.labels.clone(),
+        });
         Ok(VersionDto {
             prompt_id: v.prompt_id.clone(),
             slug: v.slug.clone(),
@@ -231,23 +294,58 @@ impl Desktop {
         Ok(out)
     }
 
-    pub fn create_prompt(&self, slug: &str, draft: &PromptDraft, message: Option<&str>) -> ApiResult<SaveResult> {
-        let s = self.store().create_prompt(slug, &content_of(draft)?, message)?;
-        Ok(SaveResult { prompt_id: s.prompt_id, slug: s.slug, version: s.version, created: s.created })
+    pub fn create_prompt(
+        &self,
+        slug: &str,
+        draft: &PromptDraft,
+        message: Option<&str>,
+    ) -> ApiResult<SaveResult> {
+        let s = self
+            .store()
+            .create_prompt(slug, &content_of(draft)?, message)?;
+        Ok(SaveResult {
+            prompt_id: s.prompt_id,
+            slug: s.slug,
+            version: s.version,
+            created: s.created,
+        })
     }
 
-    pub fn save_prompt(&self, prompt: &str, draft: &PromptDraft, message: Option<&str>) -> ApiResult<SaveResult> {
-        let s = self.store().save_version(prompt, &content_of(draft)?, message)?;
-        Ok(SaveResult { prompt_id: s.prompt_id, slug: s.slug, version: s.version, created: s.created })
+    pub fn save_prompt(
+        &self,
+        prompt: &str,
+        draft: &PromptDraft,
+        message: Option<&str>,
+    ) -> ApiResult<SaveResult> {
+        let s = self
+            .store()
+            .save_version(prompt, &content_of(draft)?, message)?;
+        Ok(SaveResult {
+            prompt_id: s.prompt_id,
+            slug: s.slug,
+            version: s.version,
+            created: s.created,
+        })
     }
 
     /// Renders the editor's unsaved draft with the variables form's values.
-    pub fn preview(&self, slug: &str, draft: &PromptDraft, variables: &Map<String, Value>) -> ApiResult<PreviewDto> {
+    pub fn preview(
+        &self,
+        slug: &str,
+        draft: &PromptDraft,
+        variables: &Map<String, Value>,
+    ) -> ApiResult<PreviewDto> {
         let content = content_of(draft)?;
         let refs = self.store().draft_references(slug, &content)?;
         let messages = self.store().render_draft(slug, &content, variables)?;
         Ok(PreviewDto {
-            messages: messages.into_iter().map(|m| MessageDto { role: m.role.to_string(), content: m.content }).collect(),
+            messages: messages
+                .into_iter()
+                .map(|m| MessageDto {
+                    role: m.role.to_string(),
+                    content: m.content,
+                })
+                .collect(),
             variables_used: refs.variables,
         })
     }
@@ -258,10 +356,19 @@ impl Desktop {
     }
 
     pub fn diff(&self, prompt: &str, from: i64, to: i64) -> ApiResult<DiffDto> {
-        let a = self.store().get_version(prompt, &VersionSelector::Number(from))?;
-        let b = self.store().get_version(prompt, &VersionSelector::Number(to))?;
+        let a = self
+            .store()
+            .get_version(prompt, &VersionSelector::Number(from))?;
+        let b = self
+            .store()
+            .get_version(prompt, &VersionSelector::Number(to))?;
         let d = diff_versions(&a, &b);
-        let tag = |t: portolan::diff::Tag| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let tag = |t: portolan::diff::Tag| {
+            serde_json::to_value(t)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
         Ok(DiffDto {
             slug: d.slug.clone(),
             from: d.from,
@@ -272,7 +379,10 @@ impl Desktop {
                 .iter()
                 .map(|s| DiffSectionDto {
                     title: s.title.clone(),
-                    change: serde_json::to_value(s.change).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                    change: serde_json::to_value(s.change)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
                     lines: s
                         .lines
                         .iter()
@@ -280,10 +390,24 @@ impl Desktop {
                             tag: tag(l.tag),
                             old_line: l.old_line.map(|n| n as u32),
                             new_line: l.new_line.map(|n| n as u32),
-                            segments: l.segments.iter().map(|g| SegmentDto { text: g.text.clone(), emphasized: g.emphasized }).collect(),
+                            segments: l
+                                .segments
+                                .iter()
+                                .map(|g| SegmentDto {
+                                    text: g.text.clone(),
+                                    emphasized: g.emphasized,
+                                })
+                                .collect(),
                         })
                         .collect(),
-                    words: s.words.iter().map(|w| WordDto { tag: tag(w.tag), text: w.text.clone() }).collect(),
+                    words: s
+                        .words
+                        .iter()
+                        .map(|w| WordDto {
+                            tag: tag(w.tag),
+                            text: w.text.clone(),
+                        })
+                        .collect(),
                 })
                 .collect(),
         })
@@ -293,19 +417,34 @@ impl Desktop {
     pub fn list_models(&self) -> ApiResult<Vec<ModelOption>> {
         let mut out: Vec<ModelOption> = ["demo/small", "demo/large", "demo/fast"]
             .iter()
-            .map(|m| ModelOption { id: (*m).into(), provider: "demo".into(), demo: true })
+            .map(|m| ModelOption {
+                id: (*m).into(),
+                provider: "demo".into(),
+                demo: true,
+            })
             .collect();
-        let mut providers: Vec<String> = self.store().list_keys()?.into_iter().map(|k| k.provider).collect();
+        let mut providers: Vec<String> = self
+            .store()
+            .list_keys()?
+            .into_iter()
+            .map(|k| k.provider)
+            .collect();
         providers.sort();
         providers.dedup();
         for p in providers {
             for m in self.engine.prices().models_for_provider(&p) {
-                let id = if matches!(p.as_str(), "openai" | "anthropic" | "gemini") || m.starts_with(&format!("{p}/")) {
+                let id = if matches!(p.as_str(), "openai" | "anthropic" | "gemini")
+                    || m.starts_with(&format!("{p}/"))
+                {
                     m.to_owned()
                 } else {
                     format!("{p}/{m}")
                 };
-                out.push(ModelOption { id, provider: p.clone(), demo: false });
+                out.push(ModelOption {
+                    id,
+                    provider: p.clone(),
+                    demo: false,
+                });
             }
         }
         Ok(out)
@@ -313,7 +452,11 @@ impl Desktop {
 
     /// Runs a comparison, reporting progress through `on_event`; [`Desktop::cancel_compare`]
     /// stops it (cells in flight are dropped and their calls cancelled).
-    pub async fn run_compare(&self, request: CompareRequest, on_event: impl Fn(CompareEventDto) + Send + Sync + 'static) -> ApiResult<CompareResultDto> {
+    pub async fn run_compare(
+        &self,
+        request: CompareRequest,
+        on_event: impl Fn(CompareEventDto) + Send + Sync + 'static,
+    ) -> ApiResult<CompareResultDto> {
         if request.models.is_empty() || request.models.len() > 8 {
             return Err(AppError::new("invalid_compare", "pick 1 to 8 models"));
         }
@@ -323,7 +466,9 @@ impl Desktop {
         }
         let spec = CompareSpec {
             prompt: request.prompt.clone(),
-            selector: request.version.map_or(VersionSelector::Default, VersionSelector::Number),
+            selector: request
+                .version
+                .map_or(VersionSelector::Default, VersionSelector::Number),
             models: request.models.clone(),
             variable_sets: request.variable_sets.clone(),
             per_provider_concurrency: request.concurrency.clamp(1, 16) as usize,
@@ -333,9 +478,18 @@ impl Desktop {
         let forward = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 on_event(match ev {
-                    CompareEvent::Started { cell } => CompareEventDto::Started { row: cell.row as u32, column: cell.column as u32 },
-                    CompareEvent::Delta { cell, text } => CompareEventDto::Delta { row: cell.row as u32, column: cell.column as u32, text },
-                    CompareEvent::Finished { result, .. } => CompareEventDto::Finished { cell: cell_of(&result) },
+                    CompareEvent::Started { cell } => CompareEventDto::Started {
+                        row: cell.row as u32,
+                        column: cell.column as u32,
+                    },
+                    CompareEvent::Delta { cell, text } => CompareEventDto::Delta {
+                        row: cell.row as u32,
+                        column: cell.column as u32,
+                        text,
+                    },
+                    CompareEvent::Finished { result, .. } => CompareEventDto::Finished {
+                        cell: cell_of(&result),
+                    },
                 });
             }
         });
@@ -352,7 +506,11 @@ impl Desktop {
             slug: r.slug,
             version: r.version,
             models: r.models,
-            cells: r.cells.iter().map(|row| row.iter().map(cell_of).collect()).collect(),
+            cells: r
+                .cells
+                .iter()
+                .map(|row| row.iter().map(cell_of).collect())
+                .collect(),
             totals: r
                 .totals
                 .iter()
@@ -381,7 +539,8 @@ impl Desktop {
     /// Thumbs up (1) or down (-1) on a cell, by its trace id.
     pub fn feedback(&self, trace_id: &str, value: i64) -> ApiResult<()> {
         self.engine.flush_logs();
-        self.store().add_feedback(trace_id, value, 1.0, Default::default())?;
+        self.store()
+            .add_feedback(trace_id, value, 1.0, Default::default())?;
         Ok(())
     }
 
@@ -395,12 +554,20 @@ impl Desktop {
             prompt_id: q.prompt_id.clone(),
             ..Default::default()
         };
-        Ok(self.store().list_calls(&filter)?.iter().map(row_of).collect())
+        Ok(self
+            .store()
+            .list_calls(&filter)?
+            .iter()
+            .map(row_of)
+            .collect())
     }
 
     pub fn get_log(&self, id: &str) -> ApiResult<LogDetail> {
         self.engine.flush_logs();
-        let d = self.store().get_call(id)?.ok_or_else(|| AppError::new("not_found", format!("no logged call '{id}'")))?;
+        let d = self
+            .store()
+            .get_call(id)?
+            .ok_or_else(|| AppError::new("not_found", format!("no logged call '{id}'")))?;
         Ok(LogDetail {
             call: row_of(&d.call),
             request: pretty(&d.call.request),
@@ -430,7 +597,12 @@ impl Desktop {
             .store()
             .cost_by_day(since)?
             .into_iter()
-            .map(|d| DayCostDto { day: d.day, calls: u32_of(d.calls), cost_usd: d.cost_usd, unpriced_calls: u32_of(d.unpriced_calls) })
+            .map(|d| DayCostDto {
+                day: d.day,
+                calls: u32_of(d.calls),
+                cost_usd: d.cost_usd,
+                unpriced_calls: u32_of(d.unpriced_calls),
+            })
             .collect())
     }
 
@@ -440,7 +612,13 @@ impl Desktop {
             .store()
             .latency_by_model(since)?
             .into_iter()
-            .map(|m| ModelLatencyDto { model: m.model, calls: u32_of(m.calls), p50_ms: u32_of(m.p50_ms), p90_ms: u32_of(m.p90_ms), p99_ms: u32_of(m.p99_ms) })
+            .map(|m| ModelLatencyDto {
+                model: m.model,
+                calls: u32_of(m.calls),
+                p50_ms: u32_of(m.p50_ms),
+                p90_ms: u32_of(m.p90_ms),
+                p99_ms: u32_of(m.p99_ms),
+            })
             .collect())
     }
 
@@ -449,7 +627,13 @@ impl Desktop {
         let mut out = Vec::new();
         for k in self.store().list_keys()? {
             let budget = self.store().budget(SubjectKind::Key, &k.id, now)?.map(|b| {
-                let unit = |v: f64| if b.unit == portolan::store::BudgetUnit::Usd { format!("${v:.2}") } else { format!("{} tok", v.round()) };
+                let unit = |v: f64| {
+                    if b.unit == portolan::store::BudgetUnit::Usd {
+                        format!("${v:.2}")
+                    } else {
+                        format!("{} tok", v.round())
+                    }
+                };
                 format!("{} / {}", unit(b.spent), unit(b.limit))
             });
             out.push(KeyDto {
@@ -468,13 +652,23 @@ impl Desktop {
     }
 
     pub fn add_key(&self, key: &NewKeyDto) -> ApiResult<KeyDto> {
-        let new = NewKey { name: key.name.clone(), provider: key.provider.clone(), base_url: key.base_url.clone().filter(|u| !u.is_empty()), notes: key.notes.clone() };
-        self.store().add_key(&new, &SecretString::new(key.secret.clone()))?;
-        self.list_keys()?.into_iter().find(|k| k.name == key.name).ok_or_else(|| AppError::new("key_not_found", "the key vanished"))
+        let new = NewKey {
+            name: key.name.clone(),
+            provider: key.provider.clone(),
+            base_url: key.base_url.clone().filter(|u| !u.is_empty()),
+            notes: key.notes.clone(),
+        };
+        self.store()
+            .add_key(&new, &SecretString::new(key.secret.clone()))?;
+        self.list_keys()?
+            .into_iter()
+            .find(|k| k.name == key.name)
+            .ok_or_else(|| AppError::new("key_not_found", "the key vanished"))
     }
 
     pub fn rotate_key(&self, name: &str, secret: &str) -> ApiResult<()> {
-        self.store().rotate_key(name, &SecretString::new(secret.to_owned()))?;
+        self.store()
+            .rotate_key(name, &SecretString::new(secret.to_owned()))?;
         Ok(())
     }
 
@@ -486,9 +680,17 @@ impl Desktop {
     /// A one-token call through the key, to see it works.
     pub async fn test_key(&self, name: &str, model: Option<&str>) -> ApiResult<KeyTestDto> {
         let key = self.store().get_key(name)?;
-        let model = match model.filter(|m| !m.is_empty()).or_else(|| probe_model(&key.provider)) {
+        let model = match model
+            .filter(|m| !m.is_empty())
+            .or_else(|| probe_model(&key.provider))
+        {
             Some(m) => m.to_owned(),
-            None => return Err(AppError::new("model_needed", format!("name a model to test '{name}' with (its provider has no default)"))),
+            None => {
+                return Err(AppError::new(
+                    "model_needed",
+                    format!("name a model to test '{name}' with (its provider has no default)"),
+                ));
+            }
         };
         let request = ChatRequest {
             model: format!("@{name}/{model}"),
@@ -497,7 +699,11 @@ impl Desktop {
             ..Default::default()
         };
         let started = Instant::now();
-        let options = CallOptions { source: Some("app".into()), retry_attempts: Some(0), ..Default::default() };
+        let options = CallOptions {
+            source: Some("app".into()),
+            retry_attempts: Some(0),
+            ..Default::default()
+        };
         let result = self.engine.chat(request, options).await;
         let latency_ms = started.elapsed().as_millis() as u32;
         Ok(match result {
@@ -505,9 +711,17 @@ impl Desktop {
                 if let CallBody::Stream(_) = call.body {
                     unreachable!("the test call does not stream");
                 }
-                KeyTestDto { ok: true, message: format!("{} answered ({model})", key.provider), latency_ms }
+                KeyTestDto {
+                    ok: true,
+                    message: format!("{} answered ({model})", key.provider),
+                    latency_ms,
+                }
             }
-            Err(e) => KeyTestDto { ok: false, message: e.message, latency_ms },
+            Err(e) => KeyTestDto {
+                ok: false,
+                message: e.message,
+                latency_ms,
+            },
         })
     }
 
@@ -517,11 +731,18 @@ impl Desktop {
             .store()
             .list_tokens()?
             .into_iter()
-            .map(|t| TokenDto { name: t.name, prefix: t.prefix, created_at: time(&t.created_at), last_used_at: t.last_used_at.as_ref().map(time) })
+            .map(|t| TokenDto {
+                name: t.name,
+                prefix: t.prefix,
+                created_at: time(&t.created_at),
+                last_used_at: t.last_used_at.as_ref().map(time),
+            })
             .collect();
         Ok(GatewayStatus {
             running: g.is_some(),
-            url: g.as_ref().map(|r| format!("http://127.0.0.1:{}/v1", r.port)),
+            url: g
+                .as_ref()
+                .map(|r| format!("http://127.0.0.1:{}/v1", r.port)),
             port: g.as_ref().map_or(gateway::DEFAULT_PORT, |r| r.port),
             requests: g.as_ref().map_or(0, |r| r.requests.load(Ordering::Relaxed)),
             tokens,
@@ -533,17 +754,32 @@ impl Desktop {
         {
             let mut g = self.gateway.lock().await;
             if g.is_none() {
-                let config = GatewayConfig { port, ..Default::default() };
+                let config = GatewayConfig {
+                    port,
+                    ..Default::default()
+                };
                 let bound = gateway::bind(self.engine.clone(), &config)
                     .await
-                    .map_err(|e| AppError::new("gateway", format!("could not listen on 127.0.0.1:{port}: {e}")))?;
-                let actual = bound.local_addr().map_err(|e| AppError::new("gateway", e.to_string()))?.port();
+                    .map_err(|e| {
+                        AppError::new(
+                            "gateway",
+                            format!("could not listen on 127.0.0.1:{port}: {e}"),
+                        )
+                    })?;
+                let actual = bound
+                    .local_addr()
+                    .map_err(|e| AppError::new("gateway", e.to_string()))?
+                    .port();
                 let requests = bound.requests();
                 let (stop, stopped) = oneshot::channel::<()>();
                 tokio::spawn(bound.serve(async {
                     let _ = stopped.await;
                 }));
-                *g = Some(RunningGateway { port: actual, stop, requests });
+                *g = Some(RunningGateway {
+                    port: actual,
+                    stop,
+                    requests,
+                });
             }
         }
         self.gateway_status().await
@@ -570,7 +806,11 @@ impl Desktop {
     /// For budgets shown next to keys (unused subjects are fine).
     pub fn key_subject(&self, name: &str) -> ApiResult<Subject> {
         let k = self.store().get_key(name)?;
-        Ok(Subject { kind: SubjectKind::Key, id: k.id, name: k.name })
+        Ok(Subject {
+            kind: SubjectKind::Key,
+            id: k.id,
+            name: k.name,
+        })
     }
 }
 

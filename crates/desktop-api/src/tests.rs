@@ -14,42 +14,104 @@ fn draft(system: &str, user: &str) -> PromptDraft {
         description: Some("test".into()),
         model: Some("demo/fast".into()),
         params_json: "{\"temperature\": 0.2}".into(),
-        variables: vec![VariableDto { name: "tone".into(), description: None, default_json: Some("\"kind\"".into()) }],
-        messages: vec![MessageDto { role: "system".into(), content: system.into() }, MessageDto { role: "user".into(), content: user.into() }],
+        variables: vec![VariableDto {
+            name: "tone".into(),
+            description: None,
+            default_json: Some("\"kind\"".into()),
+        }],
+        messages: vec![
+            MessageDto {
+                role: "system".into(),
+                content: system.into(),
+            },
+            MessageDto {
+                role: "user".into(),
+                content: user.into(),
+            },
+        ],
     }
 }
 
 #[test]
 fn prompts_versions_preview_and_diff() {
     let (_dir, d) = desktop();
-    assert!(d.list_prompts().unwrap().iter().any(|p| p.slug == "summarize"), "samples are seeded");
-    let created = d.create_prompt("qa", &draft("Be {{tone}}.", "{{q}}"), Some("first")).unwrap();
+    assert!(
+        d.list_prompts()
+            .unwrap()
+            .iter()
+            .any(|p| p.slug == "summarize"),
+        "samples are seeded"
+    );
+    let created = d
+        .create_prompt("qa", &draft("Be {{tone}}.", "{{q}}"), Some("first"))
+        .unwrap();
     assert_eq!(created.version, 1);
-    let same = d.save_prompt("qa", &draft("Be {{tone}}.", "{{q}}"), None).unwrap();
+    let same = d
+        .save_prompt("qa", &draft("Be {{tone}}.", "{{q}}"), None)
+        .unwrap();
     assert!(!same.created);
-    let v2 = d.save_prompt("qa", &draft("Be very {{tone}}.", "{{q}}"), Some("second")).unwrap();
+    let v2 = d
+        .save_prompt("qa", &draft("Be very {{tone}}.", "{{q}}"), Some("second"))
+        .unwrap();
     assert_eq!((v2.version, v2.created), (2, true));
     let v = d.get_version("qa", None).unwrap();
     assert_eq!(v.variables_used, ["tone", "q"]);
-    assert_eq!(v.draft.variables[0].default_json.as_deref(), Some("\"kind\""));
+    assert_eq!(
+        v.draft.variables[0].default_json.as_deref(),
+        Some("\"kind\"")
+    );
     assert!(v.file_text.starts_with("---\nname: qa\n"));
     assert_eq!(d.list_versions("qa").unwrap().len(), 2);
     let diff = d.diff("qa", 1, 2).unwrap();
     assert!(diff.changed);
-    assert!(diff.sections[1].words.iter().any(|w| w.tag == "insert" && w.text.contains("very")));
-    let preview = d.preview("qa", &draft("Be {{tone}}!", "{{q}}"), serde_json::json!({"q": "why"}).as_object().unwrap()).unwrap();
+    assert!(
+        diff.sections[1]
+            .words
+            .iter()
+            .any(|w| w.tag == "insert" && w.text.contains("very"))
+    );
+    let preview = d
+        .preview(
+            "qa",
+            &draft("Be {{tone}}!", "{{q}}"),
+            serde_json::json!({"q": "why"}).as_object().unwrap(),
+        )
+        .unwrap();
     assert_eq!(preview.messages[0].content, "Be kind!");
-    let err = d.preview("qa", &draft("Be {{tone", "{{q}}"), &Map::new()).unwrap_err();
+    let err = d
+        .preview("qa", &draft("Be {{tone", "{{q}}"), &Map::new())
+        .unwrap_err();
     assert_eq!(err.kind, "template_syntax");
     assert!(err.message.contains("line 1, column 4"), "{}", err.message);
-    let err = d.preview("qa", &draft("Be {{tone}}", "{{q}}"), &Map::new()).unwrap_err();
+    let err = d
+        .preview("qa", &draft("Be {{tone}}", "{{q}}"), &Map::new())
+        .unwrap_err();
     assert_eq!(err.message, "missing template variables: q");
     let mut bad = draft("x", "y");
     bad.params_json = "{nope".into();
-    assert_eq!(d.save_prompt("qa", &bad, None).unwrap_err().kind, "invalid_params");
+    assert_eq!(
+        d.save_prompt("qa", &bad, None).unwrap_err().kind,
+        "invalid_params"
+    );
     d.set_label("qa", 1, "production").unwrap();
-    assert_eq!(d.list_prompts().unwrap().iter().find(|p| p.slug == "qa").unwrap().labels[0].version, 1);
-    assert!(d.engine().store().audit_entries(20).unwrap().iter().any(|e| e.actor == "app" && e.action == "prompt.save"));
+    assert_eq!(
+        d.list_prompts()
+            .unwrap()
+            .iter()
+            .find(|p| p.slug == "qa")
+            .unwrap()
+            .labels[0]
+            .version,
+        1
+    );
+    assert!(
+        d.engine()
+            .store()
+            .audit_entries(20)
+            .unwrap()
+            .iter()
+            .any(|e| e.actor == "app" && e.action == "prompt.save")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,15 +123,37 @@ async fn compare_streams_events_and_logs_every_cell() {
         prompt: "summarize".into(),
         version: None,
         models: vec!["demo/fast".into(), "demo/small".into(), "demo/large".into()],
-        variable_sets: vec![serde_json::json!({"text": "Portolan keeps prompts local."}).as_object().unwrap().clone()],
+        variable_sets: vec![
+            serde_json::json!({"text": "Portolan keeps prompts local."})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ],
         concurrency: 4,
     };
-    let result = d.run_compare(request, move |e| sink.lock().unwrap().push(e)).await.unwrap();
+    let result = d
+        .run_compare(request, move |e| sink.lock().unwrap().push(e))
+        .await
+        .unwrap();
     assert_eq!(result.cells[0].len(), 3);
-    assert!(result.cells[0].iter().all(|c| c.error.is_none() && c.cost_usd.unwrap() > 0.0 && c.output.starts_with("[demo:")));
-    let events = events.lock().unwrap();
-    assert_eq!(events.iter().filter(|e| matches!(e, CompareEventDto::Finished { .. })).count(), 3);
-    assert!(events.iter().any(|e| matches!(e, CompareEventDto::Delta { .. })));
+    assert!(
+        result.cells[0].iter().all(|c| c.error.is_none()
+            && c.cost_usd.unwrap() > 0.0
+            && c.output.starts_with("[demo:"))
+    );
+    let events = events.lock().unwrap().clone();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, CompareEventDto::Finished { .. }))
+            .count(),
+        3
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, CompareEventDto::Delta { .. }))
+    );
     let logs = d.list_logs(&LogQuery::default()).unwrap();
     assert_eq!(logs.len(), 3);
     let detail = d.get_log(&logs[0].id).unwrap();
@@ -79,7 +163,16 @@ async fn compare_streams_events_and_logs_every_cell() {
     assert_eq!(d.cost_by_day(7).unwrap()[0].calls, 3);
     assert_eq!(d.latency_by_model(7).unwrap().len(), 3);
     let err = d
-        .run_compare(CompareRequest { prompt: "summarize".into(), version: None, models: vec![], variable_sets: vec![], concurrency: 1 }, |_| {})
+        .run_compare(
+            CompareRequest {
+                prompt: "summarize".into(),
+                version: None,
+                models: vec![],
+                variable_sets: vec![],
+                concurrency: 1,
+            },
+            |_| {},
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind, "invalid_compare");
@@ -89,25 +182,53 @@ async fn compare_streams_events_and_logs_every_cell() {
 async fn keys_are_write_only_and_the_gateway_switches() {
     let (_dir, d) = desktop();
     let key = d
-        .add_key(&NewKeyDto { name: "local".into(), provider: "ollama".into(), base_url: Some("http://127.0.0.1:9/v1".into()), notes: None, secret: "".into() })
+        .add_key(&NewKeyDto {
+            name: "local".into(),
+            provider: "ollama".into(),
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            notes: None,
+            secret: "".into(),
+        })
         .unwrap();
     assert_eq!(key.provider, "ollama");
     let test = d.test_key("local", Some("llama3")).await.unwrap();
-    assert!(!test.ok && test.message.contains("could not connect"), "{}", test.message);
+    assert!(
+        !test.ok && test.message.contains("could not connect"),
+        "{}",
+        test.message
+    );
     let added = d
-        .add_key(&NewKeyDto { name: "oa".into(), provider: "openai".into(), base_url: None, notes: None, secret: "sk-abcdefghijklmnopqrstuvwxyz123456".into() })
+        .add_key(&NewKeyDto {
+            name: "oa".into(),
+            provider: "openai".into(),
+            base_url: None,
+            notes: None,
+            secret: "sk-abcdefghijklmnopqrstuvwxyz123456".into(),
+        })
         .unwrap();
     assert_eq!(added.mask, "sk-…3456");
-    assert!(!serde_json::to_string(&d.list_keys().unwrap()).unwrap().contains("abcdefghijkl"));
+    assert!(
+        !serde_json::to_string(&d.list_keys().unwrap())
+            .unwrap()
+            .contains("abcdefghijkl")
+    );
     d.remove_key("oa").unwrap();
-    assert!(d.list_models().unwrap().iter().any(|m| m.id == "demo/small" && m.demo));
+    assert!(
+        d.list_models()
+            .unwrap()
+            .iter()
+            .any(|m| m.id == "demo/small" && m.demo)
+    );
 
     let status = d.gateway_start(0).await.unwrap();
     assert!(status.running);
     let url = status.url.clone().unwrap();
     let token = d.create_token("app").unwrap();
     let body = r#"{"model":"demo/fast","messages":[{"role":"user","content":"hi"}]}"#;
-    let addr = url.trim_start_matches("http://").trim_end_matches("/v1").to_owned();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
     let reply = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(&addr).unwrap();

@@ -121,9 +121,10 @@ function AddKeyForm({ onAdded }: { onAdded: () => void }) {
         <label className="field">
           <span>Secret{info.needsSecret ? "" : " (optional)"}</span>
           <input
-            className="input mono"
-            type="password"
+            className="input mono secret"
+            type="text"
             autoComplete="off"
+            spellCheck={false}
             data-testid="key-secret"
             placeholder={info.needsSecret ? "sk-…" : "not needed"}
             value={secret}
@@ -222,9 +223,10 @@ function KeyRow({ k, onChanged }: { k: KeyDto; onChanged: () => void }) {
                 }}
               >
                 <input
-                  type="password"
+                  type="text"
                   autoComplete="off"
-                  className="input mono grow"
+                  spellCheck={false}
+                  className="input mono grow secret"
                   aria-label={`New secret for ${k.name}`}
                   placeholder="New secret"
                   value={secret}
