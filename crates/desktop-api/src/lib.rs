@@ -100,7 +100,9 @@ fn content_of(draft: &PromptDraft) -> ApiResult<PromptContent> {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|text| serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())));
+            .map(|text| {
+                serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+            });
         variables.insert(
             v.name.clone(),
             VariableSpec {
