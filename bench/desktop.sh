@@ -26,12 +26,25 @@ xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
     runs+=("${ready:-timeout}")
     if [ "$i" = 3 ]; then
       sleep 5
-      # Resident memory of the app and every descendant (WebKit runs in child processes).
-      tree=$(ps -e -o pid=,ppid=,rss= | awk -v root=$pid '"'"'{p[$1]=$2; r[$1]=$3} END {sum=r[root]; changed=1; inset[root]=1; while (changed) {changed=0; for (k in p) if (!(k in inset) && (p[k] in inset)) {inset[k]=1; sum+=r[k]; changed=1}} print int(sum/1024)}'"'"')
+      # Memory of the app and every descendant (WebKit runs in child processes): RSS counts
+      # shared libraries once per process; PSS splits shared pages between them (fairer sum).
+      pids="$pid"; frontier="$pid"
+      while [ -n "$frontier" ]; do
+        next=""
+        for p in $frontier; do for c in $(pgrep -P "$p" || true); do pids="$pids $c"; next="$next $c"; done; done
+        frontier="$next"
+      done
+      rss=0; pss=0
+      for p in $pids; do
+        r=$(awk "/^Rss:/ {print \$2}" /proc/$p/smaps_rollup 2>/dev/null || echo 0)
+        q=$(awk "/^Pss:/ {print \$2}" /proc/$p/smaps_rollup 2>/dev/null || echo 0)
+        rss=$((rss + ${r:-0})); pss=$((pss + ${q:-0}))
+      done
+      tree="$((pss / 1024)) MB PSS ($((rss / 1024)) MB RSS) in $(echo $pids | wc -w) processes"
     fi
     kill -TERM $pid; wait $pid 2>/dev/null || true
   done
   printf "\nPortolan desktop (release build, Xvfb 1280x800, software rendering)\n"
   printf "%-52s %s\n" "cold start to first data on screen (3 runs, ms)" "${runs[*]}"
-  printf "%-52s %s MB\n" "idle memory of the process tree, 5 s after start" "$tree"
+  printf "%-52s %s\n" "idle memory of the process tree, 5 s after start" "$tree"
 '
