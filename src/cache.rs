@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::store::Store;
 
 /// What the cache did for a call; reported on every response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum CacheStatus {
     #[serde(rename = "HIT")]
     Hit,

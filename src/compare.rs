@@ -45,7 +45,7 @@ pub enum CompareEvent {
     Finished { cell: Cell, result: Box<CellResult> },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CellResult {
     pub row: usize,
     pub column: usize,
@@ -61,7 +61,7 @@ pub struct CellResult {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ColumnTotals {
     pub model: String,
     pub cells: usize,
@@ -73,7 +73,7 @@ pub struct ColumnTotals {
     pub mean_latency_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CompareResult {
     pub prompt_id: String,
     pub slug: String,
@@ -314,4 +314,72 @@ async fn run_cell(
     }
     result.latency_ms = started.elapsed().as_millis() as u64;
     result
+}
+
+/// A saved run, as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub created_at: i64,
+    pub slug: String,
+    pub version: i64,
+    pub models: Vec<String>,
+    pub rows: u32,
+    pub cost_usd: Option<f64>,
+}
+
+impl crate::store::Store {
+    /// Saves a finished run; returns its id.
+    pub fn save_compare_run(&self, result: &CompareResult) -> Result<String> {
+        let id = crate::ids::new_id("run");
+        let cost: Option<f64> = result.totals.iter().map(|t| t.cost_usd).sum();
+        self.conn().execute(
+            "INSERT INTO compare_runs(id, created_at, prompt_id, slug, version, models, rows, cost_usd, result)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![
+                id,
+                chrono::Utc::now().timestamp_millis(),
+                result.prompt_id,
+                result.slug,
+                result.version,
+                serde_json::to_string(&result.models)?,
+                result.cells.len() as i64,
+                cost,
+                serde_json::to_string(result)?,
+            ],
+        )?;
+        Ok(id)
+    }
+
+    /// Saved runs, newest first.
+    pub fn list_compare_runs(&self, limit: u32) -> Result<Vec<RunSummary>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, created_at, slug, version, models, rows, cost_usd FROM compare_runs ORDER BY created_at DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok(RunSummary {
+                    id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    slug: r.get(2)?,
+                    version: r.get(3)?,
+                    models: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                    rows: r.get::<_, i64>(5)? as u32,
+                    cost_usd: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn get_compare_run(&self, id: &str) -> Result<CompareResult> {
+        let text: Option<String> = rusqlite::OptionalExtension::optional(self.conn().query_row(
+            "SELECT result FROM compare_runs WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        ))?;
+        let text = text.ok_or_else(|| Error::Routing(format!("no saved comparison run '{id}'")))?;
+        Ok(serde_json::from_str(&text)?)
+    }
 }

@@ -111,6 +111,16 @@ pub async fn run_compare(
 }
 
 #[tauri::command]
+pub async fn list_compare_runs(d: State<'_, Desktop>) -> Res<Vec<CompareRunSummary>> {
+    d.list_compare_runs()
+}
+
+#[tauri::command]
+pub async fn get_compare_run(d: State<'_, Desktop>, id: String) -> Res<CompareResultDto> {
+    d.get_compare_run(&id)
+}
+
+#[tauri::command]
 pub fn cancel_compare(d: State<'_, Desktop>) {
     d.cancel_compare()
 }

@@ -36,6 +36,8 @@ pub fn run() {
             commands::list_models,
             commands::run_compare,
             commands::cancel_compare,
+            commands::list_compare_runs,
+            commands::get_compare_run,
             commands::send_feedback,
             commands::list_logs,
             commands::get_log,

@@ -222,6 +222,13 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
             .unwrap();
         assert!(out.contains("[demo:"), "cell 0-{col}: {out}");
     }
+    // The run was saved: it is offered under "Recent runs" to reopen.
+    let saved = format!("{} option:nth-child(2)", tid("recent-runs"));
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&saved))
+        .await
+        .expect("the run is listed under Recent runs");
     shot(&c, "04-compare").await;
 
     // Open the log of one call.

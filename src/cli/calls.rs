@@ -422,11 +422,14 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
         result
     })?;
     engine.flush_logs();
+    let run_id = engine.store().save_compare_run(&result)?;
     if args.json {
-        return print_json(&result);
+        let mut value = serde_json::to_value(&result)?;
+        value["run_id"] = serde_json::Value::String(run_id);
+        return print_json(&value);
     }
     println!(
-        "{} v{} · {} model{} × {} row{} · wall {} ms",
+        "{} v{} · {} model{} × {} row{} · wall {} ms · saved as {run_id}",
         result.slug,
         result.version,
         result.models.len(),

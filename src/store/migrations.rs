@@ -209,12 +209,28 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
+/// Saved comparison runs, so a matrix can be reopened later.
+const V5: &str = r#"
+CREATE TABLE compare_runs (
+    id         TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    prompt_id  TEXT NOT NULL,
+    slug       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    models     TEXT NOT NULL,      -- JSON list
+    rows       INTEGER NOT NULL,
+    cost_usd   REAL,               -- NULL when any cell's cost is unknown
+    result     TEXT NOT NULL       -- the whole result, JSON
+);
+CREATE INDEX compare_runs_created ON compare_runs(created_at);
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Brings the database to the latest schema. Returns true when the database was brand new.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<bool> {

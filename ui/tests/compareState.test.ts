@@ -84,6 +84,7 @@ describe("compareReducer", () => {
   it("takes the final result as authoritative", () => {
     const s = started();
     const result: CompareResult = {
+      run_id: "run_1",
       prompt_id: "pr_1",
       slug: "x",
       version: 3,

@@ -238,9 +238,27 @@ pub struct ColumnTotalDto {
     pub mean_latency_ms: u32,
 }
 
+/// A saved comparison run, as listed ("Recent runs").
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct CompareRunSummary {
+    pub id: String,
+    /// Unix milliseconds.
+    #[ts(type = "number")]
+    pub created_at: i64,
+    pub slug: String,
+    #[ts(type = "number")]
+    pub version: i64,
+    pub models: Vec<String>,
+    pub rows: u32,
+    pub cost_usd: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
 #[ts(export)]
 pub struct CompareResultDto {
+    /// The saved run's id (runs are kept and can be reopened).
+    pub run_id: Option<String>,
     pub prompt_id: String,
     pub slug: String,
     #[ts(type = "number")]

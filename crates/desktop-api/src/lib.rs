@@ -503,33 +503,67 @@ impl Desktop {
         let _ = forward.await;
         self.engine.flush_logs();
         let r = result?;
-        Ok(CompareResultDto {
-            prompt_id: r.prompt_id,
-            slug: r.slug,
-            version: r.version,
-            models: r.models,
-            cells: r
-                .cells
-                .iter()
-                .map(|row| row.iter().map(cell_of).collect())
-                .collect(),
-            totals: r
-                .totals
-                .iter()
-                .map(|t| ColumnTotalDto {
-                    model: t.model.clone(),
-                    cells: t.cells as u32,
-                    errors: t.errors as u32,
-                    prompt_tokens: u32_of(t.prompt_tokens),
-                    completion_tokens: u32_of(t.completion_tokens),
-                    cost_usd: t.cost_usd,
-                    mean_latency_ms: u32_of(t.mean_latency_ms),
-                })
-                .collect(),
-            wall_ms: u32_of(r.wall_ms),
-        })
+        let run_id = self.store().save_compare_run(&r)?;
+        Ok(result_dto(r, Some(run_id)))
     }
 
+    /// Saved runs, newest first.
+    pub fn list_compare_runs(&self) -> ApiResult<Vec<CompareRunSummary>> {
+        Ok(self
+            .store()
+            .list_compare_runs(50)?
+            .into_iter()
+            .map(|r| CompareRunSummary {
+                id: r.id,
+                created_at: r.created_at,
+                slug: r.slug,
+                version: r.version,
+                models: r.models,
+                rows: r.rows,
+                cost_usd: r.cost_usd,
+            })
+            .collect())
+    }
+
+    /// A saved run, to show again.
+    pub fn get_compare_run(&self, id: &str) -> ApiResult<CompareResultDto> {
+        Ok(result_dto(
+            self.store().get_compare_run(id)?,
+            Some(id.to_owned()),
+        ))
+    }
+}
+
+fn result_dto(r: compare::CompareResult, run_id: Option<String>) -> CompareResultDto {
+    CompareResultDto {
+        run_id,
+        prompt_id: r.prompt_id,
+        slug: r.slug,
+        version: r.version,
+        models: r.models,
+        cells: r
+            .cells
+            .iter()
+            .map(|row| row.iter().map(cell_of).collect())
+            .collect(),
+        totals: r
+            .totals
+            .iter()
+            .map(|t| ColumnTotalDto {
+                model: t.model.clone(),
+                cells: t.cells as u32,
+                errors: t.errors as u32,
+                prompt_tokens: u32_of(t.prompt_tokens),
+                completion_tokens: u32_of(t.completion_tokens),
+                cost_usd: t.cost_usd,
+                mean_latency_ms: u32_of(t.mean_latency_ms),
+            })
+            .collect(),
+        wall_ms: u32_of(r.wall_ms),
+    }
+}
+
+impl Desktop {
     pub fn cancel_compare(&self) {
         if let Ok(c) = self.cancel.lock()
             && let Some(tx) = c.as_ref()

@@ -2,4 +2,8 @@
 import type { CellDto } from "./CellDto";
 import type { ColumnTotalDto } from "./ColumnTotalDto";
 
-export type CompareResultDto = { prompt_id: string, slug: string, version: number, models: Array<string>, cells: Array<Array<CellDto>>, totals: Array<ColumnTotalDto>, wall_ms: number, };
+export type CompareResultDto = { 
+/**
+ * The saved run's id (runs are kept and can be reopened).
+ */
+run_id: string | null, prompt_id: string, slug: string, version: number, models: Array<string>, cells: Array<Array<CellDto>>, totals: Array<ColumnTotalDto>, wall_ms: number, };

@@ -3,6 +3,7 @@ import type { AppError } from "../bindings/AppError";
 import type { CompareEventDto } from "../bindings/CompareEventDto";
 import type { CompareRequest } from "../bindings/CompareRequest";
 import type { CompareResultDto } from "../bindings/CompareResultDto";
+import type { CompareRunSummary } from "../bindings/CompareRunSummary";
 import type { DayCostDto } from "../bindings/DayCostDto";
 import type { DiffDto } from "../bindings/DiffDto";
 import type { GatewayStatus } from "../bindings/GatewayStatus";
@@ -78,6 +79,8 @@ export const api = {
   runCompare: (request: CompareReq, onEvent: Channel<CompareEventDto>) =>
     call<CompareResult>("run_compare", { request, onEvent }),
   cancelCompare: () => call<null>("cancel_compare"),
+  listCompareRuns: () => call<Wire<CompareRunSummary>[]>("list_compare_runs"),
+  getCompareRun: (id: string) => call<CompareResult>("get_compare_run", { id }),
   sendFeedback: (traceId: string, value: number) => call<null>("send_feedback", { traceId, value }),
   listLogs: (query: LogQuery) => call<Log[]>("list_logs", { query }),
   getLog: (id: string) => call<LogFull>("get_log", { id }),

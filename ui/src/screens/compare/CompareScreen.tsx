@@ -1,9 +1,11 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
+import type { CompareRunSummary } from "../../bindings/CompareRunSummary";
 import type { ModelOption } from "../../bindings/ModelOption";
 import { Banner, Empty, ErrorText, Kbd, modKey } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
 import { useShortcuts } from "../../hooks/useShortcuts";
 import { api, errorMessage, type Summary, type Version } from "../../lib/api";
+import type { Wire } from "../../lib/wire";
 import { liveTotals, totalCells } from "../../lib/compareState";
 import { buildVariableFields, collectValues, parseJsonl, toJsonl, type VariableField } from "../../lib/variables";
 import { CompareGrid } from "./CompareGrid";
@@ -31,7 +33,12 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
   const [baseline, setBaseline] = useState(0);
   const [feedback, setFeedback] = useState<Record<string, number>>({});
   const [formError, setFormError] = useState<string | null>(null);
-  const { state, rows, run, cancel } = useCompareRun();
+  const { state, rows, run, cancel, open } = useCompareRun();
+  const [runs, setRuns] = useState<Wire<CompareRunSummary>[]>([]);
+  const refreshRuns = useCallback(() => {
+    api.listCompareRuns().then(setRuns, () => setRuns([]));
+  }, []);
+  useEffect(refreshRuns, [refreshRuns, state.phase]);
 
   const list = prompts.data ?? [];
   useEffect(() => {
@@ -227,6 +234,27 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
           )}
           {picked.length === 1 && <span className="muted small">Tip: pick 2–8 models to compare them side by side.</span>}
           <span className="grow" />
+          {runs.length > 0 && (
+            <select
+              className="input select-small"
+              aria-label="Reopen a saved run"
+              data-testid="recent-runs"
+              value=""
+              disabled={running}
+              onChange={(e) => {
+                const id = e.target.value;
+                if (id) api.getCompareRun(id).then(open, () => undefined);
+              }}
+            >
+              <option value="">Recent runs…</option>
+              {runs.map((r) => (
+                <option key={r.id} value={r.id}>
+                  {new Date(r.created_at).toLocaleString()} · {r.slug} v{r.version} · {r.models.length} models × {r.rows}
+                  {r.cost_usd !== null ? ` · $${r.cost_usd.toFixed(6)}` : ""}
+                </option>
+              ))}
+            </select>
+          )}
           <label className="inline-field">
             <input type="checkbox" checked={diffMode} onChange={(e) => setDiffMode(e.target.checked)} />
             <span>Diff vs baseline</span>

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useReducer, useRef } from "react";
 import type { CompareEventDto } from "../../bindings/CompareEventDto";
-import { api, Channel, errorMessage, toAppError, type CompareReq } from "../../lib/api";
+import { api, Channel, errorMessage, toAppError, type CompareReq, type CompareResult } from "../../lib/api";
 import { compareReducer, idleState, type CompareState } from "../../lib/compareState";
 
 export interface CompareRun {
@@ -9,6 +9,8 @@ export interface CompareRun {
   rows: Record<string, unknown>[];
   run: (req: CompareReq) => void;
   cancel: () => void;
+  /** Shows a saved run (from "Recent runs") in the grid. */
+  open: (result: CompareResult) => void;
 }
 
 /**
@@ -79,5 +81,14 @@ export function useCompareRun(): CompareRun {
     api.cancelCompare().catch(() => undefined);
   }, []);
 
-  return { state, rows: rows.current, run, cancel };
+  const open = useCallback((result: CompareResult) => {
+    const id = ++runId.current;
+    if (channel.current) channel.current.onmessage = () => undefined;
+    queue.current = [];
+    rows.current = result.cells.map(() => ({}));
+    dispatch({ type: "start", runId: id, models: result.models, rows: result.cells.length });
+    dispatch({ type: "result", runId: id, result });
+  }, []);
+
+  return { state, rows: rows.current, run, cancel, open };
 }
