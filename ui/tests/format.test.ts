@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCost, formatLatency, formatRelative, formatTokens } from "../src/lib/format";
+import { formatCost, formatLatency, formatRelative, formatTokens, qualifiedModel } from "../src/lib/format";
 
 describe("formatCost", () => {
   it("shows six decimals for small costs", () => {
@@ -42,5 +42,13 @@ describe("formatRelative", () => {
     expect(formatRelative(now - 5 * 60_000, now)).toBe("5 min ago");
     expect(formatRelative(now - 3 * 3_600_000, now)).toBe("3 h ago");
     expect(formatRelative(now - 2 * 86_400_000, now)).toBe("2 d ago");
+  });
+});
+
+describe("qualifiedModel", () => {
+  it("does not repeat the provider", () => {
+    expect(qualifiedModel("demo", "demo/large")).toBe("demo/large");
+    expect(qualifiedModel("openai", "gpt-4o-mini")).toBe("openai/gpt-4o-mini");
+    expect(qualifiedModel(null, "x")).toBe("x");
   });
 });

@@ -52,3 +52,10 @@ export function formatRelative(t: number | string, now: number = Date.now()): st
   if (d < 30) return `${d} d ago`;
   return formatTime(ms).slice(0, 10);
 }
+
+/** `provider/model`, without repeating a provider the model name already carries (`demo/small`). */
+export function qualifiedModel(provider: string | null | undefined, model: string | null | undefined): string {
+  const m = model ?? "?";
+  if (!provider || m.startsWith(`${provider}/`)) return m;
+  return `${provider}/${m}`;
+}

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { CopyButton, ErrorText } from "../../components/ui";
 import { api, errorMessage, type LogFull } from "../../lib/api";
-import { formatCost, formatLatency, formatTime, formatTokens } from "../../lib/format";
+import { formatCost, formatLatency, formatTime, formatTokens, qualifiedModel } from "../../lib/format";
 import { tagsOf } from "../../lib/logFilter";
 
 interface Props {
@@ -62,8 +62,7 @@ export function LogDetailPane({ id, promptName, onClose }: Props) {
             </dd>
             <dt>Model</dt>
             <dd className="mono">
-              {c.provider ? `${c.provider} · ` : ""}
-              {c.model ?? "—"}
+              {c.model || c.provider ? qualifiedModel(c.provider, c.model) : "—"}
               {c.key_name ? ` · key ${c.key_name}` : ""}
             </dd>
             <dt>Status</dt>
@@ -100,7 +99,8 @@ export function LogDetailPane({ id, promptName, onClose }: Props) {
             <ol className="attempts">
               {detail.attempts.map((a) => (
                 <li key={a.n} className={a.error ? "tone-error" : ""}>
-                  <span className="mono">#{a.n}</span> <span className="mono">{a.target_path}</span> · {a.provider ?? "?"}/{a.model ?? "?"} · {a.status} ·{" "}
+                  <span className="mono">#{a.n + 1}</span> target <span className="mono">{a.target_path}</span> ·{" "}
+                  {qualifiedModel(a.provider, a.model)} · {a.status} ·{" "}
                   {formatLatency(a.latency_ms)}
                   {a.error && <div className="small">{a.error}</div>}
                 </li>
