@@ -26,7 +26,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError, error_from_response, unix_now,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, FailureKind, ProviderError, send_request,
+    unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
@@ -807,27 +808,14 @@ async fn send(
     if let Some(key) = endpoint.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
         builder = builder.header("x-api-key", key.expose());
     }
-    if whole_timeout {
-        builder = builder.timeout(limits.request_timeout);
-    }
-    let response = tokio::time::timeout(limits.request_timeout, builder.send())
-        .await
-        .map_err(|_| {
-            ProviderError::new(
-                FailureKind::Timeout,
-                408,
-                format!(
-                    "{} did not answer within {} ms",
-                    endpoint.provider,
-                    limits.request_timeout.as_millis()
-                ),
-            )
-        })?
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
-    if !response.status().is_success() {
-        return Err(error_from_response(&endpoint.provider, response, error_message).await);
-    }
-    Ok(response)
+    send_request(
+        endpoint,
+        builder,
+        limits,
+        whole_timeout,
+        ErrorFormat::headers_only(error_message),
+    )
+    .await
 }
 
 pub async fn complete(

@@ -34,7 +34,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::anthropic::parse_data_url;
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError, new_completion_id, unix_now,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, FailureKind, ProviderError,
+    new_completion_id, send_request, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
@@ -93,28 +94,11 @@ fn retry_delay(v: &Value) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
-/// An error response as a [`ProviderError`] (like `error_from_response`, plus `RetryInfo`).
-async fn error_from_gemini(provider: &str, response: reqwest::Response) -> ProviderError {
-    let status = response.status().as_u16();
-    let header_retry = super::retry_after(response.headers());
-    let body = response.text().await.unwrap_or_default();
-    let parsed = serde_json::from_str::<Value>(&body).ok();
-    let message = parsed.as_ref().and_then(error_message).unwrap_or_else(|| {
-        let snippet: String = body.chars().take(200).collect();
-        if snippet.trim().is_empty() {
-            "no details".into()
-        } else {
-            snippet
-        }
-    });
-    let mut err = ProviderError::new(
-        FailureKind::Status,
-        status,
-        format!("{provider} returned {status}: {message}"),
-    );
-    err.retry_after = header_retry.or_else(|| parsed.as_ref().and_then(retry_delay));
-    err
-}
+/// Gemini's error bodies: the message, and the 429 wait in `RetryInfo`.
+const GEMINI_ERRORS: ErrorFormat = ErrorFormat {
+    message: error_message,
+    retry_delay,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Schema translation
@@ -1000,30 +984,11 @@ async fn send(
     let mut builder = client.post(url(endpoint, method)).json(body);
     if stream {
         builder = builder.query(&[("alt", "sse")]);
-    } else {
-        builder = builder.timeout(limits.request_timeout);
     }
     if let Some(key) = endpoint.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
         builder = builder.header("x-goog-api-key", key.expose());
     }
-    let response = tokio::time::timeout(limits.request_timeout, builder.send())
-        .await
-        .map_err(|_| {
-            ProviderError::new(
-                FailureKind::Timeout,
-                408,
-                format!(
-                    "{} did not answer within {} ms",
-                    endpoint.provider,
-                    limits.request_timeout.as_millis()
-                ),
-            )
-        })?
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
-    if !response.status().is_success() {
-        return Err(error_from_gemini(&endpoint.provider, response).await);
-    }
-    Ok(response)
+    send_request(endpoint, builder, limits, !stream, GEMINI_ERRORS).await
 }
 
 pub async fn complete(

@@ -355,33 +355,84 @@ pub async fn embed(
     }
 }
 
-/// Reads an error response body into a [`ProviderError`], using `extract` to find the
-/// provider's own message in its error JSON.
+/// How one provider writes its error bodies: where the message is, and (Gemini's `RetryInfo`)
+/// where a retry delay may be.
+#[derive(Clone, Copy)]
+pub(crate) struct ErrorFormat {
+    pub message: fn(&serde_json::Value) -> Option<String>,
+    pub retry_delay: fn(&serde_json::Value) -> Option<Duration>,
+}
+
+impl ErrorFormat {
+    /// Errors whose retry delay, if any, is only in the `Retry-After` headers.
+    pub const fn headers_only(message: fn(&serde_json::Value) -> Option<String>) -> Self {
+        ErrorFormat {
+            message,
+            retry_delay: |_| None,
+        }
+    }
+}
+
+/// Sends one prepared request: bounded by the request timeout (`whole_timeout` also bounds
+/// reading the body; streams are bounded by their idle timeout instead), transport failures
+/// mapped to [`ProviderError`]s, and an error status read in the provider's own format.
+pub(crate) async fn send_request(
+    endpoint: &Endpoint,
+    builder: reqwest::RequestBuilder,
+    limits: AttemptLimits,
+    whole_timeout: bool,
+    errors: ErrorFormat,
+) -> Result<reqwest::Response, ProviderError> {
+    let builder = if whole_timeout {
+        builder.timeout(limits.request_timeout)
+    } else {
+        builder
+    };
+    let response = tokio::time::timeout(limits.request_timeout, builder.send())
+        .await
+        .map_err(|_| {
+            ProviderError::new(
+                FailureKind::Timeout,
+                408,
+                format!(
+                    "{} did not answer within {} ms",
+                    endpoint.provider,
+                    limits.request_timeout.as_millis()
+                ),
+            )
+        })?
+        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    if !response.status().is_success() {
+        return Err(error_from_response(&endpoint.provider, response, errors).await);
+    }
+    Ok(response)
+}
+
+/// Reads an error response into a [`ProviderError`]: the provider's message from its error
+/// JSON (else the start of the body), and the retry delay from the headers or the body.
 pub(crate) async fn error_from_response(
     provider: &str,
     response: reqwest::Response,
-    extract: fn(&serde_json::Value) -> Option<String>,
+    format: ErrorFormat,
 ) -> ProviderError {
     let status = response.status().as_u16();
-    let retry = retry_after(response.headers());
+    let header_retry = retry_after(response.headers());
     let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| extract(&v))
-        .unwrap_or_else(|| {
-            let snippet: String = body.chars().take(200).collect();
-            if snippet.trim().is_empty() {
-                "no details".into()
-            } else {
-                snippet
-            }
-        });
+    let parsed = serde_json::from_str::<serde_json::Value>(&body).ok();
+    let message = parsed.as_ref().and_then(format.message).unwrap_or_else(|| {
+        let snippet: String = body.chars().take(200).collect();
+        if snippet.trim().is_empty() {
+            "no details".into()
+        } else {
+            snippet
+        }
+    });
     let mut err = ProviderError::new(
         FailureKind::Status,
         status,
         format!("{provider} returned {status}: {message}"),
     );
-    err.retry_after = retry;
+    err.retry_after = header_retry.or_else(|| parsed.as_ref().and_then(format.retry_delay));
     err
 }
 

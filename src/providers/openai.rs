@@ -8,8 +8,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, Protocol, ProviderError, error_from_response,
-    estimate_tokens,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, Protocol, ProviderError, estimate_tokens,
+    send_request,
 };
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage};
 
@@ -83,29 +83,15 @@ async fn send(
     limits: AttemptLimits,
     whole_timeout: bool,
 ) -> Result<reqwest::Response, ProviderError> {
-    let mut builder = client.post(url(endpoint, path)?).json(json);
-    if whole_timeout {
-        builder = builder.timeout(limits.request_timeout);
-    }
-    let send = authorize(endpoint, builder).send();
-    let response = tokio::time::timeout(limits.request_timeout, send)
-        .await
-        .map_err(|_| {
-            ProviderError::new(
-                super::FailureKind::Timeout,
-                408,
-                format!(
-                    "{} did not answer within {} ms",
-                    endpoint.provider,
-                    limits.request_timeout.as_millis()
-                ),
-            )
-        })?
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
-    if !response.status().is_success() {
-        return Err(error_from_response(&endpoint.provider, response, error_message).await);
-    }
-    Ok(response)
+    let builder = authorize(endpoint, client.post(url(endpoint, path)?).json(json));
+    send_request(
+        endpoint,
+        builder,
+        limits,
+        whole_timeout,
+        ErrorFormat::headers_only(error_message),
+    )
+    .await
 }
 
 pub async fn complete(
