@@ -330,7 +330,7 @@ impl Engine {
                     let message = format!("refused by the PII guardrail: {reason}");
                     self.log_refused(
                         &call_id, &trace_id, created_at, &options, &metadata, &logged, 446,
-                        &message, stream,
+                        &message,
                     );
                     return Err(fail_early(446, message));
                 }
@@ -370,7 +370,6 @@ impl Engine {
                             &logged_request,
                             status,
                             refusal.message(),
-                            stream,
                         );
                         let mut e = fail_early(status, refusal.message().to_owned());
                         e.retry_after_secs = retry;
@@ -448,34 +447,16 @@ impl Engine {
         let upstream_us = run.upstream.as_micros() as u64;
         let upstream_ms = upstream_us / 1000;
         let summary = Arc::new(OnceLock::new());
-        let base = CallRecord {
-            id: call_id.clone(),
-            trace_id: trace_id.clone(),
+        let mut base = self.record_for(
+            &call_id,
+            &trace_id,
             created_at,
-            source: options.source.clone().unwrap_or_else(|| "cli".into()),
-            prompt_id: options.prompt.as_ref().map(|p| p.id.clone()),
-            prompt_version: options.prompt.as_ref().map(|p| p.version),
-            provider: None,
-            model: Some(request.model.clone()),
-            key_name: None,
-            status: 0,
-            success: false,
-            error: None,
-            stream,
-            cache_status: cache_status.as_str().into(),
-            latency_ms: 0,
-            ttft_ms: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cached_tokens: None,
-            cost_usd: None,
-            retry_count: 0,
-            target_path: None,
-            request: self.capped_body(&logged_request),
-            response: None,
-            metadata: metadata.clone(),
-            attempts: attempts.clone(),
-        };
+            &options,
+            &metadata,
+            &logged_request,
+        );
+        base.cache_status = cache_status.as_str().into();
+        base.attempts = attempts.clone();
         let served = match outcome {
             Ok(s) => s,
             Err(failure) => {
@@ -714,9 +695,8 @@ impl Engine {
         }
     }
 
-    /// Logs a call refused before any provider was asked (guardrail, budget, rate limit).
-    #[allow(clippy::too_many_arguments)]
-    fn log_refused(
+    /// The log record every outcome of a call starts from (the request as it may be logged).
+    fn record_for(
         &self,
         call_id: &str,
         trace_id: &str,
@@ -724,11 +704,8 @@ impl Engine {
         options: &CallOptions,
         metadata: &BTreeMap<String, String>,
         request: &ChatRequest,
-        status: u16,
-        message: &str,
-        stream: bool,
-    ) {
-        self.inner.logs.log(CallRecord {
+    ) -> CallRecord {
+        CallRecord {
             id: call_id.to_owned(),
             trace_id: trace_id.to_owned(),
             created_at,
@@ -738,10 +715,10 @@ impl Engine {
             provider: None,
             model: Some(request.model.clone()),
             key_name: None,
-            status,
+            status: 0,
             success: false,
-            error: Some(message.to_owned()),
-            stream,
+            error: None,
+            stream: request.is_stream(),
             cache_status: CacheStatus::Disabled.as_str().into(),
             latency_ms: 0,
             ttft_ms: None,
@@ -755,7 +732,26 @@ impl Engine {
             response: None,
             metadata: metadata.clone(),
             attempts: Vec::new(),
-        });
+        }
+    }
+
+    /// Logs a call refused before any provider was asked (guardrail, budget, rate limit).
+    #[allow(clippy::too_many_arguments)]
+    fn log_refused(
+        &self,
+        call_id: &str,
+        trace_id: &str,
+        created_at: i64,
+        options: &CallOptions,
+        metadata: &BTreeMap<String, String>,
+        request: &ChatRequest,
+        status: u16,
+        message: &str,
+    ) {
+        let mut record = self.record_for(call_id, trace_id, created_at, options, metadata, request);
+        record.status = status;
+        record.error = Some(message.to_owned());
+        self.inner.logs.log(record);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -775,34 +771,17 @@ impl Engine {
         response.id = crate::providers::new_completion_id();
         let latency = ms(started.elapsed());
         let usage = response.usage;
-        let record = CallRecord {
-            id: call_id.clone(),
-            trace_id: trace_id.clone(),
-            created_at,
-            source: options.source.clone().unwrap_or_else(|| "cli".into()),
-            prompt_id: options.prompt.as_ref().map(|p| p.id.clone()),
-            prompt_version: options.prompt.as_ref().map(|p| p.version),
-            provider: Some("cache".into()),
-            model: Some(response.model.clone()),
-            key_name: None,
-            status: 200,
-            success: true,
-            error: None,
-            stream: request.is_stream(),
-            cache_status: status.as_str().into(),
-            latency_ms: latency,
-            ttft_ms: Some(latency),
-            prompt_tokens: usage.map(|u| u.prompt_tokens),
-            completion_tokens: usage.map(|u| u.completion_tokens),
-            cached_tokens: usage.map(|u| u.cached_tokens()),
-            cost_usd: Some(0.0),
-            retry_count: 0,
-            target_path: None,
-            request: self.capped_body(request),
-            response: self.capped_body(&response),
-            metadata: metadata.clone(),
-            attempts: Vec::new(),
-        };
+        let mut record =
+            self.record_for(&call_id, &trace_id, created_at, options, metadata, request);
+        record.provider = Some("cache".into());
+        record.model = Some(response.model.clone());
+        record.status = 200;
+        record.success = true;
+        record.cache_status = status.as_str().into();
+        record.latency_ms = latency;
+        record.ttft_ms = Some(latency);
+        fill_usage(&mut record, usage, Some(0.0));
+        record.response = self.capped_body(&response);
         self.inner.logs.log(record);
         if let Some(r) = restore {
             let (restored, _, _) =
