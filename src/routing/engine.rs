@@ -321,10 +321,10 @@ impl Engine {
         let output_guard = Guard::output(&config).map_err(|e| fail_early(400, e))?;
         let mut redactions = Redactions::default();
         let mut metadata = options.metadata.clone();
-        let mut logged_request = None;
+        let mut redacted_copy = None;
         if let Some(g) = &input_guard {
             match governance::guard_input(g, &mut request, &mut redactions) {
-                InputOutcome::Proceed { logged } => logged_request = Some(logged),
+                InputOutcome::Proceed { logged } => redacted_copy = Some(logged),
                 InputOutcome::Deny { logged, reason } => {
                     metadata.insert("_pii".into(), redactions.summary());
                     let message = format!("refused by the PII guardrail: {reason}");
@@ -339,7 +339,10 @@ impl Engine {
                 metadata.insert("_pii".into(), redactions.summary());
             }
         }
-        let logged_request = logged_request.unwrap_or_else(|| request.clone());
+        // The request as the log may keep it: a redacted copy when a guardrail ran, else the
+        // request itself (no copy on the common path).
+        let request = request;
+        let logged_request: &ChatRequest = redacted_copy.as_ref().unwrap_or(&request);
         let token_reservation = match &options.token {
             None => None,
             Some(subject) => {
@@ -367,7 +370,7 @@ impl Engine {
                             created_at,
                             &options,
                             &metadata,
-                            &logged_request,
+                            logged_request,
                             status,
                             refusal.message(),
                         );
@@ -405,7 +408,7 @@ impl Engine {
                         return Ok(self.serve_cached(
                             resp,
                             status,
-                            &logged_request,
+                            logged_request,
                             &options,
                             &metadata,
                             restore,
@@ -453,7 +456,7 @@ impl Engine {
             created_at,
             &options,
             &metadata,
-            &logged_request,
+            logged_request,
         );
         base.cache_status = cache_status.as_str().into();
         base.attempts = attempts.clone();
