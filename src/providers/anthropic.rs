@@ -260,13 +260,7 @@ fn map_messages(messages: &[ChatMessage]) -> Result<(Option<String>, Vec<Value>)
                 )));
             }
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
+        super::merge_turn(&mut turns, role, blocks);
     }
     if turns.is_empty() {
         return Err(ProviderError::config(

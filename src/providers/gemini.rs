@@ -462,13 +462,7 @@ fn map_messages(messages: &[ChatMessage]) -> Result<(Option<String>, Vec<Value>)
                 )));
             }
         };
-        if parts.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(parts),
-            _ => turns.push((role, parts)),
-        }
+        super::merge_turn(&mut turns, role, parts);
     }
     if turns.is_empty() {
         return Err(ProviderError::config(

@@ -436,6 +436,22 @@ pub(crate) async fn error_from_response(
     err
 }
 
+/// Appends a turn's content blocks, merging them into the previous turn when the role repeats
+/// (Anthropic and Gemini both require alternating roles); empty turns are dropped.
+pub(crate) fn merge_turn(
+    turns: &mut Vec<(&'static str, Vec<serde_json::Value>)>,
+    role: &'static str,
+    items: Vec<serde_json::Value>,
+) {
+    if items.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some((last, existing)) if *last == role => existing.extend(items),
+        _ => turns.push((role, items)),
+    }
+}
+
 /// Rough token count for providers that report none: about four characters a token.
 pub fn estimate_tokens(text: &str) -> u64 {
     (text.chars().count() as u64)
