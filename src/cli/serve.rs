@@ -76,6 +76,9 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
             source: e,
         })?;
     rt.block_on(async move {
+        // Install the signal handlers before the port is open: a SIGTERM that arrives as soon as
+        // the gateway answers must stop it gracefully, not kill it with the default action.
+        let mut stop = ShutdownSignals::install()?;
         let bound = gateway::bind(engine.clone(), &config)
             .await
             .map_err(|e| Error::Io { context: format!("could not listen on {}:{}", config.host, config.port), source: e })?;
@@ -97,18 +100,8 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        let shutdown = async {
-            let ctrl_c = tokio::signal::ctrl_c();
-            #[cfg(unix)]
-            {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
-                }
-            }
-            #[cfg(not(unix))]
-            let _ = ctrl_c.await;
+        let shutdown = async move {
+            stop.recv().await;
             eprintln!("shutting down: finishing in-flight requests");
         };
         bound.serve(shutdown).await.map_err(|e| Error::Io { context: "the gateway stopped".into(), source: e })?;
@@ -220,5 +213,43 @@ pub fn tokens(store: Store, cmd: TokensCmd) -> CliResult {
             println!("revoked gateway token '{name}'");
             Ok(())
         }
+    }
+}
+
+/// SIGINT/SIGTERM (Ctrl-C elsewhere), registered eagerly so no signal is lost between the port
+/// opening and the server polling its shutdown future.
+struct ShutdownSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<Self, Error> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let io = |e| Error::Io {
+                context: "could not install the shutdown signal handlers".into(),
+                source: e,
+            };
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).map_err(io)?,
+                terminate: signal(SignalKind::terminate()).map_err(io)?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
