@@ -26,6 +26,10 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
+        Fixture::with_settings(|_| {}).await
+    }
+
+    async fn with_settings(adjust: impl FnOnce(&mut EngineSettings)) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             Store::open_with(
@@ -56,7 +60,7 @@ impl Fixture {
                 )
                 .unwrap();
         }
-        let settings = EngineSettings {
+        let mut settings = EngineSettings {
             backoff_base_ms: 5,
             backoff_max_ms: 20,
             retry_after_max_ms: 2_000,
@@ -64,6 +68,7 @@ impl Fixture {
             stream_idle_timeout_ms: 2_000,
             ..EngineSettings::default()
         };
+        adjust(&mut settings);
         let engine = Engine::with_settings(store.clone(), settings).unwrap();
         Fixture {
             _dir: dir,
@@ -719,4 +724,131 @@ async fn logs_hold_no_secret_and_carry_metadata_and_trace() {
             .add_feedback("trace-from-client", 11, 1.0, BTreeMap::new())
             .is_err()
     );
+}
+
+/// A one-message prompt for comparisons, `{{topic}}` filled per row.
+fn compare_prompt(f: &Fixture) {
+    use portolan::prompts::{Message, PromptContent, Role};
+    f.store
+        .create_prompt(
+            "cmp",
+            &PromptContent {
+                messages: vec![Message::new(Role::User, "Say something about {{topic}}")],
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+}
+
+fn compare_spec(rows: usize, concurrency: usize) -> portolan::compare::CompareSpec {
+    portolan::compare::CompareSpec {
+        prompt: "cmp".into(),
+        selector: portolan::prompts::VersionSelector::Default,
+        models: vec!["gpt-4o-mini".into()],
+        variable_sets: (0..rows)
+            .map(|i| {
+                let mut m = serde_json::Map::new();
+                m.insert("topic".into(), json!(format!("topic {i}")));
+                m
+            })
+            .collect(),
+        per_provider_concurrency: concurrency,
+        metadata: BTreeMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn compare_backs_off_a_provider_that_answers_429_and_queues_the_cell_again() {
+    use portolan::compare::CompareEvent;
+    // The engine's own retries off, so the comparison's lane sees the 429 itself.
+    let f = Fixture::with_settings(|s| s.retry_attempts = 0).await;
+    compare_prompt(&f);
+    f.fake.push(Behavior::Status {
+        status: 429,
+        message: "slow down".into(),
+        retry_after: None,
+        retry_after_ms: Some(40),
+    });
+    f.fake.set_default(Behavior::reply("fine"));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let started = Instant::now();
+    let result = portolan::compare::run(&f.engine, compare_spec(6, 4), Some(tx))
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert!(
+        result
+            .cells
+            .iter()
+            .flatten()
+            .all(|c| c.error.is_none() && c.output == "fine"),
+        "every cell answered after the back-off: {:?}",
+        result.cells
+    );
+    assert_eq!(f.fake.request_count(), 7, "six cells and one repeat");
+    let throttles: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            CompareEvent::Throttled {
+                cell,
+                provider,
+                limit,
+                pause_ms,
+            } => Some((*cell, provider.clone(), *limit, *pause_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(throttles.len(), 1, "{events:?}");
+    let (cell, provider, limit, pause_ms) = &throttles[0];
+    assert_eq!(provider, "openai");
+    assert_eq!(*limit, 2, "the limit of 4 is halved");
+    assert!(
+        (1..=40).contains(pause_ms),
+        "paused for retry-after-ms: {pause_ms}"
+    );
+    let starts = events
+        .iter()
+        .filter(|e| matches!(e, CompareEvent::Started { cell: c } if c == cell))
+        .count();
+    assert_eq!(starts, 2, "the throttled cell started again");
+    assert!(
+        started.elapsed() >= Duration::from_millis(40),
+        "the repeat waited for the provider's retry-after-ms"
+    );
+    // Both attempts of the throttled cell are in the logs: the 429 and the answer.
+    let calls = f.calls();
+    assert_eq!(calls.len(), 7);
+    assert_eq!(calls.iter().filter(|c| c.status == 429).count(), 1);
+}
+
+#[tokio::test]
+async fn compare_shows_a_cell_failed_after_repeated_429s() {
+    use portolan::compare::CompareEvent;
+    let f = Fixture::with_settings(|s| s.retry_attempts = 0).await;
+    compare_prompt(&f);
+    f.fake.set_default(Behavior::Status {
+        status: 429,
+        message: "quota exhausted".into(),
+        retry_after: None,
+        retry_after_ms: Some(5),
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let result = portolan::compare::run(&f.engine, compare_spec(1, 4), Some(tx))
+        .await
+        .unwrap();
+    let cell = &result.cells[0][0];
+    let error = cell.error.as_deref().expect("the cell failed");
+    assert!(error.contains("quota exhausted"), "{error}");
+    assert_eq!(f.fake.request_count(), 4, "one call and three repeats");
+    let mut throttled = 0;
+    while let Ok(e) = rx.try_recv() {
+        throttled += usize::from(matches!(e, CompareEvent::Throttled { .. }));
+    }
+    // The last 429 ends the cell instead of queuing it again.
+    assert_eq!(throttled, 3);
+    assert_eq!(result.totals[0].errors, 1);
 }

@@ -408,8 +408,27 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
             let bar = bar.clone();
             tokio::spawn(async move {
                 while let Some(ev) = rx.recv().await {
-                    if let (CompareEvent::Finished { .. }, Some(b)) = (&ev, &bar) {
-                        b.inc(1);
+                    match (&ev, &bar) {
+                        (CompareEvent::Finished { .. }, Some(b)) => b.inc(1),
+                        (
+                            CompareEvent::Throttled {
+                                provider,
+                                limit,
+                                pause_ms,
+                                ..
+                            },
+                            bar,
+                        ) => {
+                            let line = format!(
+                                "{provider} answered 429: {limit} call(s) at a time now, next in {:.1} s",
+                                *pause_ms as f64 / 1000.0
+                            );
+                            match bar {
+                                Some(b) => b.println(line),
+                                None => eprintln!("{line}"),
+                            }
+                        }
+                        _ => {}
                     }
                 }
             })

@@ -134,8 +134,9 @@ async fn serve_call(
         err = err
             .with_header("x-portkey-trace-id", e.trace_id.clone())
             .with_header("x-portolan-trace-id", e.trace_id);
-        if let Some(secs) = e.retry_after_secs {
-            err = err.with_header("retry-after", secs.to_string());
+        if let Some(ms) = e.retry_after_ms {
+            // Retry-After counts whole seconds: round up, never 0.
+            err = err.with_header("retry-after", ms.div_ceil(1000).max(1).to_string());
         }
         err
     })?;

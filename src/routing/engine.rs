@@ -126,8 +126,9 @@ pub struct CallError {
     pub call_id: String,
     pub trace_id: String,
     pub attempts: Vec<AttemptRecord>,
-    /// For 429s: when to try again.
-    pub retry_after_secs: Option<u64>,
+    /// For 429s: when to try again (the provider's Retry-After / retry-after-ms, or the
+    /// rate-limit window).
+    pub retry_after_ms: Option<u64>,
 }
 
 struct Inner {
@@ -306,7 +307,7 @@ impl Engine {
             call_id: call_id.clone(),
             trace_id: trace_id.clone(),
             attempts: Vec::new(),
-            retry_after_secs: None,
+            retry_after_ms: None,
         };
         if request.messages.is_empty() {
             return Err(fail_early(400, "the request has no messages".into()));
@@ -375,7 +376,7 @@ impl Engine {
                             refusal.message(),
                         );
                         let mut e = fail_early(status, refusal.message().to_owned());
-                        e.retry_after_secs = retry;
+                        e.retry_after_ms = retry.map(|secs| secs * 1000);
                         return Err(e);
                     }
                     Err(e) => return Err(fail_early(500, e.to_string())),
@@ -481,7 +482,7 @@ impl Engine {
                     call_id,
                     trace_id,
                     attempts,
-                    retry_after_secs: failure.retry_after.map(|d| d.as_secs().max(1)),
+                    retry_after_ms: failure.retry_after.map(|d| d.as_millis() as u64),
                 });
             }
         };
@@ -545,7 +546,7 @@ impl Engine {
                         call_id: info.call_id,
                         trace_id: info.trace_id,
                         attempts: info.attempts,
-                        retry_after_secs: None,
+                        retry_after_ms: None,
                     });
                 }
                 record.status = 200;

@@ -67,6 +67,31 @@ describe("compareReducer", () => {
     expect(t).toBe(s);
   });
 
+  it("puts a throttled cell back in the queue and keeps the provider's back-off", () => {
+    let s = started();
+    s = compareReducer(s, { type: "event", runId: 1, event: { type: "started", row: 0, column: 0 } });
+    s = compareReducer(s, { type: "event", runId: 1, event: { type: "delta", row: 0, column: 0, text: "partial" } });
+    s = compareReducer(s, {
+      type: "event",
+      runId: 1,
+      event: { type: "throttled", row: 0, column: 0, provider: "openai", limit: 2, pause_ms: 1500 },
+    });
+    expect(s.cells[0][0]).toMatchObject({ status: "pending", text: "", throttled: 1 });
+    expect(s.throttles.openai).toEqual({ provider: "openai", limit: 2, pauseMs: 1500 });
+    expect(s.finished).toBe(0);
+    s = compareReducer(s, { type: "event", runId: 1, event: { type: "started", row: 0, column: 0 } });
+    s = compareReducer(s, { type: "event", runId: 1, event: { type: "finished", cell: cell(0, 0) } });
+    expect(s.cells[0][0]).toMatchObject({ status: "done", throttled: 1 });
+    // A throttle notice for a cell already finished changes the notice, not the cell.
+    const t = compareReducer(s, {
+      type: "event",
+      runId: 1,
+      event: { type: "throttled", row: 0, column: 0, provider: "openai", limit: 1, pause_ms: 3000 },
+    });
+    expect(t.cells).toBe(s.cells);
+    expect(t.throttles.openai.limit).toBe(1);
+  });
+
   it("ignores events from other runs and out-of-range cells", () => {
     const s = started();
     expect(compareReducer(s, { type: "event", runId: 2, event: { type: "delta", row: 0, column: 0, text: "x" } })).toBe(s);
@@ -77,7 +102,7 @@ describe("compareReducer", () => {
     let s = started();
     s = compareReducer(s, { type: "event", runId: 1, event: { type: "finished", cell: cell(0, 0) } });
     s = compareReducer(s, { type: "start", runId: 2, models: ["demo/fast"], rows: 1 });
-    expect(s.cells).toEqual([[{ status: "pending", text: "", result: null }]]);
+    expect(s.cells).toEqual([[{ status: "pending", text: "", result: null, throttled: 0 }]]);
     expect(s.finished).toBe(0);
   });
 

@@ -221,9 +221,27 @@ pub struct CellDto {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[ts(export)]
 pub enum CompareEventDto {
-    Started { row: u32, column: u32 },
-    Delta { row: u32, column: u32, text: String },
-    Finished { cell: CellDto },
+    Started {
+        row: u32,
+        column: u32,
+    },
+    Delta {
+        row: u32,
+        column: u32,
+        text: String,
+    },
+    /// The provider answered 429: at most `limit` of its calls run at once now, new ones wait
+    /// `pause_ms`, and this cell is queued again.
+    Throttled {
+        row: u32,
+        column: u32,
+        provider: String,
+        limit: u32,
+        pause_ms: u32,
+    },
+    Finished {
+        cell: CellDto,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]

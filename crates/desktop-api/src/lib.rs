@@ -489,6 +489,18 @@ impl Desktop {
                         column: cell.column as u32,
                         text,
                     },
+                    CompareEvent::Throttled {
+                        cell,
+                        provider,
+                        limit,
+                        pause_ms,
+                    } => CompareEventDto::Throttled {
+                        row: cell.row as u32,
+                        column: cell.column as u32,
+                        provider,
+                        limit: limit as u32,
+                        pause_ms: pause_ms as u32,
+                    },
                     CompareEvent::Finished { result, .. } => CompareEventDto::Finished {
                         cell: cell_of(&result),
                     },

@@ -4,4 +4,4 @@ import type { CellDto } from "./CellDto";
 /**
  * Sent on the comparison's channel as cells progress.
  */
-export type CompareEventDto = { "type": "started", row: number, column: number, } | { "type": "delta", row: number, column: number, text: string, } | { "type": "finished", cell: CellDto, };
+export type CompareEventDto = { "type": "started", row: number, column: number, } | { "type": "delta", row: number, column: number, text: string, } | { "type": "throttled", row: number, column: number, provider: string, limit: number, pause_ms: number, } | { "type": "finished", cell: CellDto, };

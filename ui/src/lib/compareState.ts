@@ -11,6 +11,16 @@ export interface CellState {
   text: string;
   /** The finished cell as the engine reported it. */
   result: CellDto | null;
+  /** Times the provider answered 429 and the cell was queued again. */
+  throttled: number;
+}
+
+/** The latest back-off a provider asked for, shown above the grid while the run goes on. */
+export interface ThrottleNotice {
+  provider: string;
+  /** Calls to this provider allowed in flight from now on. */
+  limit: number;
+  pauseMs: number;
 }
 
 export type Phase = "idle" | "running" | "done" | "cancelled" | "error";
@@ -28,6 +38,8 @@ export interface CompareState {
   wallMs: number | null;
   /** Count of finished cells, to show progress without rescanning. */
   finished: number;
+  /** Per provider, the last 429 back-off of this run. */
+  throttles: Record<string, ThrottleNotice>;
 }
 
 export type CompareAction =
@@ -47,9 +59,10 @@ export const idleState: CompareState = {
   error: null,
   wallMs: null,
   finished: 0,
+  throttles: {},
 };
 
-const pending: CellState = { status: "pending", text: "", result: null };
+const pending: CellState = { status: "pending", text: "", result: null, throttled: 0 };
 
 function emptyGrid(rows: number, cols: number): CellState[][] {
   return Array.from({ length: rows }, () => Array.from({ length: cols }, () => pending));
@@ -70,8 +83,8 @@ function updateCell(state: CompareState, row: number, col: number, f: (c: CellSt
   return { ...state, cells, finished: state.finished + (isFinished && !wasFinished ? 1 : 0) };
 }
 
-function finishedCell(cell: CellDto): CellState {
-  return { status: cell.error ? "error" : "done", text: cell.output, result: cell };
+function finishedCell(cell: CellDto, throttled = 0): CellState {
+  return { status: cell.error ? "error" : "done", text: cell.output, result: cell, throttled };
 }
 
 function applyEvent(state: CompareState, event: CompareEventDto): CompareState {
@@ -84,8 +97,16 @@ function applyEvent(state: CompareState, event: CompareEventDto): CompareState {
       return updateCell(state, event.row, event.column, (c) =>
         c.status === "done" || c.status === "error" ? c : { ...c, status: "running", text: c.text + event.text },
       );
+    case "throttled": {
+      // The cell goes back to the queue; anything it showed belonged to the refused attempt.
+      const s = updateCell(state, event.row, event.column, (c) =>
+        c.status === "done" || c.status === "error" ? c : { ...c, status: "pending", text: "", throttled: c.throttled + 1 },
+      );
+      const notice: ThrottleNotice = { provider: event.provider, limit: event.limit, pauseMs: event.pause_ms };
+      return { ...s, throttles: { ...s.throttles, [event.provider]: notice } };
+    }
     case "finished":
-      return updateCell(state, event.cell.row, event.cell.column, () => finishedCell(event.cell));
+      return updateCell(state, event.cell.row, event.cell.column, (c) => finishedCell(event.cell, c.throttled));
   }
 }
 
@@ -118,7 +139,8 @@ export function compareReducer(state: CompareState, action: CompareAction): Comp
       if (s.cells.length !== rows || s.models.length !== action.result.models.length) {
         s = { ...s, models: action.result.models.slice(), cells: emptyGrid(rows, action.result.models.length), finished: 0 };
       }
-      for (const row of action.result.cells) for (const cell of row) s = updateCell(s, cell.row, cell.column, () => finishedCell(cell));
+      for (const row of action.result.cells)
+        for (const cell of row) s = updateCell(s, cell.row, cell.column, (c) => finishedCell(cell, c.throttled));
       return { ...s, phase: "done", totals: action.result.totals, wallMs: action.result.wall_ms };
     }
     case "failed":

@@ -123,7 +123,14 @@ const Cell = memo(function Cell({ row, col, cell, baseText, isBaseline, vote, on
   const id = `${row}-${col}`;
   const r = cell.result;
   const trace = r?.trace_id ?? null;
-  const status = cell.status === "pending" ? "queued" : cell.status === "running" ? "streaming" : cell.status;
+  const status =
+    cell.status === "pending"
+      ? cell.throttled > 0
+        ? "rate-limited, waiting"
+        : "queued"
+      : cell.status === "running"
+        ? "streaming"
+        : cell.status;
   const done = cell.status === "done" || cell.status === "error";
   const diffParts = useMemo(() => (baseText !== null && done ? wordDiff(baseText, cell.text) : null), [baseText, cell.text, done]);
   return (

@@ -270,6 +270,14 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
           )}
         </div>
         <ErrorText error={formError ?? (state.phase === "error" ? state.error : null)} />
+        {Object.values(state.throttles).map((t) => (
+          <Banner key={t.provider} tone="warn">
+            <span data-testid={`throttle-${t.provider}`}>
+              <span className="mono">{t.provider}</span> answered 429 (rate limited): Portolan now sends it {t.limit} call{t.limit === 1 ? "" : "s"} at a
+              time and paused new ones for {(t.pauseMs / 1000).toFixed(1)} s. Refused cells are queued again.
+            </span>
+          </Banner>
+        ))}
       </div>
       <div className="compare-results">
         {state.phase === "idle" ? (

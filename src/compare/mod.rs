@@ -1,22 +1,28 @@
 //! Side-by-side comparison: one prompt version × several models × several variable sets, run
-//! concurrently through the routing engine, with a per-provider concurrency limit. Cells report
-//! progress as events (started, text deltas, finished) so a terminal or a window can fill in as
-//! answers stream.
+//! concurrently through the routing engine, with a per-provider concurrency limit that backs off
+//! when a provider answers 429 ([`lane`]). Cells report progress as events (started, text
+//! deltas, throttled, finished) so a terminal or a window can fill in as answers stream.
+mod lane;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::cache::CacheStatus;
 use crate::chat::{ChatMessage, ChatRequest, StreamOptions, Usage};
 use crate::error::{Error, Result};
 use crate::prompts::VersionSelector;
 use crate::routing::{CallBody, CallOptions, Engine, PromptRef};
+use lane::{Outcome, ProviderLane};
+
+/// Times a cell answered 429 is queued again (after the provider's pause) before it is shown
+/// as failed.
+const RATE_LIMIT_REQUEUES: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct CompareSpec {
@@ -25,7 +31,7 @@ pub struct CompareSpec {
     pub models: Vec<String>,
     /// One row per set; an empty list means one row with no variables (defaults only).
     pub variable_sets: Vec<Map<String, Value>>,
-    /// Calls in flight at once per provider.
+    /// Calls in flight at once per provider (the most; a provider answering 429 gets fewer).
     pub per_provider_concurrency: usize,
     pub metadata: std::collections::BTreeMap<String, String>,
 }
@@ -40,9 +46,25 @@ pub struct Cell {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CompareEvent {
-    Started { cell: Cell },
-    Delta { cell: Cell, text: String },
-    Finished { cell: Cell, result: Box<CellResult> },
+    Started {
+        cell: Cell,
+    },
+    Delta {
+        cell: Cell,
+        text: String,
+    },
+    /// A provider answered 429: its calls in flight are limited to `limit` and new ones wait
+    /// `pause_ms`; the cell that met it is queued again.
+    Throttled {
+        cell: Cell,
+        provider: String,
+        limit: usize,
+        pause_ms: u64,
+    },
+    Finished {
+        cell: Cell,
+        result: Box<CellResult>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -116,7 +138,7 @@ pub async fn run(
     let first = &rendered[0];
     let (prompt_id, slug, version) = (first.prompt_id.clone(), first.slug.clone(), first.version);
 
-    let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let mut lanes: HashMap<String, Arc<ProviderLane>> = HashMap::new();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (row, r) in rendered.iter().enumerate() {
@@ -125,9 +147,9 @@ pub async fn run(
                 .resolve(model)
                 .map(|e| e.provider)
                 .unwrap_or_else(|_| model.clone());
-            let permit_source = limits
-                .entry(provider)
-                .or_insert_with(|| Arc::new(Semaphore::new(spec.per_provider_concurrency.max(1))))
+            let lane = lanes
+                .entry(provider.clone())
+                .or_insert_with(|| Arc::new(ProviderLane::new(spec.per_provider_concurrency)))
                 .clone();
             let mut request = ChatRequest {
                 model: model.clone(),
@@ -164,19 +186,43 @@ pub async fn run(
             let events = events.clone();
             let model = model.clone();
             tasks.spawn(async move {
-                let _permit = permit_source.acquire_owned().await.ok();
                 let cell = Cell { row, column };
-                if let Some(tx) = &events {
-                    let _ = tx.send(CompareEvent::Started { cell });
-                }
-                let result =
-                    run_cell(&engine, cell, model, request, options, events.as_ref()).await;
-                if let Some(tx) = &events {
-                    let _ = tx.send(CompareEvent::Finished {
+                let send = |e: CompareEvent| {
+                    if let Some(tx) = &events {
+                        let _ = tx.send(e);
+                    }
+                };
+                let mut requeued = 0;
+                let result = loop {
+                    let permit = lane.admit().await;
+                    send(CompareEvent::Started { cell });
+                    let (result, outcome) = run_cell(
+                        &engine,
                         cell,
-                        result: Box::new(result.clone()),
-                    });
-                }
+                        model.clone(),
+                        request.clone(),
+                        options.clone(),
+                        events.as_ref(),
+                    )
+                    .await;
+                    let throttle = lane.finish(permit, outcome);
+                    match throttle {
+                        Some(t) if requeued < RATE_LIMIT_REQUEUES => {
+                            requeued += 1;
+                            send(CompareEvent::Throttled {
+                                cell,
+                                provider: provider.clone(),
+                                limit: t.limit,
+                                pause_ms: t.pause.as_millis() as u64,
+                            });
+                        }
+                        _ => break result,
+                    }
+                };
+                send(CompareEvent::Finished {
+                    cell,
+                    result: Box::new(result.clone()),
+                });
                 result
             });
         }
@@ -245,7 +291,7 @@ async fn run_cell(
     request: ChatRequest,
     options: CallOptions,
     events: Option<&mpsc::UnboundedSender<CompareEvent>>,
-) -> CellResult {
+) -> (CellResult, Outcome) {
     let started = Instant::now();
     let mut result = CellResult {
         row: cell.row,
@@ -261,8 +307,14 @@ async fn run_cell(
         cache_status: None,
         trace_id: None,
     };
+    let mut outcome = Outcome::Done;
     match engine.chat(request, options).await {
         Err(e) => {
+            if e.status == 429 {
+                outcome = Outcome::RateLimited {
+                    retry_after: e.retry_after_ms.map(Duration::from_millis),
+                };
+            }
             result.error = Some(e.message);
             result.trace_id = Some(e.trace_id);
         }
@@ -313,7 +365,7 @@ async fn run_cell(
         }
     }
     result.latency_ms = started.elapsed().as_millis() as u64;
-    result
+    (result, outcome)
 }
 
 /// A saved run, as listed.
