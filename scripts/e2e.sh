@@ -10,11 +10,24 @@ if ! command -v tauri-driver >/dev/null 2>&1; then
   cargo install tauri-driver --locked --version 2.1.0 --quiet
 fi
 cargo build -p portolan-desktop --quiet
+cargo build -p portolan --bin portolan --quiet
+cargo build -p fake-providers --bin fake-upstream --quiet
 cargo test -p portolan-desktop --test e2e --no-run --quiet
 
 home=$(mktemp -d)
-trap 'rm -rf "$home"' EXIT
 export PORTOLAN_HOME="$home" PORTOLAN_KEYRING=0 PORTOLAN_E2E_APP="$PWD/target/debug/portolan-desktop"
+
+# A fake OpenAI on 127.0.0.1 that rate-limits its first three requests (the engine's first call
+# and its two retries), so the comparison has to back off and queue the cell again; its key has
+# a token budget with a low alert threshold, so the first answer raises a budget alert.
+exec 3< <(exec target/debug/fake-upstream --rate-limit-first 3 --retry-after-ms 200)
+upstream=$!
+trap 'kill "$upstream" 2>/dev/null; rm -rf "$home"' EXIT
+# Its first line is its base URL, printed once it listens.
+read -r base <&3 || { echo "e2e: fake-upstream did not start"; exit 1; }
+echo "sk-e2e-fake-0123456789abcdefghijklmnop" |
+  target/debug/portolan keys add e2e-openai --provider openai --base-url "$base/v1" >/dev/null
+target/debug/portolan keys budget e2e-openai --tokens 1000000 --alert 0.000001 >/dev/null
 # Software rendering: Xvfb has no GPU, and WebKit's compositing paths misbehave without one.
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1
 rm -rf target/e2e-screenshots

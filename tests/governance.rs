@@ -107,6 +107,7 @@ async fn concurrent_calls_cannot_overspend_a_budget() {
             Some(0.1),
         )
         .unwrap();
+    let mut alerts = f.engine.budget_alerts();
     let mut tasks = Vec::new();
     for i in 0..32 {
         let engine = f.engine.clone();
@@ -155,6 +156,18 @@ async fn concurrent_calls_cannot_overspend_a_budget() {
             .unwrap()
             .iter()
             .any(|e| e.action == "budget.alert")
+    );
+    // …and reaches subscribers (the app's notification) exactly once for the period.
+    let alert = alerts.try_recv().expect("one budget alert");
+    assert_eq!(alert.subject.name, "openai");
+    let text = alert.message();
+    assert!(
+        text.starts_with("virtual key 'openai' has used") && text.contains(" of $"),
+        "{text}"
+    );
+    assert!(
+        alerts.try_recv().is_err(),
+        "a budget alerts once per period"
     );
 }
 

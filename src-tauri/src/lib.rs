@@ -5,6 +5,7 @@
 mod commands;
 
 use portolan_desktop_api::Desktop;
+use tauri::{Emitter, Manager};
 
 pub fn run() {
     let _ = tracing_subscriber::fmt()
@@ -23,6 +24,17 @@ pub fn run() {
     };
     let result = tauri::Builder::default()
         .manage(desktop)
+        .setup(|app| {
+            // Budget alerts (from the app's own calls and the gateway's) become notifications.
+            let mut alerts = app.state::<Desktop>().budget_alerts();
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                while let Some(alert) = alerts.next().await {
+                    let _ = handle.emit("budget-alert", alert);
+                }
+            });
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_prompts,

@@ -1,7 +1,8 @@
 //! End-to-end: the real built app in a real window (under Xvfb), driven through WebDriver
 //! (tauri-driver + WebKitWebDriver), on a throwaway data directory, as a user would: create a
-//! prompt, save a second version, view the diff, run a three-model comparison on the demo
-//! provider and see the cells fill with costs, open the log of one call. Screenshots of each
+//! prompt, save a second version, view the diff, run a four-model comparison (three demo models
+//! and a rate-limited fake OpenAI) and see the cells fill with costs, the back-off and a budget
+//! alert, open the log of one call. Screenshots of each
 //! screen go to `target/e2e-screenshots/`.
 //!
 //! Run by `scripts/e2e.sh` (which builds the app and starts tauri-driver under xvfb-run);
@@ -194,10 +195,11 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
     scroll_to(&c, "diff-view").await;
     shot(&c, "03-diff").await;
 
-    // Compare three demo models; three columns fill with costs.
+    // Compare three demo models and gpt-4o-mini (a fake OpenAI on 127.0.0.1 that answers 429
+    // three times first, see scripts/e2e.sh); four columns fill with costs.
     find(&c, "nav-compare").await.click().await.unwrap();
     select(&c, "compare-prompt", "summarize").await;
-    for m in ["demo/small", "demo/large", "demo/fast"] {
+    for m in ["demo/small", "demo/large", "demo/fast", "gpt-4o-mini"] {
         let cb = find(&c, &format!("model-option-{m}")).await;
         if !cb.is_selected().await.unwrap_or(false) {
             cb.click().await.unwrap();
@@ -210,7 +212,7 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
         .unwrap();
     find(&c, "run-compare").await.click().await.unwrap();
     wait_text(&c, "compare-status", "done").await;
-    for col in 0..3 {
+    for col in 0..4 {
         find(&c, &format!("column-{col}")).await;
         wait_text(&c, &format!("cell-status-0-{col}"), "done").await;
         let cost = wait_text(&c, &format!("cell-cost-0-{col}"), "$").await;
@@ -220,8 +222,18 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
             .text()
             .await
             .unwrap();
-        assert!(out.contains("[demo:"), "cell 0-{col}: {out}");
+        let want = if col < 3 {
+            "[demo:"
+        } else {
+            "short benchmark answer"
+        };
+        assert!(out.contains(want), "cell 0-{col}: {out}");
     }
+    // The rate-limited provider's back-off is shown, and its key's budget alert popped up.
+    let throttle = find(&c, "throttle-openai").await.text().await.unwrap();
+    assert!(throttle.contains("answered 429"), "{throttle}");
+    let notice = wait_text(&c, "notice", "Budget alert").await;
+    assert!(notice.contains("virtual key 'e2e-openai'"), "{notice}");
     // The run was saved: it is offered under "Recent runs" to reopen.
     let saved = format!("{} option:nth-child(2)", tid("recent-runs"));
     c.wait()

@@ -139,6 +139,8 @@ struct Inner {
     logs: LogWriter,
     cache: ResponseCache,
     keys: KeyCache,
+    /// Budgets crossing their alert threshold, for whoever shows them (the app's notifications).
+    alerts: tokio::sync::broadcast::Sender<crate::store::BudgetAlert>,
 }
 
 /// The routing engine. Cheap to clone; share one per process.
@@ -183,12 +185,19 @@ impl Engine {
                 logs,
                 cache,
                 keys: KeyCache::default(),
+                alerts: tokio::sync::broadcast::channel(64).0,
             }),
         })
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    /// Budget alerts from now on, as calls settle (each budget alerts once per period; headless,
+    /// the same alert is a warning on stderr and an audit entry).
+    pub fn budget_alerts(&self) -> tokio::sync::broadcast::Receiver<crate::store::BudgetAlert> {
+        self.inner.alerts.subscribe()
     }
 
     pub fn prices(&self) -> &PriceTable {
@@ -692,10 +701,13 @@ impl Engine {
     /// Replaces a reservation's estimate with the actual use; errors are logged, not raised (the
     /// call itself already happened).
     fn settle(&self, reservation: Option<&Reservation>, usd: Option<f64>, tokens: u64) {
-        if let Some(r) = reservation
-            && let Err(e) = self.inner.store.settle(r, usd, tokens, chrono::Utc::now())
-        {
-            tracing::error!(error = %e, "could not settle a budget reservation");
+        let Some(r) = reservation else { return };
+        match self.inner.store.settle(r, usd, tokens, chrono::Utc::now()) {
+            // No subscriber (headless) is fine: the alert is already logged and audited.
+            Ok(alerts) => alerts.into_iter().for_each(|a| {
+                let _ = self.inner.alerts.send(a);
+            }),
+            Err(e) => tracing::error!(error = %e, "could not settle a budget reservation"),
         }
     }
 

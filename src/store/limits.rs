@@ -31,7 +31,8 @@ impl SubjectKind {
             SubjectKind::Token => "gateway_token",
         }
     }
-    fn label(self) -> &'static str {
+    /// How people call it: "virtual key", "gateway token".
+    pub fn label(self) -> &'static str {
         match self {
             SubjectKind::Key => "virtual key",
             SubjectKind::Token => "gateway token",
@@ -202,6 +203,29 @@ pub struct BudgetAlert {
     pub spent: f64,
     pub limit: f64,
     pub unit: BudgetUnit,
+}
+
+impl BudgetAlert {
+    /// One sentence for a notification or a log line.
+    pub fn message(&self) -> String {
+        let pct = if self.limit > 0.0 {
+            self.spent / self.limit * 100.0
+        } else {
+            100.0
+        };
+        let pct = match pct {
+            p if p >= 10.0 => format!("{p:.0}%"),
+            p if p >= 0.1 => format!("{p:.1}%"),
+            _ => "less than 0.1%".to_owned(),
+        };
+        format!(
+            "{} '{}' has used {pct} of its budget ({} of {})",
+            self.subject.kind.label(),
+            self.subject.name,
+            fmt_amount(self.unit, self.spent),
+            fmt_amount(self.unit, self.limit),
+        )
+    }
 }
 
 fn unit_str(u: BudgetUnit) -> &'static str {
@@ -451,7 +475,7 @@ impl Store {
                     };
                     return Ok(Err(Refusal::Budget {
                         message: format!(
-                            "the {what} of {} '{}' is exhausted: {} of {} spent{}",
+                            "the {what} of {} '{}' is exhausted: {} of {} spent{}, and this call may use up to {}{}",
                             s.kind.label(),
                             s.name,
                             fmt_amount(unit, spent),
@@ -460,6 +484,12 @@ impl Store {
                                 format!(", {} held by calls in flight", fmt_amount(unit, reserved))
                             } else {
                                 String::new()
+                            },
+                            fmt_amount(unit, estimate),
+                            if spent + reserved < limit {
+                                " (a lower max_tokens bounds it)"
+                            } else {
+                                ""
                             }
                         ),
                     }));
@@ -567,13 +597,14 @@ impl Store {
                     Some(&s.name),
                     serde_json::json!({"spent": spent, "limit": limit, "unit": unit, "threshold": a}),
                 )?;
-                tracing::warn!(subject = %s.name, spent, limit, "budget alert: {} '{}' has used {:.0}% of its budget", s.kind.label(), s.name, spent / limit * 100.0);
-                alerts.push(BudgetAlert {
+                let alert = BudgetAlert {
                     subject: s.clone(),
                     spent,
                     limit,
                     unit: *unit,
-                });
+                };
+                tracing::warn!(subject = %s.name, spent, limit, "budget alert: {}", alert.message());
+                alerts.push(alert);
             }
         }
         let now_ms = now.timestamp_millis();

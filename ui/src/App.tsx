@@ -1,6 +1,10 @@
 import { useEffect, useState } from "react";
+import { listen } from "@tauri-apps/api/event";
 import { getCurrentWindow } from "@tauri-apps/api/window";
+import type { BudgetAlertDto } from "./bindings/BudgetAlertDto";
+import { Notices } from "./components/Notices";
 import { api } from "./lib/api";
+import { addNotice, dismissNotice, type Notice } from "./lib/notices";
 import { CompareScreen } from "./screens/compare/CompareScreen";
 import { GatewayScreen } from "./screens/gateway/GatewayScreen";
 import { KeysScreen } from "./screens/keys/KeysScreen";
@@ -22,6 +26,19 @@ export function App() {
   const [version, setVersion] = useState<string | null>(null);
   /** The prompt last opened in the editor, preselected on Compare and Gateway. */
   const [currentSlug, setCurrentSlug] = useState<string | null>(null);
+  const [notices, setNotices] = useState<Notice[]>([]);
+
+  useEffect(() => {
+    // Budget alerts from the engine (the app's calls and the gateway's).
+    const unlisten = listen<BudgetAlertDto>("budget-alert", (e) =>
+      setNotices((list) =>
+        addNotice(list, { key: `budget:${e.payload.kind}:${e.payload.name}`, tone: "warn", title: "Budget alert", message: e.payload.message }),
+      ),
+    ).catch(() => null);
+    return () => {
+      unlisten.then((f) => f?.());
+    };
+  }, []);
 
   useEffect(() => {
     api.appInfo().then(
@@ -65,6 +82,7 @@ export function App() {
         {screen === "keys" && <KeysScreen />}
         {screen === "gateway" && <GatewayScreen initialSlug={currentSlug} />}
       </main>
+      <Notices notices={notices} onDismiss={(key) => setNotices((list) => dismissNotice(list, key))} />
     </div>
   );
 }

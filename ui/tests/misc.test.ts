@@ -6,6 +6,7 @@ import { sideBySide, tagClass } from "../src/lib/diffView";
 import { completionSpot, scanHandlebars } from "../src/lib/handlebars";
 import { filterLogs, modelsIn, tagsOf } from "../src/lib/logFilter";
 import { validateKeyForm } from "../src/lib/providers";
+import { addNotice, dismissNotice, MAX_NOTICES, type Notice } from "../src/lib/notices";
 import { gatewaySnippets, pyLiteral } from "../src/lib/snippets";
 
 describe("scanHandlebars", () => {
@@ -167,5 +168,24 @@ describe("validateKeyForm", () => {
     expect(validateKeyForm({ name: "v", provider: "vllm", baseUrl: "", secret: "" })).toMatch(/base URL/);
     expect(validateKeyForm({ name: "v", provider: "vllm", baseUrl: "http://127.0.0.1:8000/v1", secret: "" })).toBeNull();
     expect(validateKeyForm({ name: "bad name", provider: "openai", baseUrl: "", secret: "x" })).toMatch(/name/);
+  });
+});
+
+describe("notices", () => {
+  const n = (key: string, message = key): Notice => ({ key, tone: "warn", title: "Budget alert", message });
+  it("puts the newest first, replaces a repeat and keeps a few", () => {
+    let list: Notice[] = [];
+    list = addNotice(list, n("a"));
+    list = addNotice(list, n("b"));
+    list = addNotice(list, n("a", "a again"));
+    expect(list.map((x) => x.message)).toEqual(["a again", "b"]);
+    for (const k of ["c", "d", "e", "f"]) list = addNotice(list, n(k));
+    expect(list.map((x) => x.key)).toEqual(["f", "e", "d", "c"]);
+    expect(list).toHaveLength(MAX_NOTICES);
+  });
+  it("dismisses by key", () => {
+    const list = [n("a"), n("b")];
+    expect(dismissNotice(list, "a").map((x) => x.key)).toEqual(["b"]);
+    expect(dismissNotice(list, "zzz")).toEqual(list);
   });
 });

@@ -423,3 +423,18 @@ pub struct GatewayStatus {
     pub requests: u64,
     pub tokens: Vec<TokenDto>,
 }
+
+/// A budget crossing its alert threshold, pushed to the window as the `budget-alert` event.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct BudgetAlertDto {
+    /// "virtual key" or "gateway token".
+    pub kind: String,
+    pub name: String,
+    pub spent: f64,
+    pub limit: f64,
+    /// "usd" or "tokens".
+    pub unit: String,
+    /// The sentence to show.
+    pub message: String,
+}

@@ -851,6 +851,12 @@ impl Desktop {
         Ok(())
     }
 
+    /// Budget alerts from now on (keys and gateway tokens, from the app's calls and the
+    /// gateway's), for the window's notifications.
+    pub fn budget_alerts(&self) -> BudgetAlerts {
+        BudgetAlerts(self.engine.budget_alerts())
+    }
+
     /// For budgets shown next to keys (unused subjects are fine).
     pub fn key_subject(&self, name: &str) -> ApiResult<Subject> {
         let k = self.store().get_key(name)?;
@@ -859,6 +865,36 @@ impl Desktop {
             id: k.id,
             name: k.name,
         })
+    }
+}
+
+/// A subscription to budget alerts; see [`Desktop::budget_alerts`].
+pub struct BudgetAlerts(tokio::sync::broadcast::Receiver<portolan::store::BudgetAlert>);
+
+impl BudgetAlerts {
+    /// The next alert; `None` once the engine is gone. Alerts missed because the window was
+    /// too slow are skipped (each is also in the audit log).
+    pub async fn next(&mut self) -> Option<BudgetAlertDto> {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match self.0.recv().await {
+                Ok(a) => {
+                    return Some(BudgetAlertDto {
+                        kind: a.subject.kind.label().into(),
+                        message: a.message(),
+                        name: a.subject.name,
+                        spent: a.spent,
+                        limit: a.limit,
+                        unit: match a.unit {
+                            portolan::store::BudgetUnit::Usd => "usd".into(),
+                            portolan::store::BudgetUnit::Tokens => "tokens".into(),
+                        },
+                    });
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
     }
 }
 

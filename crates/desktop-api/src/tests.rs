@@ -248,3 +248,58 @@ async fn keys_are_write_only_and_the_gateway_switches() {
     assert_eq!(d.gateway_status().await.unwrap().requests, 1);
     assert!(!d.gateway_stop().await.unwrap().running);
 }
+
+#[tokio::test]
+async fn a_budget_crossing_its_alert_threshold_reaches_the_window() {
+    use portolan::store::{BudgetUnit, Period};
+    let (_dir, d) = desktop();
+    d.create_token("ci").unwrap();
+    let token = d
+        .store()
+        .list_tokens()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "ci")
+        .unwrap();
+    let subject = Subject {
+        kind: SubjectKind::Token,
+        id: token.id.clone(),
+        name: token.name.clone(),
+    };
+    d.store()
+        .set_budget(
+            &subject,
+            BudgetUnit::Tokens,
+            10_000.0,
+            Period::Daily,
+            Some(0.000_1),
+        )
+        .unwrap();
+    let mut alerts = d.budget_alerts();
+    let request = ChatRequest {
+        model: "demo/fast".into(),
+        messages: vec![ChatMessage::new("user", "hello there")],
+        max_tokens: Some(50),
+        ..Default::default()
+    };
+    let options = CallOptions {
+        token: Some(subject),
+        ..Default::default()
+    };
+    d.engine.chat(request, options).await.unwrap();
+    let alert = alerts.next().await.unwrap();
+    assert_eq!(
+        (alert.kind.as_str(), alert.name.as_str()),
+        ("gateway token", "ci")
+    );
+    assert_eq!(alert.unit, "tokens");
+    assert!(alert.spent > 0.0 && alert.limit == 10_000.0, "{alert:?}");
+    assert!(
+        alert
+            .message
+            .starts_with("gateway token 'ci' has used")
+            && alert.message.contains("of 10000 tokens"),
+        "{}",
+        alert.message
+    );
+}
