@@ -26,6 +26,35 @@ pub fn new_id(prefix: &str) -> String {
     id
 }
 
+/// A new id that sorts by creation time, such as `call_0mjk3c2xa8k2f0q9z1`: a prefix, the
+/// Unix time in milliseconds in 9 base-36 digits (fixed width, so text order is time order
+/// until the year 5188), then 8 random characters. Used for records written at a high rate
+/// (calls, traces): new rows land at the end of their indexes instead of at random pages, which
+/// keeps the log writer's page writes per call low.
+pub fn new_sortable_id(prefix: &str) -> String {
+    let ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    sortable_id_at(prefix, ms, random_bytes())
+}
+
+fn sortable_id_at(prefix: &str, mut ms: u64, random: [u8; 8]) -> String {
+    const TIME_DIGITS: usize = 9;
+    let mut time = [b'0'; TIME_DIGITS];
+    for d in time.iter_mut().rev() {
+        *d = ALPHABET[(ms % 36) as usize];
+        ms /= 36;
+    }
+    let mut id = String::with_capacity(prefix.len() + 1 + TIME_DIGITS + random.len());
+    id.push_str(prefix);
+    id.push('_');
+    id.extend(time.iter().map(|&b| b as char));
+    id.extend(
+        random
+            .iter()
+            .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char),
+    );
+    id
+}
+
 /// Random bytes from the system RNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -111,6 +140,20 @@ pub fn slugify(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sortable_ids_sort_by_time_and_differ() {
+        let now = 1_796_000_000_000; // December 2026
+        let earlier = sortable_id_at("call", now - 1, [255; 8]);
+        let later = sortable_id_at("call", now, [0; 8]);
+        assert!(earlier < later, "{earlier} then {later}");
+        // Fixed width: 1 ms after a carry still sorts after.
+        assert!(sortable_id_at("call", 35, [0; 8]) < sortable_id_at("call", 36, [0; 8]));
+        assert_eq!(later.len(), "call_".len() + 17);
+        let fresh = new_sortable_id("call");
+        assert!(fresh[5..].bytes().all(|c| ALPHABET.contains(&c)), "{fresh}");
+        assert_ne!(fresh, new_sortable_id("call"));
+    }
 
     #[test]
     fn ids_have_prefix_and_alphabet() {

@@ -104,7 +104,12 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
             stop.recv().await;
             eprintln!("shutting down: finishing in-flight requests");
         };
-        bound.serve(shutdown).await.map_err(|e| Error::Io { context: "the gateway stopped".into(), source: e })?;
+        // On a worker thread, not this one: `block_on` would run the accept loop here, and every
+        // accepted connection would then wake a worker on another thread.
+        let served = tokio::spawn(bound.serve(shutdown))
+            .await
+            .map_err(|e| Error::Routing(format!("the gateway stopped unexpectedly: {e}")))?;
+        served.map_err(|e| Error::Io { context: "the gateway stopped".into(), source: e })?;
         engine.flush_logs();
         Ok(())
     })

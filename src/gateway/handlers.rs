@@ -188,10 +188,8 @@ async fn serve_call(
             r
         }
     };
-    for (k, v) in hdrs {
-        if let Ok(name) = header::HeaderName::from_bytes(k.as_bytes()) {
-            response.headers_mut().insert(name, v);
-        }
+    for (name, v) in hdrs {
+        response.headers_mut().insert(name, v);
     }
     Ok(response)
 }

@@ -3,25 +3,53 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::error::ApiError;
 use crate::routing::{CacheConfig, CacheMode, CallInfo, CallOptions, RouteConfig};
 use crate::store::Store;
 
-fn header<'a>(headers: &'a HeaderMap, suffix: &str) -> Option<&'a str> {
-    for prefix in ["x-portolan-", "x-portkey-"] {
-        if let Some(v) = headers
-            .get(format!("{prefix}{suffix}"))
-            .and_then(|v| v.to_str().ok())
-        {
-            let v = v.trim();
-            if !v.is_empty() {
-                return Some(v);
+/// The request's `x-portolan-*` and `x-portkey-*` headers by suffix, read in one pass over the
+/// headers (a request has a handful; looking up each of the dozen names under both prefixes
+/// would build and hash two dozen names per call). `x-portolan-` wins over `x-portkey-`.
+struct RoutingHeaders<'a> {
+    found: Vec<(&'a str, &'a str, bool)>,
+}
+
+impl<'a> RoutingHeaders<'a> {
+    fn read(headers: &'a HeaderMap) -> Self {
+        let mut found = Vec::new();
+        for (name, value) in headers {
+            let name = name.as_str();
+            let (suffix, portolan) = if let Some(s) = name.strip_prefix("x-portolan-") {
+                (s, true)
+            } else if let Some(s) = name.strip_prefix("x-portkey-") {
+                (s, false)
+            } else {
+                continue;
+            };
+            if let Ok(v) = value.to_str() {
+                let v = v.trim();
+                if !v.is_empty() {
+                    found.push((suffix, v, portolan));
+                }
             }
         }
+        RoutingHeaders { found }
     }
-    None
+
+    fn get(&self, suffix: &str) -> Option<&'a str> {
+        let mut portkey = None;
+        for &(s, v, portolan) in &self.found {
+            if s == suffix {
+                if portolan {
+                    return Some(v);
+                }
+                portkey = portkey.or(Some(v));
+            }
+        }
+        portkey
+    }
 }
 
 fn truthy(v: &str) -> bool {
@@ -45,8 +73,9 @@ pub fn call_options(headers: &HeaderMap, _store: &Store) -> Result<CallOptions, 
         source: Some("gateway".into()),
         ..Default::default()
     };
+    let routing = RoutingHeaders::read(headers);
     let mut config: Option<RouteConfig> = None;
-    if let Some(text) = header(headers, "config") {
+    if let Some(text) = routing.get("config") {
         if !text.starts_with('{') {
             return Err(ApiError::bad_request(format!(
                 "x-portkey-config must be a JSON routing config; saved config ids like '{text}' are not supported"
@@ -57,8 +86,8 @@ pub fn call_options(headers: &HeaderMap, _store: &Store) -> Result<CallOptions, 
                 .map_err(|e| ApiError::bad_request(format!("x-portkey-config: {e}")))?,
         );
     }
-    let provider = header(headers, "provider").map(str::to_owned);
-    let virtual_key = header(headers, "virtual-key").map(str::to_owned);
+    let provider = routing.get("provider").map(str::to_owned);
+    let virtual_key = routing.get("virtual-key").map(str::to_owned);
     if provider.is_some() || virtual_key.is_some() {
         let c = config.get_or_insert_with(RouteConfig::default);
         if c.targets.is_empty() {
@@ -66,7 +95,7 @@ pub fn call_options(headers: &HeaderMap, _store: &Store) -> Result<CallOptions, 
             c.virtual_key = c.virtual_key.take().or(virtual_key);
         }
     }
-    if let Some(list) = header(headers, "fallbacks") {
+    if let Some(list) = routing.get("fallbacks") {
         // A JSON list of targets tried after the request's own model.
         let targets: Vec<RouteConfig> = serde_json::from_str(list).map_err(|e| {
             ApiError::bad_request(format!(
@@ -89,13 +118,13 @@ pub fn call_options(headers: &HeaderMap, _store: &Store) -> Result<CallOptions, 
         config = Some(c);
     }
     options.config = config;
-    options.trace_id = header(headers, "trace-id").map(str::to_owned).or_else(|| {
+    options.trace_id = routing.get("trace-id").map(str::to_owned).or_else(|| {
         headers
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .and_then(traceparent_trace)
     });
-    if let Some(text) = header(headers, "metadata") {
+    if let Some(text) = routing.get("metadata") {
         let meta: BTreeMap<String, serde_json::Value> =
             serde_json::from_str(text).map_err(|e| {
                 ApiError::bad_request(format!(
@@ -117,7 +146,7 @@ pub fn call_options(headers: &HeaderMap, _store: &Store) -> Result<CallOptions, 
         }
         options.metadata = tags;
     }
-    if let Some(mode) = header(headers, "cache") {
+    if let Some(mode) = routing.get("cache") {
         let mode = match mode.to_ascii_lowercase().as_str() {
             "simple" => CacheMode::Simple,
             "semantic" => CacheMode::Semantic,
@@ -127,7 +156,7 @@ pub fn call_options(headers: &HeaderMap, _store: &Store) -> Result<CallOptions, 
                 )));
             }
         };
-        let max_age = header(headers, "cache-max-age").and_then(|v| v.parse().ok());
+        let max_age = routing.get("cache-max-age").and_then(|v| v.parse().ok());
         options.cache = Some(CacheConfig {
             mode,
             max_age,
@@ -135,14 +164,14 @@ pub fn call_options(headers: &HeaderMap, _store: &Store) -> Result<CallOptions, 
             force_refresh: None,
         });
     }
-    options.force_refresh = header(headers, "cache-force-refresh").is_some_and(truthy);
-    if let Some(n) = header(headers, "retry-count") {
+    options.force_refresh = routing.get("cache-force-refresh").is_some_and(truthy);
+    if let Some(n) = routing.get("retry-count") {
         options.retry_attempts =
             Some(n.parse::<u32>().ok().filter(|n| *n <= 5).ok_or_else(|| {
                 ApiError::bad_request(format!("x-portkey-retry-count must be 0 to 5, not '{n}'"))
             })?);
     }
-    if let Some(ms) = header(headers, "request-timeout") {
+    if let Some(ms) = routing.get("request-timeout") {
         options.request_timeout_ms =
             Some(ms.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
                 ApiError::bad_request(format!(
@@ -158,32 +187,47 @@ pub fn response_headers(
     info: &CallInfo,
     gateway_ms: f64,
     upstream_ms: f64,
-) -> Vec<(String, HeaderValue)> {
-    let mut out = Vec::new();
-    let mut both = |name: &str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            out.push((format!("x-portkey-{name}"), v.clone()));
-            out.push((format!("x-portolan-{name}"), v));
+) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(13);
+    let mut both = |names: [&'static str; 2], value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.push((HeaderName::from_static(names[0]), v.clone()));
+            out.push((HeaderName::from_static(names[1]), v));
         }
     };
-    both("trace-id", info.trace_id.clone());
-    both("cache-status", info.cache_status.as_str().to_owned());
-    both("retry-attempt-count", info.retry_count.to_string());
+    both(
+        ["x-portkey-trace-id", "x-portolan-trace-id"],
+        &info.trace_id,
+    );
+    both(
+        ["x-portkey-cache-status", "x-portolan-cache-status"],
+        info.cache_status.as_str(),
+    );
+    both(
+        [
+            "x-portkey-retry-attempt-count",
+            "x-portolan-retry-attempt-count",
+        ],
+        &info.retry_count.to_string(),
+    );
     if let Some(path) = &info.target_path {
         // Portkey reports the index of the top-level option that served the call.
         both(
-            "last-used-option-index",
-            path.split('.').next().unwrap_or("0").to_owned(),
+            [
+                "x-portkey-last-used-option-index",
+                "x-portolan-last-used-option-index",
+            ],
+            path.split('.').next().unwrap_or("0"),
         );
-        both("target-path", path.clone());
+        both(["x-portkey-target-path", "x-portolan-target-path"], path);
     }
     if let Some(p) = &info.provider {
-        both("provider", p.clone());
+        both(["x-portkey-provider", "x-portolan-provider"], p);
     }
     if let Ok(v) = HeaderValue::from_str(&format!(
         "gateway;dur={gateway_ms:.3};desc=\"Portolan\", upstream;dur={upstream_ms:.3}"
     )) {
-        out.push(("server-timing".into(), v));
+        out.push((HeaderName::from_static("server-timing"), v));
     }
     out
 }

@@ -168,6 +168,10 @@ impl Engine {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            // Provider APIs do not redirect; following one would silently re-send (or, for 301
+            // and 302, turn a POST into a GET). A 3xx is reported as the provider's answer.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("portolan/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -297,11 +301,11 @@ impl Engine {
     ) -> Result<Call, CallError> {
         let started = Instant::now();
         let created_at = now_ms();
-        let call_id = crate::ids::new_id("call");
+        let call_id = crate::ids::new_sortable_id("call");
         let trace_id = options
             .trace_id
             .clone()
-            .unwrap_or_else(|| crate::ids::new_id("trace"));
+            .unwrap_or_else(|| crate::ids::new_sortable_id("trace"));
         let config = options.config.clone().unwrap_or_default();
         let stream = request.is_stream();
         let wants_usage = request
@@ -353,7 +357,15 @@ impl Engine {
         // request itself (no copy on the common path).
         let request = request;
         let logged_request: &ChatRequest = redacted_copy.as_ref().unwrap_or(&request);
-        let token_reservation = match &options.token {
+        let limited_token = match &options.token {
+            Some(subject) => match self.inner.store.has_limits(subject) {
+                Ok(true) => Some(subject),
+                Ok(false) => None,
+                Err(e) => return Err(fail_early(500, e.to_string())),
+            },
+            None => None,
+        };
+        let token_reservation = match limited_token {
             None => None,
             Some(subject) => {
                 let target = self.resolve(&request.model).ok();
@@ -1290,6 +1302,15 @@ impl<'a> Run<'a> {
             name: endpoint.key_name.clone().unwrap_or_default(),
         });
         let mut attempt = 0u32;
+        // Keys without a budget or rate limit reserve nothing (no write transaction per call).
+        let key_subject = match key_subject {
+            Some(subject) => match self.engine.inner.store.has_limits(&subject) {
+                Ok(true) => Some(subject),
+                Ok(false) => None,
+                Err(err) => return Err(ProviderError::config(err.to_string())),
+            },
+            None => None,
+        };
         loop {
             let reservation = match &key_subject {
                 None => None,

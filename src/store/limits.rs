@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Store;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectKind {
     Key,
@@ -242,6 +242,9 @@ fn fmt_amount(unit: BudgetUnit, v: f64) -> String {
     }
 }
 
+/// How long a subject seen without limits is taken to have none (see [`Store::has_limits`]).
+pub const UNLIMITED_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Store {
     /// Sets (or replaces) the budget of a key or token. The period restarts now.
     pub fn set_budget(
@@ -283,6 +286,8 @@ impl Store {
             Some(&subject.name),
             serde_json::json!({"unit": unit, "limit": limit, "period": period, "alert": alert_threshold}),
         )?;
+        drop(conn);
+        self.forget_unlimited(subject);
         Ok(())
     }
 
@@ -364,6 +369,8 @@ impl Store {
             Some(&subject.name),
             serde_json::json!({"unit": unit, "window": window, "max": max}),
         )?;
+        drop(conn);
+        self.forget_unlimited(subject);
         Ok(())
     }
 
@@ -404,6 +411,50 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    /// Whether `subject` has a budget or a rate limit, so calls through keys and tokens without
+    /// limits (the common case) take no write lock and no transaction. A "no" is remembered for
+    /// [`UNLIMITED_RECHECK`]: limits set through this store apply at once, limits set by another
+    /// process (the CLI while `portolan serve` runs) within that time.
+    pub fn has_limits(&self, subject: &Subject) -> Result<bool> {
+        let key = (subject.kind, subject.id.clone());
+        let now = std::time::Instant::now();
+        if let Some(seen) = self.unlimited_cache().get(&key)
+            && now.duration_since(*seen) < UNLIMITED_RECHECK
+        {
+            return Ok(false);
+        }
+        let limited: bool = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM budgets WHERE subject_kind = ?1 AND subject_id = ?2)
+                     OR EXISTS(SELECT 1 FROM rate_limits WHERE subject_kind = ?1 AND subject_id = ?2)",
+            )?;
+            stmt.query_row(params![subject.kind.as_str(), subject.id], |r| r.get(0))?
+        };
+        let mut cache = self.unlimited_cache();
+        if limited {
+            cache.remove(&key);
+        } else {
+            cache.insert(key, now);
+        }
+        Ok(limited)
+    }
+
+    fn unlimited_cache(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<(SubjectKind, String), std::time::Instant>,
+    > {
+        // Plain timestamps: a panic elsewhere cannot leave them inconsistent.
+        self.unlimited.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget_unlimited(&self, subject: &Subject) {
+        self.unlimited_cache()
+            .remove(&(subject.kind, subject.id.clone()));
     }
 
     /// Checks every budget and rate limit of `subjects` and reserves the call's estimate, in one

@@ -84,6 +84,8 @@ pub struct Store {
     generation: AtomicU64,
     /// Who changes are attributed to in the audit log.
     actor: RwLock<String>,
+    /// Subjects last seen without any budget or rate limit, and when (see `Store::has_limits`).
+    unlimited: Mutex<HashMap<(SubjectKind, String), std::time::Instant>>,
 }
 
 pub(crate) const DB_FILE: &str = "portolan.db";
@@ -110,6 +112,7 @@ impl Store {
             renders: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             actor: RwLock::new("cli".into()),
+            unlimited: Mutex::new(HashMap::new()),
         };
         if fresh && store.options.seed_samples {
             store.set_actor("seed");

@@ -295,9 +295,7 @@ async fn a_budget_crossing_its_alert_threshold_reaches_the_window() {
     assert_eq!(alert.unit, "tokens");
     assert!(alert.spent > 0.0 && alert.limit == 10_000.0, "{alert:?}");
     assert!(
-        alert
-            .message
-            .starts_with("gateway token 'ci' has used")
+        alert.message.starts_with("gateway token 'ci' has used")
             && alert.message.contains("of 10000 tokens"),
         "{}",
         alert.message

@@ -197,7 +197,7 @@ pub(crate) async fn deliver_json(
             resp
         }
         _ => {
-            tokio::time::sleep(delay).await;
+            wait(delay).await;
             json_response(wire, StatusCode::OK, &doc)
         }
     }
@@ -316,7 +316,7 @@ pub(crate) async fn respond_chat(
 
     let (steps, content_type) = match &b {
         Behavior::Reply { text, delay } => {
-            tokio::time::sleep(*delay).await;
+            wait(*delay).await;
             text_stream(
                 wire,
                 &call,
@@ -384,4 +384,12 @@ pub(crate) async fn respond_chat(
         }
     };
     body_response(wire, content_type, timed_body(steps, ctx.kill.clone()))
+}
+
+/// Waits `d`; nothing at all for zero (tokio's timer would round a zero sleep up to its next
+/// millisecond tick, which a benchmark's baseline would then measure).
+async fn wait(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
 }
