@@ -2,20 +2,24 @@
 # End-to-end test of the desktop app: the real window under Xvfb, driven through WebDriver
 # (tauri-driver + WebKitWebDriver), on a throwaway data directory. Screenshots land in
 # target/e2e-screenshots/. Expects the UI built (ui/dist) and `scripts/setup.sh --desktop` done.
+# E2E_TEST picks the test (default: the user journey); E2E_RELEASE=1 drives a release build of
+# the app (bench/compare-matrix.sh does both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+E2E_TEST=${E2E_TEST:-a_user_writes}
+if [ "${E2E_RELEASE:-0}" = 1 ]; then app_flags=(--release); app_dir=release; else app_flags=(); app_dir=debug; fi
 
 if ! command -v tauri-driver >/dev/null 2>&1; then
   echo "e2e: installing tauri-driver"
   cargo install tauri-driver --locked --version 2.1.0 --quiet
 fi
-cargo build -p portolan-desktop --quiet
+cargo build -p portolan-desktop --quiet "${app_flags[@]}"
 cargo build -p portolan --bin portolan --quiet
 cargo build -p fake-providers --bin fake-upstream --quiet
 cargo test -p portolan-desktop --test e2e --no-run --quiet
 
 home=$(mktemp -d)
-export PORTOLAN_HOME="$home" PORTOLAN_KEYRING=0 PORTOLAN_E2E_APP="$PWD/target/debug/portolan-desktop"
+export PORTOLAN_HOME="$home" PORTOLAN_KEYRING=0 PORTOLAN_E2E_APP="$PWD/target/$app_dir/portolan-desktop" E2E_TEST
 
 # A fake OpenAI on 127.0.0.1 that rate-limits its first three requests (the engine's first call
 # and its two retries), so the comparison has to back off and queue the cell again; its key has
@@ -37,6 +41,6 @@ xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
   driver=$!
   # SIGTERM, not SIGKILL: tauri-driver then stops its WebKitWebDriver child too.
   trap "kill -TERM $driver 2>/dev/null; wait $driver 2>/dev/null" EXIT
-  cargo test -p portolan-desktop --test e2e --quiet -- --ignored --nocapture --test-threads=1
+  cargo test -p portolan-desktop --test e2e --quiet -- --ignored --nocapture --test-threads=1 "$E2E_TEST"
 '
 echo "e2e: screenshots in target/e2e-screenshots/"

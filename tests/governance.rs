@@ -854,3 +854,131 @@ fn every_kind_of_change_is_audited_without_secrets() {
     );
     let _ = BTreeMap::<String, String>::new();
 }
+
+/// The text and the error (if any) of a streamed call.
+async fn stream_text(
+    engine: &Engine,
+    config: &RouteConfig,
+    text: &str,
+) -> (String, Option<String>) {
+    let mut req = request(text);
+    req.stream = Some(true);
+    let call = engine
+        .chat(
+            req,
+            CallOptions {
+                config: Some(config.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let CallBody::Stream(mut s) = call.body else {
+        panic!("expected a stream")
+    };
+    let mut out = String::new();
+    while let Some(item) = futures_util::StreamExt::next(&mut s).await {
+        match item {
+            Ok(chunk) => {
+                for c in chunk.choices {
+                    out.push_str(c.delta.content.as_deref().unwrap_or(""));
+                }
+            }
+            Err(e) => return (out, Some(format!("{} {}", e.status, e.message))),
+        }
+    }
+    (out, None)
+}
+
+#[tokio::test]
+async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
+    let f = fixture(EngineSettings::default()).await;
+    let redact = RouteConfig::from_json(
+        &json!({"output_guardrails": [{"type": "pii", "action": "redact"}]}).to_string(),
+    )
+    .unwrap();
+    let deny = RouteConfig::from_json(
+        &json!({"output_guardrails": [{"type": "pii", "action": "deny"}]}).to_string(),
+    )
+    .unwrap();
+    // A complete answer is redacted for the client and the log.
+    f.fake
+        .push(Behavior::reply("Write to bob@example.com today"));
+    let call = f
+        .engine
+        .chat(
+            request("who?"),
+            CallOptions {
+                config: Some(redact.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let CallBody::Complete(r) = call.body else {
+        panic!()
+    };
+    assert_eq!(r.text(), "Write to [EMAIL_1] today");
+    // Streamed, with the address and the card number split across chunks: held back until
+    // whole, then replaced; nothing of them reaches the client.
+    f.fake.push(Behavior::chunks(
+        [
+            "Write to bob@exa",
+            "mple.com or pay with 4111 1111 ",
+            "1111 1111, and ",
+            "say hi.",
+        ],
+        Duration::ZERO,
+        Duration::ZERO,
+    ));
+    let (text, err) = stream_text(&f.engine, &redact, "who?").await;
+    assert_eq!(err, None);
+    assert_eq!(
+        text,
+        "Write to [EMAIL_1] or pay with [CREDIT_CARD_1], and say hi."
+    );
+    // deny: a complete answer is refused; a stream stops before the personal data, with 446.
+    f.fake
+        .push(Behavior::reply("Write to bob@example.com today"));
+    let refused = f
+        .engine
+        .chat(
+            request("who?"),
+            CallOptions {
+                config: Some(deny.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.status, 446);
+    f.fake.push(Behavior::chunks(
+        ["Sure. ", "Write to bob@exa", "mple.com today"],
+        Duration::ZERO,
+        Duration::ZERO,
+    ));
+    let (text, err) = stream_text(&f.engine, &deny, "who?").await;
+    assert!(!text.contains("bob"), "{text}");
+    let err = err.expect("the stream ends with the refusal");
+    assert!(
+        err.starts_with("446 the answer contains personal data (email"),
+        "{err}"
+    );
+    // The log keeps the redacted answers only, and the refused stream as refused.
+    f.engine.flush_logs();
+    let calls = f.store.list_calls(&LogFilter::default()).unwrap();
+    assert_eq!(calls.len(), 4);
+    for c in &calls {
+        let response = c.response.clone().unwrap_or_default();
+        assert!(
+            !response.contains("bob@"),
+            "a log keeps the address: {response}"
+        );
+        assert!(
+            !response.contains("4111"),
+            "a log keeps the card: {response}"
+        );
+    }
+    assert_eq!(calls[0].status, 446, "newest first: the refused stream");
+}

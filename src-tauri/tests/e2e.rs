@@ -262,3 +262,186 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
 
     let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
 }
+
+/// PSS of the whole tree, RSS of the whole tree and PSS of the app's own process (the Rust side),
+/// in KiB: the desktop app and its WebKit child processes.
+fn app_tree_memory() -> (u64, u64, u64) {
+    let app = app_binary();
+    let name = app.file_name().unwrap().to_string_lossy().into_owned();
+    let out = std::process::Command::new("pgrep")
+        .args(["-n", "-x", &name[..name.len().min(15)]])
+        .output()
+        .expect("pgrep");
+    let root: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the app is running");
+    let mut pids = vec![root];
+    let mut i = 0;
+    while i < pids.len() {
+        let children = std::process::Command::new("pgrep")
+            .args(["-P", &pids[i].to_string()])
+            .output()
+            .expect("pgrep");
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .lines()
+                .filter_map(|l| l.trim().parse::<u32>().ok()),
+        );
+        i += 1;
+    }
+    let field = |text: &str, key: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let read =
+        |p: &u32| std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).unwrap_or_default();
+    let own = field(&read(&root), "Pss:");
+    let (pss, rss) = pids.iter().fold((0, 0), |(pss, rss), p| {
+        let text = read(p);
+        (pss + field(&text, "Pss:"), rss + field(&text, "Rss:"))
+    });
+    (pss, rss, own)
+}
+
+const RUNS: usize = 10;
+
+/// The comparison matrix at its largest (8 models × 50 variable sets = 400 streamed cells), run
+/// ten times in one window: prints the wall time of each run, the memory of the app's process
+/// tree after each, how many cells the grid keeps in the DOM, and how long each scroll step of
+/// the grid takes to lay out. A benchmark (bench/compare-matrix.sh), not part of `./test`.
+#[tokio::test]
+#[ignore = "a benchmark: run bench/compare-matrix.sh"]
+async fn matrix_of_8_models_by_50_rows() {
+    let c = connect().await;
+    c.set_window_size(1280, 800).await.ok();
+    find(&c, "nav-compare").await.click().await.unwrap();
+    select(&c, "compare-prompt", "summarize").await;
+    // Three demo models and five OpenAI models (served by the fake upstream).
+    let options = c
+        .find_all(Locator::Css("[data-testid^=\"model-option-\"]"))
+        .await
+        .unwrap();
+    let mut demo = 0;
+    let mut other = 0;
+    for o in options {
+        let id = o.attr("data-testid").await.unwrap().unwrap_or_default();
+        let is_demo = id.starts_with("model-option-demo/");
+        let want = if is_demo { demo < 3 } else { other < 5 };
+        if !want {
+            continue;
+        }
+        if !o.is_selected().await.unwrap_or(false) {
+            c.execute(
+                "arguments[0].scrollIntoView({block: 'center'});",
+                vec![serde_json::to_value(&o).unwrap()],
+            )
+            .await
+            .ok();
+            o.click().await.unwrap();
+        }
+        if is_demo {
+            demo += 1;
+        } else {
+            other += 1;
+        }
+        if demo == 3 && other == 5 {
+            break;
+        }
+    }
+    assert_eq!((demo, other), (3, 5), "eight models to pick");
+    let conc = find(&c, "compare-concurrency").await;
+    conc.clear().await.ok();
+    conc.send_keys("16").await.unwrap();
+    find(&c, "mode-jsonl").await.click().await.unwrap();
+    let rows: Vec<String> = (1..=50)
+        .map(|i| {
+            serde_json::json!({"text": format!("Release {i}: faster start-up, fewer crashes, a new export button and {i} small fixes."), "bullets": 3, "audience": "a busy engineer"}).to_string()
+        })
+        .collect();
+    let jsonl = find(&c, "compare-jsonl").await;
+    c.execute(
+        "const el = arguments[0]; const set = Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value').set; set.call(el, arguments[1]); el.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![serde_json::to_value(&jsonl).unwrap(), serde_json::json!(rows.join("\n"))],
+    )
+    .await
+    .unwrap();
+
+    let (pss0, rss0, own0) = app_tree_memory();
+    eprintln!(
+        "matrix: before any run: {} MB PSS ({} MB RSS), of which the app's own process {} MB PSS",
+        pss0 / 1024,
+        rss0 / 1024,
+        own0 / 1024
+    );
+    for run in 1..=RUNS {
+        let started = Instant::now();
+        find(&c, "run-compare").await.click().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status = find(&c, "compare-status")
+                .await
+                .text()
+                .await
+                .unwrap_or_default();
+            if status.contains("done") {
+                break;
+            }
+            assert!(!status.contains("error"), "run {run} failed");
+            assert!(Instant::now() < deadline, "run {run} did not finish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let wall = started.elapsed();
+        let in_dom = c
+            .find_all(Locator::Css("[data-testid^=\"cell-output-\"]"))
+            .await
+            .unwrap()
+            .len();
+        // Scroll the grid from top to bottom in half-screen steps; each step waits for React
+        // to render the rows that came into view, then forces layout, and is timed.
+        let steps = c
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   const el = document.querySelector('[data-testid="compare-grid"]');
+                   const times = [];
+                   const step = Math.max(1, Math.floor(el.clientHeight / 2));
+                   let y = 0;
+                   const next = () => {
+                     if (y > el.scrollHeight) { el.scrollTop = 0; done(times); return; }
+                     const t0 = performance.now();
+                     el.scrollTop = y;
+                     el.dispatchEvent(new Event('scroll'));
+                     setTimeout(() => { el.getBoundingClientRect(); document.body.offsetHeight; times.push(performance.now() - t0); y += step; next(); }, 0);
+                   };
+                   next();"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        let times: Vec<f64> = serde_json::from_value(steps).unwrap_or_default();
+        let max = times.iter().cloned().fold(0.0, f64::max);
+        let mut sorted = times.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let (pss, rss, own) = app_tree_memory();
+        eprintln!(
+            "matrix: run {run}: 400 cells in {:.1} s; {in_dom} cells in the DOM; scroll: {} steps, median {median:.1} ms, max {max:.1} ms; app tree {} MB PSS ({} MB RSS), app process {} MB PSS",
+            wall.as_secs_f64(),
+            times.len(),
+            pss / 1024,
+            rss / 1024,
+            own / 1024
+        );
+        assert!(
+            in_dom < 400,
+            "the grid renders only the rows in view ({in_dom} cells)"
+        );
+        if run == RUNS {
+            shot(&c, "matrix-8x50").await;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+}

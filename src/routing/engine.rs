@@ -31,7 +31,7 @@ use crate::pricing::{PriceTable, TokenUsage, cost_usd};
 use crate::providers::{self, AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError};
 use crate::store::{Refusal, Reservation, Store, Subject, TokenScopes};
 
-use super::governance::{self, Guard, InputOutcome, StreamRestorer};
+use super::governance::{self, Guard, InputOutcome, StreamGuard, StreamRestorer};
 
 /// The prompt a call was rendered from, for the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -613,6 +613,7 @@ impl Engine {
                     && !redactions.is_empty();
                 tokio::spawn(async move {
                     let mut restorer = StreamRestorer::default();
+                    let mut out_guard: Vec<StreamGuard> = Vec::new();
                     let mut acc = ChunkAccumulator::default();
                     let mut error: Option<ProviderError> = None;
                     let mut client_gone = false;
@@ -643,6 +644,14 @@ impl Engine {
                                         }
                                     }
                                 }
+                                if let Some(g) = &output_guard
+                                    && let Err(reason) = guard_chunk(g, &mut out_guard, &mut chunk)
+                                {
+                                    let e = ProviderError::new(FailureKind::Config, 446, reason);
+                                    error = Some(e.clone());
+                                    let _ = tx.send(Err(e)).await;
+                                    break;
+                                }
                                 if tx.send(Ok(chunk)).await.is_err() {
                                     client_gone = true;
                                     break;
@@ -659,7 +668,7 @@ impl Engine {
                     let latency = ms(started.elapsed());
                     let usage = acc.usage();
                     let cost = usage.and_then(|u| engine.cost(&provider, &model, &u));
-                    let response = acc.finish();
+                    let mut response = acc.finish();
                     let total_tokens = usage.map_or(0, |u| u.total_tokens);
                     let charged = if complete || usage.is_some() {
                         cost
@@ -688,6 +697,9 @@ impl Engine {
                     record.error = err_text.clone();
                     record.latency_ms = latency;
                     record.ttft_ms = Some(ttft);
+                    if let Some(g) = &output_guard {
+                        governance::redact_for_log(g, &mut response);
+                    }
                     record.response = engine.capped_body(&response);
                     engine.inner.logs.log(record);
                     let _ = summary.set(CallSummary {
@@ -884,6 +896,33 @@ fn fill_usage(record: &mut CallRecord, usage: Option<Usage>, cost: Option<f64>) 
     record.completion_tokens = usage.map(|u| u.completion_tokens);
     record.cached_tokens = usage.map(|u| u.cached_tokens());
     record.cost_usd = cost;
+}
+
+/// Runs the streamed-output guardrail over one chunk's text (each choice held back on its own),
+/// flushing what it held back when the choice finishes.
+fn guard_chunk(
+    guard: &Guard,
+    states: &mut Vec<StreamGuard>,
+    chunk: &mut crate::chat::ChatChunk,
+) -> Result<(), String> {
+    for c in &mut chunk.choices {
+        let i = (c.index as usize).min(127);
+        if states.len() <= i {
+            states.resize_with(i + 1, StreamGuard::default);
+        }
+        let state = &mut states[i];
+        let mut text = match &c.delta.content {
+            Some(t) => state.push(guard, t)?,
+            None => String::new(),
+        };
+        if c.finish_reason.is_some() {
+            text.push_str(&state.finish(guard)?);
+        }
+        if c.delta.content.is_some() || !text.is_empty() {
+            c.delta.content = Some(text);
+        }
+    }
+    Ok(())
 }
 
 /// HTTP status and Retry-After seconds for a refused reservation.

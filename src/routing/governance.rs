@@ -191,6 +191,71 @@ impl StreamRestorer {
     }
 }
 
+/// The output guardrail on a streamed answer. Text is held back until no finding can still be
+/// growing into it: the last [`StreamGuard::HOLD`] bytes, and any finding that reaches into
+/// them, wait for the next piece (or the end). `redact` replaces what it lets through, `deny`
+/// stops the stream at the first finding (nothing of it reaches the client), `detect` counts.
+#[derive(Default)]
+pub(crate) struct StreamGuard {
+    pending: String,
+    redactions: Redactions,
+    /// Everything found so far, for the log line.
+    pub found: Redactions,
+}
+
+impl StreamGuard {
+    /// Longer than any e-mail address, IBAN or card number worth catching in practice.
+    const HOLD: usize = 96;
+
+    /// Adds a piece; returns the text that may go out now, or the refusal for `deny`.
+    pub fn push(&mut self, guard: &Guard, piece: &str) -> Result<String, String> {
+        self.pending.push_str(piece);
+        let findings = guard.scanner.scan(&self.pending);
+        let mut cut = self.pending.len().saturating_sub(Self::HOLD);
+        while !self.pending.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if let Some(f) = findings.iter().find(|f| f.start < cut && f.end > cut) {
+            cut = f.start;
+        }
+        if guard.config.action == PiiAction::Deny && !findings.is_empty() {
+            // Refuse at once: a value at the end may still grow, but it is personal data already.
+            return self.release(guard, self.pending.len(), true);
+        }
+        let settled = findings.iter().any(|f| f.end <= cut);
+        self.release(guard, cut, settled)
+    }
+
+    /// The end of the answer: everything still held back.
+    pub fn finish(&mut self, guard: &Guard) -> Result<String, String> {
+        let any = !guard.scanner.scan(&self.pending).is_empty();
+        self.release(guard, self.pending.len(), any)
+    }
+
+    fn release(&mut self, guard: &Guard, cut: usize, found: bool) -> Result<String, String> {
+        let ready: String = self.pending.drain(..cut).collect();
+        if found {
+            self.found.count(&guard.scanner, &ready);
+        }
+        match guard.config.action {
+            PiiAction::Deny if found => Err(format!(
+                "the answer contains personal data ({})",
+                describe(&self.found)
+            )),
+            PiiAction::Redact if found => Ok(self.redactions.redact(&guard.scanner, &ready)),
+            _ => Ok(ready),
+        }
+    }
+}
+
+/// The log's copy of a streamed answer under an output guardrail: redacted, never the original.
+pub(crate) fn redact_for_log(guard: &Guard, response: &mut ChatResponse) {
+    let mut r = Redactions::default();
+    for c in &mut response.choices {
+        map_text(&mut c.message, |t| r.redact(&guard.scanner, t));
+    }
+}
+
 /// Worst-case size of a call: estimated prompt tokens plus the completion limit (the request's
 /// max_tokens, else the model's, else 4096), and what that would cost if the price is known.
 pub(crate) fn estimate(
@@ -246,5 +311,30 @@ mod tests {
         }
         out.push_str(&s.finish(&r));
         assert_eq!(out, "Sent to ada@example.com today [x");
+    }
+
+    #[test]
+    fn a_streamed_answer_is_redacted_as_if_whole_however_it_is_cut() {
+        let mut config = PiiConfig::new(PiiAction::Redact);
+        config.restore = false;
+        let guard = Guard {
+            scanner: PiiScanner::new(&config).unwrap(),
+            config,
+        };
+        let text =
+            "Mail ada@example.com, card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, \
+                    then call +1 415 555 0100. "
+                .repeat(3);
+        let whole = Redactions::default().redact(&guard.scanner, &text);
+        for size in [1, 2, 3, 7, 16, 50, 97, 400] {
+            let mut g = StreamGuard::default();
+            let mut out = String::new();
+            let chars: Vec<char> = text.chars().collect();
+            for piece in chars.chunks(size) {
+                out.push_str(&g.push(&guard, &piece.iter().collect::<String>()).unwrap());
+            }
+            out.push_str(&g.finish(&guard).unwrap());
+            assert_eq!(out, whole, "pieces of {size} characters");
+        }
     }
 }

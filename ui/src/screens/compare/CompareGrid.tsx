@@ -53,7 +53,7 @@ export function CompareGrid({ state, rows, totals, diffMode, baseline, feedback,
   }
 
   return (
-    <div className="grid-scroller" ref={scroller} role="table" aria-label="Comparison results" aria-rowcount={count}>
+    <div className="grid-scroller" ref={scroller} data-testid="compare-grid" role="table" aria-label="Comparison results" aria-rowcount={count}>
       <div className="grid-head" style={{ gridTemplateColumns: template, height: HEADER_HEIGHT, minWidth }} role="row">
         <div className="grid-corner muted small">
           {count} row{count === 1 ? "" : "s"} × {cols}

@@ -171,6 +171,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
                 <input
                   type="number"
                   className="input"
+                  data-testid="compare-concurrency"
                   min={1}
                   max={16}
                   value={concurrency}
@@ -188,7 +189,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
                 <button type="button" role="radio" aria-checked={mode === "form"} className={mode === "form" ? "on" : ""} onClick={() => switchMode("form")}>
                   Form
                 </button>
-                <button type="button" role="radio" aria-checked={mode === "jsonl"} className={mode === "jsonl" ? "on" : ""} onClick={() => switchMode("jsonl")}>
+                <button type="button" role="radio" aria-checked={mode === "jsonl"} className={mode === "jsonl" ? "on" : ""} data-testid="mode-jsonl" onClick={() => switchMode("jsonl")}>
                   JSONL
                 </button>
               </div>
