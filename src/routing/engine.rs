@@ -407,14 +407,16 @@ impl Engine {
 
         // Cache lookup.
         let cache_cfg = options.cache.clone().or_else(|| config.cache.clone());
-        let fingerprint = {
-            let mut c = config.clone();
-            c.cache = None;
-            serde_json::to_string(&c).unwrap_or_default()
-        };
         let mut cache_plan: Option<CachePlan> = None;
         let mut cache_status = CacheStatus::Disabled;
         if let Some(cfg) = &cache_cfg {
+            // The routing config is part of the key (the same request routed elsewhere is
+            // another answer); computed only when caching is on.
+            let fingerprint = {
+                let mut c = config.clone();
+                c.cache = None;
+                serde_json::to_string(&c).unwrap_or_default()
+            };
             let plan = CachePlan::new(self, cfg, &request, &fingerprint).await;
             let force = options.force_refresh || cfg.force_refresh.unwrap_or(false);
             if force {
