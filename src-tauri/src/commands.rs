@@ -101,7 +101,7 @@ pub async fn list_models(d: State<'_, Desktop>) -> Res<Vec<ModelOption>> {
 pub async fn run_compare(
     d: State<'_, Desktop>,
     request: CompareRequest,
-    on_event: Channel<CompareEventDto>,
+    on_event: Channel<Vec<CompareEventDto>>,
 ) -> Res<CompareResultDto> {
     // A closed window makes `send` fail; the run goes on and its calls are still logged.
     d.run_compare(request, move |e| {

@@ -457,7 +457,7 @@ impl Desktop {
     pub async fn run_compare(
         &self,
         request: CompareRequest,
-        on_event: impl Fn(CompareEventDto) + Send + Sync + 'static,
+        on_event: impl Fn(Vec<CompareEventDto>) + Send + Sync + 'static,
     ) -> ApiResult<CompareResultDto> {
         if request.models.is_empty() || request.models.len() > 8 {
             return Err(AppError::new("invalid_compare", "pick 1 to 8 models"));
@@ -478,33 +478,27 @@ impl Desktop {
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let forward = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                on_event(match ev {
-                    CompareEvent::Started { cell } => CompareEventDto::Started {
-                        row: cell.row as u32,
-                        column: cell.column as u32,
-                    },
-                    CompareEvent::Delta { cell, text } => CompareEventDto::Delta {
-                        row: cell.row as u32,
-                        column: cell.column as u32,
-                        text,
-                    },
-                    CompareEvent::Throttled {
-                        cell,
-                        provider,
-                        limit,
-                        pause_ms,
-                    } => CompareEventDto::Throttled {
-                        row: cell.row as u32,
-                        column: cell.column as u32,
-                        provider,
-                        limit: limit as u32,
-                        pause_ms: pause_ms as u32,
-                    },
-                    CompareEvent::Finished { result, .. } => CompareEventDto::Finished {
-                        cell: cell_of(&result),
-                    },
-                });
+            // One message per window instead of one per token: each message to the web view is
+            // a script evaluation, and thousands of them per run grew WebKit's memory by tens of
+            // MB per run (bench/compare-matrix.sh).
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![event_dto(first)];
+                let deadline = tokio::time::Instant::now() + EVENT_BATCH_WINDOW;
+                let mut closed = false;
+                loop {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(ev)) => batch.push(event_dto(ev)),
+                        Ok(None) => {
+                            closed = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                on_event(batch);
+                if closed {
+                    break;
+                }
             }
         });
         let engine = self.engine.clone();
@@ -865,6 +859,38 @@ impl Desktop {
             id: k.id,
             name: k.name,
         })
+    }
+}
+
+/// How long comparison events are gathered into one message for the window (about two frames).
+const EVENT_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(32);
+
+fn event_dto(ev: CompareEvent) -> CompareEventDto {
+    match ev {
+        CompareEvent::Started { cell } => CompareEventDto::Started {
+            row: cell.row as u32,
+            column: cell.column as u32,
+        },
+        CompareEvent::Delta { cell, text } => CompareEventDto::Delta {
+            row: cell.row as u32,
+            column: cell.column as u32,
+            text,
+        },
+        CompareEvent::Throttled {
+            cell,
+            provider,
+            limit,
+            pause_ms,
+        } => CompareEventDto::Throttled {
+            row: cell.row as u32,
+            column: cell.column as u32,
+            provider,
+            limit: limit as u32,
+            pause_ms: pause_ms as u32,
+        },
+        CompareEvent::Finished { result, .. } => CompareEventDto::Finished {
+            cell: cell_of(&result),
+        },
     }
 }
 

@@ -132,7 +132,7 @@ async fn compare_streams_events_and_logs_every_cell() {
         concurrency: 4,
     };
     let result = d
-        .run_compare(request, move |e| sink.lock().unwrap().push(e))
+        .run_compare(request, move |batch| sink.lock().unwrap().extend(batch))
         .await
         .unwrap();
     assert_eq!(result.cells[0].len(), 3);

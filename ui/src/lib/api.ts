@@ -76,7 +76,7 @@ export const api = {
   diffVersions: (prompt: string, from: number, to: number) =>
     call<Diff>("diff_versions", { prompt, from, to }),
   listModels: () => call<ModelOption[]>("list_models"),
-  runCompare: (request: CompareReq, onEvent: Channel<CompareEventDto>) =>
+  runCompare: (request: CompareReq, onEvent: Channel<CompareEventDto[]>) =>
     call<CompareResult>("run_compare", { request, onEvent }),
   cancelCompare: () => call<null>("cancel_compare"),
   listCompareRuns: () => call<Wire<CompareRunSummary>[]>("list_compare_runs"),

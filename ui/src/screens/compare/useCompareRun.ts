@@ -23,7 +23,7 @@ export function useCompareRun(): CompareRun {
   const queue = useRef<CompareEventDto[]>([]);
   const frame = useRef(0);
   const rows = useRef<Record<string, unknown>[]>([]);
-  const channel = useRef<Channel<CompareEventDto> | null>(null);
+  const channel = useRef<Channel<CompareEventDto[]> | null>(null);
   const cancelling = useRef(false);
 
   const flush = useCallback(() => {
@@ -51,10 +51,11 @@ export function useCompareRun(): CompareRun {
       cancelling.current = false;
       rows.current = req.variable_sets;
       dispatch({ type: "start", runId: id, models: req.models, rows: req.variable_sets.length });
-      const ch = new Channel<CompareEventDto>();
-      ch.onmessage = (e) => {
+      // The engine sends events in batches (one message per ~32 ms).
+      const ch = new Channel<CompareEventDto[]>();
+      ch.onmessage = (events) => {
         if (id !== runId.current) return;
-        queue.current.push(e);
+        for (const e of events) queue.current.push(e);
         if (!frame.current) frame.current = requestAnimationFrame(flush);
       };
       channel.current = ch;
