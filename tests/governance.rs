@@ -981,4 +981,32 @@ async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
         );
     }
     assert_eq!(calls[0].status, 446, "newest first: the refused stream");
+    // Guarded answers are not cached (a hit would skip the guardrail): both calls reach the
+    // provider.
+    let cached = RouteConfig::from_json(
+        &json!({"cache": {"mode": "simple"}, "output_guardrails": [{"type": "pii", "action": "redact"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let before = f.fake.request_count();
+    for _ in 0..2 {
+        f.fake
+            .push(Behavior::reply("Write to bob@example.com today"));
+        let call = f
+            .engine
+            .chat(
+                request("cache me"),
+                CallOptions {
+                    config: Some(cached.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let CallBody::Complete(r) = call.body else {
+            panic!()
+        };
+        assert_eq!(r.text(), "Write to [EMAIL_1] today");
+    }
+    assert_eq!(f.fake.request_count(), before + 2);
 }

@@ -13,6 +13,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// the same lane, at most 30 s.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest a lane waits for a Retry-After; a provider (or a key's own rate limit) asking for
+/// longer is shown as failed instead of holding the comparison for minutes or hours.
+pub const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// A lane's reaction to a 429, for the progress stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,9 @@ pub struct Throttle {
     pub limit: usize,
     /// How long new calls wait before starting.
     pub pause: Duration,
+    /// Whether the provider asked for a longer wait than [`MAX_PAUSE`] (the cell is not queued
+    /// again).
+    pub too_long: bool,
 }
 
 /// The lane's bookkeeping, separate from the semaphore so the policy is plain data.
@@ -57,15 +63,18 @@ impl LaneState {
     /// A call met a 429. The first one of a burst halves the limit; the others in the same
     /// pause only extend the pause, so one burst of rejections is one cut.
     fn rate_limited(&mut self, now: Instant, retry_after: Option<Duration>) -> Throttle {
+        let new_burst = self.pause_left(now).is_none();
         let pause = match retry_after {
-            Some(d) => d,
-            None => {
+            Some(d) => d.min(MAX_PAUSE),
+            // Only a new burst doubles the back-off: eight 429s from one burst are one step.
+            None if new_burst => {
                 let d = self.backoff;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 d
             }
+            None => Duration::ZERO,
         };
-        if self.pause_left(now).is_none() && self.limit > 1 {
+        if new_burst && self.limit > 1 {
             let cut = self.limit - self.limit / 2;
             self.limit -= cut;
             self.debt += cut;
@@ -76,6 +85,7 @@ impl LaneState {
         Throttle {
             limit: self.limit,
             pause: self.paused_until.map_or(Duration::ZERO, |t| t - now),
+            too_long: retry_after.is_some_and(|d| d > MAX_PAUSE),
         }
     }
 
@@ -167,6 +177,10 @@ impl ProviderLane {
         if extra > 0 {
             self.permits.add_permits(extra);
         }
+        // Retire free permits at once, so calls not yet started cannot exceed a cut limit.
+        if state.debt > 0 {
+            state.debt -= self.permits.forget_permits(state.debt);
+        }
         throttle
     }
 
@@ -189,7 +203,8 @@ mod tests {
             first,
             Throttle {
                 limit: 4,
-                pause: Duration::from_secs(2)
+                pause: Duration::from_secs(2),
+                too_long: false
             }
         );
         // More 429s from the same burst: no further cut, the pause covers the longest wait.
@@ -222,6 +237,45 @@ mod tests {
             FIRST_BACKOFF,
             "a success resets the back-off"
         );
+    }
+
+    #[test]
+    fn one_burst_without_retry_after_is_one_backoff_step_and_long_waits_are_capped() {
+        let t0 = Instant::now();
+        let mut s = LaneState::new(8);
+        for i in 0..8 {
+            let th = s.rate_limited(t0 + Duration::from_millis(i), None);
+            assert_eq!(th.limit, 4);
+            assert!(
+                th.pause <= FIRST_BACKOFF,
+                "burst member {i}: {:?}",
+                th.pause
+            );
+        }
+        let next = s.rate_limited(t0 + Duration::from_secs(2), None);
+        assert_eq!(next.pause, FIRST_BACKOFF * 2, "the next burst doubles");
+        let day = s.rate_limited(
+            t0 + Duration::from_secs(10),
+            Some(Duration::from_secs(86_400)),
+        );
+        assert!(day.too_long);
+        assert_eq!(day.pause, MAX_PAUSE);
+    }
+
+    #[tokio::test]
+    async fn a_cut_retires_free_permits_at_once() {
+        let lane = ProviderLane::new(4);
+        let held = lane.admit().await;
+        assert_eq!(lane.permits.available_permits(), 3);
+        lane.finish(
+            held,
+            Outcome::RateLimited {
+                retry_after: Some(Duration::ZERO),
+            },
+        );
+        // Limit 2: the three free permits and the returned one become two at once.
+        assert_eq!(lane.limit(), 2);
+        assert_eq!(lane.permits.available_permits(), 2);
     }
 
     #[test]
@@ -262,7 +316,8 @@ mod tests {
             )
             .expect("a 429 throttles");
         assert_eq!(th.limit, 2);
-        // Two of the four permits are retired as their calls end: the 429'd one and the next.
+        // Two of the four permits are retired as their calls end: the 429'd one and the next
+        // (none was free to retire at once).
         lane.finish(permits.pop().unwrap(), Outcome::Done);
         assert_eq!(lane.permits.available_permits(), 0);
         // Two successes at limit 2 grow it to 3: this call's permit comes back, plus one.

@@ -207,7 +207,7 @@ pub async fn run(
                     .await;
                     let throttle = lane.finish(permit, outcome);
                     match throttle {
-                        Some(t) if requeued < RATE_LIMIT_REQUEUES => {
+                        Some(t) if requeued < RATE_LIMIT_REQUEUES && !t.too_long => {
                             requeued += 1;
                             send(CompareEvent::Throttled {
                                 cell,

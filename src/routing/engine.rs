@@ -545,7 +545,9 @@ impl Engine {
                 let total_tokens = usage.map_or(0, |u| u.total_tokens);
                 self.settle(token_reservation.as_ref(), cost, total_tokens);
                 self.settle(served.reservation.as_ref(), cost, total_tokens);
-                if let Some(plan) = &cache_plan {
+                // Answers under an output guardrail are not cached: a hit is served without
+                // the provider, so it would also be served without the guardrail.
+                if let Some(plan) = cache_plan.as_ref().filter(|_| output_guard.is_none()) {
                     plan.store(self, &response);
                 }
                 let (response, logged_response, refused) = governance::guard_output(
@@ -666,6 +668,26 @@ impl Engine {
                             }
                         }
                     }
+                    // A choice that ended without a finish_reason still gets what the output
+                    // guardrail held back (the stream itself then counts as unfinished).
+                    if error.is_none()
+                        && !client_gone
+                        && let Some(g) = &output_guard
+                    {
+                        match flush_held_back(g, &mut out_guard, &model) {
+                            Ok(Some(chunk)) => {
+                                if tx.send(Ok(chunk)).await.is_err() {
+                                    client_gone = true;
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(reason) => {
+                                let e = ProviderError::new(FailureKind::Config, 446, reason);
+                                error = Some(e.clone());
+                                let _ = tx.send(Err(e)).await;
+                            }
+                        }
+                    }
                     let complete = error.is_none() && !client_gone && acc.finished();
                     let latency = ms(started.elapsed());
                     let usage = acc.usage();
@@ -690,7 +712,10 @@ impl Engine {
                         }
                         (None, false, true) => (200, None),
                     };
-                    if complete && let Some(plan) = &cache_plan {
+                    if complete
+                        && output_guard.is_none()
+                        && let Some(plan) = &cache_plan
+                    {
                         plan.store(&engine, &response);
                     }
                     fill_usage(&mut record, usage, cost);
@@ -925,6 +950,37 @@ fn guard_chunk(
         }
     }
     Ok(())
+}
+
+/// A last chunk with whatever the output guardrail still holds for choices that never
+/// finished; `None` when nothing is held.
+fn flush_held_back(
+    guard: &Guard,
+    states: &mut [StreamGuard],
+    model: &str,
+) -> Result<Option<crate::chat::ChatChunk>, String> {
+    let mut choices = Vec::new();
+    for (i, state) in states.iter_mut().enumerate() {
+        let text = state.finish(guard)?;
+        if !text.is_empty() {
+            choices.push(crate::chat::ChunkChoice {
+                index: i as u32,
+                delta: crate::chat::Delta {
+                    content: Some(text),
+                    ..Default::default()
+                },
+                finish_reason: None,
+            });
+        }
+    }
+    Ok((!choices.is_empty()).then(|| crate::chat::ChatChunk {
+        id: crate::providers::new_completion_id(),
+        object: "chat.completion.chunk".into(),
+        created: chrono::Utc::now().timestamp(),
+        model: model.to_owned(),
+        choices,
+        usage: None,
+    }))
 }
 
 /// HTTP status and Retry-After seconds for a refused reservation.

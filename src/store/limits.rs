@@ -278,6 +278,8 @@ impl Store {
                  alerted = 0",
             params![subject.kind.as_str(), subject.id, unit_str(unit), limit, period.as_str(), alert_threshold, start],
         )?;
+        // Forget a cached "no limits" now, while the connection is held (see has_limits).
+        self.forget_unlimited(subject);
         self.audit(
             &conn,
             &format!("{}.budget", subject.kind.as_str()),
@@ -286,8 +288,6 @@ impl Store {
             Some(&subject.name),
             serde_json::json!({"unit": unit, "limit": limit, "period": period, "alert": alert_threshold}),
         )?;
-        drop(conn);
-        self.forget_unlimited(subject);
         Ok(())
     }
 
@@ -361,6 +361,8 @@ impl Store {
              ON CONFLICT(subject_kind, subject_id, unit, window) DO UPDATE SET max_value = excluded.max_value",
             params![subject.kind.as_str(), subject.id, unit_s, window.as_str(), max as i64],
         )?;
+        // Forget a cached "no limits" now, while the connection is held (see has_limits).
+        self.forget_unlimited(subject);
         self.audit(
             &conn,
             &format!("{}.limit", subject.kind.as_str()),
@@ -369,8 +371,6 @@ impl Store {
             Some(&subject.name),
             serde_json::json!({"unit": unit, "window": window, "max": max}),
         )?;
-        drop(conn);
-        self.forget_unlimited(subject);
         Ok(())
     }
 
@@ -425,20 +425,23 @@ impl Store {
         {
             return Ok(false);
         }
-        let limited: bool = {
-            let conn = self.conn();
-            let mut stmt = conn.prepare_cached(
+        // The answer is cached while the connection is still held: a limit being set in this
+        // process waits for it, then forgets the entry (no stale "no" survives the write).
+        let conn = self.conn();
+        let limited: bool = conn
+            .prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM budgets WHERE subject_kind = ?1 AND subject_id = ?2)
                      OR EXISTS(SELECT 1 FROM rate_limits WHERE subject_kind = ?1 AND subject_id = ?2)",
-            )?;
-            stmt.query_row(params![subject.kind.as_str(), subject.id], |r| r.get(0))?
-        };
+            )?
+            .query_row(params![subject.kind.as_str(), subject.id], |r| r.get(0))?;
         let mut cache = self.unlimited_cache();
         if limited {
             cache.remove(&key);
         } else {
             cache.insert(key, now);
         }
+        drop(cache);
+        drop(conn);
         Ok(limited)
     }
 

@@ -42,10 +42,6 @@ async fn chunks_arrive_incrementally() {
     )
     .await;
     let headers_at = t0.elapsed();
-    assert!(
-        headers_at < MS(40),
-        "headers are sent before the first delay: {headers_at:?}"
-    );
     let read = read_sse(resp).await;
     let content: Vec<(String, Duration)> = read
         .events
@@ -62,6 +58,13 @@ async fn chunks_arrive_incrementally() {
     assert!(
         content[0].1 >= MS(40),
         "first token after first_delay: {:?}",
+        content[0].1
+    );
+    // Headers go out at once, before first_delay: the first token comes well after them. (A
+    // gap, not a deadline, so a loaded machine cannot fail it.)
+    assert!(
+        content[0].1 >= headers_at + MS(20),
+        "headers at {headers_at:?}, first token at {:?}",
         content[0].1
     );
     assert!(content[1].1 >= content[0].1 + MS(30), "{content:?}");
