@@ -78,7 +78,7 @@ export function LogDetailPane({ id, promptName, onClose }: Props) {
               {formatTokens(c.prompt_tokens)} in · {formatTokens(c.completion_tokens)} out
             </dd>
             <dt>Cost</dt>
-            <dd>{formatCost(c.cost_usd)}</dd>
+            <dd>{c.cost_usd === null && !c.success && c.completion_tokens === null ? "— (no answer, nothing to price)" : formatCost(c.cost_usd)}</dd>
             <dt>Cache</dt>
             <dd>{c.cache_status}</dd>
             {c.target_path && (

@@ -159,7 +159,19 @@ function LogTableRow({ index, row, prompt, active, onClick }: { index: number; r
       <span>
         {formatTokens(row.prompt_tokens)}→{formatTokens(row.completion_tokens)}
       </span>
-      <span>{row.cost_usd === null ? <span className="muted">unknown</span> : formatCost(row.cost_usd)}</span>
+      <span>
+        {row.cost_usd !== null ? (
+          formatCost(row.cost_usd)
+        ) : !row.success && row.completion_tokens === null ? (
+          <span className="muted" title="No answer, so no tokens to price">
+            —
+          </span>
+        ) : (
+          <span className="muted" title="This model's price is not in the price table">
+            unknown
+          </span>
+        )}
+      </span>
       <span className={`cache cache-${row.cache_status.toLowerCase()}`}>{row.cache_status.toLowerCase()}</span>
       <span className="mono ellipsis" title={row.trace_id}>
         {row.trace_id}
