@@ -1009,4 +1009,36 @@ async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
         assert_eq!(r.text(), "Write to [EMAIL_1] today");
     }
     assert_eq!(f.fake.request_count(), before + 2);
+    // With input redact + restore, the output guardrail judges the answer as the client would
+    // get it, restored, streamed or not: here that is a refusal.
+    let both = RouteConfig::from_json(
+        &json!({
+            "input_guardrails": [{"type": "pii", "action": "redact", "restore": true}],
+            "output_guardrails": [{"type": "pii", "action": "deny"}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    f.fake.push(Behavior::reply("Sent to [EMAIL_1] now"));
+    let refused = f
+        .engine
+        .chat(
+            request("mail ada@example.com"),
+            CallOptions {
+                config: Some(both.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .err()
+        .expect("the restored answer holds an address");
+    assert_eq!(refused.status, 446);
+    f.fake.push(Behavior::chunks(
+        ["Sent to [EMAIL_1] now"],
+        Duration::ZERO,
+        Duration::ZERO,
+    ));
+    let (text, err) = stream_text(&f.engine, &both, "mail ada@example.com").await;
+    assert!(!text.contains("ada@"), "{text}");
+    assert!(err.is_some_and(|e| e.starts_with("446")));
 }

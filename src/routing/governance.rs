@@ -142,10 +142,20 @@ pub(crate) fn guard_output(
     let Some(out) = output else {
         return (client, logged, None);
     };
+    // The guardrail judges the answer as the client would get it (placeholders restored), as
+    // it does for streams; the log's copy is the model's answer, redacted.
     let mut found = Redactions::default();
+    for c in &client.choices {
+        let mut m = c.message.clone();
+        map_text(&mut m, |t| {
+            found.count(&out.scanner, t);
+            t.to_owned()
+        });
+    }
     let mut redacted_log = logged.clone();
+    let mut log_redactions = Redactions::default();
     for c in &mut redacted_log.choices {
-        map_text(&mut c.message, |t| found.redact(&out.scanner, t));
+        map_text(&mut c.message, |t| log_redactions.redact(&out.scanner, t));
     }
     match out.config.action {
         PiiAction::Deny if !found.is_empty() => (
