@@ -26,8 +26,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, FailureKind, ProviderError, send_request,
-    unix_now,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, FailureKind, ProviderError, body_text,
+    send_request, tool_call_arguments, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
@@ -198,23 +198,7 @@ fn content_blocks(content: Option<&MessageContent>) -> Result<Vec<Value>, Provid
 }
 
 fn tool_use_block(call: &ToolCall) -> Result<Value, ProviderError> {
-    let args = call.function.arguments.trim();
-    let input: Value = if args.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_str(args).map_err(|e| {
-            ProviderError::config(format!(
-                "anthropic: the arguments of tool call '{}' ({}) are not valid JSON: {e}",
-                call.id, call.function.name
-            ))
-        })?
-    };
-    if !input.is_object() {
-        return Err(ProviderError::config(format!(
-            "anthropic: the arguments of tool call '{}' ({}) must be a JSON object",
-            call.id, call.function.name
-        )));
-    }
+    let input = tool_call_arguments("anthropic", call)?;
     Ok(json!({"type": "tool_use", "id": call.id, "name": call.function.name, "input": input}))
 }
 
@@ -820,10 +804,7 @@ pub async fn complete(
 ) -> Result<ChatResponse, ProviderError> {
     let body = request_body(&endpoint.model, request, false)?;
     let response = send(client, endpoint, &body, limits, true).await?;
-    let text = response
-        .text()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    let text = body_text(endpoint, response, limits).await?;
     parse_response(&endpoint.provider, &text)
 }
 

@@ -34,8 +34,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::anthropic::parse_data_url;
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, FailureKind, ProviderError,
-    new_completion_id, send_request, unix_now,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, FailureKind, ProviderError, body_text,
+    new_completion_id, send_request, tool_call_arguments, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
@@ -385,23 +385,7 @@ fn content_parts(content: Option<&MessageContent>) -> Result<Vec<Value>, Provide
 }
 
 fn function_call_part(call: &ToolCall, first: bool) -> Result<Value, ProviderError> {
-    let raw = call.function.arguments.trim();
-    let args: Value = if raw.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_str(raw).map_err(|e| {
-            ProviderError::config(format!(
-                "gemini: the arguments of tool call '{}' ({}) are not valid JSON: {e}",
-                call.id, call.function.name
-            ))
-        })?
-    };
-    if !args.is_object() {
-        return Err(ProviderError::config(format!(
-            "gemini: the arguments of tool call '{}' ({}) must be a JSON object",
-            call.id, call.function.name
-        )));
-    }
+    let args = tool_call_arguments("gemini", call)?;
     let mut part = json!({"functionCall": {"name": call.function.name, "args": args}});
     if first {
         part["thoughtSignature"] = json!(SKIP_THOUGHT_SIGNATURE);
@@ -993,10 +977,7 @@ pub async fn complete(
 ) -> Result<ChatResponse, ProviderError> {
     let body = request_body(request)?;
     let response = send(client, endpoint, "generateContent", &body, limits, false).await?;
-    let text = response
-        .text()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    let text = body_text(endpoint, response, limits).await?;
     parse_response(&endpoint.provider, model_name(endpoint), &text)
 }
 
@@ -1066,10 +1047,7 @@ pub async fn embed(
         .collect();
     let body = json!({"requests": requests});
     let response = send(client, endpoint, "batchEmbedContents", &body, limits, false).await?;
-    let text = response
-        .text()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    let text = body_text(endpoint, response, limits).await?;
     parse_embeddings(&endpoint.provider, &text, inputs.len())
 }
 

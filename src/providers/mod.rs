@@ -408,6 +408,45 @@ pub(crate) async fn send_request(
     Ok(response)
 }
 
+/// The whole body of a successful answer as text; a connection cut while reading it is a
+/// transport error (retryable), like one cut before the answer.
+pub(crate) async fn body_text(
+    endpoint: &Endpoint,
+    response: reqwest::Response,
+    limits: AttemptLimits,
+) -> Result<String, ProviderError> {
+    response
+        .text()
+        .await
+        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))
+}
+
+/// A tool call's arguments as the JSON object that Anthropic (`input`) and Gemini (`args`)
+/// want: empty is `{}`; anything but an object is refused with the call named.
+pub(crate) fn tool_call_arguments(
+    provider: &str,
+    call: &crate::chat::ToolCall,
+) -> Result<serde_json::Value, ProviderError> {
+    let raw = call.function.arguments.trim();
+    let args: serde_json::Value = if raw.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_str(raw).map_err(|e| {
+            ProviderError::config(format!(
+                "{provider}: the arguments of tool call '{}' ({}) are not valid JSON: {e}",
+                call.id, call.function.name
+            ))
+        })?
+    };
+    if !args.is_object() {
+        return Err(ProviderError::config(format!(
+            "{provider}: the arguments of tool call '{}' ({}) must be a JSON object",
+            call.id, call.function.name
+        )));
+    }
+    Ok(args)
+}
+
 /// Reads an error response into a [`ProviderError`]: the provider's message from its error
 /// JSON (else the start of the body), and the retry delay from the headers or the body.
 pub(crate) async fn error_from_response(

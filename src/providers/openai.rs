@@ -8,8 +8,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, Protocol, ProviderError, estimate_tokens,
-    send_request,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, Protocol, ProviderError, body_text,
+    estimate_tokens, send_request,
 };
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse, StreamOptions, Usage};
 
@@ -109,10 +109,7 @@ pub async fn complete(
         true,
     )
     .await?;
-    let text = response
-        .text()
-        .await
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+    let text = body_text(endpoint, response, limits).await?;
     let mut parsed: ChatResponse =
         serde_json::from_str(&text).map_err(|e| ProviderError::malformed(&endpoint.provider, e))?;
     if parsed.choices.is_empty() {
