@@ -357,32 +357,14 @@ impl Engine {
         // request itself (no copy on the common path).
         let request = request;
         let logged_request: &ChatRequest = redacted_copy.as_ref().unwrap_or(&request);
-        let limited_token = match &options.token {
-            Some(subject) => match self.inner.store.has_limits(subject) {
-                Ok(true) => Some(subject),
-                Ok(false) => None,
-                Err(e) => return Err(fail_early(500, e.to_string())),
-            },
-            None => None,
-        };
-        let token_reservation = match limited_token {
+        let token_reservation = match &options.token {
             None => None,
             Some(subject) => {
-                let target = self.resolve(&request.model).ok();
-                let (usd, tokens) = governance::estimate(
-                    self,
-                    &request,
-                    target.as_ref().map(|e| e.provider.as_str()),
-                    target
-                        .as_ref()
-                        .map_or(request.model.as_str(), |e| e.model.as_str()),
-                );
-                match self.inner.store.reserve(
-                    std::slice::from_ref(subject),
-                    usd,
-                    tokens,
-                    chrono::Utc::now(),
-                ) {
+                let target = || match self.resolve(&request.model) {
+                    Ok(e) => (Some(e.provider), e.model),
+                    Err(_) => (None, request.model.clone()),
+                };
+                match governance::reserve(self, subject, &request, target) {
                     Ok(Ok(r)) => Some(r),
                     Ok(Err(refusal)) => {
                         let (status, retry) = refusal_status(&refusal);
@@ -1399,31 +1381,12 @@ impl<'a> Run<'a> {
             name: endpoint.key_name.clone().unwrap_or_default(),
         });
         let mut attempt = 0u32;
-        // Keys without a budget or rate limit reserve nothing (no write transaction per call).
-        let key_subject = match key_subject {
-            Some(subject) => match self.engine.inner.store.has_limits(&subject) {
-                Ok(true) => Some(subject),
-                Ok(false) => None,
-                Err(err) => return Err(ProviderError::config(err.to_string())),
-            },
-            None => None,
-        };
         loop {
             let reservation = match &key_subject {
                 None => None,
                 Some(subject) => {
-                    let (usd, tokens) = governance::estimate(
-                        self.engine,
-                        &request,
-                        Some(&endpoint.provider),
-                        &endpoint.model,
-                    );
-                    match self.engine.inner.store.reserve(
-                        std::slice::from_ref(subject),
-                        usd,
-                        tokens,
-                        chrono::Utc::now(),
-                    ) {
+                    let target = || (Some(endpoint.provider.clone()), endpoint.model.clone());
+                    match governance::reserve(self.engine, subject, &request, target) {
                         Ok(Ok(r)) => Some(r),
                         Ok(Err(refusal)) => {
                             let (status, retry) = refusal_status(&refusal);

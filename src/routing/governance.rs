@@ -5,6 +5,7 @@ use crate::chat::{ChatMessage, ChatRequest, ChatResponse, ContentPart, MessageCo
 use crate::guardrails::{PiiAction, PiiConfig, PiiScanner, Redactions};
 use crate::pricing::{TokenUsage, cost_usd};
 use crate::providers::estimate_tokens;
+use crate::store::{Refusal, Reservation, Subject};
 
 use super::config::RouteConfig;
 use super::engine::Engine;
@@ -264,6 +265,29 @@ pub(crate) fn redact_for_log(guard: &Guard, response: &mut ChatResponse) {
     for c in &mut response.choices {
         map_text(&mut c.message, |t| r.redact(&guard.scanner, t));
     }
+}
+
+/// Reserves a call's worst case against `subject`'s budgets and rate limits, in one transaction.
+/// A subject with none (the common case) reserves nothing and takes no write lock: the
+/// reservation is empty, and settling it is a no-op. `target` gives the provider and model to
+/// price the estimate with; it is asked only when there is something to reserve.
+pub(crate) fn reserve(
+    engine: &Engine,
+    subject: &Subject,
+    request: &ChatRequest,
+    target: impl FnOnce() -> (Option<String>, String),
+) -> crate::Result<Result<Reservation, Refusal>> {
+    if !engine.store().has_limits(subject)? {
+        return Ok(Ok(Reservation::default()));
+    }
+    let (provider, model) = target();
+    let (usd, tokens) = estimate(engine, request, provider.as_deref(), &model);
+    engine.store().reserve(
+        std::slice::from_ref(subject),
+        usd,
+        tokens,
+        chrono::Utc::now(),
+    )
 }
 
 /// Worst-case size of a call: estimated prompt tokens plus the completion limit (the request's
