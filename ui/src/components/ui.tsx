@@ -22,14 +22,32 @@ export function Banner({ children, tone = "info" }: { children: ReactNode; tone?
   return <div className={`banner banner-${tone}`}>{children}</div>;
 }
 
-export function Section({ title, actions, children, className }: { title: string; actions?: ReactNode; children: ReactNode; className?: string }) {
+/** A titled panel: the header holds the title and `aside` (counts, toggles, buttons), the body
+ * the content. */
+export function Section({
+  title,
+  aside,
+  children,
+  className,
+  bodyClassName,
+  bodyTestId,
+}: {
+  title: string;
+  aside?: ReactNode;
+  children: ReactNode;
+  className?: string;
+  bodyClassName?: string;
+  bodyTestId?: string;
+}) {
   return (
-    <section className={`panel ${className ?? ""}`}>
+    <section className={className ? `panel ${className}` : "panel"}>
       <header className="panel-head">
         <h2>{title}</h2>
-        {actions && <div className="panel-actions">{actions}</div>}
+        {aside}
       </header>
-      <div className="panel-body">{children}</div>
+      <div className={bodyClassName ? `panel-body ${bodyClassName}` : "panel-body"} data-testid={bodyTestId}>
+        {children}
+      </div>
     </section>
   );
 }

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import type { CompareRunSummary } from "../../bindings/CompareRunSummary";
 import type { ModelOption } from "../../bindings/ModelOption";
-import { Banner, Empty, ErrorText, Kbd, modKey } from "../../components/ui";
+import { Banner, Empty, ErrorText, Kbd, Section, modKey } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
 import { useShortcuts } from "../../hooks/useShortcuts";
 import { api, errorMessage, type Summary, type Version } from "../../lib/api";
@@ -126,65 +126,64 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
           screen to compare real providers.
         </Banner>
         <div className="setup-grid">
-          <section className="panel">
-            <header className="panel-head">
-              <h2>Prompt</h2>
-            </header>
-            <div className="panel-body setup-prompt">
-              <label className="field">
-                <span>Prompt</span>
-                <select
-                  className="input"
-                  data-testid="compare-prompt"
-                  value={slug}
-                  onChange={(e) => {
-                    setSlug(e.target.value);
-                    setVersionSel("");
-                    setFormRows([{}]);
-                  }}
-                >
-                  {list.length === 0 && <option value="">No prompts</option>}
-                  {list.map((p) => (
-                    <option key={p.id} value={p.slug}>
-                      {p.slug}
-                    </option>
-                  ))}
-                </select>
-              </label>
-              <label className="field">
-                <span>Version</span>
-                <select className="input" data-testid="compare-version" value={versionSel} onChange={(e) => setVersionSel(e.target.value)}>
-                  <option value="">
-                    Default ({summary?.labels.some((l) => l.name === "production") ? "production" : "latest"}
-                    {effectiveVersion !== null && !versionSel ? `, v${effectiveVersion}` : ""})
+          <Section
+            title="Prompt"
+            bodyClassName="setup-prompt"
+          >
+            <label className="field">
+              <span>Prompt</span>
+              <select
+                className="input"
+                data-testid="compare-prompt"
+                value={slug}
+                onChange={(e) => {
+                  setSlug(e.target.value);
+                  setVersionSel("");
+                  setFormRows([{}]);
+                }}
+              >
+                {list.length === 0 && <option value="">No prompts</option>}
+                {list.map((p) => (
+                  <option key={p.id} value={p.slug}>
+                    {p.slug}
                   </option>
-                  {(versions.data ?? []).map((v) => (
-                    <option key={v.version} value={String(v.version)}>
-                      v{v.version}
-                      {v.labels.length ? ` (${v.labels.join(", ")})` : ""}
-                    </option>
-                  ))}
-                </select>
-              </label>
-              <label className="field">
-                <span>Concurrency per provider</span>
-                <input
-                  type="number"
-                  className="input"
-                  data-testid="compare-concurrency"
-                  min={1}
-                  max={16}
-                  value={concurrency}
-                  onChange={(e) => setConcurrency(Math.min(16, Math.max(1, Number(e.target.value) || 1)))}
-                />
-              </label>
-              <ErrorText error={prompts.error ?? version.error} />
-            </div>
-          </section>
+                ))}
+              </select>
+            </label>
+            <label className="field">
+              <span>Version</span>
+              <select className="input" data-testid="compare-version" value={versionSel} onChange={(e) => setVersionSel(e.target.value)}>
+                <option value="">
+                  Default ({summary?.labels.some((l) => l.name === "production") ? "production" : "latest"}
+                  {effectiveVersion !== null && !versionSel ? `, v${effectiveVersion}` : ""})
+                </option>
+                {(versions.data ?? []).map((v) => (
+                  <option key={v.version} value={String(v.version)}>
+                    v{v.version}
+                    {v.labels.length ? ` (${v.labels.join(", ")})` : ""}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="field">
+              <span>Concurrency per provider</span>
+              <input
+                type="number"
+                className="input"
+                data-testid="compare-concurrency"
+                min={1}
+                max={16}
+                value={concurrency}
+                onChange={(e) => setConcurrency(Math.min(16, Math.max(1, Number(e.target.value) || 1)))}
+              />
+            </label>
+            <ErrorText error={prompts.error ?? version.error} />
+          </Section>
           <ModelPicker options={models.data ?? []} picked={picked} onToggle={toggleModel} error={models.error} />
-          <section className="panel var-sets">
-            <header className="panel-head">
-              <h2>Variable sets</h2>
+          <Section
+            title="Variable sets"
+            className="var-sets"
+            aside={
               <div className="segmented" role="radiogroup" aria-label="Variable input">
                 <button type="button" role="radio" aria-checked={mode === "form"} className={mode === "form" ? "on" : ""} onClick={() => switchMode("form")}>
                   Form
@@ -193,26 +192,25 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
                   JSONL
                 </button>
               </div>
-            </header>
-            <div className="panel-body">
-              {mode === "form" ? (
-                <VarRows fields={fields} rows={formRows} onChange={setFormRows} />
-              ) : (
-                <label className="field">
-                  <span>One JSON object per line (one row each)</span>
-                  <textarea
-                    className="input mono"
-                    rows={6}
-                    spellCheck={false}
-                    data-testid="compare-jsonl"
-                    placeholder={'{"customer_name": "Ada", "ticket": "The export button does nothing"}'}
-                    value={jsonl}
-                    onChange={(e) => setJsonl(e.target.value)}
-                  />
-                </label>
-              )}
-            </div>
-          </section>
+            }
+          >
+            {mode === "form" ? (
+              <VarRows fields={fields} rows={formRows} onChange={setFormRows} />
+            ) : (
+              <label className="field">
+                <span>One JSON object per line (one row each)</span>
+                <textarea
+                  className="input mono"
+                  rows={6}
+                  spellCheck={false}
+                  data-testid="compare-jsonl"
+                  placeholder={'{"customer_name": "Ada", "ticket": "The export button does nothing"}'}
+                  value={jsonl}
+                  onChange={(e) => setJsonl(e.target.value)}
+                />
+              </label>
+            )}
+          </Section>
         </div>
         <div className="run-bar row gap wrap">
           <button type="button" className="btn btn-primary" data-testid="run-compare" disabled={running} onClick={start}>
@@ -295,36 +293,36 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
 
 function ModelPicker({ options, picked, onToggle, error }: { options: ModelOption[]; picked: string[]; onToggle: (id: string) => void; error: string | null }) {
   return (
-    <section className="panel">
-      <header className="panel-head">
-        <h2>Models</h2>
+    <Section
+      title="Models"
+      bodyClassName="model-list"
+      aside={
         <span className="muted small">
           {picked.length}/{MAX_MODELS} picked
         </span>
-      </header>
-      <div className="panel-body model-list">
-        <ErrorText error={error} />
-        {options.map((m) => {
-          const on = picked.includes(m.id);
-          const col = picked.indexOf(m.id);
-          return (
-            <label key={m.id} className={`model-option ${on ? "on" : ""}`}>
-              <input
-                type="checkbox"
-                data-testid={`model-option-${m.id}`}
-                checked={on}
-                disabled={!on && picked.length >= MAX_MODELS}
-                onChange={() => onToggle(m.id)}
-              />
-              <span className="mono">{m.id}</span>
-              {m.demo ? <span className="tag tag-accent">demo</span> : <span className="tag">{m.provider}</span>}
-              {on && <span className="muted small">col {col + 1}</span>}
-            </label>
-          );
-        })}
-        {options.length === 0 && !error && <div className="muted small">Loading models…</div>}
-      </div>
-    </section>
+      }
+    >
+      <ErrorText error={error} />
+      {options.map((m) => {
+        const on = picked.includes(m.id);
+        const col = picked.indexOf(m.id);
+        return (
+          <label key={m.id} className={`model-option ${on ? "on" : ""}`}>
+            <input
+              type="checkbox"
+              data-testid={`model-option-${m.id}`}
+              checked={on}
+              disabled={!on && picked.length >= MAX_MODELS}
+              onChange={() => onToggle(m.id)}
+            />
+            <span className="mono">{m.id}</span>
+            {m.demo ? <span className="tag tag-accent">demo</span> : <span className="tag">{m.provider}</span>}
+            {on && <span className="muted small">col {col + 1}</span>}
+          </label>
+        );
+      })}
+      {options.length === 0 && !error && <div className="muted small">Loading models…</div>}
+    </Section>
   );
 }
 

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import type { GatewayStatus } from "../../bindings/GatewayStatus";
-import { CopyButton, Empty, ErrorText } from "../../components/ui";
+import { CopyButton, Empty, ErrorText, Section } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
 import { api, errorMessage } from "../../lib/api";
 import { formatRelative, formatTime } from "../../lib/format";
@@ -148,84 +148,83 @@ function Tokens({ status, onChanged }: { status: GatewayStatus | null; onChanged
   };
   const tokens = status?.tokens ?? [];
   return (
-    <section className="panel">
-      <header className="panel-head">
-        <h2>Tokens</h2>
+    <Section
+      title="Tokens"
+      aside={
         <span className="muted small">Every gateway request needs one (Authorization: Bearer …)</span>
-      </header>
-      <div className="panel-body">
-        <form
-          className="row gap"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void create();
-          }}
-        >
-          <input className="input mono grow" aria-label="New token name" placeholder="token name" value={name} onChange={(e) => setName(e.target.value)} data-testid="token-name" />
-          <button type="submit" className="btn btn-primary" data-testid="create-token">
-            Create token
-          </button>
-        </form>
-        {secret && (
-          <div className="secret-once" role="status">
-            <div>
-              Token “{secret.name}”. <strong>Copy it now: it is shown only once.</strong>
-            </div>
-            <div className="row gap">
-              <code className="mono grow secret-text" data-testid="token-secret">
-                {secret.token}
-              </code>
-              <CopyButton text={secret.token} />
-              <button type="button" className="btn btn-small btn-ghost" onClick={() => setSecret(null)}>
-                Done
-              </button>
-            </div>
+      }
+    >
+      <form
+        className="row gap"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void create();
+        }}
+      >
+        <input className="input mono grow" aria-label="New token name" placeholder="token name" value={name} onChange={(e) => setName(e.target.value)} data-testid="token-name" />
+        <button type="submit" className="btn btn-primary" data-testid="create-token">
+          Create token
+        </button>
+      </form>
+      {secret && (
+        <div className="secret-once" role="status">
+          <div>
+            Token “{secret.name}”. <strong>Copy it now: it is shown only once.</strong>
           </div>
-        )}
-        <ErrorText error={error} />
-        {tokens.length === 0 ? (
-          <Empty title="No tokens">Create one above and put it in PORTOLAN_TOKEN for the snippets.</Empty>
-        ) : (
-          <table className="table compact">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Prefix</th>
-                <th>Created</th>
-                <th>Last used</th>
-                <th aria-label="Actions" />
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.map((t) => (
-                <tr key={t.name} data-testid={`token-row-${t.name}`}>
-                  <td className="mono">{t.name}</td>
-                  <td className="mono">{t.prefix}…</td>
-                  <td title={formatTime(t.created_at)}>{formatRelative(t.created_at)}</td>
-                  <td>{t.last_used_at ? formatRelative(t.last_used_at) : <span className="muted">never</span>}</td>
-                  <td className="actions">
-                    {confirm === t.name ? (
-                      <>
-                        <button type="button" className="btn btn-small btn-danger" onClick={() => void revoke(t.name)}>
-                          Confirm revoke
-                        </button>
-                        <button type="button" className="btn btn-small" onClick={() => setConfirm(null)}>
-                          Keep
-                        </button>
-                      </>
-                    ) : (
-                      <button type="button" className="btn btn-small btn-danger-ghost" onClick={() => setConfirm(t.name)}>
-                        Revoke
+          <div className="row gap">
+            <code className="mono grow secret-text" data-testid="token-secret">
+              {secret.token}
+            </code>
+            <CopyButton text={secret.token} />
+            <button type="button" className="btn btn-small btn-ghost" onClick={() => setSecret(null)}>
+              Done
+            </button>
+          </div>
+        </div>
+      )}
+      <ErrorText error={error} />
+      {tokens.length === 0 ? (
+        <Empty title="No tokens">Create one above and put it in PORTOLAN_TOKEN for the snippets.</Empty>
+      ) : (
+        <table className="table compact">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Prefix</th>
+              <th>Created</th>
+              <th>Last used</th>
+              <th aria-label="Actions" />
+            </tr>
+          </thead>
+          <tbody>
+            {tokens.map((t) => (
+              <tr key={t.name} data-testid={`token-row-${t.name}`}>
+                <td className="mono">{t.name}</td>
+                <td className="mono">{t.prefix}…</td>
+                <td title={formatTime(t.created_at)}>{formatRelative(t.created_at)}</td>
+                <td>{t.last_used_at ? formatRelative(t.last_used_at) : <span className="muted">never</span>}</td>
+                <td className="actions">
+                  {confirm === t.name ? (
+                    <>
+                      <button type="button" className="btn btn-small btn-danger" onClick={() => void revoke(t.name)}>
+                        Confirm revoke
                       </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </div>
-    </section>
+                      <button type="button" className="btn btn-small" onClick={() => setConfirm(null)}>
+                        Keep
+                      </button>
+                    </>
+                  ) : (
+                    <button type="button" className="btn btn-small btn-danger-ghost" onClick={() => setConfirm(t.name)}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Section>
   );
 }
 
@@ -242,9 +241,9 @@ function SnippetsPanel({ url, running, initialSlug }: { url: string; running: bo
   }, [url, effective, version.data]);
   const text = snippets[lang];
   return (
-    <section className="panel">
-      <header className="panel-head">
-        <h2>Call a prompt</h2>
+    <Section
+      title="Call a prompt"
+      aside={
         <div className="segmented" role="radiogroup" aria-label="Snippet language">
           {(
             [
@@ -258,31 +257,30 @@ function SnippetsPanel({ url, running, initialSlug }: { url: string; running: bo
             </button>
           ))}
         </div>
-      </header>
-      <div className="panel-body">
-        <div className="row gap">
-          <label className="inline-field">
-            <span>Prompt</span>
-            <select className="input" value={effective} onChange={(e) => setSlug(e.target.value)} data-testid="snippet-prompt">
-              {list.map((p) => (
-                <option key={p.id} value={p.slug}>
-                  {p.slug}
-                </option>
-              ))}
-            </select>
-          </label>
-          <span className="grow" />
-          <CopyButton text={text} label="Copy snippet" />
-        </div>
-        {!running && <div className="muted small">The gateway is off: start it first for these to answer.</div>}
-        <pre className="snippet" data-testid={`snippet-${lang}`}>
-          {text}
-        </pre>
-        <div className="muted small">
-          {lang === "python" ? "pip install openai" : lang === "js" ? "npm install openai" : "Set PORTOLAN_TOKEN to a token from the left."} · The body’s
-          “variables” fill the template; other fields (model, temperature, stream) override the saved ones.
-        </div>
+      }
+    >
+      <div className="row gap">
+        <label className="inline-field">
+          <span>Prompt</span>
+          <select className="input" value={effective} onChange={(e) => setSlug(e.target.value)} data-testid="snippet-prompt">
+            {list.map((p) => (
+              <option key={p.id} value={p.slug}>
+                {p.slug}
+              </option>
+            ))}
+          </select>
+        </label>
+        <span className="grow" />
+        <CopyButton text={text} label="Copy snippet" />
       </div>
-    </section>
+      {!running && <div className="muted small">The gateway is off: start it first for these to answer.</div>}
+      <pre className="snippet" data-testid={`snippet-${lang}`}>
+        {text}
+      </pre>
+      <div className="muted small">
+        {lang === "python" ? "pip install openai" : lang === "js" ? "npm install openai" : "Set PORTOLAN_TOKEN to a token from the left."} · The body’s
+        “variables” fill the template; other fields (model, temperature, stream) override the saved ones.
+      </div>
+    </Section>
   );
 }

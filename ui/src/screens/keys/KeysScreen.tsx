@@ -1,7 +1,7 @@
 import { useState } from "react";
 import type { KeyDto } from "../../bindings/KeyDto";
 import type { KeyTestDto } from "../../bindings/KeyTestDto";
-import { Empty, ErrorText } from "../../components/ui";
+import { Empty, ErrorText, Section } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
 import { api, errorMessage } from "../../lib/api";
 import { formatLatency, formatRelative, formatTime } from "../../lib/format";
@@ -13,38 +13,37 @@ export function KeysScreen() {
   return (
     <div className="keys">
       <AddKeyForm onAdded={keys.reload} />
-      <section className="panel">
-        <header className="panel-head">
-          <h2>Keys</h2>
+      <Section
+        title="Keys"
+        aside={
           <span className="muted small">Secrets are sealed at rest and never shown again; only a mask is listed.</span>
-        </header>
-        <div className="panel-body">
-          <ErrorText error={keys.error} />
-          {list.length === 0 && !keys.loading && !keys.error ? (
-            <Empty title="No keys yet">
-              The demo models work without one. Add a provider key above to compare real models; it is then offered on the Compare screen.
-            </Empty>
-          ) : (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Provider</th>
-                  <th>Secret</th>
-                  <th>Last used</th>
-                  <th>Budget</th>
-                  <th aria-label="Actions" />
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((k) => (
-                  <KeyRow key={k.id} k={k} onChanged={keys.reload} />
-                ))}
-              </tbody>
-            </table>
-          )}
-        </div>
-      </section>
+        }
+      >
+        <ErrorText error={keys.error} />
+        {list.length === 0 && !keys.loading && !keys.error ? (
+          <Empty title="No keys yet">
+            The demo models work without one. Add a provider key above to compare real models; it is then offered on the Compare screen.
+          </Empty>
+        ) : (
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Provider</th>
+                <th>Secret</th>
+                <th>Last used</th>
+                <th>Budget</th>
+                <th aria-label="Actions" />
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((k) => (
+                <KeyRow key={k.id} k={k} onChanged={keys.reload} />
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Section>
     </div>
   );
 }

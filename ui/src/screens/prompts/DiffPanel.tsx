@@ -1,7 +1,7 @@
 import { useState } from "react";
 import type { DiffLineDto } from "../../bindings/DiffLineDto";
 import type { DiffSectionDto } from "../../bindings/DiffSectionDto";
-import { ErrorText } from "../../components/ui";
+import { ErrorText, Section } from "../../components/ui";
 import { api, errorMessage, type Diff, type Version } from "../../lib/api";
 import { linePrefix, sideBySide, tagClass } from "../../lib/diffView";
 
@@ -42,9 +42,9 @@ export function DiffPanel({ slug, versions }: Props) {
   ));
 
   return (
-    <section className="panel">
-      <header className="panel-head">
-        <h2>Diff</h2>
+    <Section
+      title="Diff"
+      aside={
         <div className="segmented" role="radiogroup" aria-label="Diff view">
           {(
             [
@@ -58,36 +58,35 @@ export function DiffPanel({ slug, versions }: Props) {
             </button>
           ))}
         </div>
-      </header>
-      <div className="panel-body">
-        <div className="row gap wrap">
-          <label className="inline-field">
-            <span>From</span>
-            <select className="input" data-testid="diff-from" value={fromV} onChange={(e) => setFrom(e.target.value)}>
-              {options}
-            </select>
-          </label>
-          <label className="inline-field">
-            <span>To</span>
-            <select className="input" data-testid="diff-to" value={toV} onChange={(e) => setTo(e.target.value)}>
-              {options}
-            </select>
-          </label>
-          <button type="button" className="btn" data-testid="show-diff" disabled={versions.length === 0} onClick={() => void show()}>
-            Show diff
-          </button>
-        </div>
-        <ErrorText error={error} />
-        <div className="diff-view" data-testid="diff-view">
-          {!diff && !error && <div className="muted small">Choose two versions and press “Show diff”.</div>}
-          {diff && !diff.changed && <div className="muted">v{diff.from} and v{diff.to} have the same content.</div>}
-          {diff &&
-            diff.sections
-              .filter((s) => s.change !== "unchanged")
-              .map((s, i) => <DiffSection key={`${diff.from}-${diff.to}-${i}`} section={s} mode={mode} />)}
-        </div>
+      }
+    >
+      <div className="row gap wrap">
+        <label className="inline-field">
+          <span>From</span>
+          <select className="input" data-testid="diff-from" value={fromV} onChange={(e) => setFrom(e.target.value)}>
+            {options}
+          </select>
+        </label>
+        <label className="inline-field">
+          <span>To</span>
+          <select className="input" data-testid="diff-to" value={toV} onChange={(e) => setTo(e.target.value)}>
+            {options}
+          </select>
+        </label>
+        <button type="button" className="btn" data-testid="show-diff" disabled={versions.length === 0} onClick={() => void show()}>
+          Show diff
+        </button>
       </div>
-    </section>
+      <ErrorText error={error} />
+      <div className="diff-view" data-testid="diff-view">
+        {!diff && !error && <div className="muted small">Choose two versions and press “Show diff”.</div>}
+        {diff && !diff.changed && <div className="muted">v{diff.from} and v{diff.to} have the same content.</div>}
+        {diff &&
+          diff.sections
+            .filter((s) => s.change !== "unchanged")
+            .map((s, i) => <DiffSection key={`${diff.from}-${diff.to}-${i}`} section={s} mode={mode} />)}
+      </div>
+    </Section>
   );
 }
 

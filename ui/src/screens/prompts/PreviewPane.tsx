@@ -1,5 +1,5 @@
 import type { PreviewDto } from "../../bindings/PreviewDto";
-import { Kbd, modKey } from "../../components/ui";
+import { Kbd, Section, modKey } from "../../components/ui";
 
 interface Props {
   preview: PreviewDto | null;
@@ -16,33 +16,33 @@ const ERROR_TITLES: Record<string, string> = {
 /** The draft rendered with the form's variables, or why it cannot be. */
 export function PreviewPane({ preview, error }: Props) {
   return (
-    <section className="panel">
-      <header className="panel-head">
-        <h2>Preview</h2>
+    <Section
+      title="Preview"
+      bodyTestId="preview"
+      aside={
         <span className="muted small">
           live · <Kbd>{modKey}+Enter</Kbd> refresh
         </span>
-      </header>
-      <div className="panel-body" data-testid="preview">
-        {error && (
-          <div className={`preview-error kind-${error.kind}`} role="alert">
-            <strong>{ERROR_TITLES[error.kind] ?? "Cannot render"}</strong>
-            <div>{error.message}</div>
-            {error.kind === "missing_variables" && <div className="muted small">Fill them in above, or declare a default.</div>}
-          </div>
-        )}
-        {!preview && !error && <div className="muted">Rendering…</div>}
-        {preview && (
-          <div className={`preview-messages ${error ? "stale" : ""}`}>
-            {preview.messages.map((m, i) => (
-              <div key={i} className={`preview-message role-${m.role}`}>
-                <div className="preview-role">{m.role}</div>
-                <pre className="preview-text">{m.content}</pre>
-              </div>
-            ))}
-          </div>
-        )}
-      </div>
-    </section>
+      }
+    >
+      {error && (
+        <div className={`preview-error kind-${error.kind}`} role="alert">
+          <strong>{ERROR_TITLES[error.kind] ?? "Cannot render"}</strong>
+          <div>{error.message}</div>
+          {error.kind === "missing_variables" && <div className="muted small">Fill them in above, or declare a default.</div>}
+        </div>
+      )}
+      {!preview && !error && <div className="muted">Rendering…</div>}
+      {preview && (
+        <div className={`preview-messages ${error ? "stale" : ""}`}>
+          {preview.messages.map((m, i) => (
+            <div key={i} className={`preview-message role-${m.role}`}>
+              <div className="preview-role">{m.role}</div>
+              <pre className="preview-text">{m.content}</pre>
+            </div>
+          ))}
+        </div>
+      )}
+    </Section>
   );
 }

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { PreviewDto } from "../../bindings/PreviewDto";
 import type { VariableDto } from "../../bindings/VariableDto";
 import { CodeEditor } from "../../components/CodeEditor";
-import { ErrorText, Kbd, modKey } from "../../components/ui";
+import { ErrorText, Kbd, Section, modKey } from "../../components/ui";
 import { useShortcuts } from "../../hooks/useShortcuts";
 import { api, errorMessage, toAppError, type Version } from "../../lib/api";
 import { buildVariableFields, collectValues } from "../../lib/variables";
@@ -137,9 +137,10 @@ export function PromptEditor({ slug, onSaved }: Props) {
       </div>
       <div className="editor-grid">
         <div className="editor-col">
-          <section className="panel">
-            <header className="panel-head">
-              <h2>Messages</h2>
+          <Section
+            title="Messages"
+            bodyClassName="messages"
+            aside={
               <div className="panel-actions">
                 <button
                   type="button"
@@ -149,48 +150,47 @@ export function PromptEditor({ slug, onSaved }: Props) {
                   Add message
                 </button>
               </div>
-            </header>
-            <div className="panel-body messages">
-              {draft.messages.map((m, i) => (
-                <div key={m.uid} className="message">
-                  <div className="message-head">
-                    <select
-                      className="input select-small"
-                      aria-label={`Role of message ${i + 1}`}
-                      value={m.role}
-                      onChange={(e) => setMessage(m.uid, { role: e.target.value })}
-                    >
-                      {ROLES.map((r) => (
-                        <option key={r} value={r}>
-                          {r}
-                        </option>
-                      ))}
-                    </select>
-                    <span className="muted small">message {i + 1}</span>
-                    <button
-                      type="button"
-                      className="btn btn-small btn-ghost"
-                      aria-label={`Remove message ${i + 1}`}
-                      disabled={draft.messages.length <= 1}
-                      onClick={() => update({ messages: draft.messages.filter((x) => x.uid !== m.uid) })}
-                    >
-                      Remove
-                    </button>
-                  </div>
-                  <CodeEditor
-                    key={`${loadKey}-${m.uid}`}
-                    testId={`message-editor-${i}`}
-                    initial={m.content}
-                    onChange={(content) => setMessage(m.uid, { content })}
-                    variables={fields.map((f) => f.name)}
-                    partials={partials}
-                    ariaLabel={`Message ${i + 1} (${m.role}) template`}
-                    placeholder="Type the template; {{name}} inserts a variable"
-                  />
+            }
+          >
+            {draft.messages.map((m, i) => (
+              <div key={m.uid} className="message">
+                <div className="message-head">
+                  <select
+                    className="input select-small"
+                    aria-label={`Role of message ${i + 1}`}
+                    value={m.role}
+                    onChange={(e) => setMessage(m.uid, { role: e.target.value })}
+                  >
+                    {ROLES.map((r) => (
+                      <option key={r} value={r}>
+                        {r}
+                      </option>
+                    ))}
+                  </select>
+                  <span className="muted small">message {i + 1}</span>
+                  <button
+                    type="button"
+                    className="btn btn-small btn-ghost"
+                    aria-label={`Remove message ${i + 1}`}
+                    disabled={draft.messages.length <= 1}
+                    onClick={() => update({ messages: draft.messages.filter((x) => x.uid !== m.uid) })}
+                  >
+                    Remove
+                  </button>
                 </div>
-              ))}
-            </div>
-          </section>
+                <CodeEditor
+                  key={`${loadKey}-${m.uid}`}
+                  testId={`message-editor-${i}`}
+                  initial={m.content}
+                  onChange={(content) => setMessage(m.uid, { content })}
+                  variables={fields.map((f) => f.name)}
+                  partials={partials}
+                  ariaLabel={`Message ${i + 1} (${m.role}) template`}
+                  placeholder="Type the template; {{name}} inserts a variable"
+                />
+              </div>
+            ))}
+          </Section>
           <SettingsPanel draft={draft} update={update} />
           <DeclaredVariables variables={draft.variables} onChange={(variables) => update({ variables })} />
           <section className="panel save-bar">
@@ -258,99 +258,96 @@ function SettingsPanel({ draft, update }: { draft: EditorDraft; update: (p: Part
     }
   }, [draft.params_json]);
   return (
-    <section className="panel">
-      <header className="panel-head">
-        <h2>Settings</h2>
-      </header>
-      <div className="panel-body settings">
-        <label className="field">
-          <span>Model</span>
-          <input
-            className="input mono"
-            placeholder="demo/small, gpt-4o-mini, @my-key/model"
-            value={draft.model}
-            onChange={(e) => update({ model: e.target.value })}
-          />
-        </label>
-        <label className="field">
-          <span>Description</span>
-          <input className="input" placeholder="What this prompt does" value={draft.description} onChange={(e) => update({ description: e.target.value })} />
-        </label>
-        <label className="field span-2">
-          <span>Parameters (JSON)</span>
-          <textarea
-            className="input mono"
-            rows={3}
-            spellCheck={false}
-            value={draft.params_json}
-            onChange={(e) => update({ params_json: e.target.value })}
-          />
-        </label>
-        <ErrorText error={paramsError} />
-      </div>
-    </section>
+    <Section
+      title="Settings"
+      bodyClassName="settings"
+    >
+      <label className="field">
+        <span>Model</span>
+        <input
+          className="input mono"
+          placeholder="demo/small, gpt-4o-mini, @my-key/model"
+          value={draft.model}
+          onChange={(e) => update({ model: e.target.value })}
+        />
+      </label>
+      <label className="field">
+        <span>Description</span>
+        <input className="input" placeholder="What this prompt does" value={draft.description} onChange={(e) => update({ description: e.target.value })} />
+      </label>
+      <label className="field span-2">
+        <span>Parameters (JSON)</span>
+        <textarea
+          className="input mono"
+          rows={3}
+          spellCheck={false}
+          value={draft.params_json}
+          onChange={(e) => update({ params_json: e.target.value })}
+        />
+      </label>
+      <ErrorText error={paramsError} />
+    </Section>
   );
 }
 
 function DeclaredVariables({ variables, onChange }: { variables: VariableDto[]; onChange: (v: VariableDto[]) => void }) {
   const set = (i: number, patch: Partial<VariableDto>) => onChange(variables.map((v, j) => (j === i ? { ...v, ...patch } : v)));
   return (
-    <section className="panel">
-      <header className="panel-head">
-        <h2>Declared variables</h2>
+    <Section
+      title="Declared variables"
+      aside={
         <div className="panel-actions">
           <button type="button" className="btn btn-small" onClick={() => onChange([...variables, { name: "", description: null, default_json: null }])}>
             Add variable
           </button>
         </div>
-      </header>
-      <div className="panel-body">
-        {variables.length === 0 ? (
-          <div className="muted small">None declared. Declare a variable to give it a description or a default (JSON, e.g. "friendly" or 3).</div>
-        ) : (
-          <table className="table compact">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Description</th>
-                <th>Default (JSON)</th>
-                <th aria-label="Actions" />
+      }
+    >
+      {variables.length === 0 ? (
+        <div className="muted small">None declared. Declare a variable to give it a description or a default (JSON, e.g. "friendly" or 3).</div>
+      ) : (
+        <table className="table compact">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Description</th>
+              <th>Default (JSON)</th>
+              <th aria-label="Actions" />
+            </tr>
+          </thead>
+          <tbody>
+            {variables.map((v, i) => (
+              <tr key={i}>
+                <td>
+                  <input className="input mono" aria-label={`Variable ${i + 1} name`} value={v.name} onChange={(e) => set(i, { name: e.target.value })} />
+                </td>
+                <td>
+                  <input
+                    className="input"
+                    aria-label={`Variable ${i + 1} description`}
+                    value={v.description ?? ""}
+                    onChange={(e) => set(i, { description: e.target.value })}
+                  />
+                </td>
+                <td>
+                  <input
+                    className="input mono"
+                    aria-label={`Variable ${i + 1} default`}
+                    placeholder='"text" or 3'
+                    value={v.default_json ?? ""}
+                    onChange={(e) => set(i, { default_json: e.target.value })}
+                  />
+                </td>
+                <td>
+                  <button type="button" className="btn btn-small btn-ghost" aria-label={`Remove variable ${v.name || i + 1}`} onClick={() => onChange(variables.filter((_, j) => j !== i))}>
+                    ✕
+                  </button>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {variables.map((v, i) => (
-                <tr key={i}>
-                  <td>
-                    <input className="input mono" aria-label={`Variable ${i + 1} name`} value={v.name} onChange={(e) => set(i, { name: e.target.value })} />
-                  </td>
-                  <td>
-                    <input
-                      className="input"
-                      aria-label={`Variable ${i + 1} description`}
-                      value={v.description ?? ""}
-                      onChange={(e) => set(i, { description: e.target.value })}
-                    />
-                  </td>
-                  <td>
-                    <input
-                      className="input mono"
-                      aria-label={`Variable ${i + 1} default`}
-                      placeholder='"text" or 3'
-                      value={v.default_json ?? ""}
-                      onChange={(e) => set(i, { default_json: e.target.value })}
-                    />
-                  </td>
-                  <td>
-                    <button type="button" className="btn btn-small btn-ghost" aria-label={`Remove variable ${v.name || i + 1}`} onClick={() => onChange(variables.filter((_, j) => j !== i))}>
-                      ✕
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </div>
-    </section>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Section>
   );
 }

@@ -1,4 +1,5 @@
 import type { VariableField } from "../../lib/variables";
+import { Section } from "../../components/ui";
 
 interface Props {
   fields: readonly VariableField[];
@@ -12,36 +13,34 @@ interface Props {
 /** Inputs for the variables the templates use; empty inputs fall back to the declared default. */
 export function VariablesForm({ fields, inputs, errors, onChange, idPrefix = "pvar" }: Props) {
   return (
-    <section className="panel">
-      <header className="panel-head">
-        <h2>Variables</h2>
-      </header>
-      <div className="panel-body var-form">
-        {fields.length === 0 && <div className="muted small">The templates use no variables. Type {"{{name}}"} in a message to add one.</div>}
-        {fields.map((f) => {
-          const id = `${idPrefix}-${f.name}`;
-          const common = {
-            id,
-            "data-testid": id,
-            className: `input mono ${errors[f.name] ? "invalid" : ""}`,
-            value: inputs[f.name] ?? "",
-            placeholder: f.hasDefault ? `default: ${f.placeholder}` : f.kind === "json" ? "JSON value" : "",
-            onChange: (e: { target: { value: string } }) => onChange(f.name, e.target.value),
-          };
-          return (
-            <div key={f.name} className="var-field">
-              <label htmlFor={id} className="var-label">
-                <span className="mono">{f.name}</span>
-                {f.kind === "json" && <span className="tag">json</span>}
-                {!f.used && <span className="tag">unused</span>}
-              </label>
-              {f.multiline ? <textarea rows={3} {...common} /> : <input {...common} />}
-              {f.description && <div className="muted small">{f.description}</div>}
-              {errors[f.name] && <div className="error-text small">{errors[f.name]}</div>}
-            </div>
-          );
-        })}
-      </div>
-    </section>
+    <Section
+      title="Variables"
+      bodyClassName="var-form"
+    >
+      {fields.length === 0 && <div className="muted small">The templates use no variables. Type {"{{name}}"} in a message to add one.</div>}
+      {fields.map((f) => {
+        const id = `${idPrefix}-${f.name}`;
+        const common = {
+          id,
+          "data-testid": id,
+          className: `input mono ${errors[f.name] ? "invalid" : ""}`,
+          value: inputs[f.name] ?? "",
+          placeholder: f.hasDefault ? `default: ${f.placeholder}` : f.kind === "json" ? "JSON value" : "",
+          onChange: (e: { target: { value: string } }) => onChange(f.name, e.target.value),
+        };
+        return (
+          <div key={f.name} className="var-field">
+            <label htmlFor={id} className="var-label">
+              <span className="mono">{f.name}</span>
+              {f.kind === "json" && <span className="tag">json</span>}
+              {!f.used && <span className="tag">unused</span>}
+            </label>
+            {f.multiline ? <textarea rows={3} {...common} /> : <input {...common} />}
+            {f.description && <div className="muted small">{f.description}</div>}
+            {errors[f.name] && <div className="error-text small">{errors[f.name]}</div>}
+          </div>
+        );
+      })}
+    </Section>
   );
 }
