@@ -12,7 +12,7 @@ use portolan::keys::NewKey;
 use portolan::logs::LogFilter;
 use portolan::routing::{CallBody, CallOptions, Engine, EngineSettings, RouteConfig};
 use portolan::secrets::SecretString;
-use portolan::{Store, StoreOptions};
+use portolan::Store;
 use serde_json::json;
 
 const OPENAI_KEY: &str = "sk-test-openai-0123456789abcdefghijkl";
@@ -30,36 +30,9 @@ impl Fixture {
     }
 
     async fn with_settings(adjust: impl FnOnce(&mut EngineSettings)) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            Store::open_with(
-                dir.path(),
-                StoreOptions {
-                    seed_samples: false,
-                    use_keyring: false,
-                    master_key: Some("ab".repeat(32)),
-                },
-            )
-            .unwrap(),
-        );
-        let fake = FakeServer::start().await;
-        fake.expect_key(OPENAI_KEY);
-        for (name, url) in [
-            ("openai", format!("{}/v1", fake.base_url())),
-            ("backup", format!("{}/v1", fake.base_url())),
-        ] {
-            store
-                .add_key(
-                    &NewKey {
-                        name: name.into(),
-                        provider: "openai".into(),
-                        base_url: Some(url),
-                        notes: None,
-                    },
-                    &SecretString::new(OPENAI_KEY.into()),
-                )
-                .unwrap();
-        }
+        let (dir, store, fake) =
+            crate::support::library_with_fake_openai(false, &["openai", "backup"], OPENAI_KEY)
+                .await;
         let mut settings = EngineSettings {
             backoff_base_ms: 5,
             backoff_max_ms: 20,

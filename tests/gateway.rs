@@ -6,11 +6,9 @@ use std::time::{Duration, Instant};
 use fake_providers::{Behavior, FakeServer};
 use futures_util::StreamExt;
 use portolan::gateway::{self, GatewayConfig};
-use portolan::keys::NewKey;
 use portolan::logs::LogFilter;
 use portolan::routing::{Engine, EngineSettings};
-use portolan::secrets::SecretString;
-use portolan::{Store, StoreOptions};
+use portolan::Store;
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-gateway-test-0123456789abcdefghijkl";
@@ -36,31 +34,8 @@ impl Gw {
     }
 
     async fn start_with(config: GatewayConfig) -> Gw {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            Store::open_with(
-                dir.path(),
-                StoreOptions {
-                    seed_samples: true,
-                    use_keyring: false,
-                    master_key: Some("12".repeat(32)),
-                },
-            )
-            .unwrap(),
-        );
-        let fake = FakeServer::start().await;
-        fake.expect_key(KEY);
-        store
-            .add_key(
-                &NewKey {
-                    name: "openai".into(),
-                    provider: "openai".into(),
-                    base_url: Some(format!("{}/v1", fake.base_url())),
-                    notes: None,
-                },
-                &SecretString::new(KEY.into()),
-            )
-            .unwrap();
+        let (dir, store, fake) =
+            crate::support::library_with_fake_openai(true, &["openai"], KEY).await;
         let token = store.create_token("tests").unwrap().secret;
         let settings = EngineSettings {
             backoff_base_ms: 5,

@@ -29,31 +29,7 @@ struct Fx {
 }
 
 async fn fixture(settings: EngineSettings) -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open_with(
-            dir.path(),
-            StoreOptions {
-                seed_samples: true,
-                use_keyring: false,
-                master_key: Some("34".repeat(32)),
-            },
-        )
-        .unwrap(),
-    );
-    let fake = FakeServer::start().await;
-    fake.expect_key(KEY);
-    store
-        .add_key(
-            &NewKey {
-                name: "openai".into(),
-                provider: "openai".into(),
-                base_url: Some(format!("{}/v1", fake.base_url())),
-                notes: None,
-            },
-            &SecretString::new(KEY.into()),
-        )
-        .unwrap();
+    let (dir, store, fake) = crate::support::library_with_fake_openai(true, &["openai"], KEY).await;
     let engine = Engine::with_settings(
         store.clone(),
         EngineSettings {

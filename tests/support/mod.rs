@@ -131,3 +131,45 @@ pub fn prompt_file(name: &str, system: &str, user: &str) -> String {
         "---\nname: {name}\nmodel:\n  id: gpt-4o-mini\n---\nsystem:\n{system}\n\nuser:\n{user}\n"
     )
 }
+
+/// A library in a throwaway directory (the samples in it when `seed_samples`) with one virtual
+/// key per name in `keys`, all pointing at a fake OpenAI on 127.0.0.1 that accepts only
+/// `secret`: the starting point of the engine, gateway and governance tests.
+pub async fn library_with_fake_openai(
+    seed_samples: bool,
+    keys: &[&str],
+    secret: &str,
+) -> (
+    tempfile::TempDir,
+    std::sync::Arc<portolan::Store>,
+    fake_providers::FakeServer,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        portolan::Store::open_with(
+            dir.path(),
+            portolan::StoreOptions {
+                seed_samples,
+                use_keyring: false,
+                master_key: Some("ab".repeat(32)),
+            },
+        )
+        .unwrap(),
+    );
+    let fake = fake_providers::FakeServer::start().await;
+    fake.expect_key(secret);
+    for name in keys {
+        store
+            .add_key(
+                &portolan::keys::NewKey {
+                    name: (*name).into(),
+                    provider: "openai".into(),
+                    base_url: Some(format!("{}/v1", fake.base_url())),
+                    notes: None,
+                },
+                &portolan::secrets::SecretString::new(secret.into()),
+            )
+            .unwrap();
+    }
+    (dir, store, fake)
+}
