@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use fake_providers::{Behavior, FakeServer};
 use futures_util::StreamExt;
+use portolan::Store;
 use portolan::chat::{ChatMessage, ChatRequest, StreamOptions};
 use portolan::keys::NewKey;
 use portolan::logs::LogFilter;
 use portolan::routing::{CallBody, CallOptions, Engine, EngineSettings, RouteConfig};
 use portolan::secrets::SecretString;
-use portolan::Store;
 use serde_json::json;
 
 const OPENAI_KEY: &str = "sk-test-openai-0123456789abcdefghijkl";

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use fake_providers::{Behavior, FakeServer};
 use futures_util::StreamExt;
+use portolan::Store;
 use portolan::gateway::{self, GatewayConfig};
 use portolan::logs::LogFilter;
 use portolan::routing::{Engine, EngineSettings};
-use portolan::Store;
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-gateway-test-0123456789abcdefghijkl";

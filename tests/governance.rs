@@ -866,6 +866,23 @@ async fn stream_text(
     (out, None)
 }
 
+/// A non-streamed call with a routing config.
+async fn call_with(
+    engine: &Engine,
+    config: &RouteConfig,
+    text: &str,
+) -> Result<portolan::routing::Call, portolan::routing::CallError> {
+    engine
+        .chat(
+            request(text),
+            CallOptions {
+                config: Some(config.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+}
+
 #[tokio::test]
 async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
     let f = fixture(EngineSettings::default()).await;
@@ -880,17 +897,7 @@ async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
     // A complete answer is redacted for the client and the log.
     f.fake
         .push(Behavior::reply("Write to bob@example.com today"));
-    let call = f
-        .engine
-        .chat(
-            request("who?"),
-            CallOptions {
-                config: Some(redact.clone()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let call = call_with(&f.engine, &redact, "who?").await.unwrap();
     let CallBody::Complete(r) = call.body else {
         panic!()
     };
@@ -916,15 +923,7 @@ async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
     // deny: a complete answer is refused; a stream stops before the personal data, with 446.
     f.fake
         .push(Behavior::reply("Write to bob@example.com today"));
-    let refused = f
-        .engine
-        .chat(
-            request("who?"),
-            CallOptions {
-                config: Some(deny.clone()),
-                ..Default::default()
-            },
-        )
+    let refused = call_with(&f.engine, &deny, "who?")
         .await
         .err()
         .expect("refused");
@@ -968,17 +967,7 @@ async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
     for _ in 0..2 {
         f.fake
             .push(Behavior::reply("Write to bob@example.com today"));
-        let call = f
-            .engine
-            .chat(
-                request("cache me"),
-                CallOptions {
-                    config: Some(cached.clone()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let call = call_with(&f.engine, &cached, "cache me").await.unwrap();
         let CallBody::Complete(r) = call.body else {
             panic!()
         };
@@ -996,15 +985,7 @@ async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
     )
     .unwrap();
     f.fake.push(Behavior::reply("Sent to [EMAIL_1] now"));
-    let refused = f
-        .engine
-        .chat(
-            request("mail ada@example.com"),
-            CallOptions {
-                config: Some(both.clone()),
-                ..Default::default()
-            },
-        )
+    let refused = call_with(&f.engine, &both, "mail ada@example.com")
         .await
         .err()
         .expect("the restored answer holds an address");
