@@ -126,10 +126,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
           screen to compare real providers.
         </Banner>
         <div className="setup-grid">
-          <Section
-            title="Prompt"
-            bodyClassName="setup-prompt"
-          >
+          <Section title="Prompt" bodyClassName="setup-prompt">
             <label className="field">
               <span>Prompt</span>
               <select

@@ -258,10 +258,7 @@ function SettingsPanel({ draft, update }: { draft: EditorDraft; update: (p: Part
     }
   }, [draft.params_json]);
   return (
-    <Section
-      title="Settings"
-      bodyClassName="settings"
-    >
+    <Section title="Settings" bodyClassName="settings">
       <label className="field">
         <span>Model</span>
         <input

@@ -13,10 +13,7 @@ interface Props {
 /** Inputs for the variables the templates use; empty inputs fall back to the declared default. */
 export function VariablesForm({ fields, inputs, errors, onChange, idPrefix = "pvar" }: Props) {
   return (
-    <Section
-      title="Variables"
-      bodyClassName="var-form"
-    >
+    <Section title="Variables" bodyClassName="var-form">
       {fields.length === 0 && <div className="muted small">The templates use no variables. Type {"{{name}}"} in a message to add one.</div>}
       {fields.map((f) => {
         const id = `${idPrefix}-${f.name}`;
