@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_providers::{Behavior, FakeServer};
-use portolan::cache::ResponseCache;
+use portolan::cache::CacheEntry;
 use portolan::chat::{ChatMessage, ChatRequest, ChatResponse, Choice, Usage};
 use portolan::embeddings::LocalHashEmbedder;
 use portolan::keys::NewKey;
 use portolan::routing::{CallBody, CallOptions, Engine, EngineSettings};
 use portolan::secrets::SecretString;
+use portolan::store::SqliteCache;
 use portolan::{Store, StoreOptions};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -87,6 +88,7 @@ fn main() {
                 notes: None,
             },
             &SecretString::new("sk-bench-000000000000000000000000".into()),
+            &portolan::store::Actor::Cli,
         )
         .expect("key");
     let engine = Engine::with_settings(store.clone(), EngineSettings::default()).expect("engine");
@@ -137,7 +139,7 @@ fn main() {
     engine.flush_logs();
     println!("log records dropped: {}", engine.logs_dropped());
 
-    let cache = ResponseCache::new(store.clone());
+    let cache = SqliteCache::new(store.clone());
     let embedder = LocalHashEmbedder;
     let now = chrono::Utc::now().timestamp_millis();
     let mut filled = 0usize;
@@ -151,14 +153,14 @@ fn main() {
             );
             let v = embedder.embed(&text);
             cache
-                .put(
-                    &format!("key-{i}"),
-                    "one-partition",
-                    &response(i),
-                    Some(("local-hash-v1", &v)),
-                    now,
-                    3600,
-                )
+                .put(&CacheEntry {
+                    key: format!("key-{i}"),
+                    partition: "one-partition".into(),
+                    response: response(i),
+                    embedding: Some(("local-hash-v1".into(), v)),
+                    now_ms: now,
+                    max_age_secs: 3600,
+                })
                 .expect("put");
         }
         filled = target;
@@ -181,13 +183,13 @@ fn main() {
             (4242 % target) % 13
         ));
         let _ = cache
-            .get_semantic("one-partition", "local-hash-v1", &probe, 0.95, now)
+            .get_nearest("one-partition", "local-hash-v1", &probe, 0.95, now)
             .expect("warm");
         let mut semantic = Vec::new();
         for _ in 0..20 {
             let t = Instant::now();
             let m = cache
-                .get_semantic("one-partition", "local-hash-v1", &probe, 0.95, now)
+                .get_nearest("one-partition", "local-hash-v1", &probe, 0.95, now)
                 .expect("semantic");
             assert!(m.is_some());
             semantic.push(t.elapsed());

@@ -62,7 +62,7 @@ fn main() {
         ..Default::default()
     };
     store
-        .create_prompt("bench", &content, None)
+        .create_prompt("bench", &content, None, &portolan::store::Actor::Cli)
         .expect("create");
     let vars: Map<String, Value> = json!({
         "tone": "friendly", "product": "Portolan", "limit": 150,

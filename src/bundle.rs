@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::prompt_file::{self, EXTENSION, PromptFile};
 use crate::prompts::{PromptContent, PromptVersion, VersionSelector};
-use crate::store::Store;
+use crate::store::{Actor, Store};
 
 pub const MANIFEST: &str = "portolan.toml";
 pub const FORMAT_VERSION: u32 = 1;
@@ -403,6 +403,8 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// Replay a new prompt's git history as its versions (when the bundle is in a git work tree).
     pub history: bool,
+    /// Who the import's changes are attributed to in the audit log.
+    pub actor: Actor,
 }
 
 /// What an import does (or, dry, would do) to one prompt.
@@ -517,11 +519,12 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
                                     content,
                                     Some(&msg),
                                     at,
+                                    &options.actor,
                                 )?
                                 .prompt_id;
                             first = false;
                         } else {
-                            store.save_version_at(&id, content, Some(&msg), at)?;
+                            store.save_version_at(&id, content, Some(&msg), at, &options.actor)?;
                         }
                     }
                 }
@@ -539,6 +542,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
                             &p.id,
                             &f.prompt.content,
                             Some(&format!("Imported from {}", f.file)),
+                            &options.actor,
                         )?;
                     }
                 }
@@ -572,7 +576,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
             if current.get(&label) != Some(&version) {
                 action.labels.push((label.clone(), version));
                 if !options.dry_run {
-                    store.set_label(slug, version, &label)?;
+                    store.set_label(slug, version, &label, &options.actor)?;
                 }
             }
         }

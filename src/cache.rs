@@ -1,21 +1,14 @@
-//! The response cache. `simple` mode is an exact match on a hash of the canonical request (and
-//! routing config); `semantic` mode, on an exact miss, compares an embedding of the last user
-//! message with the cached entries whose other request fields are identical (same partition) and
-//! takes the most similar one above a threshold. Entries live in SQLite; the vectors of a
-//! partition are also kept in memory once searched, so a semantic lookup does not re-read them.
+//! What the response cache is: `simple` mode is an exact match on a hash of the canonical
+//! request (and routing config); `semantic` mode, on an exact miss, compares an embedding of the
+//! last user message with the cached entries whose other request fields are identical (same
+//! partition) and takes the most similar one above a threshold. The keys and statuses live
+//! here; where entries are kept is the cache store's business ([`crate::store::CacheStore`]).
 //! Errors and empty answers are never cached.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::chat::{ChatRequest, ChatResponse};
-use crate::embeddings::{cosine, from_bytes, to_bytes};
-use crate::error::Result;
-use crate::store::Store;
 
 /// What the cache did for a call; reported on every response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -49,6 +42,60 @@ impl CacheStatus {
     pub fn is_hit(self) -> bool {
         matches!(self, CacheStatus::Hit | CacheStatus::SemanticHit)
     }
+
+    pub const ALL: [CacheStatus; 6] = [
+        CacheStatus::Hit,
+        CacheStatus::SemanticHit,
+        CacheStatus::Miss,
+        CacheStatus::SemanticMiss,
+        CacheStatus::Refresh,
+        CacheStatus::Disabled,
+    ];
+}
+
+impl std::fmt::Display for CacheStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CacheStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        CacheStatus::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown cache status '{s}'"))
+    }
+}
+
+/// An answer to keep in the cache.
+#[derive(Debug, Clone)]
+pub struct CacheEntry {
+    pub key: String,
+    pub partition: String,
+    pub response: ChatResponse,
+    /// With an embedding (and the embedder's name), the entry is also found semantically.
+    pub embedding: Option<(String, Vec<f32>)>,
+    pub now_ms: i64,
+    pub max_age_secs: u64,
+}
+
+/// A semantic match.
+#[derive(Debug, Clone)]
+pub struct SemanticMatch {
+    pub response: ChatResponse,
+    pub similarity: f32,
+}
+
+/// Whether an answer is worth caching: errors never get here, and an empty answer (no text, no
+/// tool calls) is not kept.
+pub fn worth_caching(response: &ChatResponse) -> bool {
+    !response.text().trim().is_empty()
+        || response
+            .choices
+            .iter()
+            .any(|c| c.message.tool_calls.is_some())
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -84,164 +131,4 @@ pub fn partition_key(request: &ChatRequest, config: &str) -> String {
         "v1-semantic\u{0}{config}\u{0}{}",
         canonical_request(&r)
     ))
-}
-
-type Vectors = Vec<(String, Arc<[f32]>, i64)>;
-
-pub struct ResponseCache {
-    store: Arc<Store>,
-    partitions: Mutex<HashMap<String, Vectors>>,
-}
-
-/// A semantic match.
-#[derive(Debug, Clone)]
-pub struct SemanticMatch {
-    pub response: ChatResponse,
-    pub similarity: f32,
-}
-
-impl ResponseCache {
-    pub fn new(store: Arc<Store>) -> Self {
-        ResponseCache {
-            store,
-            partitions: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn get_exact(&self, key: &str, now_ms: i64) -> Result<Option<ChatResponse>> {
-        let conn = self.store.conn();
-        let row: Option<String> = conn
-            .prepare_cached(
-                "SELECT response FROM cache_entries WHERE key = ?1 AND expires_at > ?2",
-            )?
-            .query_row(params![key, now_ms], |r| r.get(0))
-            .optional()?;
-        match row {
-            Some(text) => {
-                conn.prepare_cached("UPDATE cache_entries SET hits = hits + 1 WHERE key = ?1")?
-                    .execute([key])?;
-                Ok(Some(serde_json::from_str(&text)?))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// The most similar unexpired entry of `partition` with similarity ≥ `threshold`.
-    pub fn get_semantic(
-        &self,
-        partition: &str,
-        embedder: &str,
-        vector: &[f32],
-        threshold: f32,
-        now_ms: i64,
-    ) -> Result<Option<SemanticMatch>> {
-        let best = {
-            let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
-            if !partitions.contains_key(partition) {
-                let conn = self.store.conn();
-                let mut stmt = conn.prepare_cached(
-                    "SELECT key, embedding, expires_at FROM cache_entries
-                     WHERE partition = ?1 AND embedder = ?2 AND embedding IS NOT NULL AND expires_at > ?3",
-                )?;
-                let rows = stmt
-                    .query_map(params![partition, embedder, now_ms], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            from_bytes(&r.get::<_, Vec<u8>>(1)?).into(),
-                            r.get::<_, i64>(2)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vectors>>()?;
-                partitions.insert(partition.to_owned(), rows);
-            }
-            let entries = partitions.get_mut(partition).expect("inserted above");
-            entries.retain(|(_, _, exp)| *exp > now_ms);
-            entries
-                .iter()
-                .map(|(k, v, _)| (k.clone(), cosine(v, vector)))
-                .filter(|(_, s)| *s >= threshold)
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-        };
-        let Some((key, similarity)) = best else {
-            return Ok(None);
-        };
-        Ok(self.get_exact(&key, now_ms)?.map(|response| SemanticMatch {
-            response,
-            similarity,
-        }))
-    }
-
-    /// Stores an answer. With an embedding, it also becomes findable semantically.
-    pub fn put(
-        &self,
-        key: &str,
-        partition: &str,
-        response: &ChatResponse,
-        embedding: Option<(&str, &[f32])>,
-        now_ms: i64,
-        max_age_secs: u64,
-    ) -> Result<()> {
-        if response.text().trim().is_empty()
-            && response
-                .choices
-                .iter()
-                .all(|c| c.message.tool_calls.is_none())
-        {
-            return Ok(());
-        }
-        let expires = now_ms.saturating_add((max_age_secs as i64).saturating_mul(1000));
-        let conn = self.store.conn();
-        conn.prepare_cached(
-            "INSERT INTO cache_entries(key, partition, created_at, expires_at, model, response, embedder, embedding)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT(key) DO UPDATE SET partition = excluded.partition, created_at = excluded.created_at,
-                 expires_at = excluded.expires_at, model = excluded.model, response = excluded.response,
-                 embedder = excluded.embedder, embedding = excluded.embedding, hits = 0",
-        )?
-        .execute(params![
-            key,
-            partition,
-            now_ms,
-            expires,
-            response.model,
-            serde_json::to_string(response)?,
-            embedding.map(|(n, _)| n),
-            embedding.map(|(_, v)| to_bytes(v)),
-        ])?;
-        drop(conn);
-        if let Some((_, v)) = embedding {
-            let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(entries) = partitions.get_mut(partition) {
-                entries.retain(|(k, _, _)| k != key);
-                entries.push((key.to_owned(), v.into(), expires));
-            }
-        }
-        Ok(())
-    }
-
-    /// Number of unexpired entries.
-    pub fn len(&self, now_ms: i64) -> Result<u64> {
-        let n: i64 = self.store.conn().query_row(
-            "SELECT COUNT(*) FROM cache_entries WHERE expires_at > ?1",
-            [now_ms],
-            |r| r.get(0),
-        )?;
-        Ok(n as u64)
-    }
-
-    pub fn is_empty(&self, now_ms: i64) -> Result<bool> {
-        Ok(self.len(now_ms)? == 0)
-    }
-
-    /// Deletes expired entries; returns how many.
-    pub fn purge_expired(&self, now_ms: i64) -> Result<usize> {
-        self.partitions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        Ok(self
-            .store
-            .conn()
-            .execute("DELETE FROM cache_entries WHERE expires_at <= ?1", [now_ms])?)
-    }
 }

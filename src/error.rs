@@ -95,7 +95,7 @@ pub enum Error {
     #[error("a virtual key named '{0}' already exists")]
     DuplicateKey(String),
 
-    #[error("unknown provider '{name}' (known: {})", crate::keys::KNOWN_PROVIDERS.join(", "))]
+    #[error("unknown provider '{name}' (known: {})", crate::providers::Provider::key_provider_ids().join(", "))]
     UnknownProvider { name: String },
 
     #[error("{0}")]
@@ -143,6 +143,21 @@ pub enum Error {
 
     #[error("{0}")]
     Routing(String),
+
+    #[error("name at least one model to compare")]
+    NoModels,
+
+    #[error("the prompt's parameters do not fit a chat request: {0}")]
+    PromptParams(String),
+
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(String),
+
+    #[error("no saved comparison run '{0}'")]
+    RunNotFound(String),
+
+    #[error("internal error: {0}")]
+    Internal(String),
 
     #[error("{0}")]
     Bundle(String),
@@ -204,6 +219,11 @@ impl Error {
             Error::InvalidFeedback(_) => "invalid_feedback",
             Error::TraceNotFound(_) => "trace_not_found",
             Error::Routing(_) => "routing",
+            Error::HttpClient(_) => "http_client",
+            Error::NoModels => "no_models",
+            Error::PromptParams(_) => "prompt_params",
+            Error::RunNotFound(_) => "run_not_found",
+            Error::Internal(_) => "internal",
             Error::DuplicateToken(_) => "duplicate_token",
             Error::Bundle(_) => "bundle",
             Error::Git(_) => "git",

@@ -57,18 +57,27 @@ pub enum PiiAction {
 }
 
 impl std::str::FromStr for PiiAction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = GuardrailError;
+    fn from_str(s: &str) -> Result<Self, GuardrailError> {
         match s {
             "off" => Ok(PiiAction::Off),
             "detect" => Ok(PiiAction::Detect),
             "redact" => Ok(PiiAction::Redact),
             "deny" => Ok(PiiAction::Deny),
-            other => Err(format!(
-                "PII action must be off, detect, redact or deny, not '{other}'"
-            )),
+            other => Err(GuardrailError::UnknownAction(other.to_owned())),
         }
     }
+}
+
+/// A guardrail that cannot be set up as configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardrailError {
+    #[error("unknown guardrail type '{0}' (Portolan has 'pii')")]
+    UnknownType(String),
+    #[error("custom PII pattern '{pattern}': {reason}")]
+    BadPattern { pattern: String, reason: String },
+    #[error("PII action must be off, detect, redact or deny, not '{0}'")]
+    UnknownAction(String),
 }
 
 /// A PII guardrail as configured (settings default, or a routing config's
@@ -105,15 +114,15 @@ impl PiiConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GuardrailError> {
         if self.kind != "pii" {
-            return Err(format!(
-                "unknown guardrail type '{}' (Portolan has 'pii')",
-                self.kind
-            ));
+            return Err(GuardrailError::UnknownType(self.kind.clone()));
         }
         for p in &self.custom {
-            Regex::new(p).map_err(|e| format!("custom PII pattern '{p}': {e}"))?;
+            Regex::new(p).map_err(|e| GuardrailError::BadPattern {
+                pattern: p.clone(),
+                reason: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -206,18 +215,26 @@ pub struct PiiScanner {
 }
 
 impl PiiScanner {
-    pub fn new(config: &PiiConfig) -> Result<Self, String> {
-        config.validate()?;
+    pub fn new(config: &PiiConfig) -> Result<Self, GuardrailError> {
+        if config.kind != "pii" {
+            return Err(GuardrailError::UnknownType(config.kind.clone()));
+        }
+        let custom = config
+            .custom
+            .iter()
+            .map(|p| {
+                Regex::new(p).map_err(|e| GuardrailError::BadPattern {
+                    pattern: p.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(PiiScanner {
             kinds: config
                 .types
                 .clone()
                 .unwrap_or_else(|| PiiKind::ALL.to_vec()),
-            custom: config
-                .custom
-                .iter()
-                .map(|p| Regex::new(p).expect("validated"))
-                .collect(),
+            custom,
         })
     }
 

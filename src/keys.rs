@@ -5,31 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-
-/// Providers a virtual key can be for. OpenAI-compatible services are named so the routing
-/// engine knows their default base URL; `openai-compatible` takes any base URL.
-pub const KNOWN_PROVIDERS: &[&str] = &[
-    "openai",
-    "azure-openai",
-    "anthropic",
-    "gemini",
-    "ollama",
-    "groq",
-    "mistral",
-    "together",
-    "openrouter",
-    "deepseek",
-    "xai",
-    "fireworks",
-    "lmstudio",
-    "vllm",
-    "openai-compatible",
-];
-
-/// Providers with no fixed public endpoint: the key must say where to send requests.
-const NEEDS_BASE_URL: &[&str] = &["azure-openai", "vllm", "openai-compatible"];
-/// Local servers that usually run without an API key.
-const SECRET_OPTIONAL: &[&str] = &["ollama", "lmstudio", "vllm", "openai-compatible"];
+use crate::providers::Provider;
 
 /// A virtual key as everything outside the engine sees it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -67,14 +43,15 @@ impl NewKey {
 
     fn validate_inner(&self, secret: Option<&str>) -> Result<()> {
         crate::ids::validate_slug("virtual key name", &self.name)?;
-        if !KNOWN_PROVIDERS.contains(&self.provider.as_str()) {
-            return Err(Error::UnknownProvider {
+        let provider = Provider::from_id(&self.provider)
+            .filter(|p| *p != Provider::Demo)
+            .ok_or_else(|| Error::UnknownProvider {
                 name: self.provider.clone(),
-            });
-        }
+            })?;
+        let spec = provider.spec();
         match &self.base_url {
             Some(url) => validate_base_url(url)?,
-            None if NEEDS_BASE_URL.contains(&self.provider.as_str()) => {
+            None if spec.needs_base_url => {
                 return Err(Error::InvalidKeyConfig(format!(
                     "provider '{}' needs --base-url (where its API is served)",
                     self.provider
@@ -82,7 +59,7 @@ impl NewKey {
             }
             None => {}
         }
-        if secret.is_some_and(str::is_empty) && !SECRET_OPTIONAL.contains(&self.provider.as_str()) {
+        if secret.is_some_and(str::is_empty) && spec.needs_secret {
             return Err(Error::EmptySecret(self.name.clone()));
         }
         Ok(())

@@ -14,6 +14,7 @@ pub mod guardrails;
 pub mod ids;
 pub mod keys;
 pub mod logs;
+pub mod models;
 pub mod paths;
 pub mod pricing;
 pub mod prompt_file;

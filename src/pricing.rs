@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::providers::Provider;
 
 /// Name of the user's override file inside the data directory.
 pub const OVERRIDES_FILE: &str = "prices.json";
@@ -97,35 +98,10 @@ static BUILTIN: LazyLock<PriceTable> = LazyLock::new(|| {
     table
 });
 
-/// Providers tried, in this order, when a bare model name appears under several: first-party
-/// APIs before resellers and clouds. The demo provider is never inferred from a bare name.
-const INFERENCE_ORDER: &[&str] = &[
-    "openai",
-    "anthropic",
-    "gemini",
-    "deepseek",
-    "mistral",
-    "xai",
-    "cohere",
-    "groq",
-    "cerebras",
-    "together",
-    "fireworks",
-    "perplexity",
-    "openrouter",
-    "azure-openai",
-];
-
-/// Key prefixes LiteLLM uses for a Portolan provider where they differ from `"{provider}/"`.
-/// Longer prefixes first.
+/// Key prefixes LiteLLM uses for a Portolan provider where they differ from `"{provider}/"`
+/// (from the provider registry), longer first.
 fn litellm_prefixes(provider: &str) -> &'static [&'static str] {
-    match provider {
-        "azure-openai" => &["azure/"],
-        "together" => &["together_ai/"],
-        "fireworks" => &["fireworks_ai/accounts/fireworks/models/", "fireworks_ai/"],
-        "cohere" => &["cohere_chat/"],
-        _ => &[],
-    }
+    Provider::from_id(provider).map_or(&[], |p| p.spec().price_prefixes)
 }
 
 impl PriceTable {
@@ -226,17 +202,20 @@ impl PriceTable {
         if let Some(price) = self.models.get(model) {
             return Some(&price.provider);
         }
-        INFERENCE_ORDER.iter().find_map(|provider| {
-            let own = format!("{provider}/{model}");
-            std::iter::once(own)
-                .chain(
-                    litellm_prefixes(provider)
-                        .iter()
-                        .map(|prefix| format!("{prefix}{model}")),
-                )
-                .find_map(|key| self.get_for(provider, &key))
-                .map(|price| price.provider.as_str())
-        })
+        Provider::inference_order()
+            .into_iter()
+            .find_map(|provider| {
+                let provider = provider.id();
+                let own = format!("{provider}/{model}");
+                std::iter::once(own)
+                    .chain(
+                        litellm_prefixes(provider)
+                            .iter()
+                            .map(|prefix| format!("{prefix}{model}")),
+                    )
+                    .find_map(|key| self.get_for(provider, &key))
+                    .map(|price| price.provider.as_str())
+            })
     }
 
     /// The table keys listed for `provider`, sorted.
@@ -253,11 +232,28 @@ impl PriceTable {
     }
 }
 
+/// What is wrong with one entry of an override file, as a clause of the error sentence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct EntryProblem(String);
+
+impl From<&str> for EntryProblem {
+    fn from(s: &str) -> Self {
+        EntryProblem(s.to_owned())
+    }
+}
+
+impl From<String> for EntryProblem {
+    fn from(s: String) -> Self {
+        EntryProblem(s)
+    }
+}
+
 /// One override entry laid over the built-in entry of the same key, if any.
 fn merge_entry(
     base: Option<&ModelPrice>,
     fields: &Value,
-) -> std::result::Result<ModelPrice, String> {
+) -> std::result::Result<ModelPrice, EntryProblem> {
     let Value::Object(fields) = fields else {
         return Err("expected an object of prices".into());
     };
@@ -273,11 +269,11 @@ fn merge_entry(
         merged.insert(name.clone(), value.clone());
     }
     let price: ModelPrice = serde_json::from_value(Value::Object(merged)).map_err(|e| {
-        if base.is_none() && !fields.contains_key("provider") {
+        EntryProblem(if base.is_none() && !fields.contains_key("provider") {
             "is not in the built-in table, so it needs a \"provider\"".to_owned()
         } else {
             e.to_string()
-        }
+        })
     })?;
     if price.provider.trim().is_empty() {
         return Err("\"provider\" is empty".into());
@@ -286,7 +282,7 @@ fn merge_entry(
 }
 
 /// Checks one field of an override entry, so a mistake is reported by field name.
-fn check_field(name: &str, value: &Value) -> std::result::Result<(), String> {
+fn check_field(name: &str, value: &Value) -> std::result::Result<(), EntryProblem> {
     let ok = match name {
         "provider" | "mode" => value.is_string(),
         "input" | "output" | "cached_input" | "cache_write" => {
@@ -298,7 +294,8 @@ fn check_field(name: &str, value: &Value) -> std::result::Result<(), String> {
             return Err(format!(
                 "unknown field \"{name}\" (known: provider, mode, input, output, cached_input, \
                  cache_write, max_input_tokens, max_output_tokens, demo)"
-            ));
+            )
+            .into());
         }
     };
     if ok {
@@ -310,7 +307,7 @@ fn check_field(name: &str, value: &Value) -> std::result::Result<(), String> {
         "demo" => "true or false",
         _ => "a price of zero or more (USD per 1M tokens) or null",
     };
-    Err(format!("\"{name}\" must be {expected}, not {value}"))
+    Err(format!("\"{name}\" must be {expected}, not {value}").into())
 }
 
 /// The cost in USD of a call with `usage` at `price`. Prompt tokens are priced at `input` except

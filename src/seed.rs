@@ -1,13 +1,9 @@
-//! The sample prompts in the repository's `prompts/` bundle, embedded in the binary and imported
-//! once into a brand-new library so a first run has something real to try.
-
-use std::path::Path;
+//! The sample prompts in the repository's `prompts/` bundle, embedded in the binary so a first
+//! run has something real to try (the store imports them into a brand-new library).
 
 use include_dir::{Dir, include_dir};
 
-use crate::error::Result;
-use crate::prompt_file::{self, EXTENSION};
-use crate::store::Store;
+use crate::prompt_file::EXTENSION;
 
 static SAMPLES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/prompts");
 
@@ -26,29 +22,11 @@ pub fn sample_files() -> Vec<(&'static str, &'static str)> {
     files
 }
 
-/// Imports the samples: each becomes a prompt at version 1 carrying the file's labels.
-pub(crate) fn import_samples(store: &Store) -> Result<usize> {
-    let mut count = 0;
-    for (name, text) in sample_files() {
-        let file = prompt_file::parse(text, Path::new(name))?;
-        let saved = store.create_prompt(
-            &file.name,
-            &file.content,
-            Some("Sample prompt shipped with Portolan"),
-        )?;
-        for label in &file.labels {
-            store.set_label(&saved.prompt_id, saved.version, label)?;
-        }
-        count += 1;
-    }
-    let conn = store.conn();
-    store.meta_set(&conn, "samples_imported", &count.to_string())?;
-    Ok(count)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prompt_file;
+    use std::path::Path;
 
     #[test]
     fn samples_are_canonical_and_valid() {

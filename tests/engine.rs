@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 use fake_providers::{Behavior, FakeServer};
 use futures_util::StreamExt;
 use portolan::Store;
+use portolan::cache::CacheStatus;
 use portolan::chat::{ChatMessage, ChatRequest, StreamOptions};
 use portolan::keys::NewKey;
 use portolan::logs::LogFilter;
 use portolan::routing::{CallBody, CallOptions, Engine, EngineSettings, RouteConfig};
 use portolan::secrets::SecretString;
+use portolan::store::Actor;
 use serde_json::json;
 
 const OPENAI_KEY: &str = "sk-test-openai-0123456789abcdefghijkl";
@@ -304,7 +306,7 @@ async fn fallback_respects_on_status_codes_and_errors_summarise_attempts() {
         .await
         .err()
         .unwrap();
-    assert_eq!(err.status, 400);
+    assert_eq!(err.status(), 400);
     assert!(err.message.contains("bad request body"), "{}", err.message);
     assert_eq!(
         f.fake.request_count(),
@@ -334,7 +336,7 @@ async fn timeouts_are_retried_and_reported() {
         .await
         .err()
         .unwrap();
-    assert_eq!(err.status, 504);
+    assert_eq!(err.status(), 504);
     assert!(
         err.message.contains("did not answer within 150 ms"),
         "{}",
@@ -438,7 +440,7 @@ async fn malformed_answers_fail_without_retry() {
         .await
         .err()
         .unwrap();
-    assert_eq!(err.status, 502);
+    assert_eq!(err.status(), 502);
     assert!(err.message.contains("could not read"), "{}", err.message);
     assert_eq!(f.fake.request_count(), 1);
 }
@@ -455,6 +457,7 @@ async fn a_wrong_key_is_401_and_not_retried() {
                 notes: None,
             },
             &SecretString::new("sk-wrong-0000000000000000000000".into()),
+            &Actor::Cli,
         )
         .unwrap();
     let err = f
@@ -463,7 +466,7 @@ async fn a_wrong_key_is_401_and_not_retried() {
         .await
         .err()
         .unwrap();
-    assert_eq!(err.status, 401);
+    assert_eq!(err.status(), 401);
     assert_eq!(f.fake.request_count(), 1);
 }
 
@@ -607,7 +610,7 @@ async fn simple_cache_hits_cost_nothing_and_expire_and_refresh() {
     let hits: Vec<_> = f
         .calls()
         .into_iter()
-        .filter(|c| c.cache_status == "HIT")
+        .filter(|c| c.cache_status == CacheStatus::Hit)
         .collect();
     assert!(hits.iter().all(|c| c.cost_usd == Some(0.0)));
 }
@@ -710,6 +713,7 @@ fn compare_prompt(f: &Fixture) {
                 ..Default::default()
             },
             None,
+            &Actor::Cli,
         )
         .unwrap();
 }

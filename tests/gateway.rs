@@ -9,6 +9,7 @@ use portolan::Store;
 use portolan::gateway::{self, GatewayConfig};
 use portolan::logs::LogFilter;
 use portolan::routing::{Engine, EngineSettings};
+use portolan::store::Actor;
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-gateway-test-0123456789abcdefghijkl";
@@ -36,7 +37,7 @@ impl Gw {
     async fn start_with(config: GatewayConfig) -> Gw {
         let (dir, store, fake) =
             crate::support::library_with_fake_openai(true, &["openai"], KEY).await;
-        let token = store.create_token("tests").unwrap().secret;
+        let token = store.create_token("tests", &Actor::Cli).unwrap().secret;
         let settings = EngineSettings {
             backoff_base_ms: 5,
             backoff_max_ms: 10,
@@ -123,8 +124,8 @@ async fn tokens_host_and_origin_are_enforced() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let revoked = g.store.create_token("old").unwrap().secret;
-    g.store.revoke_token("old").unwrap();
+    let revoked = g.store.create_token("old", &Actor::Cli).unwrap().secret;
+    g.store.revoke_token("old", &Actor::Cli).unwrap();
     let r = g
         .http
         .post(&url)

@@ -13,6 +13,7 @@ use portolan::keys::NewKey;
 use portolan::logs::LogFilter;
 use portolan::routing::{CallBody, CallOptions, Engine, EngineSettings, RouteConfig};
 use portolan::secrets::SecretString;
+use portolan::store::Actor;
 use portolan::store::{
     BudgetUnit, Period, RateUnit, Refusal, Subject, SubjectKind, TokenScopes, Window,
 };
@@ -81,6 +82,7 @@ async fn concurrent_calls_cannot_overspend_a_budget() {
             limit,
             Period::None,
             Some(0.1),
+            &Actor::Cli,
         )
         .unwrap();
     let mut alerts = f.engine.budget_alerts();
@@ -98,7 +100,7 @@ async fn concurrent_calls_cannot_overspend_a_budget() {
         match t.await.unwrap() {
             Ok(_) => ok += 1,
             Err(e) => {
-                assert_eq!(e.status, 412, "{}", e.message);
+                assert_eq!(e.status(), 412, "{}", e.message);
                 assert!(
                     e.message.contains("virtual key 'openai'") && e.message.contains("exhausted"),
                     "{}",
@@ -157,6 +159,7 @@ async fn an_exhausted_key_falls_back_to_another_target() {
             10.0,
             Period::Daily,
             None,
+            &Actor::Cli,
         )
         .unwrap();
     let cfg = RouteConfig::from_json(
@@ -197,14 +200,21 @@ fn budgets_reset_at_the_period_boundary() {
         name: "ci".into(),
     };
     store
-        .set_budget(&subject, BudgetUnit::Tokens, 1000.0, Period::Monthly, None)
+        .set_budget(
+            &subject,
+            BudgetUnit::Tokens,
+            1000.0,
+            Period::Monthly,
+            None,
+            &Actor::Cli,
+        )
         .unwrap();
     let jan31 = Utc.with_ymd_and_hms(2027, 1, 31, 23, 59, 0).unwrap();
     let r = store
         .reserve(std::slice::from_ref(&subject), None, 900, jan31)
         .unwrap()
         .unwrap();
-    store.settle(&r, None, 900, jan31).unwrap();
+    store.settle(&r, None, 900, jan31, &Actor::Cli).unwrap();
     match store
         .reserve(std::slice::from_ref(&subject), None, 200, jan31)
         .unwrap()
@@ -230,7 +240,7 @@ fn budgets_reset_at_the_period_boundary() {
         .reserve(std::slice::from_ref(&subject), None, 200, feb1)
         .unwrap()
         .unwrap();
-    store.settle(&r, None, 150, feb1).unwrap();
+    store.settle(&r, None, 150, feb1, &Actor::Cli).unwrap();
     assert_eq!(
         store
             .budget(SubjectKind::Token, "tok_x", feb1)
@@ -259,10 +269,10 @@ fn rate_limit_windows() {
         name: "k".into(),
     };
     store
-        .set_rate_limit(&subject, RateUnit::Requests, Window::Minute, 2)
+        .set_rate_limit(&subject, RateUnit::Requests, Window::Minute, 2, &Actor::Cli)
         .unwrap();
     store
-        .set_rate_limit(&subject, RateUnit::Tokens, Window::Hour, 1000)
+        .set_rate_limit(&subject, RateUnit::Tokens, Window::Hour, 1000, &Actor::Cli)
         .unwrap();
     let t0 = Utc.with_ymd_and_hms(2027, 3, 1, 12, 0, 10).unwrap();
     for _ in 0..2 {
@@ -270,7 +280,7 @@ fn rate_limit_windows() {
             .reserve(std::slice::from_ref(&subject), None, 100, t0)
             .unwrap()
             .unwrap();
-        store.settle(&r, None, 50, t0).unwrap();
+        store.settle(&r, None, 50, t0, &Actor::Cli).unwrap();
     }
     match store
         .reserve(std::slice::from_ref(&subject), None, 100, t0)
@@ -403,7 +413,7 @@ async fn pii_deny_and_detect() {
         .await
         .err()
         .unwrap();
-    assert_eq!(err.status, 446);
+    assert_eq!(err.status(), 446);
     assert!(
         err.message.contains("personal data (ssn ×1)"),
         "{}",
@@ -499,7 +509,7 @@ impl Gw {
     fn token(&self, name: &str, scopes: TokenScopes) -> String {
         self.f
             .store
-            .create_token_scoped(name, scopes, None)
+            .create_token_scoped(name, scopes, None, &Actor::Cli)
             .unwrap()
             .secret
     }
@@ -653,6 +663,7 @@ async fn token_scopes_over_http() {
                 "old",
                 TokenScopes::default(),
                 Some(Utc::now() - chrono::Duration::days(1)),
+                &Actor::Cli,
             )
             .unwrap()
             .secret;
@@ -682,7 +693,7 @@ async fn token_budgets_and_rate_limits_over_http() {
         name: "metered".into(),
     };
     g.f.store
-        .set_rate_limit(&subject, RateUnit::Requests, Window::Minute, 1)
+        .set_rate_limit(&subject, RateUnit::Requests, Window::Minute, 1, &Actor::Cli)
         .unwrap();
     let chat = json!({"model": "demo/fast", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
     let (s, _, _) = g.post(&token, "/v1/chat/completions", chat.clone()).await;
@@ -711,6 +722,7 @@ async fn token_budgets_and_rate_limits_over_http() {
             5.0,
             Period::None,
             None,
+            &Actor::Cli,
         )
         .unwrap();
     let (s, e, _) = g.post(&budgeted, "/v1/chat/completions", chat).await;
@@ -736,17 +748,20 @@ fn every_kind_of_change_is_audited_without_secrets() {
         },
     )
     .unwrap();
-    store.set_actor("app");
     let v = store
         .get_version("summarize", &portolan::prompts::VersionSelector::Latest)
         .unwrap();
     let mut content = v.content.clone();
     content.description = Some("changed".into());
     store
-        .save_version("summarize", &content, Some("edit"))
+        .save_version("summarize", &content, Some("edit"), &Actor::App)
         .unwrap();
-    store.set_label("summarize", 2, "staging").unwrap();
-    store.remove_label("summarize", "staging").unwrap();
+    store
+        .set_label("summarize", 2, "staging", &Actor::App)
+        .unwrap();
+    store
+        .remove_label("summarize", "staging", &Actor::App)
+        .unwrap();
     let secret = "sk-audit-secret-000000000000000000";
     store
         .add_key(
@@ -757,10 +772,11 @@ fn every_kind_of_change_is_audited_without_secrets() {
                 notes: None,
             },
             &SecretString::new(secret.into()),
+            &Actor::App,
         )
         .unwrap();
     store
-        .rotate_key("k", &SecretString::new(format!("{secret}-2")))
+        .rotate_key("k", &SecretString::new(format!("{secret}-2")), &Actor::App)
         .unwrap();
     let k = store.get_key("k").unwrap();
     store
@@ -774,16 +790,17 @@ fn every_kind_of_change_is_audited_without_secrets() {
             5.0,
             Period::Monthly,
             None,
+            &Actor::App,
         )
         .unwrap();
-    store.remove_key("k").unwrap();
-    store.create_token("t").unwrap();
-    store.revoke_token("t").unwrap();
+    store.remove_key("k", &Actor::App).unwrap();
+    store.create_token("t", &Actor::App).unwrap();
+    store.revoke_token("t", &Actor::App).unwrap();
     EngineSettings {
         pii: portolan::guardrails::PiiAction::Detect,
         ..Default::default()
     }
-    .save(&store)
+    .save(&store, &Actor::App)
     .unwrap();
     let entries = store.audit_entries(100).unwrap();
     let actions: Vec<&str> = entries
@@ -860,7 +877,7 @@ async fn stream_text(
                     out.push_str(c.delta.content.as_deref().unwrap_or(""));
                 }
             }
-            Err(e) => return (out, Some(format!("{} {}", e.status, e.message))),
+            Err(e) => return (out, Some(format!("{} {}", e.status(), e.message))),
         }
     }
     (out, None)
@@ -927,7 +944,7 @@ async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
         .await
         .err()
         .expect("refused");
-    assert_eq!(refused.status, 446);
+    assert_eq!(refused.status(), 446);
     f.fake.push(Behavior::chunks(
         ["Sure. ", "Write to bob@exa", "mple.com today"],
         Duration::ZERO,
@@ -989,7 +1006,7 @@ async fn output_guardrails_redact_or_deny_answers_streamed_or_not() {
         .await
         .err()
         .expect("the restored answer holds an address");
-    assert_eq!(refused.status, 446);
+    assert_eq!(refused.status(), 446);
     f.fake.push(Behavior::chunks(
         ["Sent to [EMAIL_1] now"],
         Duration::ZERO,

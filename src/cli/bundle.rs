@@ -109,6 +109,7 @@ pub fn run(store: Store, cmd: BundleCmd) -> CliResult {
                 &ImportOptions {
                     dry_run,
                     history: !no_history,
+                    actor: portolan::store::Actor::Cli,
                 },
             )?;
             if json {

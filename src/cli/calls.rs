@@ -387,7 +387,8 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
         per_provider_concurrency: args.concurrency,
         metadata: BTreeMap::new(),
     };
-    let engine = engine(store)?;
+    let store = Arc::new(store);
+    let engine = Engine::new(store.clone())?;
     let rt = runtime()?;
     let total = spec.models.len() * spec.variable_sets.len().max(1);
     let result = rt.block_on(async {
@@ -441,7 +442,7 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
         result
     })?;
     engine.flush_logs();
-    let run_id = engine.store().save_compare_run(&result)?;
+    let run_id = compare::save_run(&store, &result)?;
     if args.json {
         let mut value = serde_json::to_value(&result)?;
         value["run_id"] = serde_json::Value::String(run_id);

@@ -5,6 +5,7 @@ use clap::Args;
 
 use portolan::guardrails::PiiAction;
 use portolan::routing::EngineSettings;
+use portolan::store::Actor;
 use portolan::store::{BudgetUnit, Period, RateUnit, Subject, SubjectKind, Window};
 use portolan::{Error, Store};
 
@@ -79,7 +80,7 @@ pub fn set_budget(store: &Store, subject: Subject, args: &BudgetArgs) -> CliResu
         (None, Some(t)) => (BudgetUnit::Tokens, t as f64),
         (None, None) => return Err(Error::InvalidKeyConfig("give --usd or --tokens".into())),
     };
-    store.set_budget(&subject, unit, limit, period, args.alert)?;
+    store.set_budget(&subject, unit, limit, period, args.alert, &Actor::Cli)?;
     println!(
         "budget for {}: {}",
         subject.name,
@@ -104,7 +105,7 @@ pub fn set_limits(store: &Store, subject: Subject, args: &LimitArgs) -> CliResul
     }
     for (unit, window, value) in wanted {
         if let Some(v) = value {
-            store.set_rate_limit(&subject, unit, window, v)?;
+            store.set_rate_limit(&subject, unit, window, v, &Actor::Cli)?;
         }
     }
     println!(
@@ -183,11 +184,15 @@ pub fn usage_json(store: &Store, subject: &Subject) -> Result<serde_json::Value,
 }
 
 pub fn pii(store: &Store, mode: &str, restore: bool) -> CliResult {
-    let action: PiiAction = mode.parse().map_err(Error::InvalidKeyConfig)?;
+    let action: PiiAction = mode
+        .parse()
+        .map_err(|e: portolan::guardrails::GuardrailError| {
+            Error::InvalidKeyConfig(e.to_string())
+        })?;
     let mut settings = EngineSettings::load(store)?;
     settings.pii = action;
     settings.pii_restore = restore;
-    settings.save(store)?;
+    settings.save(store, &Actor::Cli)?;
     println!(
         "PII guardrail for every call: {mode}{}",
         if restore && action == PiiAction::Redact {

@@ -17,6 +17,7 @@ use portolan::keys::NewKey;
 use portolan::prompt_file::{self, PromptFile};
 use portolan::prompts::VersionSelector;
 use portolan::secrets::SecretString;
+use portolan::store::Actor;
 use portolan::{Error, Store};
 
 #[derive(Parser, Debug)]
@@ -172,12 +173,20 @@ enum PromptsCmd {
     },
 }
 
+/// The `--provider` help, from the provider registry.
+fn provider_help() -> String {
+    format!(
+        "The provider: {}",
+        portolan::providers::Provider::key_provider_ids().join(", ")
+    )
+}
+
 #[derive(Subcommand, Debug)]
 enum KeysCmd {
     /// Add a key; the secret is read from stdin (or asked for, without echo, on a terminal)
     Add {
         name: String,
-        #[arg(long)]
+        #[arg(long, help = provider_help())]
         provider: String,
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
@@ -298,9 +307,10 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             message,
         } => {
             let parsed = prompt_file::read(&file)?;
-            let saved = store.create_prompt(&slug, &parsed.content, message.as_deref())?;
+            let saved =
+                store.create_prompt(&slug, &parsed.content, message.as_deref(), &Actor::Cli)?;
             for label in &parsed.labels {
-                store.set_label(&saved.prompt_id, saved.version, label)?;
+                store.set_label(&saved.prompt_id, saved.version, label, &Actor::Cli)?;
             }
             println!(
                 "created {} ({}) version {}",
@@ -314,7 +324,8 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             message,
         } => {
             let parsed = prompt_file::read(&file)?;
-            let saved = store.save_version(&prompt, &parsed.content, message.as_deref())?;
+            let saved =
+                store.save_version(&prompt, &parsed.content, message.as_deref(), &Actor::Cli)?;
             if saved.created {
                 println!("saved {} version {}", saved.slug, saved.version);
             } else {
@@ -439,7 +450,7 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             version,
             label,
         } => {
-            let l = store.set_label(&prompt, version, &label)?;
+            let l = store.set_label(&prompt, version, &label, &Actor::Cli)?;
             let p = store.get_prompt(&prompt)?;
             println!("{} → {} version {}", l.name, p.slug, l.version);
             Ok(())
@@ -530,7 +541,7 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
                 return Err(Error::DuplicateKey(new.name));
             }
             let secret = read_secret(&format!("Secret for virtual key '{}': ", new.name))?;
-            let key = store.add_key(&new, &secret)?;
+            let key = store.add_key(&new, &secret, &Actor::Cli)?;
             println!(
                 "added virtual key {} ({}, {}) {}",
                 key.name, key.provider, key.id, key.mask
@@ -586,12 +597,12 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
         KeysCmd::Rotate { name } => {
             store.get_key(&name)?;
             let secret = read_secret(&format!("New secret for virtual key '{name}': "))?;
-            let key = store.rotate_key(&name, &secret)?;
+            let key = store.rotate_key(&name, &secret, &Actor::Cli)?;
             println!("rotated virtual key {} {}", key.name, key.mask);
             Ok(())
         }
         KeysCmd::Remove { name } => {
-            let key = store.remove_key(&name)?;
+            let key = store.remove_key(&name, &Actor::Cli)?;
             println!("removed virtual key {} ({})", key.name, key.id);
             Ok(())
         }

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 
 use portolan::gateway::{self, GatewayConfig};
 use portolan::routing::Engine;
+use portolan::store::Actor;
 use portolan::{Error, Store};
 
 use super::{CliResult, print_json};
@@ -60,7 +61,7 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
     let store = Arc::new(store);
     let mut first_token = None;
     if store.list_tokens()?.is_empty() {
-        first_token = Some(store.create_token("default")?);
+        first_token = Some(store.create_token("default", &Actor::Cli)?);
     }
     let engine = Engine::new(store.clone())?;
     let config = GatewayConfig {
@@ -136,7 +137,7 @@ pub fn tokens(store: Store, cmd: TokensCmd) -> CliResult {
             };
             let expires =
                 expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
-            let t = store.create_token_scoped(&name, scopes, expires)?;
+            let t = store.create_token_scoped(&name, scopes, expires, &Actor::Cli)?;
             println!(
                 "created gateway token '{}' — copy it now, it is not shown again:\n{}",
                 t.token.name, t.secret
@@ -214,7 +215,7 @@ pub fn tokens(store: Store, cmd: TokensCmd) -> CliResult {
             Ok(())
         }
         TokensCmd::Revoke { name } => {
-            store.revoke_token(&name)?;
+            store.revoke_token(&name, &Actor::Cli)?;
             println!("revoked gateway token '{name}'");
             Ok(())
         }

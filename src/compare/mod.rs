@@ -115,7 +115,7 @@ pub async fn run(
     events: Option<mpsc::UnboundedSender<CompareEvent>>,
 ) -> Result<CompareResult> {
     if spec.models.is_empty() {
-        return Err(Error::Routing("name at least one model to compare".into()));
+        return Err(Error::NoModels);
     }
     let sets = if spec.variable_sets.is_empty() {
         vec![Map::new()]
@@ -125,8 +125,9 @@ pub async fn run(
     let mut rendered = Vec::with_capacity(sets.len());
     for (i, vars) in sets.iter().enumerate() {
         let r = engine
-            .store()
+            .catalog()
             .render(&spec.prompt, &spec.selector, vars)
+            .await
             .map_err(|e| match e {
                 Error::MissingVariables(names) if sets.len() > 1 => Error::InvalidVariables(
                     format!("variable set {} is missing {}", i + 1, names.join(", ")),
@@ -145,7 +146,8 @@ pub async fn run(
         for (column, model) in spec.models.iter().enumerate() {
             let provider = engine
                 .resolve(model)
-                .map(|e| e.provider)
+                .await
+                .map(|e| e.provider.id().to_owned())
                 .unwrap_or_else(|_| model.clone());
             let lane = lanes
                 .entry(provider.clone())
@@ -167,9 +169,7 @@ pub async fn run(
             let mut params = r.params.clone();
             params.remove("model");
             if let Err(e) = request.apply_params(&params) {
-                return Err(Error::Routing(format!(
-                    "the prompt's parameters do not fit a chat request: {e}"
-                )));
+                return Err(Error::PromptParams(e.to_string()));
             }
             let mut metadata = spec.metadata.clone();
             metadata.insert("compare_row".into(), (row + 1).to_string());
@@ -231,7 +231,7 @@ pub async fn run(
         vec![vec![None; spec.models.len()]; rendered.len()];
     while let Some(done) = tasks.join_next().await {
         let result = done
-            .map_err(|e| Error::Routing(format!("a comparison cell stopped unexpectedly: {e}")))?;
+            .map_err(|e| Error::Internal(format!("a comparison cell stopped unexpectedly: {e}")))?;
         let (r, c) = (result.row, result.column);
         cells[r][c] = Some(result);
     }
@@ -310,7 +310,7 @@ async fn run_cell(
     let mut outcome = Outcome::Done;
     match engine.chat(request, options).await {
         Err(e) => {
-            if e.status == 429 {
+            if e.status() == 429 {
                 outcome = Outcome::RateLimited {
                     retry_after: e.retry_after_ms.map(Duration::from_millis),
                 };
@@ -368,70 +368,22 @@ async fn run_cell(
     (result, outcome)
 }
 
-/// A saved run, as listed.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    pub id: String,
-    pub created_at: i64,
-    pub slug: String,
-    pub version: i64,
-    pub models: Vec<String>,
-    pub rows: u32,
-    pub cost_usd: Option<f64>,
+pub use crate::store::RunSummary;
+
+/// Saves a finished run in the store; returns its id.
+pub fn save_run(store: &crate::store::Store, result: &CompareResult) -> Result<String> {
+    store.save_compare_run(crate::store::NewRun {
+        prompt_id: &result.prompt_id,
+        slug: &result.slug,
+        version: result.version,
+        models: &result.models,
+        rows: result.cells.len(),
+        cost_usd: result.totals.iter().map(|t| t.cost_usd).sum(),
+        result: serde_json::to_string(result)?,
+    })
 }
 
-impl crate::store::Store {
-    /// Saves a finished run; returns its id.
-    pub fn save_compare_run(&self, result: &CompareResult) -> Result<String> {
-        let id = crate::ids::new_id("run");
-        let cost: Option<f64> = result.totals.iter().map(|t| t.cost_usd).sum();
-        self.conn().execute(
-            "INSERT INTO compare_runs(id, created_at, prompt_id, slug, version, models, rows, cost_usd, result)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            rusqlite::params![
-                id,
-                chrono::Utc::now().timestamp_millis(),
-                result.prompt_id,
-                result.slug,
-                result.version,
-                serde_json::to_string(&result.models)?,
-                result.cells.len() as i64,
-                cost,
-                serde_json::to_string(result)?,
-            ],
-        )?;
-        Ok(id)
-    }
-
-    /// Saved runs, newest first.
-    pub fn list_compare_runs(&self, limit: u32) -> Result<Vec<RunSummary>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, created_at, slug, version, models, rows, cost_usd FROM compare_runs ORDER BY created_at DESC LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([limit], |r| {
-                Ok(RunSummary {
-                    id: r.get(0)?,
-                    created_at: r.get(1)?,
-                    slug: r.get(2)?,
-                    version: r.get(3)?,
-                    models: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-                    rows: r.get::<_, i64>(5)? as u32,
-                    cost_usd: r.get(6)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    pub fn get_compare_run(&self, id: &str) -> Result<CompareResult> {
-        let text: Option<String> = rusqlite::OptionalExtension::optional(self.conn().query_row(
-            "SELECT result FROM compare_runs WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        ))?;
-        let text = text.ok_or_else(|| Error::Routing(format!("no saved comparison run '{id}'")))?;
-        Ok(serde_json::from_str(&text)?)
-    }
+/// A saved run's result.
+pub fn load_run(store: &crate::store::Store, id: &str) -> Result<CompareResult> {
+    Ok(serde_json::from_str(&store.compare_run_json(id)?)?)
 }

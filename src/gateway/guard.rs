@@ -175,7 +175,7 @@ pub async fn authenticated(
     let caller = match cached {
         Some((caller, _, touched)) => {
             if now.duration_since(touched) > TOUCH_EVERY {
-                let _ = state.engine.store().touch_token(&caller.token_id);
+                let _ = state.engine.catalog().touch_token(&caller.token_id).await;
                 if let Ok(mut m) = state.tokens.entries.write()
                     && let Some(e) = m.get_mut(&hash)
                 {
@@ -184,9 +184,9 @@ pub async fn authenticated(
             }
             caller
         }
-        None => match state.engine.store().token_by_hash(&hash) {
+        None => match state.engine.catalog().token_by_hash(&hash).await {
             Ok(Some(t)) => {
-                let _ = state.engine.store().touch_token(&t.id);
+                let _ = state.engine.catalog().touch_token(&t.id).await;
                 let caller = Caller {
                     token_id: t.id,
                     token_name: t.name,

@@ -80,7 +80,7 @@ pub async fn chat_completions(
             ),
         ));
     }
-    let mut options = call_options(&headers, state.engine.store())?;
+    let mut options = call_options(&headers)?;
     apply_caller(&mut options, &caller);
     serve_call(&state, request, options, started).await
 }
@@ -123,14 +123,15 @@ async fn serve_call(
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let call = state.engine.chat(request, options).await.map_err(|e| {
-        let code = match e.status {
+        let status = e.status();
+        let code = match status {
             504 => "upstream_timeout",
             400 => "invalid_request",
             404 => "not_found",
             s if s >= 500 => "upstream_failed",
             _ => "upstream_error",
         };
-        let mut err = ApiError::new(e.status, code, e.message);
+        let mut err = ApiError::new(status, code, e.message);
         err = err
             .with_header("x-portkey-trace-id", e.trace_id.clone())
             .with_header("x-portolan-trace-id", e.trace_id);
@@ -229,7 +230,7 @@ fn split_reference(id: &str, q: &PromptQuery) -> Result<(String, VersionSelector
 }
 
 /// Renders a prompt with the body's `variables`; other body fields override the saved params.
-fn render_for_call(
+async fn render_for_call(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -252,7 +253,7 @@ fn render_for_call(
     };
     let (reference, sel) = split_reference(id, q)?;
     if !caller.scopes.prompts.is_empty() {
-        let version = state.engine.store().get_version(&reference, &sel)?;
+        let version = state.engine.catalog().get_version(&reference, &sel).await?;
         if !prompt_allowed(caller, &version.prompt_id, &version.slug, &version.labels) {
             return Err(forbidden(
                 caller,
@@ -263,7 +264,11 @@ fn render_for_call(
             ));
         }
     }
-    let rendered = state.engine.store().render(&reference, &sel, &variables)?;
+    let rendered = state
+        .engine
+        .catalog()
+        .render(&reference, &sel, &variables)
+        .await?;
     let mut request = ChatRequest {
         model: rendered.model.clone().unwrap_or_default(),
         messages: rendered
@@ -312,13 +317,13 @@ pub async fn prompt_completions(
             "is read-only: it may render prompts but not call models",
         ));
     }
-    let (request, prompt) = render_for_call(&state, &caller, &id, &q, read_json(body)?)?;
+    let (request, prompt) = render_for_call(&state, &caller, &id, &q, read_json(body)?).await?;
     if request.model.trim().is_empty() {
         return Err(ApiError::bad_request(format!(
             "prompt '{id}' names no model; pass `model` in the body"
         )));
     }
-    let mut options = call_options(&headers, state.engine.store())?;
+    let mut options = call_options(&headers)?;
     options
         .metadata
         .entry("_prompt".into())
@@ -335,7 +340,7 @@ pub async fn prompt_render(
     Query(q): Query<PromptQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (request, prompt) = render_for_call(&state, &caller, &id, &q, read_json(body)?)?;
+    let (request, prompt) = render_for_call(&state, &caller, &id, &q, read_json(body)?).await?;
     Ok(axum::Json(json!({
         "success": true,
         "data": request,
@@ -348,7 +353,7 @@ pub async fn list_prompts(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    let mut prompts = state.engine.store().list_prompts()?;
+    let mut prompts = state.engine.catalog().list_prompts().await?;
     prompts.retain(|p| {
         let labels: Vec<String> = p.labels.iter().map(|l| l.name.clone()).collect();
         prompt_allowed(&caller, &p.id, &p.slug, &labels)
@@ -363,8 +368,8 @@ pub async fn get_prompt(
     Query(q): Query<PromptQuery>,
 ) -> Result<Response, ApiError> {
     let (reference, sel) = split_reference(&id, &q)?;
-    let store = state.engine.store();
-    let version = store.get_version(&reference, &sel)?;
+    let catalog = state.engine.catalog();
+    let version = catalog.get_version(&reference, &sel).await?;
     if !prompt_allowed(&caller, &version.prompt_id, &version.slug, &version.labels) {
         return Err(forbidden(
             &caller,
@@ -374,8 +379,8 @@ pub async fn get_prompt(
             ),
         ));
     }
-    let prompt = store.get_prompt(&reference)?;
-    let refs = store.references(&version)?;
+    let prompt = catalog.get_prompt(&reference).await?;
+    let refs = catalog.references(&version).await?;
     Ok(axum::Json(json!({
         "id": prompt.id,
         "slug": prompt.slug,
@@ -392,35 +397,11 @@ pub async fn get_prompt(
 }
 
 pub async fn list_models(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let store = state.engine.store();
-    let keys = store.list_keys()?;
-    let mut data = Vec::new();
-    for m in ["demo/small", "demo/large", "demo/fast"] {
-        data.push(json!({"id": m, "object": "model", "created": 0, "owned_by": "demo"}));
-    }
-    let mut providers: Vec<&str> = keys.iter().map(|k| k.provider.as_str()).collect();
-    providers.sort();
-    providers.dedup();
-    for p in providers {
-        for m in state.engine.prices().models_for_provider(p) {
-            let id = if m.starts_with(&format!("{p}/"))
-                || matches!(p, "openai" | "anthropic" | "gemini")
-            {
-                m.to_owned()
-            } else {
-                format!("{p}/{m}")
-            };
-            data.push(json!({"id": id, "object": "model", "created": 0, "owned_by": p}));
-        }
-    }
-    for k in &keys {
-        if matches!(
-            k.provider.as_str(),
-            "ollama" | "lmstudio" | "vllm" | "openai-compatible"
-        ) {
-            data.push(json!({"id": format!("@{}/<model>", k.name), "object": "model", "created": 0, "owned_by": k.provider}));
-        }
-    }
+    let models = crate::models::available(&state.engine).await?;
+    let data: Vec<Value> = models
+        .into_iter()
+        .map(|m| json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.provider.id()}))
+        .collect();
     Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
 }
 
@@ -456,16 +437,11 @@ pub async fn embeddings(
             ));
         }
     };
-    let (vectors, _) = state.engine.embed_raw(&model, &inputs).await.map_err(|e| {
-        let status = if e.kind == crate::providers::FailureKind::Config {
-            400
-        } else if e.status >= 500 {
-            502
-        } else {
-            e.status
-        };
-        ApiError::new(status, "embedding_failed", e.message)
-    })?;
+    let (vectors, _) = state
+        .engine
+        .embed_raw(&model, &inputs)
+        .await
+        .map_err(|e| ApiError::new(e.http_status(), "embedding_failed", e.message))?;
     let tokens: u64 = inputs
         .iter()
         .map(|t| crate::providers::estimate_tokens(t))
@@ -517,11 +493,12 @@ pub async fn feedback(
         Some(_) => return Err(ApiError::bad_request("`metadata` must be an object")),
     };
     // Logs are written in the background; make sure the traced call is in before looking.
-    state.engine.flush_logs();
+    state.engine.flush_logs_async().await;
     let fb = state
         .engine
-        .store()
-        .add_feedback(trace, score, weight, metadata)?;
+        .call_log()
+        .add_feedback(trace, score, weight, metadata)
+        .await?;
     Ok((
         StatusCode::OK,
         axum::Json(

@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::error::ApiError;
 use crate::routing::{CacheConfig, CacheMode, CallInfo, CallOptions, RouteConfig};
-use crate::store::Store;
 
 /// The request's `x-portolan-*` and `x-portkey-*` headers by suffix, read in one pass over the
 /// headers (a request has a handful; looking up each of the dozen names under both prefixes
@@ -66,9 +65,9 @@ fn traceparent_trace(v: &str) -> Option<String> {
     .then(|| parts[1].to_ascii_lowercase())
 }
 
-/// Reads the routing headers. A saved config id is looked up in `saved_configs` (none yet: a
-/// non-JSON value is an error naming the header).
-pub fn call_options(headers: &HeaderMap, _store: &Store) -> Result<CallOptions, ApiError> {
+/// Reads the routing headers. A saved config id is not supported: a non-JSON value is an error
+/// naming the header.
+pub fn call_options(headers: &HeaderMap) -> Result<CallOptions, ApiError> {
     let mut options = CallOptions {
         source: Some("gateway".into()),
         ..Default::default()

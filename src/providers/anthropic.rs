@@ -26,8 +26,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, FailureKind, ProviderError, body_text,
-    send_request, tool_call_arguments, unix_now,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text, send_request,
+    tool_call_arguments, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
@@ -91,10 +91,10 @@ fn stream_error(provider: &str, v: &Value) -> ProviderError {
         .and_then(Value::as_str)
         .unwrap_or("unknown_error");
     let message = error_message(v).unwrap_or_else(|| "no details".into());
-    ProviderError::new(
-        FailureKind::Status,
+    ProviderError::upstream(
         status_for_error_type(kind),
         format!("{provider} stream error: {message}"),
+        Some(v.to_string()),
     )
 }
 
@@ -805,7 +805,7 @@ pub async fn complete(
     let body = request_body(&endpoint.model, request, false)?;
     let response = send(client, endpoint, &body, limits, true).await?;
     let text = body_text(endpoint, response, limits).await?;
-    parse_response(&endpoint.provider, &text)
+    parse_response(endpoint.provider.id(), &text)
 }
 
 pub async fn stream(
@@ -816,9 +816,9 @@ pub async fn stream(
 ) -> Result<ChunkStream, ProviderError> {
     let body = request_body(&endpoint.model, request, true)?;
     let response = send(client, endpoint, &body, limits, false).await?;
-    let mut events = Events::new(&endpoint.provider, response, limits.idle_timeout);
-    let mut state = StreamState::new(&endpoint.provider, &endpoint.model);
-    let provider = endpoint.provider.clone();
+    let mut events = Events::new(endpoint.provider.id(), response, limits.idle_timeout);
+    let mut state = StreamState::new(endpoint.provider.id(), &endpoint.model);
+    let provider = endpoint.provider.id().to_owned();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         loop {

@@ -34,8 +34,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::anthropic::parse_data_url;
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, FailureKind, ProviderError, body_text,
-    new_completion_id, send_request, tool_call_arguments, unix_now,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text, new_completion_id,
+    send_request, tool_call_arguments, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
@@ -711,10 +711,10 @@ fn blocked_error(provider: &str, feedback: Option<&PromptFeedback>) -> ProviderE
                 .and_then(|f| f.block_reason_message.as_deref())
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default();
-            ProviderError::new(
-                FailureKind::Status,
+            ProviderError::upstream(
                 400,
                 format!("{provider} blocked the prompt (blockReason {reason}){detail}"),
+                None,
             )
         }
         None => ProviderError::malformed(provider, "an answer with no candidates"),
@@ -735,10 +735,10 @@ fn parse_json<T: serde::de::DeserializeOwned>(
             .filter(|c| *c >= 400)
             .unwrap_or(502);
         let message = error_message(&value).unwrap_or_else(|| "no details".into());
-        return Err(ProviderError::new(
-            FailureKind::Status,
+        return Err(ProviderError::upstream(
             status,
             format!("{provider} error: {message}"),
+            Some(text.to_owned()),
         ));
     }
     serde_json::from_value(value).map_err(|e| ProviderError::malformed(provider, e))
@@ -978,7 +978,7 @@ pub async fn complete(
     let body = request_body(request)?;
     let response = send(client, endpoint, "generateContent", &body, limits, false).await?;
     let text = body_text(endpoint, response, limits).await?;
-    parse_response(&endpoint.provider, model_name(endpoint), &text)
+    parse_response(endpoint.provider.id(), model_name(endpoint), &text)
 }
 
 pub async fn stream(
@@ -997,13 +997,13 @@ pub async fn stream(
         true,
     )
     .await?;
-    let mut events = Events::new(&endpoint.provider, response, limits.idle_timeout);
+    let mut events = Events::new(endpoint.provider.id(), response, limits.idle_timeout);
     let mut state = StreamState::new(
-        &endpoint.provider,
+        endpoint.provider.id(),
         model_name(endpoint),
         request.n.unwrap_or(1),
     );
-    let provider = endpoint.provider.clone();
+    let provider = endpoint.provider.id().to_owned();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         loop {
@@ -1048,7 +1048,7 @@ pub async fn embed(
     let body = json!({"requests": requests});
     let response = send(client, endpoint, "batchEmbedContents", &body, limits, false).await?;
     let text = body_text(endpoint, response, limits).await?;
-    parse_embeddings(&endpoint.provider, &text, inputs.len())
+    parse_embeddings(endpoint.provider.id(), &text, inputs.len())
 }
 
 /// `{"embeddings":[{"values":[…]}, …]}` → one vector per input.

@@ -7,137 +7,27 @@
 
 pub mod anthropic;
 pub mod demo;
+mod error;
 pub mod gemini;
 pub mod openai;
+pub mod registry;
 mod sse;
 
 use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::Stream;
-use serde::Serialize;
 
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::secrets::SecretString;
 
-/// The wire protocol a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Protocol {
-    OpenAi,
-    AzureOpenAi,
-    Anthropic,
-    Gemini,
-    Demo,
-}
-
-/// What Portolan knows about each provider name.
-#[derive(Debug, Clone, Copy)]
-pub struct ProviderInfo {
-    pub name: &'static str,
-    pub protocol: Protocol,
-    pub default_base_url: Option<&'static str>,
-    pub needs_key: bool,
-}
-
-pub const PROVIDERS: &[ProviderInfo] = &[
-    info(
-        "openai",
-        Protocol::OpenAi,
-        Some("https://api.openai.com/v1"),
-        true,
-    ),
-    info("azure-openai", Protocol::AzureOpenAi, None, true),
-    info(
-        "anthropic",
-        Protocol::Anthropic,
-        Some("https://api.anthropic.com"),
-        true,
-    ),
-    info(
-        "gemini",
-        Protocol::Gemini,
-        Some("https://generativelanguage.googleapis.com"),
-        true,
-    ),
-    info(
-        "groq",
-        Protocol::OpenAi,
-        Some("https://api.groq.com/openai/v1"),
-        true,
-    ),
-    info(
-        "mistral",
-        Protocol::OpenAi,
-        Some("https://api.mistral.ai/v1"),
-        true,
-    ),
-    info(
-        "together",
-        Protocol::OpenAi,
-        Some("https://api.together.xyz/v1"),
-        true,
-    ),
-    info(
-        "openrouter",
-        Protocol::OpenAi,
-        Some("https://openrouter.ai/api/v1"),
-        true,
-    ),
-    info(
-        "deepseek",
-        Protocol::OpenAi,
-        Some("https://api.deepseek.com/v1"),
-        true,
-    ),
-    info("xai", Protocol::OpenAi, Some("https://api.x.ai/v1"), true),
-    info(
-        "fireworks",
-        Protocol::OpenAi,
-        Some("https://api.fireworks.ai/inference/v1"),
-        true,
-    ),
-    info(
-        "ollama",
-        Protocol::OpenAi,
-        Some("http://127.0.0.1:11434/v1"),
-        false,
-    ),
-    info(
-        "lmstudio",
-        Protocol::OpenAi,
-        Some("http://127.0.0.1:1234/v1"),
-        false,
-    ),
-    info("vllm", Protocol::OpenAi, None, false),
-    info("openai-compatible", Protocol::OpenAi, None, false),
-    info("demo", Protocol::Demo, None, false),
-];
-
-const fn info(
-    name: &'static str,
-    protocol: Protocol,
-    default_base_url: Option<&'static str>,
-    needs_key: bool,
-) -> ProviderInfo {
-    ProviderInfo {
-        name,
-        protocol,
-        default_base_url,
-        needs_key,
-    }
-}
-
-pub fn provider_info(name: &str) -> Option<&'static ProviderInfo> {
-    PROVIDERS.iter().find(|p| p.name == name)
-}
+pub use error::{DEFAULT_RETRY_STATUS, FailureKind, ProviderError, UpstreamReply};
+pub use registry::{Protocol, Provider, ProviderSpec, UnknownProvider};
 
 /// Where and how to send one attempt.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// Portolan's provider name (`openai`, `anthropic`, …).
-    pub provider: String,
-    pub protocol: Protocol,
+    pub provider: Provider,
     pub base_url: String,
     pub api_key: Option<SecretString>,
     /// The virtual key's name, for logs (never the secret).
@@ -148,105 +38,25 @@ pub struct Endpoint {
     pub model: String,
 }
 
-/// Why an attempt failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// The provider answered with an error status.
-    Status,
-    /// No answer within the request timeout.
-    Timeout,
-    /// The connection could not be made or broke before an answer.
-    Connect,
-    /// The answer was not in the provider's format.
-    Malformed,
-    /// A stream ended (or its connection dropped) before its terminal event.
-    Incomplete,
-    /// A stream sent nothing for longer than the idle timeout.
-    Stalled,
-    /// The request cannot be sent as configured (missing key, unknown provider…).
-    Config,
+impl Endpoint {
+    pub fn protocol(&self) -> Protocol {
+        self.provider.protocol()
+    }
 }
 
-/// One provider failure, in one shape for every provider.
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
-#[error("{message}")]
-pub struct ProviderError {
-    pub kind: FailureKind,
-    /// HTTP status from the provider, or the status the gateway reports for this failure
-    /// (408 for a timeout, 502 for a broken or malformed answer).
-    pub status: u16,
-    pub message: String,
-    pub retryable: bool,
-    #[serde(skip)]
-    pub retry_after: Option<Duration>,
-}
-
-impl ProviderError {
-    pub fn new(kind: FailureKind, status: u16, message: impl Into<String>) -> Self {
-        let retryable = match kind {
-            FailureKind::Status => is_retryable_status(status),
-            FailureKind::Timeout
-            | FailureKind::Connect
-            | FailureKind::Incomplete
-            | FailureKind::Stalled => true,
-            FailureKind::Malformed | FailureKind::Config => false,
-        };
-        ProviderError {
-            kind,
-            status,
-            message: message.into(),
-            retryable,
-            retry_after: None,
-        }
-    }
-
-    pub fn config(message: impl Into<String>) -> Self {
-        ProviderError::new(FailureKind::Config, 400, message)
-    }
-
-    pub fn malformed(provider: &str, detail: impl std::fmt::Display) -> Self {
-        ProviderError::new(
-            FailureKind::Malformed,
-            502,
-            format!("{provider} sent an answer Portolan could not read: {detail}"),
-        )
-    }
-
-    pub fn incomplete(provider: &str, detail: &str) -> Self {
-        ProviderError::new(
-            FailureKind::Incomplete,
-            502,
-            format!("{provider} stream ended before it was complete ({detail})"),
-        )
-    }
-
-    /// Maps a reqwest failure (connect, timeout, body read).
-    pub fn from_reqwest(provider: &str, e: &reqwest::Error, timeout: Duration) -> Self {
-        if e.is_timeout() {
-            ProviderError::new(
-                FailureKind::Timeout,
-                408,
-                format!(
-                    "{provider} did not answer within {} ms",
-                    timeout.as_millis()
-                ),
-            )
-        } else if e.is_connect() {
-            ProviderError::new(
-                FailureKind::Connect,
-                502,
-                format!("could not connect to {provider}: {}", root_cause(e)),
-            )
-        } else if e.is_decode() || e.is_body() {
-            ProviderError::incomplete(provider, &root_cause(e))
-        } else {
-            ProviderError::new(
-                FailureKind::Connect,
-                502,
-                format!("{provider} request failed: {}", root_cause(e)),
-            )
-        }
+/// Maps a reqwest failure (connect, timeout, body read).
+pub(crate) fn from_reqwest(provider: &str, e: &reqwest::Error, timeout: Duration) -> ProviderError {
+    if e.is_timeout() {
+        ProviderError::timeout(provider, timeout)
+    } else if e.is_connect() {
+        ProviderError::connect(format!(
+            "could not connect to {provider}: {}",
+            root_cause(e)
+        ))
+    } else if e.is_decode() || e.is_body() {
+        ProviderError::incomplete(provider, &root_cause(e))
+    } else {
+        ProviderError::connect(format!("{provider} request failed: {}", root_cause(e)))
     }
 }
 
@@ -256,12 +66,6 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
-}
-
-/// Statuses worth retrying: rate limits, timeouts, conflicts and server errors (529 is
-/// Anthropic's "overloaded").
-pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429) || status >= 500
 }
 
 /// Reads `Retry-After` (seconds or an HTTP date) and `retry-after-ms`.
@@ -305,7 +109,7 @@ pub async fn complete(
     request: &ChatRequest,
     limits: AttemptLimits,
 ) -> Result<ChatResponse, ProviderError> {
-    match endpoint.protocol {
+    match endpoint.protocol() {
         Protocol::OpenAi | Protocol::AzureOpenAi => {
             openai::complete(client, endpoint, request, limits).await
         }
@@ -323,7 +127,7 @@ pub async fn stream(
     request: &ChatRequest,
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
-    match endpoint.protocol {
+    match endpoint.protocol() {
         Protocol::OpenAi | Protocol::AzureOpenAi => {
             openai::stream(client, endpoint, request, limits).await
         }
@@ -341,7 +145,7 @@ pub async fn embed(
     inputs: &[String],
     limits: AttemptLimits,
 ) -> Result<Vec<Vec<f32>>, ProviderError> {
-    match endpoint.protocol {
+    match endpoint.protocol() {
         Protocol::OpenAi | Protocol::AzureOpenAi => {
             openai::embed(client, endpoint, inputs, limits).await
         }
@@ -388,22 +192,13 @@ pub(crate) async fn send_request(
     } else {
         builder
     };
+    let provider = endpoint.provider.id();
     let response = tokio::time::timeout(limits.request_timeout, builder.send())
         .await
-        .map_err(|_| {
-            ProviderError::new(
-                FailureKind::Timeout,
-                408,
-                format!(
-                    "{} did not answer within {} ms",
-                    endpoint.provider,
-                    limits.request_timeout.as_millis()
-                ),
-            )
-        })?
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))?;
+        .map_err(|_| ProviderError::timeout(provider, limits.request_timeout))?
+        .map_err(|e| from_reqwest(provider, &e, limits.request_timeout))?;
     if !response.status().is_success() {
-        return Err(error_from_response(&endpoint.provider, response, errors).await);
+        return Err(error_from_response(provider, response, errors).await);
     }
     Ok(response)
 }
@@ -418,7 +213,7 @@ pub(crate) async fn body_text(
     response
         .text()
         .await
-        .map_err(|e| ProviderError::from_reqwest(&endpoint.provider, &e, limits.request_timeout))
+        .map_err(|e| from_reqwest(endpoint.provider.id(), &e, limits.request_timeout))
 }
 
 /// A tool call's arguments as the JSON object that Anthropic (`input`) and Gemini (`args`)
@@ -458,22 +253,26 @@ pub(crate) async fn error_from_response(
     let header_retry = retry_after(response.headers());
     let body = response.text().await.unwrap_or_default();
     let parsed = serde_json::from_str::<serde_json::Value>(&body).ok();
+    let snippet: String = body.chars().take(ERROR_BODY_KEPT).collect();
     let message = parsed.as_ref().and_then(format.message).unwrap_or_else(|| {
-        let snippet: String = body.chars().take(200).collect();
-        if snippet.trim().is_empty() {
+        let start: String = snippet.chars().take(200).collect();
+        if start.trim().is_empty() {
             "no details".into()
         } else {
-            snippet
+            start
         }
     });
-    let mut err = ProviderError::new(
-        FailureKind::Status,
+    let retry = header_retry.or_else(|| parsed.as_ref().and_then(format.retry_delay));
+    ProviderError::upstream(
         status,
         format!("{provider} returned {status}: {message}"),
-    );
-    err.retry_after = header_retry.or_else(|| parsed.as_ref().and_then(format.retry_delay));
-    err
+        (!snippet.trim().is_empty()).then_some(snippet),
+    )
+    .with_retry_after(retry)
 }
+
+/// How much of a provider's error body is kept with the error.
+const ERROR_BODY_KEPT: usize = 2048;
 
 /// Appends a turn's content blocks, merging them into the previous turn when the role repeats
 /// (Anthropic and Gemini both require alternating roles); empty turns are dropped.

@@ -18,7 +18,7 @@ pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
 
 fn url(endpoint: &Endpoint, path: &str) -> Result<String, ProviderError> {
     let base = endpoint.base_url.trim_end_matches('/');
-    if endpoint.protocol == Protocol::AzureOpenAi {
+    if endpoint.protocol() == Protocol::AzureOpenAi {
         // The base URL may carry `?api-version=…`; keep it, or add the default.
         let (root, query) = match base.split_once('?') {
             Some((r, q)) => (r.trim_end_matches('/'), q.to_owned()),
@@ -40,7 +40,7 @@ fn url(endpoint: &Endpoint, path: &str) -> Result<String, ProviderError> {
 }
 
 fn authorize(endpoint: &Endpoint, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    match (&endpoint.api_key, endpoint.protocol) {
+    match (&endpoint.api_key, endpoint.protocol()) {
         (Some(key), Protocol::AzureOpenAi) => builder.header("api-key", key.expose()),
         (Some(key), _) if !key.expose().is_empty() => builder.bearer_auth(key.expose()),
         _ => builder,
@@ -110,11 +110,11 @@ pub async fn complete(
     )
     .await?;
     let text = body_text(endpoint, response, limits).await?;
-    let mut parsed: ChatResponse =
-        serde_json::from_str(&text).map_err(|e| ProviderError::malformed(&endpoint.provider, e))?;
+    let mut parsed: ChatResponse = serde_json::from_str(&text)
+        .map_err(|e| ProviderError::malformed(endpoint.provider.id(), e))?;
     if parsed.choices.is_empty() {
         return Err(ProviderError::malformed(
-            &endpoint.provider,
+            endpoint.provider.id(),
             "no choices in the answer",
         ));
     }
@@ -149,8 +149,8 @@ pub async fn stream(
         false,
     )
     .await?;
-    let mut events = Events::new(&endpoint.provider, response, limits.idle_timeout);
-    let provider = endpoint.provider.clone();
+    let mut events = Events::new(endpoint.provider.id(), response, limits.idle_timeout);
+    let provider = endpoint.provider.id().to_owned();
     let request = request.clone();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
@@ -201,10 +201,10 @@ pub async fn stream(
                                 .as_ref()
                                 .and_then(error_message)
                             {
-                                Some(msg) => Err(ProviderError::new(
-                                    super::FailureKind::Status,
+                                Some(msg) => Err(ProviderError::upstream(
                                     502,
                                     format!("{provider} stream error: {msg}"),
+                                    Some(data.to_owned()),
                                 )),
                                 None => Err(ProviderError::malformed(&provider, e)),
                             },
@@ -239,9 +239,9 @@ pub async fn embed(
     let value: Value = response
         .json()
         .await
-        .map_err(|e| ProviderError::malformed(&endpoint.provider, e))?;
+        .map_err(|e| ProviderError::malformed(endpoint.provider.id(), e))?;
     let data = value.get("data").and_then(Value::as_array).ok_or_else(|| {
-        ProviderError::malformed(&endpoint.provider, "no data in the embeddings answer")
+        ProviderError::malformed(endpoint.provider.id(), "no data in the embeddings answer")
     })?;
     let mut out = vec![Vec::new(); inputs.len()];
     for (i, item) in data.iter().enumerate() {
@@ -253,7 +253,7 @@ pub async fn embed(
             .get("embedding")
             .and_then(Value::as_array)
             .ok_or_else(|| {
-                ProviderError::malformed(&endpoint.provider, "an embedding without a vector")
+                ProviderError::malformed(endpoint.provider.id(), "an embedding without a vector")
             })?
             .iter()
             .filter_map(Value::as_f64)
@@ -265,7 +265,7 @@ pub async fn embed(
     }
     if out.iter().any(Vec::is_empty) {
         return Err(ProviderError::malformed(
-            &endpoint.provider,
+            endpoint.provider.id(),
             "fewer embeddings than inputs",
         ));
     }

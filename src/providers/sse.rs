@@ -7,7 +7,7 @@ use eventsource_stream::{Event, EventStream, Eventsource};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::{FailureKind, ProviderError};
+use super::ProviderError;
 
 pub(crate) struct Events {
     inner: EventStream<BoxStream<'static, Result<bytes::Bytes, reqwest::Error>>>,
@@ -28,15 +28,7 @@ impl Events {
     /// stream is for the caller to judge from the events it saw).
     pub(crate) async fn next(&mut self) -> Result<Option<Event>, ProviderError> {
         match tokio::time::timeout(self.idle, self.inner.next()).await {
-            Err(_) => Err(ProviderError::new(
-                FailureKind::Stalled,
-                504,
-                format!(
-                    "{} stream sent nothing for {} ms",
-                    self.provider,
-                    self.idle.as_millis()
-                ),
-            )),
+            Err(_) => Err(ProviderError::stalled(&self.provider, self.idle)),
             Ok(None) => Ok(None),
             Ok(Some(Ok(event))) => Ok(Some(event)),
             Ok(Some(Err(e))) => Err(ProviderError::incomplete(

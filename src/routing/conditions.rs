@@ -27,17 +27,28 @@ impl Facts<'_> {
     }
 }
 
+/// Why a condition query cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidQuery(pub String);
+
+impl From<String> for InvalidQuery {
+    fn from(s: String) -> Self {
+        InvalidQuery(s)
+    }
+}
+
 /// Checks a query's shape, so a typo fails when the config is loaded, not on some request.
-pub fn validate(query: &Value) -> Result<(), String> {
+pub fn validate(query: &Value) -> Result<(), InvalidQuery> {
     let Value::Object(map) = query else {
-        return Err(format!("a condition query must be an object, not {query}"));
+        return Err(format!("a condition query must be an object, not {query}").into());
     };
     for (key, value) in map {
         match key.as_str() {
             "$and" | "$or" => {
                 let items = value
                     .as_array()
-                    .ok_or_else(|| format!("{key} takes a list of queries"))?;
+                    .ok_or_else(|| InvalidQuery(format!("{key} takes a list of queries")))?;
                 for q in items {
                     validate(q)?;
                 }
@@ -48,15 +59,17 @@ pub fn validate(query: &Value) -> Result<(), String> {
                         match op.as_str() {
                             "$eq" | "$ne" | "$gt" | "$gte" | "$lt" | "$lte" => {}
                             "$in" | "$nin" if arg.is_array() => {}
-                            "$in" | "$nin" => return Err(format!("{op} on {k} takes a list")),
-                            "$regex" => {
-                                let pattern = arg
-                                    .as_str()
-                                    .ok_or_else(|| format!("$regex on {k} takes a string"))?;
-                                regex::Regex::new(pattern)
-                                    .map_err(|e| format!("$regex on {k}: {e}"))?;
+                            "$in" | "$nin" => {
+                                return Err(format!("{op} on {k} takes a list").into());
                             }
-                            other => return Err(format!("unknown operator {other} on {k}")),
+                            "$regex" => {
+                                let pattern = arg.as_str().ok_or_else(|| {
+                                    InvalidQuery(format!("$regex on {k} takes a string"))
+                                })?;
+                                regex::Regex::new(pattern)
+                                    .map_err(|e| InvalidQuery(format!("$regex on {k}: {e}")))?;
+                            }
+                            other => return Err(format!("unknown operator {other} on {k}").into()),
                         }
                     }
                 }
@@ -64,7 +77,8 @@ pub fn validate(query: &Value) -> Result<(), String> {
             other => {
                 return Err(format!(
                     "condition keys are metadata.<name>, params.<name>, $and or $or; not '{other}'"
-                ));
+                )
+                .into());
             }
         }
     }

@@ -84,7 +84,7 @@ pub struct Condition {
     pub then: String,
 }
 
-pub const DEFAULT_RETRY_STATUS: [u16; 5] = [429, 500, 502, 503, 504];
+pub use crate::providers::DEFAULT_RETRY_STATUS;
 pub const MAX_RETRY_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -177,7 +177,7 @@ impl RouteConfig {
             )));
         }
         for g in self.input_guardrails.iter().chain(&self.output_guardrails) {
-            g.validate().map_err(err)?;
+            g.validate().map_err(|e| err(e.to_string()))?;
         }
         if path != "(root)"
             && !(self.input_guardrails.is_empty() && self.output_guardrails.is_empty())
@@ -227,7 +227,7 @@ impl RouteConfig {
                         }
                     }
                     for c in &s.conditions {
-                        super::conditions::validate(&c.query).map_err(err)?;
+                        super::conditions::validate(&c.query).map_err(|e| err(e.0))?;
                     }
                 }
             }

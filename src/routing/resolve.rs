@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::keys::VirtualKey;
 use crate::pricing::PriceTable;
-use crate::providers::{Endpoint, Protocol, ProviderError, provider_info};
+use crate::providers::{Endpoint, Protocol, Provider, ProviderError};
 use crate::secrets::SecretString;
-use crate::store::Store;
+use crate::store::Catalog;
 
 /// A model string taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +36,9 @@ pub fn parse_model(text: &str) -> ModelRef {
         };
     }
     if let Some((prefix, model)) = text.split_once('/')
-        && provider_info(prefix).is_some()
+        && Provider::from_id(prefix).is_some()
     {
-        let model = if prefix == "demo" {
+        let model = if prefix == Provider::Demo.id() {
             text.to_owned()
         } else {
             model.to_owned()
@@ -66,30 +66,11 @@ pub struct TargetSpec<'a> {
 }
 
 /// Infers the provider of a bare model name: the price table first, then name patterns.
-pub fn infer_provider(prices: &PriceTable, model: &str) -> Option<String> {
-    if let Some(p) = prices.provider_for_model(model) {
-        return Some(p.to_owned());
-    }
-    let m = model.to_ascii_lowercase();
-    let by_prefix: &[(&str, &str)] = &[
-        ("gpt-", "openai"),
-        ("chatgpt-", "openai"),
-        ("o1", "openai"),
-        ("o3", "openai"),
-        ("o4", "openai"),
-        ("text-embedding-", "openai"),
-        ("claude", "anthropic"),
-        ("gemini", "gemini"),
-        ("text-embedding-004", "gemini"),
-        ("mistral", "mistral"),
-        ("codestral", "mistral"),
-        ("deepseek", "deepseek"),
-        ("grok", "xai"),
-    ];
-    by_prefix
-        .iter()
-        .find(|(p, _)| m.starts_with(p))
-        .map(|(_, prov)| (*prov).to_owned())
+pub fn infer_provider(prices: &PriceTable, model: &str) -> Option<Provider> {
+    prices
+        .provider_for_model(model)
+        .and_then(Provider::from_id)
+        .or_else(|| Provider::by_model_prefix(model))
 }
 
 /// Keeps decrypted keys and the key list for a few seconds, so a call does not query, decrypt
@@ -106,7 +87,11 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 impl KeyCache {
-    fn secret(&self, store: &Store, name: &str) -> crate::Result<(VirtualKey, SecretString)> {
+    async fn secret(
+        &self,
+        catalog: &dyn Catalog,
+        name: &str,
+    ) -> crate::Result<(VirtualKey, SecretString)> {
         let now = Instant::now();
         let cached = self.keys.read().ok().and_then(|m| {
             m.get(name)
@@ -116,7 +101,7 @@ impl KeyCache {
         let (key, secret) = match cached {
             Some(hit) => hit,
             None => {
-                let (k, s) = store.open_key(name)?;
+                let (k, s) = catalog.open_key(name).await?;
                 if let Ok(mut m) = self.keys.write() {
                     m.insert(name.to_owned(), (k.clone(), s.clone(), now));
                 }
@@ -128,22 +113,23 @@ impl KeyCache {
                 .is_none_or(|t| now.duration_since(*t) > TOUCH_EVERY)
         });
         if due {
-            store.touch_key(&key.id)?;
+            // Marked before the write, so calls arriving meanwhile do not write too.
             if let Ok(mut m) = self.touched.write() {
                 m.insert(key.id.clone(), now);
             }
+            catalog.touch_key(&key.id).await?;
         }
         Ok((key, secret))
     }
 
-    fn list(&self, store: &Store) -> crate::Result<Vec<VirtualKey>> {
+    async fn list(&self, catalog: &dyn Catalog) -> crate::Result<Vec<VirtualKey>> {
         let now = Instant::now();
         if let Some((keys, at)) = self.list.read().ok().and_then(|l| l.clone())
             && now.duration_since(at) < KEY_CACHE_TTL
         {
             return Ok(keys);
         }
-        let keys = store.list_keys()?;
+        let keys = catalog.list_keys().await?;
         if let Ok(mut l) = self.list.write() {
             *l = Some((keys.clone(), now));
         }
@@ -151,20 +137,17 @@ impl KeyCache {
     }
 }
 
-fn default_key(
-    store: &Store,
+async fn default_key(
+    catalog: &dyn Catalog,
     cache: &KeyCache,
-    provider: &str,
+    provider: Provider,
 ) -> crate::Result<Option<VirtualKey>> {
-    let keys = cache.list(store)?;
-    if let Some(k) = keys
-        .iter()
-        .find(|k| k.name == provider && k.provider == provider)
-    {
+    let keys = cache.list(catalog).await?;
+    let id = provider.id();
+    if let Some(k) = keys.iter().find(|k| k.name == id && k.provider == id) {
         return Ok(Some(k.clone()));
     }
-    let mut of_provider: Vec<&VirtualKey> =
-        keys.iter().filter(|k| k.provider == provider).collect();
+    let mut of_provider: Vec<&VirtualKey> = keys.iter().filter(|k| k.provider == id).collect();
     of_provider.sort_by_key(|k| k.created_at);
     Ok(of_provider.first().map(|k| (*k).clone()))
 }
@@ -174,8 +157,8 @@ fn config_error(e: crate::Error) -> ProviderError {
 }
 
 /// Resolves one target for `model_string`.
-pub fn resolve(
-    store: &Store,
+pub async fn resolve(
+    catalog: &dyn Catalog,
     cache: &KeyCache,
     prices: &PriceTable,
     spec: &TargetSpec<'_>,
@@ -190,8 +173,11 @@ pub fn resolve(
     let key_name = spec.virtual_key.map(str::to_owned).or(parsed.key.clone());
     let mut key: Option<(VirtualKey, SecretString)> = None;
     if let Some(name) = &key_name {
-        key = Some(cache.secret(store, name).map_err(config_error)?);
+        key = Some(cache.secret(catalog, name).await.map_err(config_error)?);
     }
+    let named = |p: &str| {
+        Provider::from_id(p).ok_or_else(|| ProviderError::config(format!("unknown provider '{p}'")))
+    };
     let provider = match (&key, spec.provider, &parsed.provider) {
         (Some((k, _)), explicit, _) => {
             if let Some(p) = explicit
@@ -202,10 +188,10 @@ pub fn resolve(
                     k.name, k.provider
                 )));
             }
-            k.provider.clone()
+            named(&k.provider)?
         }
-        (None, Some(p), _) => p.to_owned(),
-        (None, None, Some(p)) => p.clone(),
+        (None, Some(p), _) => named(p)?,
+        (None, None, Some(p)) => named(p)?,
         (None, None, None) => infer_provider(prices, &parsed.model).ok_or_else(|| {
             ProviderError::config(format!(
                 "cannot tell which provider serves model '{}'; write it as <provider>/{} or @<virtual-key>/{}",
@@ -213,9 +199,8 @@ pub fn resolve(
             ))
         })?,
     };
-    let info = provider_info(&provider)
-        .ok_or_else(|| ProviderError::config(format!("unknown provider '{provider}'")))?;
-    if info.protocol == Protocol::Demo {
+    let spec_of = provider.spec();
+    if spec_of.protocol == Protocol::Demo {
         let model = if parsed.model.starts_with("demo/") {
             parsed.model.clone()
         } else {
@@ -223,7 +208,6 @@ pub fn resolve(
         };
         return Ok(Endpoint {
             provider,
-            protocol: Protocol::Demo,
             base_url: String::new(),
             api_key: None,
             key_name: None,
@@ -232,9 +216,12 @@ pub fn resolve(
         });
     }
     if key.is_none() && spec.api_key.is_none() {
-        if let Some(k) = default_key(store, cache, &provider).map_err(config_error)? {
-            key = Some(cache.secret(store, &k.name).map_err(config_error)?);
-        } else if info.needs_key {
+        if let Some(k) = default_key(catalog, cache, provider)
+            .await
+            .map_err(config_error)?
+        {
+            key = Some(cache.secret(catalog, &k.name).await.map_err(config_error)?);
+        } else if spec_of.needs_secret {
             return Err(ProviderError::config(format!(
                 "no virtual key for provider '{provider}'; add one with `portolan keys add <name> --provider {provider}`, or try the demo provider (model demo/small)"
             )));
@@ -244,7 +231,7 @@ pub fn resolve(
         .custom_host
         .map(str::to_owned)
         .or_else(|| key.as_ref().and_then(|(k, _)| k.base_url.clone()))
-        .or_else(|| info.default_base_url.map(str::to_owned))
+        .or_else(|| spec_of.default_base_url.map(str::to_owned))
         .ok_or_else(|| {
             ProviderError::config(format!(
                 "provider '{provider}' has no default address; give its virtual key a --base-url"
@@ -257,7 +244,6 @@ pub fn resolve(
     };
     Ok(Endpoint {
         provider,
-        protocol: info.protocol,
         base_url,
         api_key,
         key_name,
@@ -308,16 +294,16 @@ mod tests {
     fn inference() {
         let prices = PriceTable::builtin();
         assert_eq!(
-            infer_provider(prices, "gpt-4o-mini").as_deref(),
-            Some("openai")
+            infer_provider(prices, "gpt-4o-mini"),
+            Some(Provider::OpenAi)
         );
         assert_eq!(
-            infer_provider(prices, "claude-some-future-model").as_deref(),
-            Some("anthropic")
+            infer_provider(prices, "claude-some-future-model"),
+            Some(Provider::Anthropic)
         );
         assert_eq!(
-            infer_provider(prices, "gemini-9-ultra").as_deref(),
-            Some("gemini")
+            infer_provider(prices, "gemini-9-ultra"),
+            Some(Provider::Gemini)
         );
         assert_eq!(infer_provider(prices, "my-local-model"), None);
     }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::store::Store;
+use crate::store::{Actor, Store};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -59,41 +59,13 @@ const KEY: &str = "engine";
 
 impl EngineSettings {
     pub fn load(store: &Store) -> Result<EngineSettings> {
-        let conn = store.conn();
-        let text: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [KEY],
-            |r| r.get(0),
-        ))?;
-        Ok(match text {
-            Some(t) => serde_json::from_str(&t)?,
+        Ok(match store.setting(KEY)? {
+            Some(v) => serde_json::from_value(v)?,
             None => EngineSettings::default(),
         })
     }
 
-    pub fn save(&self, store: &Store) -> Result<()> {
-        let before = EngineSettings::load(store)?;
-        let conn = store.conn();
-        conn.execute(
-            "INSERT INTO settings(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            rusqlite::params![KEY, serde_json::to_string(self)?],
-        )?;
-        let (old, new) = (serde_json::to_value(&before)?, serde_json::to_value(self)?);
-        let changed: serde_json::Map<String, serde_json::Value> = new
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, v)| old.get(k.as_str()) != Some(v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        store.audit(
-            &conn,
-            "settings.update",
-            "settings",
-            None,
-            Some(KEY),
-            serde_json::Value::Object(changed),
-        )?;
-        Ok(())
+    pub fn save(&self, store: &Store, actor: &Actor) -> Result<()> {
+        store.save_setting(KEY, &serde_json::to_value(self)?, actor)
     }
 }

@@ -21,43 +21,77 @@ pub struct AuditEntry {
     pub details: Value,
 }
 
-impl Store {
-    /// Who the following changes are made by: `cli` (the default), `app`, `gateway:<token>`.
-    pub fn set_actor(&self, actor: &str) {
-        if let Ok(mut a) = self.actor.write() {
-            *a = actor.to_owned();
+/// Who made a change, passed with each write so the audit trail never guesses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
+pub enum Actor {
+    /// The command line.
+    #[default]
+    Cli,
+    /// The desktop app.
+    App,
+    /// The sample prompts imported into a new library.
+    Seed,
+    /// A call made through the gateway with this token (by name).
+    Gateway(String),
+    /// Portolan itself (start-up sweeps, expired leases).
+    System,
+}
+
+impl Actor {
+    /// The actor of a call from `source` (`cli`, `app`, `compare`…), or of the gateway token
+    /// that made it.
+    pub fn of_call(source: Option<&str>, token: Option<&str>) -> Actor {
+        match (token, source) {
+            (Some(t), _) => Actor::Gateway(t.to_owned()),
+            (None, Some("app")) => Actor::App,
+            _ => Actor::Cli,
         }
     }
+}
 
-    pub fn actor(&self) -> String {
-        self.actor
-            .read()
-            .map(|a| a.clone())
-            .unwrap_or_else(|_| "cli".into())
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Cli => f.write_str("cli"),
+            Actor::App => f.write_str("app"),
+            Actor::Seed => f.write_str("seed"),
+            Actor::Gateway(token) => write!(f, "gateway:{token}"),
+            Actor::System => f.write_str("system"),
+        }
     }
+}
 
+impl From<Actor> for String {
+    fn from(a: Actor) -> String {
+        a.to_string()
+    }
+}
+
+/// One audit entry about to be written.
+pub(crate) struct Change<'a> {
+    pub action: &'a str,
+    pub object_kind: &'a str,
+    pub object_id: Option<&'a str>,
+    pub object_name: Option<&'a str>,
+    pub details: Value,
+}
+
+impl Store {
     /// Appends one entry, on the connection (and so in the transaction) of the change itself.
-    pub(crate) fn audit(
-        &self,
-        conn: &Connection,
-        action: &str,
-        object_kind: &str,
-        object_id: Option<&str>,
-        object_name: Option<&str>,
-        details: Value,
-    ) -> Result<()> {
+    pub(crate) fn audit(&self, conn: &Connection, actor: &Actor, change: Change<'_>) -> Result<()> {
         conn.prepare_cached(
             "INSERT INTO audit_log(at, actor, action, object_kind, object_id, object_name, details)
              VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
             fmt_time(&now()),
-            self.actor(),
-            action,
-            object_kind,
-            object_id,
-            object_name,
-            details.to_string()
+            actor.to_string(),
+            change.action,
+            change.object_kind,
+            change.object_id,
+            change.object_name,
+            change.details.to_string()
         ])?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::audit::{Actor, Change};
 use super::{Store, fmt_time, now, parse_time};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
@@ -15,7 +16,12 @@ const COLUMNS: &str =
 impl Store {
     /// Adds a virtual key; the secret is sealed under the master key with the record id as
     /// associated data.
-    pub fn add_key(&self, key: &NewKey, secret: &SecretString) -> Result<VirtualKey> {
+    pub fn add_key(
+        &self,
+        key: &NewKey,
+        secret: &SecretString,
+        actor: &Actor,
+    ) -> Result<VirtualKey> {
         let plain = secret.expose().trim();
         key.validate(plain)?;
         let master = self.master_key()?;
@@ -48,11 +54,14 @@ impl Store {
         )?;
         self.audit(
             &conn,
-            "key.add",
-            "virtual_key",
-            Some(&id),
-            Some(&key.name),
-            serde_json::json!({"provider": key.provider, "base_url": key.base_url}),
+            actor,
+            Change {
+                action: "key.add",
+                object_kind: "virtual_key",
+                object_id: Some(&id),
+                object_name: Some(&key.name),
+                details: serde_json::json!({"provider": key.provider, "base_url": key.base_url}),
+            },
         )?;
         drop(conn);
         self.get_key(&key.name)
@@ -80,7 +89,12 @@ impl Store {
     }
 
     /// Replaces a key's secret, keeping its id and name.
-    pub fn rotate_key(&self, name: &str, secret: &SecretString) -> Result<VirtualKey> {
+    pub fn rotate_key(
+        &self,
+        name: &str,
+        secret: &SecretString,
+        actor: &Actor,
+    ) -> Result<VirtualKey> {
         let current = self.get_key(name)?;
         let plain = secret.expose().trim();
         NewKey {
@@ -98,17 +112,20 @@ impl Store {
         )?;
         self.audit(
             &conn,
-            "key.rotate",
-            "virtual_key",
-            Some(&current.id),
-            Some(&current.name),
-            serde_json::json!({}),
+            actor,
+            Change {
+                action: "key.rotate",
+                object_kind: "virtual_key",
+                object_id: Some(&current.id),
+                object_name: Some(&current.name),
+                details: serde_json::json!({}),
+            },
         )?;
         drop(conn);
         self.get_key(&current.id)
     }
 
-    pub fn remove_key(&self, name: &str) -> Result<VirtualKey> {
+    pub fn remove_key(&self, name: &str, actor: &Actor) -> Result<VirtualKey> {
         let current = self.get_key(name)?;
         let conn = self.conn();
         conn.execute("DELETE FROM virtual_keys WHERE id = ?1", [&current.id])?;
@@ -122,11 +139,14 @@ impl Store {
         )?;
         self.audit(
             &conn,
-            "key.remove",
-            "virtual_key",
-            Some(&current.id),
-            Some(&current.name),
-            serde_json::json!({"provider": current.provider}),
+            actor,
+            Change {
+                action: "key.remove",
+                object_kind: "virtual_key",
+                object_id: Some(&current.id),
+                object_name: Some(&current.name),
+                details: serde_json::json!({"provider": current.provider}),
+            },
         )?;
         Ok(current)
     }

@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
+use super::audit::{Actor, Change};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -254,6 +255,7 @@ impl Store {
         limit: f64,
         period: Period,
         alert_threshold: Option<f64>,
+        actor: &Actor,
     ) -> Result<()> {
         if !(limit.is_finite() && limit >= 0.0) {
             return Err(Error::InvalidKeyConfig(format!(
@@ -282,11 +284,14 @@ impl Store {
         self.forget_unlimited(subject);
         self.audit(
             &conn,
-            &format!("{}.budget", subject.kind.as_str()),
-            subject.kind.object_kind(),
-            Some(&subject.id),
-            Some(&subject.name),
-            serde_json::json!({"unit": unit, "limit": limit, "period": period, "alert": alert_threshold}),
+            actor,
+            Change {
+                action: &format!("{}.budget", subject.kind.as_str()),
+                object_kind: subject.kind.object_kind(),
+                object_id: Some(&subject.id),
+                object_name: Some(&subject.name),
+                details: serde_json::json!({"unit": unit, "limit": limit, "period": period, "alert": alert_threshold}),
+            },
         )?;
         Ok(())
     }
@@ -345,6 +350,7 @@ impl Store {
         unit: RateUnit,
         window: Window,
         max: u64,
+        actor: &Actor,
     ) -> Result<()> {
         if max == 0 {
             return Err(Error::InvalidKeyConfig(
@@ -365,11 +371,14 @@ impl Store {
         self.forget_unlimited(subject);
         self.audit(
             &conn,
-            &format!("{}.limit", subject.kind.as_str()),
-            subject.kind.object_kind(),
-            Some(&subject.id),
-            Some(&subject.name),
-            serde_json::json!({"unit": unit, "window": window, "max": max}),
+            actor,
+            Change {
+                action: &format!("{}.limit", subject.kind.as_str()),
+                object_kind: subject.kind.object_kind(),
+                object_id: Some(&subject.id),
+                object_name: Some(&subject.name),
+                details: serde_json::json!({"unit": unit, "window": window, "max": max}),
+            },
         )?;
         Ok(())
     }
@@ -418,13 +427,11 @@ impl Store {
     /// [`UNLIMITED_RECHECK`]: limits set through this store apply at once, limits set by another
     /// process (the CLI while `portolan serve` runs) within that time.
     pub fn has_limits(&self, subject: &Subject) -> Result<bool> {
-        let key = (subject.kind, subject.id.clone());
-        let now = std::time::Instant::now();
-        if let Some(seen) = self.unlimited_cache().get(&key)
-            && now.duration_since(*seen) < UNLIMITED_RECHECK
-        {
+        if self.known_unlimited(subject) {
             return Ok(false);
         }
+        let key = (subject.kind, subject.id.clone());
+        let now = std::time::Instant::now();
         // The answer is cached while the connection is still held: a limit being set in this
         // process waits for it, then forgets the entry (no stale "no" survives the write).
         let conn = self.conn();
@@ -443,6 +450,14 @@ impl Store {
         drop(cache);
         drop(conn);
         Ok(limited)
+    }
+
+    /// Whether `subject` was seen without limits less than [`UNLIMITED_RECHECK`] ago (an answer
+    /// from memory, no query).
+    pub fn known_unlimited(&self, subject: &Subject) -> bool {
+        self.unlimited_cache()
+            .get(&(subject.kind, subject.id.clone()))
+            .is_some_and(|seen| seen.elapsed() < UNLIMITED_RECHECK)
     }
 
     fn unlimited_cache(
@@ -611,6 +626,7 @@ impl Store {
         actual_usd: Option<f64>,
         actual_tokens: u64,
         now: DateTime<Utc>,
+        actor: &Actor,
     ) -> Result<Vec<BudgetAlert>> {
         if reservation.is_empty() {
             return Ok(Vec::new());
@@ -644,13 +660,16 @@ impl Store {
                     params![s.kind.as_str(), s.id],
                 )?;
                 self.audit(
-                    &tx,
-                    "budget.alert",
-                    s.kind.object_kind(),
-                    Some(&s.id),
-                    Some(&s.name),
-                    serde_json::json!({"spent": spent, "limit": limit, "unit": unit, "threshold": a}),
-                )?;
+            &tx,
+            actor,
+            Change {
+                action: "budget.alert",
+                object_kind: s.kind.object_kind(),
+                object_id: Some(&s.id),
+                object_name: Some(&s.name),
+                details: serde_json::json!({"spent": spent, "limit": limit, "unit": unit, "threshold": a}),
+            },
+        )?;
                 let alert = BudgetAlert {
                     subject: s.clone(),
                     spent,

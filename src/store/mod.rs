@@ -1,11 +1,21 @@
-//! The SQLite store: one database file per data directory, opened in WAL mode with foreign keys
-//! on, migrated at open. Queries live in one submodule per table family.
+//! Storage. [`backend`] defines what the engine needs from it, as four traits; the rest of this
+//! module is their embedded implementation: one SQLite database file per data directory, opened
+//! in WAL mode with foreign keys on, migrated at open, with one submodule of queries per table
+//! family. Nothing outside this module runs SQL.
 
 mod audit;
+pub mod backend;
+mod call_log;
+mod compare_runs;
+mod connection;
 mod keys;
 mod limits;
 mod migrations;
 mod prompts;
+mod response_cache;
+mod samples;
+mod settings;
+pub mod sqlite;
 mod tokens;
 
 use std::collections::HashMap;
@@ -20,12 +30,16 @@ use crate::error::{Error, Result};
 use crate::secrets::MasterKey;
 use crate::template::CompiledPrompt;
 
-pub use audit::AuditEntry;
+pub use audit::{Actor, AuditEntry};
+pub use backend::{Backends, CacheStore, CallLog, Catalog, Governance};
+pub use call_log::LogWriter;
+pub use compare_runs::{NewRun, RunSummary};
 pub use limits::{
     Budget, BudgetAlert, BudgetUnit, Period, RateLimit, RateUnit, Refusal, Reservation, Subject,
     SubjectKind, Window,
 };
 pub use prompts::{CompiledVersion, RenderedPrompt};
+pub use response_cache::SqliteCache;
 pub use tokens::{GatewayToken, NewToken, TokenScopes, hash_token};
 
 /// How a store is opened. [`StoreOptions::from_env`] reads the environment; tests set fields
@@ -82,8 +96,6 @@ pub struct Store {
     renders: RwLock<HashMap<(String, i64), CachedRender>>,
     /// Bumped by every write made through this store, to invalidate renders that use partials.
     generation: AtomicU64,
-    /// Who changes are attributed to in the audit log.
-    actor: RwLock<String>,
     /// Subjects last seen without any budget or rate limit, and when (see `Store::has_limits`).
     unlimited: Mutex<HashMap<(SubjectKind, String), std::time::Instant>>,
 }
@@ -99,9 +111,7 @@ impl Store {
     pub fn open_with(data_dir: &Path, options: StoreOptions) -> Result<Store> {
         crate::paths::ensure_private_dir(data_dir)?;
         let db_path = data_dir.join(DB_FILE);
-        let mut conn = Connection::open(&db_path)?;
-        restrict_permissions(&db_path);
-        configure(&conn)?;
+        let mut conn = connection::open(&db_path, connection::PageCache::Default)?;
         let fresh = migrations::apply(&mut conn, &db_path)?;
         let store = Store {
             conn: Mutex::new(conn),
@@ -111,14 +121,12 @@ impl Store {
             master_key: OnceLock::new(),
             renders: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
-            actor: RwLock::new("cli".into()),
             unlimited: Mutex::new(HashMap::new()),
         };
         if fresh && store.options.seed_samples {
-            store.set_actor("seed");
-            crate::seed::import_samples(&store)?;
-            store.set_actor("cli");
+            store.import_samples()?;
         }
+        connection::restrict_permissions(&store.db_path);
         Ok(store)
     }
 
@@ -194,25 +202,6 @@ impl Store {
         drop(conn);
         Ok(self.master_key.get_or_init(|| key))
     }
-}
-
-/// The database holds sealed secrets and prompt text: owner-only, like the directory.
-fn restrict_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(path = %path.display(), error = %e, "could not make the database owner-only");
-        }
-    }
-}
-
-fn configure(conn: &Connection) -> Result<()> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(())
 }
 
 pub(crate) fn now() -> DateTime<Utc> {

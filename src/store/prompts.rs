@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::audit::{Actor, Change};
 use super::{CachedRender, Store, fmt_time, now, parse_time};
 use crate::error::{Error, Result};
 use crate::ids::{new_id, validate_label, validate_slug};
@@ -35,8 +36,9 @@ impl Store {
         slug: &str,
         content: &PromptContent,
         message: Option<&str>,
+        actor: &Actor,
     ) -> Result<SaveOutcome> {
-        self.create_prompt_as(slug, None, content, message, now())
+        self.create_prompt_as(slug, None, content, message, now(), actor)
     }
 
     /// As [`Store::create_prompt`], keeping a given id (a bundle's, so calls by id keep working
@@ -48,6 +50,7 @@ impl Store {
         content: &PromptContent,
         message: Option<&str>,
         at: chrono::DateTime<chrono::Utc>,
+        actor: &Actor,
     ) -> Result<SaveOutcome> {
         validate_slug("prompt slug", slug)?;
         content.validate()?;
@@ -86,11 +89,14 @@ impl Store {
         insert_version(&tx, &id, 1, content, message, &at)?;
         self.audit(
             &tx,
-            "prompt.create",
-            "prompt",
-            Some(&id),
-            Some(slug),
-            serde_json::json!({"version": 1, "message": message}),
+            actor,
+            Change {
+                action: "prompt.create",
+                object_kind: "prompt",
+                object_id: Some(&id),
+                object_name: Some(slug),
+                details: serde_json::json!({"version": 1, "message": message}),
+            },
         )?;
         tx.commit()?;
         self.touch();
@@ -109,8 +115,9 @@ impl Store {
         reference: &str,
         content: &PromptContent,
         message: Option<&str>,
+        actor: &Actor,
     ) -> Result<SaveOutcome> {
-        self.save_version_at(reference, content, message, now())
+        self.save_version_at(reference, content, message, now(), actor)
     }
 
     /// As [`Store::save_version`], with the version's creation time given (bundle imports keep
@@ -121,6 +128,7 @@ impl Store {
         content: &PromptContent,
         message: Option<&str>,
         at: chrono::DateTime<chrono::Utc>,
+        actor: &Actor,
     ) -> Result<SaveOutcome> {
         content.validate()?;
         let mut conn = self.conn();
@@ -149,11 +157,14 @@ impl Store {
         )?;
         self.audit(
             &tx,
-            "prompt.save",
-            "prompt",
-            Some(&id),
-            Some(&slug),
-            serde_json::json!({"version": version, "message": message}),
+            actor,
+            Change {
+                action: "prompt.save",
+                object_kind: "prompt",
+                object_id: Some(&id),
+                object_name: Some(&slug),
+                details: serde_json::json!({"version": version, "message": message}),
+            },
         )?;
         tx.commit()?;
         self.touch();
@@ -226,7 +237,13 @@ impl Store {
     }
 
     /// Points `label` at `version`, moving it if it pointed elsewhere.
-    pub fn set_label(&self, reference: &str, version: i64, label: &str) -> Result<Label> {
+    pub fn set_label(
+        &self,
+        reference: &str,
+        version: i64,
+        label: &str,
+        actor: &Actor,
+    ) -> Result<Label> {
         validate_label(label)?;
         let conn = self.conn();
         let (id, slug) = resolve(&conn, reference)?;
@@ -247,13 +264,16 @@ impl Store {
                 params![id, label, version, fmt_time(&at)],
             )?;
             self.audit(
-                &conn,
-                "label.set",
-                "prompt",
-                Some(&id),
-                Some(&slug),
-                serde_json::json!({"label": label, "version": version, "previous": previous}),
-            )?;
+            &conn,
+            actor,
+            Change {
+                action: "label.set",
+                object_kind: "prompt",
+                object_id: Some(&id),
+                object_name: Some(&slug),
+                details: serde_json::json!({"label": label, "version": version, "previous": previous}),
+            },
+        )?;
         }
         drop(conn);
         self.touch();
@@ -268,7 +288,7 @@ impl Store {
     }
 
     /// Removes a label from a prompt.
-    pub fn remove_label(&self, reference: &str, label: &str) -> Result<()> {
+    pub fn remove_label(&self, reference: &str, label: &str, actor: &Actor) -> Result<()> {
         let conn = self.conn();
         let (id, slug) = resolve(&conn, reference)?;
         let n = conn.execute(
@@ -283,11 +303,14 @@ impl Store {
         }
         self.audit(
             &conn,
-            "label.remove",
-            "prompt",
-            Some(&id),
-            Some(&slug),
-            serde_json::json!({"label": label}),
+            actor,
+            Change {
+                action: "label.remove",
+                object_kind: "prompt",
+                object_id: Some(&id),
+                object_name: Some(&slug),
+                details: serde_json::json!({"label": label}),
+            },
         )?;
         drop(conn);
         self.touch();

@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::audit::{Actor, Change};
 use super::{Store, fmt_time, now, parse_time};
 use crate::error::{Error, Result};
 
@@ -79,8 +80,8 @@ fn new_secret() -> String {
 }
 
 impl Store {
-    pub fn create_token(&self, name: &str) -> Result<NewToken> {
-        self.create_token_scoped(name, TokenScopes::default(), None)
+    pub fn create_token(&self, name: &str, actor: &Actor) -> Result<NewToken> {
+        self.create_token_scoped(name, TokenScopes::default(), None, actor)
     }
 
     /// Creates a token limited by `scopes`, valid until `expires_at` if given.
@@ -89,6 +90,7 @@ impl Store {
         name: &str,
         scopes: TokenScopes,
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        actor: &Actor,
     ) -> Result<NewToken> {
         crate::ids::validate_slug("token name", name)?;
         let conn = self.conn();
@@ -124,11 +126,14 @@ impl Store {
         )?;
         self.audit(
             &conn,
-            "token.create",
-            "gateway_token",
-            Some(&id),
-            Some(name),
-            serde_json::json!({"prefix": prefix, "scopes": scopes, "expires_at": expires_at}),
+            actor,
+            Change {
+                action: "token.create",
+                object_kind: "gateway_token",
+                object_id: Some(&id),
+                object_name: Some(name),
+                details: serde_json::json!({"prefix": prefix, "scopes": scopes, "expires_at": expires_at}),
+            },
         )?;
         Ok(NewToken {
             token: GatewayToken {
@@ -155,7 +160,7 @@ impl Store {
         Ok(rows)
     }
 
-    pub fn revoke_token(&self, name: &str) -> Result<()> {
+    pub fn revoke_token(&self, name: &str, actor: &Actor) -> Result<()> {
         let conn = self.conn();
         let n = conn.execute(
             "UPDATE gateway_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
@@ -166,11 +171,14 @@ impl Store {
         }
         self.audit(
             &conn,
-            "token.revoke",
-            "gateway_token",
-            None,
-            Some(name),
-            serde_json::json!({}),
+            actor,
+            Change {
+                action: "token.revoke",
+                object_kind: "gateway_token",
+                object_id: None,
+                object_name: Some(name),
+                details: serde_json::json!({}),
+            },
         )?;
         Ok(())
     }

@@ -168,6 +168,7 @@ pub async fn library_with_fake_openai(
                     notes: None,
                 },
                 &portolan::secrets::SecretString::new(secret.into()),
+                &portolan::store::Actor::Cli,
             )
             .unwrap();
     }

@@ -176,6 +176,20 @@ pub struct DiffDto {
     pub sections: Vec<DiffSectionDto>,
 }
 
+/// A provider a virtual key can be for, as the key form needs it (from the provider registry).
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct ProviderDto {
+    pub id: String,
+    pub label: String,
+    pub needs_base_url: bool,
+    pub needs_secret: bool,
+    /// A placeholder for the base URL field (the provider's default address, if any).
+    pub base_url_hint: String,
+    /// The model a key test uses; none means the user names one.
+    pub test_model: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
 #[ts(export)]
 pub struct ModelOption {

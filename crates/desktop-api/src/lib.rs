@@ -21,9 +21,10 @@ use portolan::prompt_file::{self, PromptFile};
 use portolan::prompts::{
     Message, PromptContent, PromptVersion, Role, VariableMap, VariableSpec, VersionSelector,
 };
+use portolan::providers::Provider;
 use portolan::routing::{CallBody, CallOptions, Engine};
 use portolan::secrets::SecretString;
-use portolan::store::{Subject, SubjectKind};
+use portolan::store::{Actor, Subject, SubjectKind};
 use portolan::{Store, StoreOptions};
 
 pub use dto::*;
@@ -34,13 +35,19 @@ struct RunningGateway {
     requests: Arc<AtomicU64>,
 }
 
-/// Everything the app holds: the engine (and through it the store), the gateway when switched
-/// on, and the cancel switch of a running comparison.
+/// Everything the app holds: the store, the engine on it, the gateway when switched on, and the
+/// cancel switch of a running comparison. Cheap to clone (shared parts), so blocking work can
+/// move to the blocking pool ([`Desktop::blocking`]).
+#[derive(Clone)]
 pub struct Desktop {
+    store: Arc<Store>,
     engine: Engine,
-    gateway: Mutex<Option<RunningGateway>>,
-    cancel: std::sync::Mutex<Option<watch::Sender<bool>>>,
+    gateway: Arc<Mutex<Option<RunningGateway>>>,
+    cancel: Arc<std::sync::Mutex<Option<watch::Sender<bool>>>>,
 }
+
+/// Changes made from the app are audited as the app's.
+const ACTOR: Actor = Actor::App;
 
 fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -167,7 +174,7 @@ fn row_of(c: &CallRecord) -> LogRow {
         status: c.status,
         success: c.success,
         error: c.error.clone(),
-        cache_status: c.cache_status.clone(),
+        cache_status: c.cache_status.as_str().to_owned(),
         latency_ms: u32_of(c.latency_ms),
         ttft_ms: c.ttft_ms.map(u32_of),
         prompt_tokens: c.prompt_tokens.map(u32_of),
@@ -206,21 +213,30 @@ fn pretty(body: &Option<String>) -> Option<String> {
     })
 }
 
-/// A cheap model to test each provider's key with (one token).
+/// A cheap model to test a provider's key with (one token), from the provider registry.
 fn probe_model(provider: &str) -> Option<&'static str> {
-    Some(match provider {
-        "openai" | "azure-openai" => "gpt-4o-mini",
-        "anthropic" => "claude-haiku-4-5",
-        "gemini" => "gemini-2.5-flash",
-        "groq" => "llama-3.1-8b-instant",
-        "mistral" => "mistral-small-latest",
-        "deepseek" => "deepseek-chat",
-        "xai" => "grok-3-mini",
-        "together" => "meta-llama/Llama-3.2-3B-Instruct-Turbo",
-        "openrouter" => "openai/gpt-4o-mini",
-        "fireworks" => "accounts/fireworks/models/llama-v3p1-8b-instruct",
-        _ => return None,
-    })
+    Provider::from_id(provider).and_then(|p| p.spec().test_model)
+}
+
+/// The providers a key can be added for, as the key form shows them (from the registry).
+pub fn providers() -> Vec<ProviderDto> {
+    Provider::with_keys()
+        .map(|p| {
+            let s = p.spec();
+            ProviderDto {
+                id: s.id.into(),
+                label: s.label.into(),
+                needs_base_url: s.needs_base_url,
+                needs_secret: s.needs_secret,
+                base_url_hint: s
+                    .base_url_hint
+                    .or(s.default_base_url)
+                    .unwrap_or_default()
+                    .into(),
+                test_model: s.test_model.map(Into::into),
+            }
+        })
+        .collect()
 }
 
 impl Desktop {
@@ -228,13 +244,13 @@ impl Desktop {
     /// changes made from the app are audited as `app`.
     pub fn open(data_dir: Option<&Path>) -> ApiResult<Desktop> {
         let dir = portolan::paths::resolve_data_dir(data_dir)?;
-        let store = Store::open_with(&dir, StoreOptions::from_env())?;
-        store.set_actor("app");
-        let engine = Engine::new(Arc::new(store))?;
+        let store = Arc::new(Store::open_with(&dir, StoreOptions::from_env())?);
+        let engine = Engine::new(store.clone())?;
         Ok(Desktop {
+            store,
             engine,
-            gateway: Mutex::new(None),
-            cancel: std::sync::Mutex::new(None),
+            gateway: Arc::new(Mutex::new(None)),
+            cancel: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -242,8 +258,21 @@ impl Desktop {
         &self.engine
     }
 
-    fn store(&self) -> &Store {
-        self.engine.store()
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs blocking work (SQLite, a log flush) on the blocking pool, so a command never holds
+    /// one of the executor's threads.
+    pub async fn blocking<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Desktop) -> ApiResult<T> + Send + 'static,
+    {
+        let d = self.clone();
+        tokio::task::spawn_blocking(move || f(&d))
+            .await
+            .map_err(|e| AppError::new("internal", format!("a task stopped unexpectedly: {e}")))?
     }
 
     pub fn data_dir(&self) -> String {
@@ -304,7 +333,7 @@ impl Desktop {
     ) -> ApiResult<SaveResult> {
         let s = self
             .store()
-            .create_prompt(slug, &content_of(draft)?, message)?;
+            .create_prompt(slug, &content_of(draft)?, message, &ACTOR)?;
         Ok(SaveResult {
             prompt_id: s.prompt_id,
             slug: s.slug,
@@ -321,7 +350,7 @@ impl Desktop {
     ) -> ApiResult<SaveResult> {
         let s = self
             .store()
-            .save_version(prompt, &content_of(draft)?, message)?;
+            .save_version(prompt, &content_of(draft)?, message, &ACTOR)?;
         Ok(SaveResult {
             prompt_id: s.prompt_id,
             slug: s.slug,
@@ -353,7 +382,7 @@ impl Desktop {
     }
 
     pub fn set_label(&self, prompt: &str, version: i64, label: &str) -> ApiResult<()> {
-        self.store().set_label(prompt, version, label)?;
+        self.store().set_label(prompt, version, label, &ACTOR)?;
         Ok(())
     }
 
@@ -415,41 +444,19 @@ impl Desktop {
         })
     }
 
-    /// Models to offer: the demo ones, then those reachable through configured keys.
-    pub fn list_models(&self) -> ApiResult<Vec<ModelOption>> {
-        let mut out: Vec<ModelOption> = ["demo/small", "demo/large", "demo/fast"]
-            .iter()
-            .map(|m| ModelOption {
-                id: (*m).into(),
-                provider: "demo".into(),
-                demo: true,
-            })
-            .collect();
-        let mut providers: Vec<String> = self
-            .store()
-            .list_keys()?
+    /// Models to offer: the demo ones, then those reachable through configured keys (the same
+    /// list the gateway's `/v1/models` gives, without `@key/<model>` patterns).
+    pub async fn list_models(&self) -> ApiResult<Vec<ModelOption>> {
+        Ok(portolan::models::available(&self.engine)
+            .await?
             .into_iter()
-            .map(|k| k.provider)
-            .collect();
-        providers.sort();
-        providers.dedup();
-        for p in providers {
-            for m in self.engine.prices().models_for_provider(&p) {
-                let id = if matches!(p.as_str(), "openai" | "anthropic" | "gemini")
-                    || m.starts_with(&format!("{p}/"))
-                {
-                    m.to_owned()
-                } else {
-                    format!("{p}/{m}")
-                };
-                out.push(ModelOption {
-                    id,
-                    provider: p.clone(),
-                    demo: false,
-                });
-            }
-        }
-        Ok(out)
+            .filter(|m| !m.pattern)
+            .map(|m| ModelOption {
+                demo: m.provider == Provider::Demo,
+                provider: m.provider.id().into(),
+                id: m.id,
+            })
+            .collect())
     }
 
     /// Runs a comparison, reporting progress through `on_event`; [`Desktop::cancel_compare`]
@@ -507,9 +514,13 @@ impl Desktop {
             _ = cancel_rx.wait_for(|c| *c) => Err(AppError::new("cancelled", "the comparison was cancelled")),
         };
         let _ = forward.await;
-        self.engine.flush_logs();
+        self.engine.flush_logs_async().await;
         let r = result?;
-        let run_id = self.store().save_compare_run(&r)?;
+        let store = self.store.clone();
+        let (r, run_id) =
+            tokio::task::spawn_blocking(move || compare::save_run(&store, &r).map(|id| (r, id)))
+                .await
+                .map_err(|e| AppError::new("internal", format!("saving the run stopped: {e}")))??;
         Ok(result_dto(r, Some(run_id)))
     }
 
@@ -534,7 +545,7 @@ impl Desktop {
     /// A saved run, to show again.
     pub fn get_compare_run(&self, id: &str) -> ApiResult<CompareResultDto> {
         Ok(result_dto(
-            self.store().get_compare_run(id)?,
+            compare::load_run(self.store(), id)?,
             Some(id.to_owned()),
         ))
     }
@@ -701,7 +712,7 @@ impl Desktop {
             notes: key.notes.clone(),
         };
         self.store()
-            .add_key(&new, &SecretString::new(key.secret.clone()))?;
+            .add_key(&new, &SecretString::new(key.secret.clone()), &ACTOR)?;
         self.list_keys()?
             .into_iter()
             .find(|k| k.name == key.name)
@@ -710,12 +721,12 @@ impl Desktop {
 
     pub fn rotate_key(&self, name: &str, secret: &str) -> ApiResult<()> {
         self.store()
-            .rotate_key(name, &SecretString::new(secret.to_owned()))?;
+            .rotate_key(name, &SecretString::new(secret.to_owned()), &ACTOR)?;
         Ok(())
     }
 
     pub fn remove_key(&self, name: &str) -> ApiResult<()> {
-        self.store().remove_key(name)?;
+        self.store().remove_key(name, &ACTOR)?;
         Ok(())
     }
 
@@ -837,11 +848,11 @@ impl Desktop {
 
     /// Creates a gateway token; the secret is returned once.
     pub fn create_token(&self, name: &str) -> ApiResult<String> {
-        Ok(self.store().create_token(name)?.secret)
+        Ok(self.store().create_token(name, &ACTOR)?.secret)
     }
 
     pub fn revoke_token(&self, name: &str) -> ApiResult<()> {
-        self.store().revoke_token(name)?;
+        self.store().revoke_token(name, &ACTOR)?;
         Ok(())
     }
 

@@ -105,8 +105,7 @@ fn prompts_versions_preview_and_diff() {
         1
     );
     assert!(
-        d.engine()
-            .store()
+        d.store()
             .audit_entries(20)
             .unwrap()
             .iter()
@@ -215,6 +214,7 @@ async fn keys_are_write_only_and_the_gateway_switches() {
     d.remove_key("oa").unwrap();
     assert!(
         d.list_models()
+            .await
             .unwrap()
             .iter()
             .any(|m| m.id == "demo/small" && m.demo)
@@ -273,6 +273,7 @@ async fn a_budget_crossing_its_alert_threshold_reaches_the_window() {
             10_000.0,
             Period::Daily,
             Some(0.000_1),
+            &Actor::App,
         )
         .unwrap();
     let mut alerts = d.budget_alerts();
@@ -300,4 +301,22 @@ async fn a_budget_crossing_its_alert_threshold_reaches_the_window() {
         "{}",
         alert.message
     );
+}
+
+/// The key form's provider list is generated from the engine's registry, like the TypeScript
+/// types (`./test` fails when the committed copy is stale).
+#[test]
+fn export_provider_registry() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../ui/src/bindings/providers.json");
+    let text = serde_json::to_string_pretty(&providers()).unwrap() + "\n";
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&path, text).unwrap();
+    }
+    assert!(
+        providers()
+            .iter()
+            .any(|p| p.id == "openai" && p.needs_secret)
+    );
+    assert!(providers().iter().all(|p| p.id != "demo"));
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::chat::{ChunkAccumulator, FunctionDef, ImageUrl, Stop, Tool};
+use crate::providers::FailureKind;
 
 fn req(messages: Vec<ChatMessage>) -> ChatRequest {
     ChatRequest {
@@ -266,8 +267,7 @@ fn unparseable_tool_arguments_are_a_config_error() {
 #[test]
 fn base_urls_with_or_without_v1() {
     let mut e = Endpoint {
-        provider: "anthropic".into(),
-        protocol: super::super::Protocol::Anthropic,
+        provider: crate::providers::Provider::Anthropic,
         base_url: String::new(),
         api_key: None,
         key_name: None,
@@ -346,8 +346,8 @@ fn malformed_and_error_bodies() {
         r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
     )
     .unwrap_err();
-    assert_eq!(err.status, 529);
-    assert!(err.retryable);
+    assert_eq!(err.status(), 529);
+    assert!(err.retryable());
     assert_eq!(
         error_message(
             &json!({"type":"error","error":{"type":"invalid_request_error","message":"bad"}})
@@ -467,8 +467,8 @@ fn stream_error_events() {
         )
         .unwrap_err();
     assert_eq!(err.kind, FailureKind::Status);
-    assert_eq!(err.status, 529);
-    assert!(err.retryable);
+    assert_eq!(err.status(), 529);
+    assert!(err.retryable());
     assert!(err.message.contains("Overloaded"));
 
     let err = state
@@ -477,8 +477,8 @@ fn stream_error_events() {
             r#"{"type":"error","error":{"type":"invalid_request_error","message":"no"}}"#,
         )
         .unwrap_err();
-    assert_eq!(err.status, 400);
-    assert!(!err.retryable);
+    assert_eq!(err.status(), 400);
+    assert!(!err.retryable());
 
     assert_eq!(
         state

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 
 use super::*;
 use crate::chat::{ChunkAccumulator, FunctionDef, Tool};
-use crate::providers::Protocol;
+use crate::providers::FailureKind;
 use crate::secrets::SecretString;
 
 const KEY: &str = "sk-ant-test";
@@ -19,8 +19,7 @@ fn client() -> reqwest::Client {
 
 fn endpoint(server: &FakeServer, key: &str) -> Endpoint {
     Endpoint {
-        provider: "anthropic".into(),
-        protocol: Protocol::Anthropic,
+        provider: crate::providers::Provider::Anthropic,
         base_url: server.base_url(),
         api_key: Some(SecretString::new(key.into())),
         key_name: Some("test".into()),
@@ -246,7 +245,7 @@ async fn error_statuses() {
         .await
         .unwrap_err();
     assert_eq!(
-        (err.kind, err.status, err.retryable),
+        (err.kind, err.status(), err.retryable()),
         (FailureKind::Status, 429, true)
     );
     assert_eq!(err.retry_after, Some(Duration::from_secs(2)));
@@ -256,20 +255,20 @@ async fn error_statuses() {
     let err = complete(&c, &e, &request(false), limits())
         .await
         .unwrap_err();
-    assert_eq!((err.status, err.retryable), (500, true));
+    assert_eq!((err.status(), err.retryable()), (500, true));
     assert!(err.message.contains("boom"));
 
     server.push(Behavior::status(529, "Overloaded"));
     let err = complete(&c, &e, &request(false), limits())
         .await
         .unwrap_err();
-    assert_eq!((err.status, err.retryable), (529, true));
+    assert_eq!((err.status(), err.retryable()), (529, true));
 
     server.push(Behavior::status(400, "bad request"));
     let err = complete(&c, &e, &request(false), limits())
         .await
         .unwrap_err();
-    assert_eq!((err.status, err.retryable), (400, false));
+    assert_eq!((err.status(), err.retryable()), (400, false));
 
     // Errors before a stream starts come back from `stream` itself.
     server.push(Behavior::status(503, "later"));
@@ -277,7 +276,7 @@ async fn error_statuses() {
         .await
         .err()
         .unwrap();
-    assert_eq!((err.status, err.retryable), (503, true));
+    assert_eq!((err.status(), err.retryable()), (503, true));
 }
 
 #[tokio::test]
@@ -292,7 +291,7 @@ async fn a_wrong_key_is_401_and_not_retryable() {
     .await
     .unwrap_err();
     assert_eq!(
-        (err.kind, err.status, err.retryable),
+        (err.kind, err.status(), err.retryable()),
         (FailureKind::Status, 401, false)
     );
 }
@@ -307,7 +306,7 @@ async fn a_dropped_stream_is_incomplete() {
     let (chunks, err) = drain(s).await;
     let err = err.expect("a dropped stream must end in an error");
     assert_eq!(err.kind, FailureKind::Incomplete);
-    assert!(err.retryable);
+    assert!(err.retryable());
     assert!(
         chunks
             .iter()
@@ -345,7 +344,7 @@ async fn a_stalled_stream_hits_the_idle_timeout() {
         .unwrap();
     let (_, err) = drain(s).await;
     let err = err.expect("a stall must end in an error");
-    assert_eq!((err.kind, err.retryable), (FailureKind::Stalled, true));
+    assert_eq!((err.kind, err.retryable()), (FailureKind::Stalled, true));
 }
 
 #[tokio::test]
@@ -360,7 +359,7 @@ async fn a_hung_request_times_out() {
         .await
         .unwrap_err();
     assert_eq!(
-        (err.kind, err.status, err.retryable),
+        (err.kind, err.status(), err.retryable()),
         (FailureKind::Timeout, 408, true)
     );
 }
@@ -377,7 +376,7 @@ async fn malformed_answers() {
     )
     .await
     .unwrap_err();
-    assert_eq!((err.kind, err.retryable), (FailureKind::Malformed, false));
+    assert_eq!((err.kind, err.retryable()), (FailureKind::Malformed, false));
 
     server.push(Behavior::Malformed);
     let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits())

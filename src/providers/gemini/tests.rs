@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::chat::{ChunkAccumulator, FunctionDef, ImageUrl, Stop, Tool};
+use crate::providers::FailureKind;
 
 fn req(messages: Vec<ChatMessage>) -> ChatRequest {
     ChatRequest {
@@ -33,8 +34,7 @@ fn tool_msg(id: &str, text: &str) -> ChatMessage {
 
 fn endpoint(base: &str, model: &str) -> Endpoint {
     Endpoint {
-        provider: "gemini".into(),
-        protocol: super::super::Protocol::Gemini,
+        provider: crate::providers::Provider::Gemini,
         base_url: base.into(),
         api_key: None,
         key_name: None,
@@ -310,8 +310,8 @@ fn finish_reasons_and_blocks() {
         r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":4}}"#;
     let err = parse_response("gemini", "m", blocked).unwrap_err();
     assert_eq!(err.kind, FailureKind::Status);
-    assert_eq!(err.status, 400);
-    assert!(!err.retryable);
+    assert_eq!(err.status(), 400);
+    assert!(!err.retryable());
     assert!(err.message.contains("SAFETY"), "{}", err.message);
 
     assert_eq!(
@@ -328,7 +328,7 @@ fn finish_reasons_and_blocks() {
         r#"{"error":{"code":503,"message":"busy","status":"UNAVAILABLE"}}"#,
     )
     .unwrap_err();
-    assert_eq!((err.status, err.retryable), (503, true));
+    assert_eq!((err.status(), err.retryable()), (503, true));
 }
 
 #[test]
@@ -419,11 +419,11 @@ fn stream_errors() {
     let err = state
         .on_data(r#"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"}}"#)
         .unwrap_err();
-    assert_eq!((err.status, err.retryable), (400, false));
+    assert_eq!((err.status(), err.retryable()), (400, false));
     let err = state
         .on_data(r#"{"error":{"code":500,"message":"internal","status":"INTERNAL"}}"#)
         .unwrap_err();
-    assert!(err.retryable);
+    assert!(err.retryable());
     assert!(
         state
             .on_data(r#"{"usageMetadata":{"promptTokenCount":1}}"#)

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 
 use super::*;
 use crate::chat::{ChunkAccumulator, FunctionDef, Tool};
-use crate::providers::Protocol;
+use crate::providers::FailureKind;
 use crate::secrets::SecretString;
 
 const KEY: &str = "AIza-test";
@@ -18,8 +18,7 @@ fn client() -> reqwest::Client {
 
 fn endpoint(server: &FakeServer, key: &str) -> Endpoint {
     Endpoint {
-        provider: "gemini".into(),
-        protocol: Protocol::Gemini,
+        provider: crate::providers::Provider::Gemini,
         base_url: server.base_url(),
         api_key: Some(SecretString::new(key.into())),
         key_name: Some("test".into()),
@@ -238,7 +237,7 @@ async fn error_statuses() {
         .await
         .unwrap_err();
     assert_eq!(
-        (err.kind, err.status, err.retryable),
+        (err.kind, err.status(), err.retryable()),
         (FailureKind::Status, 429, true)
     );
     assert_eq!(err.retry_after, Some(Duration::from_secs(3)));
@@ -252,13 +251,13 @@ async fn error_statuses() {
     let err = complete(&c, &e, &request(false), limits())
         .await
         .unwrap_err();
-    assert_eq!((err.status, err.retryable), (500, true));
+    assert_eq!((err.status(), err.retryable()), (500, true));
 
     server.push(Behavior::status(400, "bad request"));
     let err = complete(&c, &e, &request(false), limits())
         .await
         .unwrap_err();
-    assert_eq!((err.status, err.retryable), (400, false));
+    assert_eq!((err.status(), err.retryable()), (400, false));
     assert!(err.message.contains("bad request"));
 
     server.push(Behavior::status(503, "later"));
@@ -266,7 +265,7 @@ async fn error_statuses() {
         .await
         .err()
         .unwrap();
-    assert_eq!((err.status, err.retryable), (503, true));
+    assert_eq!((err.status(), err.retryable()), (503, true));
 }
 
 #[tokio::test]
@@ -281,7 +280,7 @@ async fn a_wrong_key_is_401_and_not_retryable() {
     .await
     .unwrap_err();
     assert_eq!(
-        (err.kind, err.status, err.retryable),
+        (err.kind, err.status(), err.retryable()),
         (FailureKind::Status, 401, false)
     );
 }
@@ -295,7 +294,7 @@ async fn a_dropped_stream_is_incomplete() {
         .unwrap();
     let (chunks, err) = drain(s).await;
     let err = err.expect("a dropped stream must end in an error");
-    assert_eq!((err.kind, err.retryable), (FailureKind::Incomplete, true));
+    assert_eq!((err.kind, err.retryable()), (FailureKind::Incomplete, true));
     assert!(
         chunks
             .iter()
@@ -336,7 +335,7 @@ async fn malformed_answers() {
     )
     .await
     .unwrap_err();
-    assert_eq!((err.kind, err.retryable), (FailureKind::Malformed, false));
+    assert_eq!((err.kind, err.retryable()), (FailureKind::Malformed, false));
 
     server.push(Behavior::Malformed);
     let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits())

@@ -1,15 +1,18 @@
-//! The engine's side of governance: the PII guardrail on requests and answers, the worst-case
-//! estimate a call reserves against budgets, and refusals turned into call errors.
+//! The PII guardrail as a step of a call: on the request before anything leaves the machine
+//! (detect, redact with placeholders, or deny), and on the answer, complete or streamed (restore
+//! placeholders, then detect, redact or deny what the model wrote). A refusal is a
+//! [`GuardRefusal`]; the engine answers it with 446.
 
-use crate::chat::{ChatMessage, ChatRequest, ChatResponse, ContentPart, MessageContent};
-use crate::guardrails::{PiiAction, PiiConfig, PiiScanner, Redactions};
-use crate::pricing::{TokenUsage, cost_usd};
-use crate::providers::estimate_tokens;
-use crate::store::{Refusal, Reservation, Subject};
+use crate::chat::{ChatChunk, ChatMessage, ChatRequest, ChatResponse, ContentPart, MessageContent};
+use crate::guardrails::{GuardrailError, PiiAction, PiiConfig, PiiScanner, Redactions};
 
 use super::config::RouteConfig;
-use super::engine::Engine;
 use super::settings::EngineSettings;
+
+/// Why a guardrail refused a request or an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GuardRefusal(pub String);
 
 /// A PII guardrail ready to run.
 pub(crate) struct Guard {
@@ -18,7 +21,7 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    fn from(config: &PiiConfig) -> Result<Option<Guard>, String> {
+    fn from(config: &PiiConfig) -> Result<Option<Guard>, GuardrailError> {
         if config.action == PiiAction::Off {
             return Ok(None);
         }
@@ -29,7 +32,10 @@ impl Guard {
     }
 
     /// The request guardrail: the config's, else the settings' default.
-    pub fn input(config: &RouteConfig, settings: &EngineSettings) -> Result<Option<Guard>, String> {
+    pub fn input(
+        config: &RouteConfig,
+        settings: &EngineSettings,
+    ) -> Result<Option<Guard>, GuardrailError> {
         match config.input_guardrails.first() {
             Some(g) => Guard::from(g),
             None => {
@@ -40,17 +46,7 @@ impl Guard {
         }
     }
 
-    /// A guard that only restores placeholders (for answers served from the cache).
-    pub fn restoring() -> Guard {
-        let mut config = PiiConfig::new(PiiAction::Redact);
-        config.restore = true;
-        Guard {
-            scanner: PiiScanner::new(&config).expect("built-in patterns"),
-            config,
-        }
-    }
-
-    pub fn output(config: &RouteConfig) -> Result<Option<Guard>, String> {
+    pub fn output(config: &RouteConfig) -> Result<Option<Guard>, GuardrailError> {
         match config.output_guardrails.first() {
             Some(g) => Guard::from(g),
             None => Ok(None),
@@ -77,7 +73,10 @@ pub(crate) enum InputOutcome {
     /// Go ahead; `logged` is the request as the log may keep it (never with the originals).
     Proceed { logged: ChatRequest },
     /// `deny` found something: refuse with this reason.
-    Deny { logged: ChatRequest, reason: String },
+    Deny {
+        logged: ChatRequest,
+        reason: GuardRefusal,
+    },
 }
 
 /// Runs the input guardrail: `redact` rewrites `request` itself; `detect` and `deny` leave it and
@@ -105,7 +104,10 @@ pub(crate) fn guard_input(
             *redactions = shadow.clone();
             InputOutcome::Deny {
                 logged,
-                reason: format!("the request contains personal data ({})", describe(&shadow)),
+                reason: GuardRefusal(format!(
+                    "the request contains personal data ({})",
+                    describe(&shadow)
+                )),
             }
         }
         _ => {
@@ -124,6 +126,13 @@ fn describe(r: &Redactions) -> String {
         .replace('_', " ")
 }
 
+/// Puts the original values back where an answer repeats the request's placeholders.
+pub(crate) fn restore_answer(response: &mut ChatResponse, redactions: &Redactions) {
+    for c in &mut response.choices {
+        map_text(&mut c.message, |t| redactions.restore(t));
+    }
+}
+
 /// Restores input placeholders (if asked) and runs the output guardrail on a complete answer.
 /// Returns the answer for the client, the answer for the log, and a refusal reason if `deny`
 /// found something.
@@ -132,13 +141,11 @@ pub(crate) fn guard_output(
     input: Option<&Guard>,
     redactions: &Redactions,
     output: Option<&Guard>,
-) -> (ChatResponse, ChatResponse, Option<String>) {
+) -> (ChatResponse, ChatResponse, Option<GuardRefusal>) {
     let logged = response.clone();
     let mut client = response;
     if input.is_some_and(|g| g.config.restore) {
-        for c in &mut client.choices {
-            map_text(&mut c.message, |t| redactions.restore(t));
-        }
+        restore_answer(&mut client, redactions);
     }
     let Some(out) = output else {
         return (client, logged, None);
@@ -162,10 +169,10 @@ pub(crate) fn guard_output(
         PiiAction::Deny if !found.is_empty() => (
             client,
             redacted_log,
-            Some(format!(
+            Some(GuardRefusal(format!(
                 "the answer contains personal data ({})",
                 describe(&found)
-            )),
+            ))),
         ),
         PiiAction::Redact => {
             let mut r = Redactions::default();
@@ -219,7 +226,7 @@ impl StreamGuard {
     const HOLD: usize = 96;
 
     /// Adds a piece; returns the text that may go out now, or the refusal for `deny`.
-    pub fn push(&mut self, guard: &Guard, piece: &str) -> Result<String, String> {
+    pub fn push(&mut self, guard: &Guard, piece: &str) -> Result<String, GuardRefusal> {
         self.pending.push_str(piece);
         let findings = guard.scanner.scan(&self.pending);
         let mut cut = self.pending.len().saturating_sub(Self::HOLD);
@@ -238,21 +245,21 @@ impl StreamGuard {
     }
 
     /// The end of the answer: everything still held back.
-    pub fn finish(&mut self, guard: &Guard) -> Result<String, String> {
+    pub fn finish(&mut self, guard: &Guard) -> Result<String, GuardRefusal> {
         let any = !guard.scanner.scan(&self.pending).is_empty();
         self.release(guard, self.pending.len(), any)
     }
 
-    fn release(&mut self, guard: &Guard, cut: usize, found: bool) -> Result<String, String> {
+    fn release(&mut self, guard: &Guard, cut: usize, found: bool) -> Result<String, GuardRefusal> {
         let ready: String = self.pending.drain(..cut).collect();
         if found {
             self.found.count(&guard.scanner, &ready);
         }
         match guard.config.action {
-            PiiAction::Deny if found => Err(format!(
+            PiiAction::Deny if found => Err(GuardRefusal(format!(
                 "the answer contains personal data ({})",
                 describe(&self.found)
-            )),
+            ))),
             PiiAction::Redact if found => Ok(self.redactions.redact(&guard.scanner, &ready)),
             _ => Ok(ready),
         }
@@ -267,64 +274,63 @@ pub(crate) fn redact_for_log(guard: &Guard, response: &mut ChatResponse) {
     }
 }
 
-/// Reserves a call's worst case against `subject`'s budgets and rate limits, in one transaction.
-/// A subject with none (the common case) reserves nothing and takes no write lock: the
-/// reservation is empty, and settling it is a no-op. `target` gives the provider and model to
-/// price the estimate with; it is asked only when there is something to reserve.
-pub(crate) fn reserve(
-    engine: &Engine,
-    subject: &Subject,
-    request: &ChatRequest,
-    target: impl FnOnce() -> (Option<String>, String),
-) -> crate::Result<Result<Reservation, Refusal>> {
-    if !engine.store().has_limits(subject)? {
-        return Ok(Ok(Reservation::default()));
+/// Runs the streamed-output guardrail over one chunk's text (each choice held back on its own),
+/// flushing what it held back when the choice finishes.
+pub(crate) fn guard_chunk(
+    guard: &Guard,
+    states: &mut Vec<StreamGuard>,
+    chunk: &mut ChatChunk,
+) -> Result<(), GuardRefusal> {
+    for c in &mut chunk.choices {
+        let i = (c.index as usize).min(127);
+        if states.len() <= i {
+            states.resize_with(i + 1, StreamGuard::default);
+        }
+        let state = &mut states[i];
+        let mut text = match &c.delta.content {
+            Some(t) => state.push(guard, t)?,
+            None => String::new(),
+        };
+        if c.finish_reason.is_some() {
+            text.push_str(&state.finish(guard)?);
+        }
+        if c.delta.content.is_some() || !text.is_empty() {
+            c.delta.content = Some(text);
+        }
     }
-    let (provider, model) = target();
-    let (usd, tokens) = estimate(engine, request, provider.as_deref(), &model);
-    engine.store().reserve(
-        std::slice::from_ref(subject),
-        usd,
-        tokens,
-        chrono::Utc::now(),
-    )
+    Ok(())
 }
 
-/// Worst-case size of a call: estimated prompt tokens plus the completion limit (the request's
-/// max_tokens, else the model's, else 4096), and what that would cost if the price is known.
-pub(crate) fn estimate(
-    engine: &Engine,
-    request: &ChatRequest,
-    provider: Option<&str>,
+/// A last chunk with whatever the output guardrail still holds for choices that never
+/// finished; `None` when nothing is held.
+pub(crate) fn flush_held_back(
+    guard: &Guard,
+    states: &mut [StreamGuard],
     model: &str,
-) -> (Option<f64>, u64) {
-    let prompt: u64 = request
-        .messages
-        .iter()
-        .map(|m| estimate_tokens(&m.text()) + 3)
-        .sum();
-    let price = provider.and_then(|p| engine.prices().lookup(p, model));
-    let max_out = request
-        .max_output_tokens()
-        .map(u64::from)
-        .or_else(|| price.and_then(|p| p.max_output_tokens))
-        .unwrap_or(4096);
-    let usd = if provider == Some("demo") && price.is_none() {
-        Some(0.0)
-    } else {
-        price.and_then(|p| {
-            cost_usd(
-                p,
-                &TokenUsage {
-                    prompt_tokens: prompt,
-                    completion_tokens: max_out,
-                    cached_prompt_tokens: 0,
-                    cache_write_tokens: 0,
+) -> Result<Option<ChatChunk>, GuardRefusal> {
+    let mut choices = Vec::new();
+    for (i, state) in states.iter_mut().enumerate() {
+        let text = state.finish(guard)?;
+        if !text.is_empty() {
+            choices.push(crate::chat::ChunkChoice {
+                index: i as u32,
+                delta: crate::chat::Delta {
+                    content: Some(text),
+                    ..Default::default()
                 },
-            )
-        })
-    };
-    (usd, prompt + max_out)
+                finish_reason: None,
+            });
+        }
+    }
+    Ok((!choices.is_empty()).then(|| {
+        let mut chunk = ChatChunk::new(
+            &crate::providers::new_completion_id(),
+            model,
+            chrono::Utc::now().timestamp(),
+        );
+        chunk.choices = choices;
+        chunk
+    }))
 }
 
 #[cfg(test)]

@@ -1,0 +1,147 @@
+//! The cache step of a call: a plan made from the request (its exact key, its semantic
+//! partition and embedding), a lookup before routing, and a fill after a complete answer. A
+//! lookup that fails is a miss (the provider is asked); a fill that fails is logged. Answers under
+//! an output guardrail are never cached: a hit is served without the provider, so it would also
+//! be served without the guardrail.
+
+use super::admit::Admitted;
+use super::call::CallOptions;
+use super::config::{CacheMode, DEFAULT_CACHE_MAX_AGE_SECS, DEFAULT_SEMANTIC_THRESHOLD};
+use super::engine::Engine;
+use super::record::now_ms;
+use crate::cache::{CacheEntry, CacheStatus, exact_key, partition_key};
+use crate::chat::ChatResponse;
+use crate::embeddings::LOCAL_EMBEDDER;
+
+/// Where a call's answer is looked for and kept.
+pub(super) struct CachePlan {
+    exact: String,
+    partition: String,
+    /// The embedder's name, the last user message's vector, and the similarity a hit needs.
+    semantic: Option<(String, Vec<f32>, f32)>,
+    max_age: u64,
+    mode: CacheMode,
+    force_refresh: bool,
+    /// False under an output guardrail.
+    fill: bool,
+}
+
+/// What the lookup found.
+pub(super) enum Lookup {
+    Hit(ChatResponse, CacheStatus),
+    Miss(CacheStatus),
+}
+
+/// The plan for a call, or None when caching is off for it.
+pub(super) async fn plan(
+    engine: &Engine,
+    options: &CallOptions,
+    admitted: &Admitted,
+) -> Option<CachePlan> {
+    let cfg = options
+        .cache
+        .clone()
+        .or_else(|| admitted.config.cache.clone())?;
+    let request = &admitted.request;
+    // The routing config is part of the key (the same request routed elsewhere is another
+    // answer); serialised only when caching is on.
+    let fingerprint = {
+        let mut c = admitted.config.clone();
+        c.cache = None;
+        serde_json::to_string(&c).unwrap_or_default()
+    };
+    let mut semantic = None;
+    if cfg.mode == CacheMode::Semantic
+        && let Some(text) = request.last_user_text()
+    {
+        let model = engine
+            .settings()
+            .embedding_model
+            .clone()
+            .unwrap_or_else(|| LOCAL_EMBEDDER.into());
+        match engine.embed(&model, &[text]).await {
+            Ok((mut v, name)) if !v.is_empty() => {
+                semantic = Some((
+                    name,
+                    v.remove(0),
+                    cfg.threshold.unwrap_or(DEFAULT_SEMANTIC_THRESHOLD),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding for the semantic cache failed; exact matching only")
+            }
+        }
+    }
+    Some(CachePlan {
+        exact: exact_key(request, &fingerprint),
+        partition: partition_key(request, &fingerprint),
+        semantic,
+        max_age: cfg.max_age.unwrap_or(DEFAULT_CACHE_MAX_AGE_SECS),
+        mode: cfg.mode,
+        force_refresh: options.force_refresh || cfg.force_refresh.unwrap_or(false),
+        fill: admitted.output_guard.is_none(),
+    })
+}
+
+impl CachePlan {
+    fn miss_status(&self) -> CacheStatus {
+        match self.mode {
+            CacheMode::Semantic => CacheStatus::SemanticMiss,
+            CacheMode::Simple => CacheStatus::Miss,
+        }
+    }
+
+    /// An exact hit, else the nearest semantic entry above the threshold, else a miss. A forced
+    /// refresh skips the lookup.
+    pub async fn lookup(&self, engine: &Engine) -> Lookup {
+        if self.force_refresh {
+            return Lookup::Miss(CacheStatus::Refresh);
+        }
+        let now = now_ms();
+        let cache = engine.cache_store();
+        match cache.get_exact(&self.exact, now).await {
+            Ok(Some(r)) => return Lookup::Hit(r, CacheStatus::Hit),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cache lookup failed; calling the provider");
+                return Lookup::Miss(CacheStatus::Miss);
+            }
+        }
+        if let Some((embedder, v, threshold)) = &self.semantic {
+            match cache
+                .get_nearest(&self.partition, embedder, v, *threshold, now)
+                .await
+            {
+                Ok(Some(m)) => return Lookup::Hit(m.response, CacheStatus::SemanticHit),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cache lookup failed; calling the provider");
+                    return Lookup::Miss(CacheStatus::Miss);
+                }
+            }
+        }
+        Lookup::Miss(self.miss_status())
+    }
+
+    /// Keeps a complete answer (not under an output guardrail; empty answers are skipped).
+    pub async fn fill(&self, engine: &Engine, response: &ChatResponse) {
+        if !self.fill {
+            return;
+        }
+        let entry = CacheEntry {
+            key: self.exact.clone(),
+            partition: self.partition.clone(),
+            response: response.clone(),
+            embedding: self
+                .semantic
+                .as_ref()
+                .map(|(n, v, _)| (n.clone(), v.clone())),
+            now_ms: now_ms(),
+            max_age_secs: self.max_age,
+        };
+        if let Err(e) = engine.cache_store().put(entry).await {
+            tracing::warn!(error = %e, "could not store the answer in the cache");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The storage boundary: what the routing engine, the runners and the gateway need from storage,
+//! cut by concern into four traits — the catalog (prompts, keys, tokens, settings), governance
+//! (budgets, rate limits, reservations), the call log (writes in the background, queries,
+//! feedback) and the response cache (exact get, nearest, put, purge). The embedded SQLite store
+//! implements all four ([`super::sqlite`]); a server database implements the same traits.
+//!
+//! The methods are async so an implementation never blocks the executor: SQLite's run on the
+//! blocking pool, a network database's are async by nature. Fast paths that need no I/O (a
+//! subject known to have no limits, an empty reservation) answer without leaving the task.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::{Actor, BudgetAlert, GatewayToken, Refusal, RenderedPrompt, Reservation, Subject};
+use crate::cache::{CacheEntry, SemanticMatch};
+use crate::chat::ChatResponse;
+use crate::error::Result;
+use crate::keys::VirtualKey;
+use crate::logs::{CallDetail, CallRecord, Feedback, LogFilter};
+use crate::prompts::{Prompt, PromptVersion, VersionSelector};
+use crate::secrets::SecretString;
+use crate::template::TemplateRefs;
+
+/// Prompts, keys, tokens and settings, as calls read them.
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    /// Renders a prompt version with `variables` (compiled templates cached per version).
+    async fn render(
+        &self,
+        reference: &str,
+        selector: &VersionSelector,
+        variables: &Map<String, Value>,
+    ) -> Result<RenderedPrompt>;
+    async fn get_version(
+        &self,
+        reference: &str,
+        selector: &VersionSelector,
+    ) -> Result<PromptVersion>;
+    async fn get_prompt(&self, reference: &str) -> Result<Prompt>;
+    async fn list_prompts(&self) -> Result<Vec<Prompt>>;
+    /// Variables and partials a version uses.
+    async fn references(&self, version: &PromptVersion) -> Result<TemplateRefs>;
+    async fn list_keys(&self) -> Result<Vec<VirtualKey>>;
+    /// A key and its decrypted secret (the only way a secret leaves the store).
+    async fn open_key(&self, name: &str) -> Result<(VirtualKey, SecretString)>;
+    /// Records that a key was just used.
+    async fn touch_key(&self, id: &str) -> Result<()>;
+    /// The live (unrevoked) token whose SHA-256 hash is `hash`.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<GatewayToken>>;
+    async fn touch_token(&self, id: &str) -> Result<()>;
+    /// The settings document named `key`.
+    async fn setting(&self, key: &str) -> Result<Option<Value>>;
+}
+
+/// Budgets and rate limits: a call reserves its worst case before it is sent, in one atomic
+/// step with the check, and settles to what it actually used.
+#[async_trait]
+pub trait Governance: Send + Sync {
+    /// Whether `subject` has any budget or rate limit (calls through subjects without any take
+    /// no lock and write nothing).
+    async fn has_limits(&self, subject: &Subject) -> Result<bool>;
+    /// Checks every budget and rate limit of `subjects` and reserves the estimate, atomically.
+    /// `estimate_usd` is None when the model's price is unknown.
+    async fn reserve(
+        &self,
+        subjects: &[Subject],
+        estimate_usd: Option<f64>,
+        estimate_tokens: u64,
+    ) -> Result<std::result::Result<Reservation, Refusal>>;
+    /// Replaces a reservation's estimate with the actual use; returns budgets that crossed
+    /// their alert threshold (each once per period).
+    async fn settle(
+        &self,
+        reservation: &Reservation,
+        actual_usd: Option<f64>,
+        actual_tokens: u64,
+        actor: &Actor,
+    ) -> Result<Vec<BudgetAlert>>;
+}
+
+/// Where call records go, and how they are searched.
+#[async_trait]
+pub trait CallLog: Send + Sync {
+    /// Queues a record; never blocks (a full queue drops it and counts it).
+    fn log(&self, record: CallRecord);
+    /// Records dropped because the writer fell behind.
+    fn dropped(&self) -> u64;
+    /// Waits, blocking the thread, until every record queued so far is stored.
+    fn flush_blocking(&self);
+    /// Waits until every record queued so far is stored.
+    async fn flush(&self);
+    async fn list_calls(&self, filter: &LogFilter) -> Result<Vec<CallRecord>>;
+    /// One call with its attempts and feedback, by call id or trace id.
+    async fn get_call(&self, id: &str) -> Result<Option<CallDetail>>;
+    async fn add_feedback(
+        &self,
+        trace_id: &str,
+        value: i64,
+        weight: f64,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<Feedback>;
+}
+
+/// Cached answers: exact entries by key, and the nearest entry of a partition by embedding.
+#[async_trait]
+pub trait CacheStore: Send + Sync {
+    async fn get_exact(&self, key: &str, now_ms: i64) -> Result<Option<ChatResponse>>;
+    /// The most similar unexpired entry of `partition` embedded by `embedder`, if its
+    /// similarity reaches `threshold`.
+    async fn get_nearest(
+        &self,
+        partition: &str,
+        embedder: &str,
+        vector: &[f32],
+        threshold: f32,
+        now_ms: i64,
+    ) -> Result<Option<SemanticMatch>>;
+    async fn put(&self, entry: CacheEntry) -> Result<()>;
+    /// Deletes expired entries; returns how many.
+    async fn purge_expired(&self, now_ms: i64) -> Result<usize>;
+}
+
+/// One implementation of each storage concern, as the engine holds them.
+#[derive(Clone)]
+pub struct Backends {
+    pub catalog: Arc<dyn Catalog>,
+    pub governance: Arc<dyn Governance>,
+    pub calls: Arc<dyn CallLog>,
+    pub cache: Arc<dyn CacheStore>,
+}
