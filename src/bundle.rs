@@ -783,7 +783,7 @@ fn check_partials(store: &Store, files: &[BundleFile]) -> Result<()> {
     let in_bundle: HashSet<&str> = files.iter().map(|f| f.prompt.name.as_str()).collect();
     let mut errors = Vec::new();
     for f in files {
-        let refs = crate::template::references(&f.prompt.content)?;
+        let refs = f.prompt.content.references()?;
         for p in refs.partials {
             if !in_bundle.contains(p.as_str()) && store.get_prompt(&p).is_err() {
                 errors.push(format!(

@@ -95,7 +95,7 @@ pub enum Error {
     #[error("a virtual key named '{0}' already exists")]
     DuplicateKey(String),
 
-    #[error("unknown provider '{name}' (known: {})", crate::providers::Provider::key_provider_ids().join(", "))]
+    #[error("unknown provider '{name}' (known: {})", crate::providers::registry::Provider::key_provider_ids().join(", "))]
     UnknownProvider { name: String },
 
     #[error("{0}")]

@@ -324,20 +324,6 @@ fn finish_section(mut text: String, last: bool) -> String {
     text
 }
 
-/// Reads a file from disk, choosing the format by extension (`.prompt.md` or `.prompty`).
-pub fn read(path: &Path) -> Result<PromptFile> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("could not read {}", path.display()), e))?;
-    let is_prompty = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("prompty"));
-    if is_prompty {
-        crate::prompty::parse(&text, path)
-    } else {
-        parse(&text, path)
-    }
-}
-
 /// File name for a slug.
 pub fn file_name(slug: &str) -> String {
     format!("{slug}{EXTENSION}")

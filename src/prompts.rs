@@ -11,53 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::template::{self, CompiledPrompt, TemplateRefs};
 
-/// Who speaks in a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::System, Role::User, Role::Assistant];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One chat message whose content is a Handlebars template.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
-impl Message {
-    pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Message {
-            role,
-            content: content.into(),
-        }
-    }
-}
+pub use crate::message::{Message, Role};
 
 /// What the author says about a template variable: a default used when a caller leaves it out, and
 /// a description shown next to its input field.
@@ -110,13 +66,29 @@ impl PromptContent {
             return Err(Error::EmptyPrompt);
         }
         for (index, message) in self.messages.iter().enumerate() {
-            crate::template::compile(index, message.role, &message.content)?;
+            template::compile(index, message.role, &message.content)?;
         }
         validate_params(&self.params)?;
         for (name, _) in &self.variables {
             validate_variable_name(name)?;
         }
         Ok(())
+    }
+
+    /// The variables and partials all messages use. Declared variables that no template
+    /// mentions are appended at the end, so a form built from this list offers every input.
+    pub fn references(&self) -> Result<TemplateRefs> {
+        let mut refs = template::references(&self.messages)?;
+        for name in self.variables.keys() {
+            refs.add_variable(name.clone());
+        }
+        Ok(refs)
+    }
+
+    /// The messages compiled once (with `partials` as `(slug, template source)` pairs), over
+    /// the declared defaults, to render many times.
+    pub fn compile(&self, partials: &[(String, String)]) -> Result<CompiledPrompt> {
+        CompiledPrompt::new(&self.messages, self.defaults(), partials)
     }
 
     /// Default values of declared variables, as a JSON object.

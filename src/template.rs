@@ -12,7 +12,7 @@ use handlebars::{Context, Handlebars, RenderErrorReason};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, TemplatePosition};
-use crate::prompts::{Message, PromptContent, Role};
+use crate::message::{Message, Role};
 
 /// Compiles one message template; a syntax error names the message, line and column.
 pub fn compile(message_index: usize, role: Role, source: &str) -> Result<Template> {
@@ -131,7 +131,7 @@ pub struct TemplateRefs {
 }
 
 impl TemplateRefs {
-    fn add_variable(&mut self, name: String) {
+    pub(crate) fn add_variable(&mut self, name: String) {
         if !self.variables.contains(&name) {
             self.variables.push(name);
         }
@@ -152,15 +152,11 @@ impl TemplateRefs {
     }
 }
 
-/// The variables and partials all messages of `content` use. Declared variables that no template
-/// mentions are appended at the end, so a form built from this list offers every input.
-pub fn references(content: &PromptContent) -> Result<TemplateRefs> {
+/// The variables and partials all `messages` use.
+pub fn references(messages: &[Message]) -> Result<TemplateRefs> {
     let mut refs = TemplateRefs::default();
-    for (index, message) in content.messages.iter().enumerate() {
+    for (index, message) in messages.iter().enumerate() {
         refs.merge(references_in(index, message.role, &message.content)?);
-    }
-    for name in content.variables.keys() {
-        refs.add_variable(name.clone());
     }
     Ok(refs)
 }
@@ -390,15 +386,20 @@ fn message_template_name(index: usize) -> std::borrow::Cow<'static, str> {
 }
 
 impl CompiledPrompt {
-    /// Compiles `content` with `partials` given as `(slug, template source)` pairs.
-    pub fn new(content: &PromptContent, partials: &[(String, String)]) -> Result<Self> {
+    /// Compiles `messages` with `partials` given as `(slug, template source)` pairs; `defaults`
+    /// fill variables a render leaves out.
+    pub fn new(
+        messages: &[Message],
+        defaults: Map<String, Value>,
+        partials: &[(String, String)],
+    ) -> Result<Self> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
         // Partials are other prompts' text; a `{{> slug}}` that resolves to nothing must fail
         // loudly instead of rendering as an empty string.
         registry.set_prevent_indent(false);
-        for (index, message) in content.messages.iter().enumerate() {
+        for (index, message) in messages.iter().enumerate() {
             let template = compile(index, message.role, &message.content)?;
             registry.register_template(&message_template_name(index), template);
         }
@@ -413,8 +414,8 @@ impl CompiledPrompt {
         }
         Ok(CompiledPrompt {
             registry,
-            roles: content.messages.iter().map(|m| m.role).collect(),
-            defaults: content.defaults(),
+            roles: messages.iter().map(|m| m.role).collect(),
+            defaults,
         })
     }
 
@@ -522,11 +523,8 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    fn prompt(messages: &[(Role, &str)]) -> PromptContent {
-        PromptContent {
-            messages: messages.iter().map(|(r, c)| Message::new(*r, *c)).collect(),
-            ..Default::default()
-        }
+    fn prompt(messages: &[(Role, &str)]) -> Vec<Message> {
+        messages.iter().map(|(r, c)| Message::new(*r, *c)).collect()
     }
 
     #[test]
@@ -604,7 +602,7 @@ mod tests {
             (Role::System, "Be <terse> & {{style}}."),
             (Role::User, "{{q}}"),
         ]);
-        let compiled = CompiledPrompt::new(&c, &[]).unwrap();
+        let compiled = CompiledPrompt::new(&c, Map::new(), &[]).unwrap();
         let out = compiled
             .render(&vars(json!({"style": "kind", "q": "a < b?"})))
             .unwrap();
@@ -622,7 +620,7 @@ mod tests {
                 "{{question}} in {{lang}} {{user.name}} {{#if opt}}{{opt}}{{/if}}",
             ),
         ]);
-        let compiled = CompiledPrompt::new(&c, &[]).unwrap();
+        let compiled = CompiledPrompt::new(&c, Map::new(), &[]).unwrap();
         match compiled.render(&vars(json!({"lang": "en", "user": {}}))) {
             Err(Error::MissingVariables(names)) => {
                 assert_eq!(names, ["persona", "question", "user.name"])
@@ -633,15 +631,8 @@ mod tests {
 
     #[test]
     fn defaults_fill_and_callers_win() {
-        let mut c = prompt(&[(Role::User, "{{greeting}}, {{name}}")]);
-        c.variables.insert(
-            "greeting".into(),
-            crate::prompts::VariableSpec {
-                description: None,
-                default: Some(json!("Hello")),
-            },
-        );
-        let compiled = CompiledPrompt::new(&c, &[]).unwrap();
+        let c = prompt(&[(Role::User, "{{greeting}}, {{name}}")]);
+        let compiled = CompiledPrompt::new(&c, vars(json!({"greeting": "Hello"})), &[]).unwrap();
         let out = compiled.render(&vars(json!({"name": "Ada"}))).unwrap();
         assert_eq!(out[0].content, "Hello, Ada");
         let out = compiled
@@ -653,12 +644,13 @@ mod tests {
     #[test]
     fn partials_render_and_unknown_ones_fail() {
         let c = prompt(&[(Role::System, "{{> tone}} Answer {{q}}")]);
-        let compiled = CompiledPrompt::new(&c, &[("tone".into(), "Be {{tone}}.".into())]).unwrap();
+        let compiled =
+            CompiledPrompt::new(&c, Map::new(), &[("tone".into(), "Be {{tone}}.".into())]).unwrap();
         let out = compiled
             .render(&vars(json!({"q": "why", "tone": "brief"})))
             .unwrap();
         assert_eq!(out[0].content, "Be brief. Answer why");
-        let bare = CompiledPrompt::new(&c, &[]).unwrap();
+        let bare = CompiledPrompt::new(&c, Map::new(), &[]).unwrap();
         assert!(matches!(
             bare.render(&vars(json!({"q": "x"}))),
             Err(Error::UnknownPartial(p)) if p == "tone"
@@ -668,7 +660,7 @@ mod tests {
     #[test]
     fn each_over_items_renders() {
         let c = prompt(&[(Role::User, "{{#each items}}[{{@index}}:{{this}}]{{/each}}")]);
-        let compiled = CompiledPrompt::new(&c, &[]).unwrap();
+        let compiled = CompiledPrompt::new(&c, Map::new(), &[]).unwrap();
         let out = compiled
             .render(&vars(json!({"items": ["a", "b"]})))
             .unwrap();

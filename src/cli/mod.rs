@@ -306,7 +306,7 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             file,
             message,
         } => {
-            let parsed = prompt_file::read(&file)?;
+            let parsed = portolan::prompt_source::read(&file)?;
             let saved =
                 store.create_prompt(&slug, &parsed.content, message.as_deref(), &Actor::Cli)?;
             for label in &parsed.labels {
@@ -323,7 +323,7 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             file,
             message,
         } => {
-            let parsed = prompt_file::read(&file)?;
+            let parsed = portolan::prompt_source::read(&file)?;
             let saved =
                 store.save_version(&prompt, &parsed.content, message.as_deref(), &Actor::Cli)?;
             if saved.created {

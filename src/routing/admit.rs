@@ -3,16 +3,17 @@
 //! gateway token's budget and rate limits (a reservation of the call's worst case). A refusal is
 //! logged and returned as a [`CallError`]; nothing is sent.
 
-use super::budget::{self, Target};
+use super::budget::{self, Target, refusal_error};
 use super::call::{CallError, CallOptions};
 use super::config::RouteConfig;
-use super::engine::Engine;
 use super::guard::{self, Guard, InputOutcome};
 use super::record::Ledger;
+use super::resolve::TargetSpec;
+use super::services::Services;
 use crate::chat::ChatRequest;
 use crate::guardrails::Redactions;
 use crate::providers::{FailureKind, ProviderError};
-use crate::store::{Refusal, Reservation};
+use crate::store::Reservation;
 
 /// A call that may go ahead, with what the later steps need of its admission.
 pub(super) struct Admitted {
@@ -35,28 +36,14 @@ impl Admitted {
 }
 
 /// A refusal as the error the caller gets, logged first.
-fn refuse(engine: &Engine, ledger: &Ledger, cause: ProviderError) -> CallError {
+fn refuse(services: &Services, ledger: &Ledger, cause: ProviderError) -> CallError {
     let (record, error) = ledger.refused(cause);
-    engine.log(record);
+    services.log(record);
     error
 }
 
-/// Turns a budget or rate-limit refusal into the failure it is.
-pub(super) fn refusal_error(refusal: Refusal) -> ProviderError {
-    match refusal {
-        Refusal::Budget { message } => {
-            ProviderError::refused(FailureKind::BudgetExhausted, message)
-        }
-        Refusal::Rate {
-            message,
-            retry_after_secs,
-        } => ProviderError::refused(FailureKind::RateLimited, message)
-            .with_retry_after(Some(std::time::Duration::from_secs(retry_after_secs))),
-    }
-}
-
 pub(super) async fn admit(
-    engine: &Engine,
+    services: &Services,
     mut request: ChatRequest,
     options: &CallOptions,
     ledger: &mut Ledger,
@@ -64,19 +51,29 @@ pub(super) async fn admit(
     let config = options.config.clone().unwrap_or_default();
     if request.messages.is_empty() {
         return Err(refuse(
-            engine,
+            services,
             ledger,
             ProviderError::config("the request has no messages"),
         ));
     }
     if let Err(e) = config.validate() {
-        return Err(refuse(engine, ledger, ProviderError::config(e.to_string())));
+        return Err(refuse(
+            services,
+            ledger,
+            ProviderError::config(e.to_string()),
+        ));
     }
-    let guards = Guard::input(&config, engine.settings())
+    let guards = Guard::input(&config, services.settings())
         .and_then(|i| Guard::output(&config).map(|o| (i, o)));
     let (input_guard, output_guard) = match guards {
         Ok(g) => g,
-        Err(e) => return Err(refuse(engine, ledger, ProviderError::config(e.to_string()))),
+        Err(e) => {
+            return Err(refuse(
+                services,
+                ledger,
+                ProviderError::config(e.to_string()),
+            ));
+        }
     };
 
     // The input guardrail, before anything leaves the machine.
@@ -91,18 +88,18 @@ pub(super) async fn admit(
         match outcome {
             InputOutcome::Proceed { logged: l } => logged = Some(l),
             InputOutcome::Deny { logged, reason } => {
-                ledger.set_request(engine.settings(), &logged, metadata);
+                ledger.set_request(services.settings(), &logged, metadata);
                 let cause = ProviderError::refused(
                     FailureKind::Guardrail,
                     format!("refused by the PII guardrail: {reason}"),
                 );
-                return Err(refuse(engine, ledger, cause));
+                return Err(refuse(services, ledger, cause));
             }
         }
     }
     // The log keeps the redacted copy when a guardrail ran, else the request itself.
     ledger.set_request(
-        engine.settings(),
+        services.settings(),
         logged.as_ref().unwrap_or(&request),
         metadata,
     );
@@ -111,7 +108,10 @@ pub(super) async fn admit(
     let token_reservation = match &options.token {
         None => None,
         Some(subject) => {
-            let target = async || match engine.resolve(&request.model).await {
+            let target = async || match services
+                .resolve_target(&TargetSpec::default(), &request.model)
+                .await
+            {
                 Ok(e) => Target {
                     provider: Some(e.provider),
                     model: e.model,
@@ -122,8 +122,8 @@ pub(super) async fn admit(
                 },
             };
             let reserved = budget::reserve(
-                engine.governance(),
-                engine.prices(),
+                services.governance(),
+                services.prices(),
                 subject,
                 &request,
                 target,
@@ -132,12 +132,12 @@ pub(super) async fn admit(
             match reserved {
                 Ok(Ok(r)) => Some(r),
                 Ok(Err(refusal)) => {
-                    return Err(refuse(engine, ledger, refusal_error(refusal)));
+                    return Err(refuse(services, ledger, refusal_error(refusal)));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "could not reserve a gateway token's budget");
                     return Err(refuse(
-                        engine,
+                        services,
                         ledger,
                         ProviderError::internal(
                             "Portolan could not check the token's budget; see its log",

@@ -8,15 +8,100 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use super::admit::refusal_error;
-use super::budget::{self, Target};
-use super::config::{DEFAULT_RETRY_STATUS, MAX_RETRY_ATTEMPTS, RouteConfig};
-use super::record::ms;
+use serde_json::{Map, Value};
+
+use super::budget::{self, Target, refusal_error};
+use super::config::{DEFAULT_RETRY_STATUS, MAX_RETRY_ATTEMPTS, RetryConfig, RouteConfig};
+use super::record::{ms, now_ms};
 use super::resolve::TargetSpec;
-use super::route::{Inherited, Run};
+use super::services::Services;
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+use crate::logs::AttemptRecord;
 use crate::providers::{self, AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError};
-use crate::store::{Reservation, Subject, SubjectKind, TokenScopes};
+use crate::store::{Actor, Reservation, Subject, SubjectKind, TokenScopes};
+
+/// What a target inherits from its parents in the config tree; its own values win.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Inherited {
+    pub retry: Option<RetryConfig>,
+    pub request_timeout: Option<u64>,
+    pub idle_timeout: Option<u64>,
+    pub custom_host: Option<String>,
+    pub override_params: Map<String, Value>,
+}
+
+impl Inherited {
+    /// What `node` and its children inherit: this, with `node`'s own values laid over it.
+    pub fn child(&self, node: &RouteConfig) -> Inherited {
+        let mut params = self.override_params.clone();
+        if let Some(p) = &node.override_params {
+            for (k, v) in p {
+                params.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(m) = &node.model {
+            params.insert("model".into(), Value::String(m.clone()));
+        }
+        Inherited {
+            retry: node.retry.clone().or_else(|| self.retry.clone()),
+            request_timeout: node.request_timeout.or(self.request_timeout),
+            idle_timeout: node.stream_idle_timeout.or(self.idle_timeout),
+            custom_host: node
+                .custom_host
+                .clone()
+                .or_else(|| self.custom_host.clone()),
+            override_params: params,
+        }
+    }
+}
+
+/// What every target of one call is tried with.
+pub(super) struct CallTargets<'a> {
+    pub services: &'a Services,
+    pub request: &'a ChatRequest,
+    pub stream: bool,
+    /// The gateway token's scopes, checked against each resolved target.
+    pub scopes: Option<&'a TokenScopes>,
+    /// `x-portkey-retry-count` and `x-portkey-request-timeout`, over every target's own.
+    pub retry_override: Option<u32>,
+    pub timeout_override: Option<u64>,
+    pub actor: &'a Actor,
+}
+
+/// Every attempt of a call so far, as data, and the time spent waiting on providers.
+#[derive(Default)]
+pub(super) struct Attempts {
+    pub list: Vec<AttemptRecord>,
+    pub upstream: Duration,
+}
+
+impl Attempts {
+    fn record(
+        &mut self,
+        path: &str,
+        endpoint: Option<&Endpoint>,
+        model: &str,
+        result: Result<(), &ProviderError>,
+        elapsed: Duration,
+    ) {
+        let n = self.list.len() as u32;
+        let (status, error) = match result {
+            Ok(()) => (200, None),
+            Err(e) => (e.status(), Some(e.message.clone())),
+        };
+        self.list.push(AttemptRecord {
+            n,
+            target_path: path.to_owned(),
+            provider: endpoint.map(|e| e.provider.id().to_owned()),
+            model: Some(model.to_owned()),
+            key_name: endpoint.and_then(|e| e.key_name.clone()),
+            status,
+            error,
+            latency_ms: ms(elapsed),
+            started_at: now_ms() - ms(elapsed) as i64,
+        });
+    }
+}
 
 /// What a target answered.
 pub(super) enum ServedBody {
@@ -75,166 +160,166 @@ fn scope_refusal(
     Some(ProviderError::refused(FailureKind::Forbidden, message))
 }
 
-impl Run<'_> {
-    pub(super) async fn leaf(
-        &mut self,
-        node: &RouteConfig,
-        inherited: &Inherited,
-        path: String,
-    ) -> Result<Served, ProviderError> {
-        let engine = self.engine;
-        let settings = engine.settings();
-        let mut request = self.request.clone();
-        if let Err(e) = request.apply_params(&inherited.override_params) {
-            let e =
-                ProviderError::config(format!("override_params do not fit a chat request: {e}"));
-            self.record(&path, None, &request.model, Err(&e), Duration::ZERO);
+/// Tries one target (a leaf of the config tree) until it answers, its retries run out, or its
+/// failure is not worth retrying.
+pub(super) async fn try_target(
+    call: &CallTargets<'_>,
+    attempts: &mut Attempts,
+    node: &RouteConfig,
+    inherited: &Inherited,
+    path: String,
+) -> Result<Served, ProviderError> {
+    let services = call.services;
+    let settings = services.settings();
+    let mut request = call.request.clone();
+    if let Err(e) = request.apply_params(&inherited.override_params) {
+        let e = ProviderError::config(format!("override_params do not fit a chat request: {e}"));
+        attempts.record(&path, None, &request.model, Err(&e), Duration::ZERO);
+        return Err(e);
+    }
+    let spec = TargetSpec {
+        provider: node.provider.as_deref(),
+        virtual_key: node.virtual_key.as_deref(),
+        api_key: node.api_key.as_deref(),
+        custom_host: inherited.custom_host.as_deref(),
+    };
+    let retry = inherited.retry.as_ref();
+    let retries = call
+        .retry_override
+        .or(retry.map(|r| r.attempts))
+        .unwrap_or(settings.retry_attempts)
+        .min(MAX_RETRY_ATTEMPTS);
+    let codes: Vec<u16> = retry
+        .and_then(|r| r.on_status_codes.clone())
+        .unwrap_or_else(|| DEFAULT_RETRY_STATUS.to_vec());
+    let honour_retry_after = retry.and_then(|r| r.use_retry_after_header).unwrap_or(true);
+    let limits = AttemptLimits {
+        request_timeout: Duration::from_millis(
+            call.timeout_override
+                .or(inherited.request_timeout)
+                .unwrap_or(settings.request_timeout_ms),
+        ),
+        idle_timeout: Duration::from_millis(
+            inherited
+                .idle_timeout
+                .unwrap_or(settings.stream_idle_timeout_ms),
+        ),
+    };
+    let endpoint = match services.resolve_target(&spec, &request.model).await {
+        Ok(e) => e,
+        Err(e) => {
+            attempts.record(&path, None, &request.model, Err(&e), Duration::ZERO);
             return Err(e);
         }
-        let spec = TargetSpec {
-            provider: node.provider.as_deref(),
-            virtual_key: node.virtual_key.as_deref(),
-            api_key: node.api_key.as_deref(),
-            custom_host: inherited.custom_host.as_deref(),
-        };
-        let retry = inherited.retry.as_ref();
-        let retries = self
-            .retry_override
-            .or(retry.map(|r| r.attempts))
-            .unwrap_or(settings.retry_attempts)
-            .min(MAX_RETRY_ATTEMPTS);
-        let codes: Vec<u16> = retry
-            .and_then(|r| r.on_status_codes.clone())
-            .unwrap_or_else(|| DEFAULT_RETRY_STATUS.to_vec());
-        let honour_retry_after = retry.and_then(|r| r.use_retry_after_header).unwrap_or(true);
-        let limits = AttemptLimits {
-            request_timeout: Duration::from_millis(
-                self.timeout_override
-                    .or(inherited.request_timeout)
-                    .unwrap_or(settings.request_timeout_ms),
-            ),
-            idle_timeout: Duration::from_millis(
-                inherited
-                    .idle_timeout
-                    .unwrap_or(settings.stream_idle_timeout_ms),
-            ),
-        };
-        let endpoint = match engine.resolve_target(&spec, &request.model).await {
-            Ok(e) => e,
-            Err(e) => {
-                self.record(&path, None, &request.model, Err(&e), Duration::ZERO);
-                return Err(e);
-            }
-        };
-        if let Some(scopes) = self.scopes
-            && let Some(e) = scope_refusal(scopes, &request.model, &endpoint)
-        {
-            self.record(
-                &path,
-                Some(&endpoint),
-                &endpoint.model,
-                Err(&e),
-                Duration::ZERO,
-            );
-            return Err(e);
-        }
-        let key_subject = endpoint.key_id.clone().map(|id| Subject {
-            kind: SubjectKind::Key,
-            id,
-            name: endpoint.key_name.clone().unwrap_or_default(),
-        });
-        let mut attempt = 0u32;
-        loop {
-            let reservation = match &key_subject {
-                None => None,
-                Some(subject) => {
-                    let target = async || Target {
-                        provider: Some(endpoint.provider),
-                        model: endpoint.model.clone(),
-                    };
-                    let reserved = budget::reserve(
-                        engine.governance(),
-                        engine.prices(),
-                        subject,
-                        &request,
-                        target,
-                    )
-                    .await;
-                    match reserved {
-                        Ok(Ok(r)) => Some(r),
-                        Ok(Err(refusal)) => {
-                            let e = refusal_error(refusal);
-                            self.record(
-                                &path,
-                                Some(&endpoint),
-                                &endpoint.model,
-                                Err(&e),
-                                Duration::ZERO,
-                            );
-                            return Err(e);
-                        }
-                        Err(err) => {
-                            tracing::error!(error = %err, "could not reserve a key's budget");
-                            return Err(ProviderError::internal(
-                                "Portolan could not check the key's budget; see its log",
-                            ));
-                        }
-                    }
-                }
-            };
-            let started = Instant::now();
-            let result = self.attempt(&endpoint, &request, limits).await;
-            let elapsed = started.elapsed();
-            self.upstream += elapsed;
-            match result {
-                Ok(body) => {
-                    self.record(&path, Some(&endpoint), &endpoint.model, Ok(()), elapsed);
-                    return Ok(Served {
-                        target: ServedTarget {
-                            endpoint,
-                            target_path: path,
-                            retries: attempt,
-                            reservation,
-                        },
-                        body,
-                    });
-                }
-                Err(e) => {
-                    engine
-                        .settle(reservation.as_ref(), Some(0.0), 0, &self.actor)
-                        .await;
-                    self.record(&path, Some(&endpoint), &endpoint.model, Err(&e), elapsed);
-                    if attempt >= retries || !e.is_retryable_on(&codes) {
+    };
+    if let Some(scopes) = call.scopes
+        && let Some(e) = scope_refusal(scopes, &request.model, &endpoint)
+    {
+        attempts.record(
+            &path,
+            Some(&endpoint),
+            &endpoint.model,
+            Err(&e),
+            Duration::ZERO,
+        );
+        return Err(e);
+    }
+    let key_subject = endpoint.key_id.clone().map(|id| Subject {
+        kind: SubjectKind::Key,
+        id,
+        name: endpoint.key_name.clone().unwrap_or_default(),
+    });
+    let mut attempt = 0u32;
+    loop {
+        let reservation = match &key_subject {
+            None => None,
+            Some(subject) => {
+                let target = async || Target {
+                    provider: Some(endpoint.provider),
+                    model: endpoint.model.clone(),
+                };
+                let reserved = budget::reserve(
+                    services.governance(),
+                    services.prices(),
+                    subject,
+                    &request,
+                    target,
+                )
+                .await;
+                match reserved {
+                    Ok(Ok(r)) => Some(r),
+                    Ok(Err(refusal)) => {
+                        let e = refusal_error(refusal);
+                        attempts.record(
+                            &path,
+                            Some(&endpoint),
+                            &endpoint.model,
+                            Err(&e),
+                            Duration::ZERO,
+                        );
                         return Err(e);
                     }
-                    let wait = match (honour_retry_after, e.retry_after) {
-                        (true, Some(ra)) if ms(ra) > settings.retry_after_max_ms => return Err(e),
-                        (true, Some(ra)) => ra,
-                        _ => backoff(settings.backoff_base_ms, settings.backoff_max_ms, attempt),
-                    };
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
+                    Err(err) => {
+                        tracing::error!(error = %err, "could not reserve a key's budget");
+                        return Err(ProviderError::internal(
+                            "Portolan could not check the key's budget; see its log",
+                        ));
+                    }
                 }
+            }
+        };
+        let started = Instant::now();
+        let result = send(call, &endpoint, &request, limits).await;
+        let elapsed = started.elapsed();
+        attempts.upstream += elapsed;
+        match result {
+            Ok(body) => {
+                attempts.record(&path, Some(&endpoint), &endpoint.model, Ok(()), elapsed);
+                return Ok(Served {
+                    target: ServedTarget {
+                        endpoint,
+                        target_path: path,
+                        retries: attempt,
+                        reservation,
+                    },
+                    body,
+                });
+            }
+            Err(e) => {
+                services
+                    .settle(reservation.as_ref(), Some(0.0), 0, call.actor)
+                    .await;
+                attempts.record(&path, Some(&endpoint), &endpoint.model, Err(&e), elapsed);
+                if attempt >= retries || !e.is_retryable_on(&codes) {
+                    return Err(e);
+                }
+                let wait = match (honour_retry_after, e.retry_after) {
+                    (true, Some(ra)) if ms(ra) > settings.retry_after_max_ms => return Err(e),
+                    (true, Some(ra)) => ra,
+                    _ => backoff(settings.backoff_base_ms, settings.backoff_max_ms, attempt),
+                };
+                tokio::time::sleep(wait).await;
+                attempt += 1;
             }
         }
     }
+}
 
-    /// Sends one attempt. A stream is committed to only once its first token arrives.
-    async fn attempt(
-        &self,
-        endpoint: &Endpoint,
-        request: &ChatRequest,
-        limits: AttemptLimits,
-    ) -> Result<ServedBody, ProviderError> {
-        let client = self.engine.http();
-        if !self.stream {
-            return providers::complete(client, endpoint, request, limits)
-                .await
-                .map(ServedBody::Complete);
-        }
-        let stream = providers::stream(client, endpoint, request, limits).await?;
-        first_token(endpoint, stream).await
+/// Sends one attempt. A stream is committed to only once its first token arrives.
+async fn send(
+    call: &CallTargets<'_>,
+    endpoint: &Endpoint,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ServedBody, ProviderError> {
+    let client = call.services.http();
+    if !call.stream {
+        return providers::complete(client, endpoint, request, limits)
+            .await
+            .map(ServedBody::Complete);
     }
+    let stream = providers::stream(client, endpoint, request, limits).await?;
+    first_token(endpoint, stream).await
 }
 
 /// Reads a stream until its first token (text, a tool call or a finish). What came before is

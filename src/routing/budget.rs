@@ -4,8 +4,22 @@
 
 use crate::chat::ChatRequest;
 use crate::pricing::{PriceTable, TokenUsage, cost_usd};
-use crate::providers::{Provider, estimate_tokens};
+use crate::providers::{FailureKind, Provider, ProviderError, estimate_tokens};
 use crate::store::{Governance, Refusal, Reservation, Subject};
+
+/// A budget or rate-limit refusal as the failure it is (412, or 429 with when to retry).
+pub(crate) fn refusal_error(refusal: Refusal) -> ProviderError {
+    match refusal {
+        Refusal::Budget { message } => {
+            ProviderError::refused(FailureKind::BudgetExhausted, message)
+        }
+        Refusal::Rate {
+            message,
+            retry_after_secs,
+        } => ProviderError::refused(FailureKind::RateLimited, message)
+            .with_retry_after(Some(std::time::Duration::from_secs(retry_after_secs))),
+    }
+}
 
 /// What a call will be priced as: the provider and model it goes to, when known.
 pub(crate) struct Target {

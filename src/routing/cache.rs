@@ -7,8 +7,8 @@
 use super::admit::Admitted;
 use super::call::CallOptions;
 use super::config::{CacheMode, DEFAULT_CACHE_MAX_AGE_SECS, DEFAULT_SEMANTIC_THRESHOLD};
-use super::engine::Engine;
 use super::record::now_ms;
+use super::services::Services;
 use crate::cache::{CacheEntry, CacheStatus, exact_key, partition_key};
 use crate::chat::ChatResponse;
 use crate::embeddings::LOCAL_EMBEDDER;
@@ -34,7 +34,7 @@ pub(super) enum Lookup {
 
 /// The plan for a call, or None when caching is off for it.
 pub(super) async fn plan(
-    engine: &Engine,
+    services: &Services,
     options: &CallOptions,
     admitted: &Admitted,
 ) -> Option<CachePlan> {
@@ -54,12 +54,12 @@ pub(super) async fn plan(
     if cfg.mode == CacheMode::Semantic
         && let Some(text) = request.last_user_text()
     {
-        let model = engine
+        let model = services
             .settings()
             .embedding_model
             .clone()
             .unwrap_or_else(|| LOCAL_EMBEDDER.into());
-        match engine.embed(&model, &[text]).await {
+        match services.embed(&model, &[text]).await {
             Ok((mut v, name)) if !v.is_empty() => {
                 semantic = Some((
                     name,
@@ -94,12 +94,12 @@ impl CachePlan {
 
     /// An exact hit, else the nearest semantic entry above the threshold, else a miss. A forced
     /// refresh skips the lookup.
-    pub async fn lookup(&self, engine: &Engine) -> Lookup {
+    pub async fn lookup(&self, services: &Services) -> Lookup {
         if self.force_refresh {
             return Lookup::Miss(CacheStatus::Refresh);
         }
         let now = now_ms();
-        let cache = engine.cache_store();
+        let cache = services.cache_store();
         match cache.get_exact(&self.exact, now).await {
             Ok(Some(r)) => return Lookup::Hit(r, CacheStatus::Hit),
             Ok(None) => {}
@@ -125,7 +125,7 @@ impl CachePlan {
     }
 
     /// Keeps a complete answer (not under an output guardrail; empty answers are skipped).
-    pub async fn fill(&self, engine: &Engine, response: &ChatResponse) {
+    pub async fn fill(&self, services: &Services, response: &ChatResponse) {
         if !self.fill {
             return;
         }
@@ -140,7 +140,7 @@ impl CachePlan {
             now_ms: now_ms(),
             max_age_secs: self.max_age,
         };
-        if let Err(e) = engine.cache_store().put(entry).await {
+        if let Err(e) = services.cache_store().put(entry).await {
             tracing::warn!(error = %e, "could not store the answer in the cache");
         }
     }

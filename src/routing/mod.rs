@@ -23,6 +23,7 @@ mod record;
 mod relay;
 pub mod resolve;
 mod route;
+mod services;
 mod settings;
 
 pub use call::{Call, CallBody, CallError, CallInfo, CallOptions, CallSummary, PromptRef};

@@ -16,9 +16,9 @@ use super::admit::Admitted;
 use super::attempt::{Served, ServedBody, ServedTarget};
 use super::cache::CachePlan;
 use super::call::{Call, CallBody, CallError, CallInfo, CallSummary};
-use super::engine::Engine;
 use super::guard::{self, StreamGuard, StreamRestorer};
 use super::record::{Finished, Ledger, ServedBy, capped_body, ms};
+use super::services::Services;
 use crate::cache::CacheStatus;
 use crate::chat::{ChatRequest, ChatResponse, ChunkAccumulator, Usage, response_to_chunks};
 use crate::logs::AttemptRecord;
@@ -47,19 +47,19 @@ fn summary_cell(summary: CallSummary) -> Arc<OnceLock<CallSummary>> {
 
 /// Serves a cached answer: logged as a hit, placeholders of the request restored.
 pub(super) async fn cached(
-    engine: &Engine,
+    services: &Services,
     ledger: Ledger,
     admitted: Admitted,
     mut response: ChatResponse,
     status: CacheStatus,
     actor: &Actor,
 ) -> Call {
-    engine
+    services
         .settle(admitted.token_reservation.as_ref(), Some(0.0), 0, actor)
         .await;
     response.id = crate::providers::new_completion_id();
-    let (record, summary) = ledger.cache_hit(engine.settings(), &response, status);
-    engine.log(record);
+    let (record, summary) = ledger.cache_hit(services.settings(), &response, status);
+    services.log(record);
     if admitted.restores() {
         guard::restore_answer(&mut response, &admitted.redactions);
     }
@@ -87,7 +87,7 @@ pub(super) async fn cached(
 
 /// What finishing a served call needs.
 pub(super) struct Delivery {
-    pub engine: Engine,
+    pub services: Arc<Services>,
     pub ledger: Ledger,
     pub admitted: Admitted,
     pub cache: Option<CachePlan>,
@@ -116,8 +116,8 @@ impl Delivery {
 
     /// Settles both reservations to what the call used.
     async fn settle(&self, served: &ServedTarget, cost: Option<f64>, tokens: u64) {
-        let engine = &self.engine;
-        engine
+        let services = &self.services;
+        services
             .settle(
                 self.admitted.token_reservation.as_ref(),
                 cost,
@@ -125,7 +125,7 @@ impl Delivery {
                 &self.actor,
             )
             .await;
-        engine
+        services
             .settle(served.reservation.as_ref(), cost, tokens, &self.actor)
             .await;
     }
@@ -139,7 +139,7 @@ impl Delivery {
             attempts: self.attempts.clone(),
         };
         let (record, summary) = self.ledger.served(by, finished);
-        self.engine.log(record);
+        self.services.log(record);
         let _ = cell.set(summary);
     }
 }
@@ -171,13 +171,13 @@ async fn complete(
     }
     let usage = response.usage;
     let cost = usage.and_then(|u| {
-        d.engine
+        d.services
             .cost(served.endpoint.provider.id(), &served.endpoint.model, &u)
     });
     d.settle(&served, cost, usage.map_or(0, |u| u.total_tokens))
         .await;
     if let Some(plan) = &d.cache {
-        plan.fill(&d.engine, &response).await;
+        plan.fill(&d.services, &response).await;
     }
     let (response, logged, refused) = guard::guard_output(
         response,
@@ -200,7 +200,7 @@ async fn complete(
             usage,
             cost,
             ttft_ms: latency,
-            response: capped_body(d.engine.settings(), &logged),
+            response: capped_body(d.services.settings(), &logged),
         },
         &cell,
     );
@@ -304,7 +304,7 @@ fn stream(
         };
         let usage: Option<Usage> = acc.usage();
         let cost = usage.and_then(|u| {
-            d.engine
+            d.services
                 .cost(served.endpoint.provider.id(), &served.endpoint.model, &u)
         });
         let charged = if complete || usage.is_some() {
@@ -316,12 +316,12 @@ fn stream(
             .await;
         let mut response = acc.finish();
         if complete && let Some(plan) = &d.cache {
-            plan.fill(&d.engine, &response).await;
+            plan.fill(&d.services, &response).await;
         }
         if let Some(g) = output_guard {
             guard::redact_for_log(g, &mut response);
         }
-        let logged = capped_body(d.engine.settings(), &response);
+        let logged = capped_body(d.services.settings(), &response);
         d.finish(
             &served,
             Finished {

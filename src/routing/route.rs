@@ -8,19 +8,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
 use super::admit::Admitted;
-use super::attempt::Served;
+use super::attempt::{self, Attempts, CallTargets, Inherited, Served};
 use super::call::CallOptions;
 use super::conditions::{self, Facts};
-use super::config::{Mode, RetryConfig, RouteConfig};
-use super::engine::Engine;
-use super::record::{ms, now_ms};
-use crate::chat::ChatRequest;
+use super::config::{Mode, RouteConfig};
+use super::services::Services;
 use crate::logs::AttemptRecord;
-use crate::providers::{Endpoint, ProviderError};
-use crate::store::{Actor, TokenScopes};
+use crate::providers::ProviderError;
 
 /// A routed call: the target that served it, or the last failure; every attempt either way.
 pub(super) struct Routed {
@@ -30,75 +25,41 @@ pub(super) struct Routed {
     pub upstream: Duration,
 }
 
-pub(super) async fn route(engine: &Engine, admitted: &Admitted, options: &CallOptions) -> Routed {
+pub(super) async fn route(
+    services: &Services,
+    admitted: &Admitted,
+    options: &CallOptions,
+) -> Routed {
+    let actor = options.actor();
     let mut run = Run {
-        engine,
-        request: &admitted.request,
-        stream: admitted.request.is_stream(),
+        call: CallTargets {
+            services,
+            request: &admitted.request,
+            stream: admitted.request.is_stream(),
+            scopes: options.scopes.as_ref(),
+            retry_override: options.retry_attempts,
+            timeout_override: options.request_timeout_ms,
+            actor: &actor,
+        },
         metadata: &options.metadata,
-        attempts: Vec::new(),
-        upstream: Duration::ZERO,
-        scopes: options.scopes.as_ref(),
-        retry_override: options.retry_attempts,
-        timeout_override: options.request_timeout_ms,
-        actor: options.actor(),
+        attempts: Attempts::default(),
     };
     let outcome = run
         .node(&admitted.config, Inherited::default(), String::new())
         .await;
     Routed {
         outcome,
-        attempts: run.attempts,
-        upstream: run.upstream,
-    }
-}
-
-/// What a parent passes down; a child's own values win.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Inherited {
-    pub retry: Option<RetryConfig>,
-    pub request_timeout: Option<u64>,
-    pub idle_timeout: Option<u64>,
-    pub custom_host: Option<String>,
-    pub override_params: Map<String, Value>,
-}
-
-impl Inherited {
-    fn child(&self, node: &RouteConfig) -> Inherited {
-        let mut params = self.override_params.clone();
-        if let Some(p) = &node.override_params {
-            for (k, v) in p {
-                params.insert(k.clone(), v.clone());
-            }
-        }
-        if let Some(m) = &node.model {
-            params.insert("model".into(), Value::String(m.clone()));
-        }
-        Inherited {
-            retry: node.retry.clone().or_else(|| self.retry.clone()),
-            request_timeout: node.request_timeout.or(self.request_timeout),
-            idle_timeout: node.stream_idle_timeout.or(self.idle_timeout),
-            custom_host: node
-                .custom_host
-                .clone()
-                .or_else(|| self.custom_host.clone()),
-            override_params: params,
-        }
+        attempts: run.attempts.list,
+        upstream: run.attempts.upstream,
     }
 }
 
 /// One call's walk through its target tree.
-pub(super) struct Run<'a> {
-    pub engine: &'a Engine,
-    pub request: &'a ChatRequest,
-    pub stream: bool,
-    pub metadata: &'a BTreeMap<String, String>,
-    pub attempts: Vec<AttemptRecord>,
-    pub upstream: Duration,
-    pub scopes: Option<&'a TokenScopes>,
-    pub retry_override: Option<u32>,
-    pub timeout_override: Option<u64>,
-    pub actor: Actor,
+struct Run<'a> {
+    call: CallTargets<'a>,
+    /// The call's tags, which conditions may test.
+    metadata: &'a BTreeMap<String, String>,
+    attempts: Attempts,
 }
 
 type NodeFuture<'b> = Pin<Box<dyn Future<Output = Result<Served, ProviderError>> + Send + 'b>>;
@@ -125,7 +86,8 @@ impl<'a> Run<'a> {
             let inherited = parent.child(node);
             if node.targets.is_empty() {
                 let path = if path.is_empty() { "0".into() } else { path };
-                return self.leaf(node, &inherited, path).await;
+                return attempt::try_target(&self.call, &mut self.attempts, node, &inherited, path)
+                    .await;
             }
             match node.mode() {
                 Mode::Single => {
@@ -180,7 +142,7 @@ impl<'a> Run<'a> {
                 "a conditional router needs a strategy",
             ));
         };
-        let params = serde_json::to_value(self.request)
+        let params = serde_json::to_value(self.call.request)
             .ok()
             .and_then(|v| v.as_object().cloned())
             .unwrap_or_default();
@@ -203,33 +165,6 @@ impl<'a> Run<'a> {
             .iter()
             .position(|t| t.name.as_deref() == Some(chosen))
             .ok_or_else(|| ProviderError::config(format!("no target named '{chosen}'")))
-    }
-
-    /// Records one attempt, as data.
-    pub(super) fn record(
-        &mut self,
-        path: &str,
-        endpoint: Option<&Endpoint>,
-        model: &str,
-        result: Result<(), &ProviderError>,
-        elapsed: Duration,
-    ) {
-        let n = self.attempts.len() as u32;
-        let (status, error) = match result {
-            Ok(()) => (200, None),
-            Err(e) => (e.status(), Some(e.message.clone())),
-        };
-        self.attempts.push(AttemptRecord {
-            n,
-            target_path: path.to_owned(),
-            provider: endpoint.map(|e| e.provider.id().to_owned()),
-            model: Some(model.to_owned()),
-            key_name: endpoint.and_then(|e| e.key_name.clone()),
-            status,
-            error,
-            latency_ms: ms(elapsed),
-            started_at: now_ms() - ms(elapsed) as i64,
-        });
     }
 }
 

@@ -319,7 +319,7 @@ impl Store {
 
     /// Variables and partials a version uses, following partials into the prompts they include.
     pub fn references(&self, version: &PromptVersion) -> Result<TemplateRefs> {
-        let mut refs = template::references(&version.content)?;
+        let mut refs = version.content.references()?;
         let conn = self.conn();
         for (_, source) in partial_sources(&conn, &version.content, &version.slug)? {
             let inner = template::references_in(0, crate::prompts::Role::User, &source)?;
@@ -340,12 +340,12 @@ impl Store {
     ) -> Result<Vec<Message>> {
         content.validate()?;
         let partials = partial_sources(&self.conn(), content, slug)?;
-        CompiledPrompt::new(content, &partials)?.render(variables)
+        content.compile(&partials)?.render(variables)
     }
 
     /// Variables and partials of unsaved content, following partials into the library.
     pub fn draft_references(&self, slug: &str, content: &PromptContent) -> Result<TemplateRefs> {
-        let mut refs = template::references(content)?;
+        let mut refs = content.references()?;
         for (_, source) in partial_sources(&self.conn(), content, slug)? {
             let inner = template::references_in(0, crate::prompts::Role::User, &source)?;
             refs.merge(TemplateRefs {
@@ -403,7 +403,7 @@ impl Store {
         }
         let version = load_version(&conn, &id, &slug, number)?;
         let partials = partial_sources(&conn, &version.content, &slug)?;
-        let compiled = Arc::new(CompiledPrompt::new(&version.content, &partials)?);
+        let compiled = Arc::new(version.content.compile(&partials)?);
         let valid_at = if partials.is_empty() {
             None
         } else {
@@ -582,7 +582,7 @@ fn partial_sources(
 ) -> Result<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut stack = vec![own_slug.to_owned()];
-    let refs = template::references(content)?;
+    let refs = content.references()?;
     collect_partials(conn, &refs.partials, &mut stack, &mut out)?;
     Ok(out)
 }

@@ -1,0 +1,170 @@
+//! What a process shares across calls: storage, the HTTP client, prices, settings, decrypted
+//! keys and the budget-alert channel, with the small operations every step of a call uses
+//! (resolve a target, price usage, settle a reservation, log a record, embed text). The steps
+//! take these services, not the engine, so they depend on nothing that depends on them.
+
+use std::time::Duration;
+
+use super::resolve::{KeyCache, TargetSpec, resolve};
+use super::settings::EngineSettings;
+use crate::chat::Usage;
+use crate::embeddings::{LOCAL_EMBEDDER, LocalHashEmbedder, normalize};
+use crate::logs::CallRecord;
+use crate::pricing::{PriceTable, TokenUsage, cost_usd};
+use crate::providers::{self, AttemptLimits, Endpoint, ProviderError};
+use crate::store::{
+    Actor, Backends, BudgetAlert, CacheStore, CallLog, Catalog, Governance, Reservation,
+};
+
+pub(crate) struct Services {
+    backends: Backends,
+    client: reqwest::Client,
+    prices: PriceTable,
+    settings: EngineSettings,
+    keys: KeyCache,
+    /// Budgets crossing their alert threshold, for whoever shows them (the app's notifications).
+    alerts: tokio::sync::broadcast::Sender<BudgetAlert>,
+}
+
+impl Services {
+    pub fn new(
+        backends: Backends,
+        settings: EngineSettings,
+        prices: PriceTable,
+    ) -> crate::Result<Services> {
+        // reqwest is built without a default crypto provider; ring is the one used everywhere.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            // Provider APIs do not redirect; following one would silently re-send (or, for 301
+            // and 302, turn a POST into a GET). A 3xx is reported as the provider's answer.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("portolan/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| crate::Error::HttpClient(e.to_string()))?;
+        Ok(Services {
+            backends,
+            client,
+            prices,
+            settings,
+            keys: KeyCache::default(),
+            alerts: tokio::sync::broadcast::channel(64).0,
+        })
+    }
+
+    pub fn catalog(&self) -> &dyn Catalog {
+        self.backends.catalog.as_ref()
+    }
+
+    pub fn governance(&self) -> &dyn Governance {
+        self.backends.governance.as_ref()
+    }
+
+    pub fn call_log(&self) -> &dyn CallLog {
+        self.backends.calls.as_ref()
+    }
+
+    pub fn cache_store(&self) -> &dyn CacheStore {
+        self.backends.cache.as_ref()
+    }
+
+    pub fn alerts(&self) -> &tokio::sync::broadcast::Sender<BudgetAlert> {
+        &self.alerts
+    }
+
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub fn log(&self, record: CallRecord) {
+        self.call_log().log(record);
+    }
+
+    pub async fn resolve_target(
+        &self,
+        spec: &TargetSpec<'_>,
+        model: &str,
+    ) -> Result<Endpoint, ProviderError> {
+        resolve(self.catalog(), &self.keys, &self.prices, spec, model).await
+    }
+
+    /// Cost of `usage` on `provider`/`model`, if the model's price is known.
+    pub fn cost(&self, provider: &str, model: &str, usage: &Usage) -> Option<f64> {
+        let price = self.prices.lookup(provider, model)?;
+        cost_usd(
+            price,
+            &TokenUsage {
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                cached_prompt_tokens: usage.cached_tokens(),
+                cache_write_tokens: 0,
+            },
+        )
+    }
+
+    /// Replaces a reservation's estimate with the actual use; errors are logged, not raised (the
+    /// call itself already happened). Alerts go to the subscribers.
+    pub async fn settle(
+        &self,
+        reservation: Option<&Reservation>,
+        usd: Option<f64>,
+        tokens: u64,
+        actor: &Actor,
+    ) {
+        let Some(r) = reservation.filter(|r| !r.is_empty()) else {
+            return;
+        };
+        match self.governance().settle(r, usd, tokens, actor).await {
+            // No subscriber (headless) is fine: the alert is already logged and audited.
+            Ok(alerts) => alerts.into_iter().for_each(|a| {
+                let _ = self.alerts.send(a);
+            }),
+            Err(e) => tracing::error!(error = %e, "could not settle a budget reservation"),
+        }
+    }
+
+    /// Embeds texts, normalised to unit length (see [`Services::embed_raw`]).
+    pub async fn embed(
+        &self,
+        model: &str,
+        inputs: &[String],
+    ) -> Result<(Vec<Vec<f32>>, String), ProviderError> {
+        let (mut vectors, name) = self.embed_raw(model, inputs).await?;
+        for v in &mut vectors {
+            normalize(v);
+        }
+        Ok((vectors, name))
+    }
+
+    /// Embeds texts with a model string (`@key/model`, `ollama/nomic-embed-text`…), or with the
+    /// local hashing embedder when `model` is `local-hash-v1`. Returns the embedder's name.
+    pub async fn embed_raw(
+        &self,
+        model: &str,
+        inputs: &[String],
+    ) -> Result<(Vec<Vec<f32>>, String), ProviderError> {
+        if model == LOCAL_EMBEDDER {
+            return Ok((
+                inputs.iter().map(|t| LocalHashEmbedder.embed(t)).collect(),
+                LOCAL_EMBEDDER.into(),
+            ));
+        }
+        let endpoint = self.resolve_target(&TargetSpec::default(), model).await?;
+        let limits = AttemptLimits {
+            request_timeout: Duration::from_millis(self.settings.request_timeout_ms),
+            idle_timeout: Duration::from_millis(self.settings.stream_idle_timeout_ms),
+        };
+        let vectors = providers::embed(&self.client, &endpoint, inputs, limits).await?;
+        Ok((vectors, format!("{}/{}", endpoint.provider, endpoint.model)))
+    }
+}
