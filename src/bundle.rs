@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{BundleError, Error, Result};
 use crate::prompt_file::{self, EXTENSION, PromptFile};
 use crate::prompts::{PromptContent, PromptVersion, VersionSelector};
 use crate::store::{Actor, Store};
@@ -67,33 +67,30 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     }
     let text =
         std::fs::read_to_string(&path).map_err(io(format!("could not read {}", path.display())))?;
-    let value: toml::Value = toml::from_str(&text)
-        .map_err(|e| Error::Bundle(format!("{}: {}", path.display(), e.message())))?;
+    let manifest_error = |e: toml::de::Error| BundleError::Manifest {
+        path: path.clone(),
+        reason: e.message().to_owned(),
+    };
+    let value: toml::Value = toml::from_str(&text).map_err(manifest_error)?;
     let version = value
         .get("format_version")
         .and_then(toml::Value::as_integer)
         .unwrap_or(0);
     if version != FORMAT_VERSION as i64 {
-        return Err(Error::Bundle(format!(
-            "{} has bundle format version {version}; this Portolan reads version {FORMAT_VERSION}{}",
-            path.display(),
-            if version > FORMAT_VERSION as i64 {
-                " (upgrade Portolan to import it)"
-            } else {
-                ""
-            }
-        )));
+        return Err(BundleError::FormatVersion {
+            path,
+            found: version,
+            supported: FORMAT_VERSION as i64,
+        }
+        .into());
     }
-    toml::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::Bundle(format!("{}: {}", path.display(), e.message())))
+    Ok(toml::from_str(&text).map(Some).map_err(manifest_error)?)
 }
 
 fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<bool> {
     let text = format!(
         "# Portolan prompt bundle: one <slug>.prompt.md per prompt. Written by `portolan bundle export`.\n{}",
-        toml::to_string_pretty(manifest)
-            .map_err(|e| Error::Bundle(format!("could not write the manifest: {e}")))?
+        toml::to_string_pretty(manifest).map_err(|e| BundleError::ManifestWrite(e.to_string()))?
     );
     write_if_changed(&dir.join(MANIFEST), &text)
 }
@@ -313,11 +310,9 @@ fn signature(
 ) -> Result<git2::Signature<'static>> {
     let (name, email) = match author {
         Some(a) => {
-            let (name, rest) = a.split_once('<').ok_or_else(|| {
-                Error::Bundle(format!(
-                    "--author must look like \"Name <mail@example.com>\", not '{a}'"
-                ))
-            })?;
+            let (name, rest) = a
+                .split_once('<')
+                .ok_or_else(|| BundleError::Author(a.to_owned()))?;
             (
                 name.trim().to_owned(),
                 rest.trim_end_matches('>').trim().to_owned(),
@@ -454,9 +449,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
         _clone = None;
         let p = PathBuf::from(source);
         if !p.is_dir() {
-            return Err(Error::Bundle(format!(
-                "{source} is not a folder or a git URL"
-            )));
+            return Err(BundleError::NotASource(source.to_owned()).into());
         }
         p
     };
@@ -618,10 +611,7 @@ fn read_bundle(dir: &Path, history: bool) -> Result<Vec<BundleFile>> {
         .collect();
     names.sort();
     if names.is_empty() {
-        return Err(Error::Bundle(format!(
-            "{} holds no *.prompt.md files",
-            dir.display()
-        )));
+        return Err(BundleError::Empty(dir.to_path_buf()).into());
     }
     let repo = if history {
         git2::Repository::discover(dir)
@@ -666,15 +656,7 @@ fn read_bundle(dir: &Path, history: bool) -> Result<Vec<BundleFile>> {
         }
     }
     if !errors.is_empty() {
-        return Err(Error::Bundle(format!(
-            "the bundle was not imported; fix {}:\n  {}",
-            if errors.len() == 1 {
-                "this file"
-            } else {
-                "these files"
-            },
-            errors.join("\n  ")
-        )));
+        return Err(BundleError::InvalidFiles(errors).into());
     }
     Ok(files)
 }
@@ -796,9 +778,6 @@ fn check_partials(store: &Store, files: &[BundleFile]) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(Error::Bundle(format!(
-            "the bundle was not imported:\n  {}",
-            errors.join("\n  ")
-        )))
+        Err(BundleError::Partials(errors).into())
     }
 }

@@ -59,13 +59,18 @@ impl std::fmt::Display for CacheStatus {
     }
 }
 
+/// A cache status name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown cache status '{0}'")]
+pub struct UnknownCacheStatus(pub String);
+
 impl std::str::FromStr for CacheStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownCacheStatus;
+    fn from_str(s: &str) -> Result<Self, UnknownCacheStatus> {
         CacheStatus::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown cache status '{s}'"))
+            .ok_or_else(|| UnknownCacheStatus(s.to_owned()))
     }
 }
 

@@ -98,8 +98,20 @@ pub enum Error {
     #[error("unknown provider '{name}' (known: {})", crate::providers::registry::Provider::key_provider_ids().join(", "))]
     UnknownProvider { name: String },
 
-    #[error("{0}")]
-    InvalidKeyConfig(String),
+    #[error("provider '{provider}' needs --base-url (where its API is served)")]
+    BaseUrlNeeded { provider: String },
+
+    #[error("base URL '{url}' {reason}")]
+    InvalidBaseUrl { url: String, reason: String },
+
+    #[error("a budget must be a number ≥ 0, not {0}")]
+    InvalidBudget(f64),
+
+    #[error("--alert is a fraction of the budget between 0 and 1, not {0}")]
+    InvalidAlertThreshold(f64),
+
+    #[error("a rate limit must allow at least 1")]
+    ZeroRateLimit,
 
     #[error("the secret for virtual key '{0}' is empty")]
     EmptySecret(String),
@@ -141,9 +153,6 @@ pub enum Error {
     #[error("no logged call has trace id '{0}'")]
     TraceNotFound(String),
 
-    #[error("{0}")]
-    Routing(String),
-
     #[error("name at least one model to compare")]
     NoModels,
 
@@ -159,8 +168,8 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
-    #[error("{0}")]
-    Bundle(String),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
 
     #[error("git: {0}")]
     Git(String),
@@ -209,7 +218,10 @@ impl Error {
             Error::DuplicateKey(_) => "duplicate_key",
             Error::UnknownProvider { .. } => "unknown_provider",
             Error::EmptySecret(_) => "empty_secret",
-            Error::InvalidKeyConfig(_) => "invalid_key_config",
+            Error::BaseUrlNeeded { .. } | Error::InvalidBaseUrl { .. } => "invalid_key_config",
+            Error::InvalidBudget(_) | Error::InvalidAlertThreshold(_) | Error::ZeroRateLimit => {
+                "invalid_limit"
+            }
             Error::WrongMasterKey { .. } => "wrong_master_key",
             Error::SecretTampered { .. } => "secret_tampered",
             Error::MasterKey(_) => "master_key",
@@ -218,7 +230,6 @@ impl Error {
             Error::NoDataDir => "no_data_dir",
             Error::InvalidFeedback(_) => "invalid_feedback",
             Error::TraceNotFound(_) => "trace_not_found",
-            Error::Routing(_) => "routing",
             Error::HttpClient(_) => "http_client",
             Error::NoModels => "no_models",
             Error::PromptParams(_) => "prompt_params",
@@ -246,6 +257,41 @@ impl From<git2::Error> for Error {
     fn from(e: git2::Error) -> Self {
         Error::Git(e.message().to_owned())
     }
+}
+
+/// Why a prompt bundle cannot be read, written or imported.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{}: {reason}", .path.display())]
+    Manifest { path: PathBuf, reason: String },
+    #[error(
+        "{} has bundle format version {found}; this Portolan reads version {supported}{}",
+        .path.display(),
+        if .found > .supported { " (upgrade Portolan to import it)" } else { "" }
+    )]
+    FormatVersion {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("could not write the manifest: {0}")]
+    ManifestWrite(String),
+    #[error("--author must look like \"Name <mail@example.com>\", not '{0}'")]
+    Author(String),
+    #[error("{0} is not a folder or a git URL")]
+    NotASource(String),
+    #[error("{} holds no *.prompt.md files", .0.display())]
+    Empty(PathBuf),
+    /// Every file that failed validation, each with its place and reason.
+    #[error(
+        "the bundle was not imported; fix {}:\n  {}",
+        if .0.len() == 1 { "this file" } else { "these files" },
+        .0.join("\n  ")
+    )]
+    InvalidFiles(Vec<String>),
+    /// Partials that name no prompt, in the bundle or the library.
+    #[error("the bundle was not imported:\n  {}", .0.join("\n  "))]
+    Partials(Vec<String>),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

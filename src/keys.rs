@@ -52,10 +52,9 @@ impl NewKey {
         match &self.base_url {
             Some(url) => validate_base_url(url)?,
             None if spec.needs_base_url => {
-                return Err(Error::InvalidKeyConfig(format!(
-                    "provider '{}' needs --base-url (where its API is served)",
-                    self.provider
-                )));
+                return Err(Error::BaseUrlNeeded {
+                    provider: self.provider.clone(),
+                });
             }
             None => {}
         }
@@ -67,16 +66,19 @@ impl NewKey {
 }
 
 fn validate_base_url(text: &str) -> Result<()> {
-    let parsed = url::Url::parse(text)
-        .map_err(|e| Error::InvalidKeyConfig(format!("base URL '{text}' is not a URL: {e}")))?;
+    let invalid = |reason: String| Error::InvalidBaseUrl {
+        url: text.to_owned(),
+        reason,
+    };
+    let parsed = url::Url::parse(text).map_err(|e| invalid(format!("is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-        return Err(Error::InvalidKeyConfig(format!(
-            "base URL '{text}' must be an http:// or https:// address with a host"
-        )));
+        return Err(invalid(
+            "must be an http:// or https:// address with a host".into(),
+        ));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(Error::InvalidKeyConfig(
-            "base URL must not carry credentials; put the secret in the key itself".into(),
+        return Err(invalid(
+            "must not carry credentials; put the secret in the key itself".into(),
         ));
     }
     Ok(())

@@ -17,7 +17,7 @@ use portolan::prompts::VersionSelector;
 use portolan::routing::{CallBody, CallInfo, CallOptions, Engine, PromptRef, RouteConfig};
 use portolan::{Error, Store};
 
-use super::{CliResult, collect_vars, print_json};
+use super::{CliError, CliResult, collect_vars, print_json};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -129,7 +129,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         })
 }
 
-fn read_config(path: Option<&Path>) -> Result<Option<RouteConfig>, Error> {
+fn read_config(path: Option<&Path>) -> Result<Option<RouteConfig>, CliError> {
     let Some(path) = path else { return Ok(None) };
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
         context: format!("could not read {}", path.display()),
@@ -137,7 +137,7 @@ fn read_config(path: Option<&Path>) -> Result<Option<RouteConfig>, Error> {
     })?;
     RouteConfig::from_json(&text)
         .map(Some)
-        .map_err(|e| Error::Routing(format!("{}: {e}", path.display())))
+        .map_err(|e| CliError::Call(format!("{}: {e}", path.display())))
 }
 
 fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, Error> {
@@ -202,11 +202,11 @@ async fn send_and_print(
     request: ChatRequest,
     options: CallOptions,
     json: bool,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     let call = engine
         .chat(request, options)
         .await
-        .map_err(|e| Error::Routing(e.message))?;
+        .map_err(|e| CliError::Call(e.message))?;
     let mut text = String::new();
     let mut stream_error = None;
     match call.body {
@@ -254,7 +254,7 @@ async fn send_and_print(
         eprintln!("{}", footer(&call.info));
     }
     match stream_error {
-        Some(e) => Err(Error::Routing(format!("the stream broke off: {e}"))),
+        Some(e) => Err(CliError::Call(format!("the stream broke off: {e}"))),
         None => Ok(()),
     }
 }
@@ -271,7 +271,7 @@ pub fn run(store: Store, args: RunArgs) -> CliResult {
         .clone()
         .or(rendered.model.clone())
         .ok_or_else(|| {
-            Error::Routing(format!(
+            CliError::Call(format!(
                 "prompt '{}' names no model; pass --model",
                 rendered.slug
             ))

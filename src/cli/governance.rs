@@ -9,7 +9,7 @@ use portolan::store::Actor;
 use portolan::store::{BudgetUnit, Period, RateUnit, Subject, SubjectKind, Window};
 use portolan::{Error, Store};
 
-use super::{CliResult, print_json};
+use super::{CliError, CliResult, print_json};
 
 #[derive(Args, Debug)]
 pub struct BudgetArgs {
@@ -74,11 +74,14 @@ pub fn token_subject(store: &Store, name: &str) -> Result<Subject, Error> {
 }
 
 pub fn set_budget(store: &Store, subject: Subject, args: &BudgetArgs) -> CliResult {
-    let period: Period = args.period.parse().map_err(Error::InvalidKeyConfig)?;
+    let period: Period = args
+        .period
+        .parse()
+        .map_err(|e: portolan::store::UnknownPeriod| CliError::Usage(e.to_string()))?;
     let (unit, limit) = match (args.usd, args.tokens) {
         (Some(usd), _) => (BudgetUnit::Usd, usd),
         (None, Some(t)) => (BudgetUnit::Tokens, t as f64),
-        (None, None) => return Err(Error::InvalidKeyConfig("give --usd or --tokens".into())),
+        (None, None) => return Err(CliError::Usage("give --usd or --tokens".into())),
     };
     store.set_budget(&subject, unit, limit, period, args.alert, &Actor::Cli)?;
     println!(
@@ -99,7 +102,7 @@ pub fn set_limits(store: &Store, subject: Subject, args: &LimitArgs) -> CliResul
         (RateUnit::Tokens, Window::Day, args.tpd),
     ];
     if wanted.iter().all(|(_, _, v)| v.is_none()) {
-        return Err(Error::InvalidKeyConfig(
+        return Err(CliError::Usage(
             "give at least one of --rpm --rph --rpd --tpm --tph --tpd".into(),
         ));
     }
@@ -186,9 +189,7 @@ pub fn usage_json(store: &Store, subject: &Subject) -> Result<serde_json::Value,
 pub fn pii(store: &Store, mode: &str, restore: bool) -> CliResult {
     let action: PiiAction = mode
         .parse()
-        .map_err(|e: portolan::guardrails::GuardrailError| {
-            Error::InvalidKeyConfig(e.to_string())
-        })?;
+        .map_err(|e: portolan::guardrails::GuardrailError| CliError::Usage(e.to_string()))?;
     let mut settings = EngineSettings::load(store)?;
     settings.pii = action;
     settings.pii_restore = restore;

@@ -218,7 +218,25 @@ pub fn init_logging() {
         .init();
 }
 
-pub(crate) type CliResult = Result<(), Error>;
+/// What went wrong in a command: an engine error, a command line that cannot work, or a call
+/// that failed; each prints as one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Engine(#[from] Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Call(String),
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::Engine(e.into())
+    }
+}
+
+pub(crate) type CliResult = Result<(), CliError>;
 
 pub fn run(cli: Cli) -> CliResult {
     let data_dir = portolan::paths::resolve_data_dir(cli.data_dir.as_deref())?;
@@ -538,7 +556,7 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
             };
             new.validate_fields()?;
             if store.list_keys()?.iter().any(|k| k.name == new.name) {
-                return Err(Error::DuplicateKey(new.name));
+                return Err(Error::DuplicateKey(new.name).into());
             }
             let secret = read_secret(&format!("Secret for virtual key '{}': ", new.name))?;
             let key = store.add_key(&new, &secret, &Actor::Cli)?;

@@ -9,7 +9,7 @@ use portolan::routing::Engine;
 use portolan::store::Actor;
 use portolan::{Error, Store};
 
-use super::{CliResult, print_json};
+use super::{CliError, CliResult, print_json};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -109,7 +109,7 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
         // accepted connection would then wake a worker on another thread.
         let served = tokio::spawn(bound.serve(shutdown))
             .await
-            .map_err(|e| Error::Routing(format!("the gateway stopped unexpectedly: {e}")))?;
+            .map_err(|e| CliError::Call(format!("the gateway stopped unexpectedly: {e}")))?;
         served.map_err(|e| Error::Io { context: "the gateway stopped".into(), source: e })?;
         engine.flush_logs();
         Ok(())

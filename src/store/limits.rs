@@ -65,17 +65,20 @@ pub enum Period {
     Monthly,
 }
 
+/// A budget period name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("period must be daily, weekly or monthly, not '{0}'")]
+pub struct UnknownPeriod(pub String);
+
 impl std::str::FromStr for Period {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = UnknownPeriod;
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownPeriod> {
         match s {
             "none" => Ok(Period::None),
             "daily" => Ok(Period::Daily),
             "weekly" => Ok(Period::Weekly),
             "monthly" => Ok(Period::Monthly),
-            other => Err(format!(
-                "period must be daily, weekly or monthly, not '{other}'"
-            )),
+            other => Err(UnknownPeriod(other.to_owned())),
         }
     }
 }
@@ -258,16 +261,12 @@ impl Store {
         actor: &Actor,
     ) -> Result<()> {
         if !(limit.is_finite() && limit >= 0.0) {
-            return Err(Error::InvalidKeyConfig(format!(
-                "a budget must be a number ≥ 0, not {limit}"
-            )));
+            return Err(Error::InvalidBudget(limit));
         }
         if let Some(a) = alert_threshold
             && !(0.0..=1.0).contains(&a)
         {
-            return Err(Error::InvalidKeyConfig(format!(
-                "--alert is a fraction of the budget between 0 and 1, not {a}"
-            )));
+            return Err(Error::InvalidAlertThreshold(a));
         }
         let conn = self.conn();
         let start = period.start(Utc::now());
@@ -353,9 +352,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<()> {
         if max == 0 {
-            return Err(Error::InvalidKeyConfig(
-                "a rate limit must allow at least 1".into(),
-            ));
+            return Err(Error::ZeroRateLimit);
         }
         let conn = self.conn();
         let unit_s = match unit {

@@ -36,7 +36,7 @@ pub use call_log::LogWriter;
 pub use compare_runs::{NewRun, RunSummary};
 pub use limits::{
     Budget, BudgetAlert, BudgetUnit, Period, RateLimit, RateUnit, Refusal, Reservation, Subject,
-    SubjectKind, Window,
+    SubjectKind, UnknownPeriod, Window,
 };
 pub use prompts::{CompiledVersion, RenderedPrompt};
 pub use response_cache::SqliteCache;
