@@ -44,11 +44,16 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: Rust is not installed. Install it with rustup (https://rustup.rs), then run this again." >&2
   exit 1
 fi
-if [ "$for_desktop" = 1 ] && [ ! -d ui/node_modules/@tauri-apps/api ]; then
+# The UI's packages, installed again whenever package.json or the lockfile changed (a cached
+# node_modules from an older checkout would lack new tools such as the linter).
+ui_stamp=ui/node_modules/.portolan-installed
+ui_hash() { cat ui/package.json ui/package-lock.json | sha256sum | cut -d' ' -f1; }
+if [ "$for_desktop" = 1 ] && [ "$(cat "$ui_stamp" 2>/dev/null)" != "$(ui_hash)" ]; then
   echo "setup: installing the desktop UI's npm packages (ui/)"
   # npm install rather than npm ci: the registry mirror may lack other platforms' optional
   # packages of @tauri-apps/cli that the lockfile names.
   (cd ui && npm install --no-audit --no-fund --silent)
+  ui_hash > "$ui_stamp"
 fi
 [ "$for_tests" = 1 ] || exit 0
 

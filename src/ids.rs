@@ -64,8 +64,12 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-const SLUG_RULE: &str =
+/// The slug rule in words, for error messages (the desktop's forms show the same sentence).
+pub const SLUG_RULE: &str =
     "use 1-64 characters: lowercase letters, digits, '-' or '_', starting with a letter or digit";
+
+/// The slug rule as a regular expression, for forms that check as the user types.
+pub const SLUG_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
 
 /// Prompt slugs and virtual key names: lowercase, URL- and file-name-safe.
 pub fn validate_slug(what: &'static str, value: &str) -> Result<()> {
@@ -140,6 +144,32 @@ pub fn slugify(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_slug_pattern_says_what_validate_slug_does() {
+        let pattern = regex::Regex::new(SLUG_PATTERN).unwrap();
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for v in [
+            "a",
+            "summarize",
+            "k-1",
+            "x_y",
+            "9lives",
+            long.as_str(),
+            "",
+            "-a",
+            "_a",
+            "A",
+            "a b",
+            "a/b",
+            "a@b",
+            "é",
+            too_long.as_str(),
+        ] {
+            assert_eq!(pattern.is_match(v), validate_slug("t", v).is_ok(), "{v:?}");
+        }
+    }
 
     #[test]
     fn sortable_ids_sort_by_time_and_differ() {

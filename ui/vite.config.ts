@@ -14,7 +14,9 @@ export default defineConfig({
     chunkSizeWarningLimit: 1200,
   },
   test: {
-    include: ["tests/**/*.test.ts"],
+    // Logic tests run in node; component tests (tests/components, *.test.tsx) ask for jsdom.
+    include: ["tests/**/*.test.ts", "tests/**/*.test.tsx"],
     environment: "node",
+    setupFiles: ["tests/components/setup.ts"],
   },
 });

@@ -1,5 +1,7 @@
 //! Tauri commands: one line each over [`Desktop`]. Errors reach the UI as `AppError`
-//! (`{kind, message}`); long work (comparisons) streams through a [`Channel`].
+//! (`{kind, message}`); long work (comparisons) streams through a [`Channel`]. Work that blocks
+//! (SQLite) runs on the blocking pool through [`Desktop::blocking`], never on the threads that
+//! serve the window's other commands.
 
 use portolan_desktop_api::*;
 use serde::Serialize;
@@ -25,7 +27,7 @@ pub fn app_info(d: State<'_, Desktop>) -> AppInfo {
 
 #[tauri::command]
 pub async fn list_prompts(d: State<'_, Desktop>) -> Res<Vec<PromptSummary>> {
-    d.list_prompts()
+    d.blocking(move |d| d.list_prompts()).await
 }
 
 #[tauri::command]
@@ -34,12 +36,12 @@ pub async fn get_version(
     prompt: String,
     version: Option<i64>,
 ) -> Res<VersionDto> {
-    d.get_version(&prompt, version)
+    d.blocking(move |d| d.get_version(&prompt, version)).await
 }
 
 #[tauri::command]
 pub async fn list_versions(d: State<'_, Desktop>, prompt: String) -> Res<Vec<VersionDto>> {
-    d.list_versions(&prompt)
+    d.blocking(move |d| d.list_versions(&prompt)).await
 }
 
 #[tauri::command]
@@ -49,7 +51,8 @@ pub async fn create_prompt(
     draft: PromptDraft,
     message: Option<String>,
 ) -> Res<SaveResult> {
-    d.create_prompt(&slug, &draft, message.as_deref())
+    d.blocking(move |d| d.create_prompt(&slug, &draft, message.as_deref()))
+        .await
 }
 
 #[tauri::command]
@@ -59,7 +62,8 @@ pub async fn save_prompt(
     draft: PromptDraft,
     message: Option<String>,
 ) -> Res<SaveResult> {
-    d.save_prompt(&prompt, &draft, message.as_deref())
+    d.blocking(move |d| d.save_prompt(&prompt, &draft, message.as_deref()))
+        .await
 }
 
 #[tauri::command]
@@ -69,7 +73,8 @@ pub async fn preview(
     draft: PromptDraft,
     variables: Map<String, Value>,
 ) -> Res<PreviewDto> {
-    d.preview(&slug, &draft, &variables)
+    d.blocking(move |d| d.preview(&slug, &draft, &variables))
+        .await
 }
 
 #[tauri::command]
@@ -79,7 +84,8 @@ pub async fn set_label(
     version: i64,
     label: String,
 ) -> Res<()> {
-    d.set_label(&prompt, version, &label)
+    d.blocking(move |d| d.set_label(&prompt, version, &label))
+        .await
 }
 
 #[tauri::command]
@@ -89,12 +95,12 @@ pub async fn diff_versions(
     from: i64,
     to: i64,
 ) -> Res<DiffDto> {
-    d.diff(&prompt, from, to)
+    d.blocking(move |d| d.diff(&prompt, from, to)).await
 }
 
 #[tauri::command]
 pub async fn list_models(d: State<'_, Desktop>) -> Res<Vec<ModelOption>> {
-    d.list_models()
+    d.list_models().await
 }
 
 #[tauri::command]
@@ -112,12 +118,12 @@ pub async fn run_compare(
 
 #[tauri::command]
 pub async fn list_compare_runs(d: State<'_, Desktop>) -> Res<Vec<CompareRunSummary>> {
-    d.list_compare_runs()
+    d.blocking(move |d| d.list_compare_runs()).await
 }
 
 #[tauri::command]
 pub async fn get_compare_run(d: State<'_, Desktop>, id: String) -> Res<CompareResultDto> {
-    d.get_compare_run(&id)
+    d.blocking(move |d| d.get_compare_run(&id)).await
 }
 
 #[tauri::command]
@@ -127,47 +133,47 @@ pub fn cancel_compare(d: State<'_, Desktop>) {
 
 #[tauri::command]
 pub async fn send_feedback(d: State<'_, Desktop>, trace_id: String, value: i64) -> Res<()> {
-    d.feedback(&trace_id, value)
+    d.blocking(move |d| d.feedback(&trace_id, value)).await
 }
 
 #[tauri::command]
 pub async fn list_logs(d: State<'_, Desktop>, query: LogQuery) -> Res<Vec<LogRow>> {
-    d.list_logs(&query)
+    d.blocking(move |d| d.list_logs(&query)).await
 }
 
 #[tauri::command]
 pub async fn get_log(d: State<'_, Desktop>, id: String) -> Res<LogDetail> {
-    d.get_log(&id)
+    d.blocking(move |d| d.get_log(&id)).await
 }
 
 #[tauri::command]
 pub async fn cost_by_day(d: State<'_, Desktop>, days: u32) -> Res<Vec<DayCostDto>> {
-    d.cost_by_day(days)
+    d.blocking(move |d| d.cost_by_day(days)).await
 }
 
 #[tauri::command]
 pub async fn latency_by_model(d: State<'_, Desktop>, days: u32) -> Res<Vec<ModelLatencyDto>> {
-    d.latency_by_model(days)
+    d.blocking(move |d| d.latency_by_model(days)).await
 }
 
 #[tauri::command]
 pub async fn list_keys(d: State<'_, Desktop>) -> Res<Vec<KeyDto>> {
-    d.list_keys()
+    d.blocking(move |d| d.list_keys()).await
 }
 
 #[tauri::command]
 pub async fn add_key(d: State<'_, Desktop>, key: NewKeyDto) -> Res<KeyDto> {
-    d.add_key(&key)
+    d.blocking(move |d| d.add_key(&key)).await
 }
 
 #[tauri::command]
 pub async fn rotate_key(d: State<'_, Desktop>, name: String, secret: String) -> Res<()> {
-    d.rotate_key(&name, &secret)
+    d.blocking(move |d| d.rotate_key(&name, &secret)).await
 }
 
 #[tauri::command]
 pub async fn remove_key(d: State<'_, Desktop>, name: String) -> Res<()> {
-    d.remove_key(&name)
+    d.blocking(move |d| d.remove_key(&name)).await
 }
 
 #[tauri::command]
@@ -196,10 +202,10 @@ pub async fn gateway_stop(d: State<'_, Desktop>) -> Res<GatewayStatus> {
 
 #[tauri::command]
 pub async fn create_token(d: State<'_, Desktop>, name: String) -> Res<String> {
-    d.create_token(&name)
+    d.blocking(move |d| d.create_token(&name)).await
 }
 
 #[tauri::command]
 pub async fn revoke_token(d: State<'_, Desktop>, name: String) -> Res<()> {
-    d.revoke_token(&name)
+    d.blocking(move |d| d.revoke_token(&name)).await
 }

@@ -75,12 +75,25 @@ export function App() {
         ))}
         <div className="nav-foot">{version ? `v${version}` : ""}</div>
       </nav>
+      {/* Every screen stays mounted (hidden when not shown), so leaving one loses nothing: a
+          running comparison goes on, an unsaved draft stays. Screens that show changing data
+          refresh when they are shown again. */}
       <main className="screen">
-        {screen === "prompts" && <PromptsScreen initialSlug={currentSlug} onOpen={setCurrentSlug} />}
-        {screen === "compare" && <CompareScreen initialSlug={currentSlug} />}
-        {screen === "logs" && <LogsScreen />}
-        {screen === "keys" && <KeysScreen />}
-        {screen === "gateway" && <GatewayScreen initialSlug={currentSlug} />}
+        <div className="screen-page" hidden={screen !== "prompts"}>
+          <PromptsScreen initialSlug={currentSlug} onOpen={setCurrentSlug} />
+        </div>
+        <div className="screen-page" hidden={screen !== "compare"}>
+          <CompareScreen initialSlug={currentSlug} />
+        </div>
+        <div className="screen-page" hidden={screen !== "logs"}>
+          <LogsScreen active={screen === "logs"} />
+        </div>
+        <div className="screen-page" hidden={screen !== "keys"}>
+          <KeysScreen />
+        </div>
+        <div className="screen-page" hidden={screen !== "gateway"}>
+          <GatewayScreen initialSlug={currentSlug} active={screen === "gateway"} />
+        </div>
       </main>
       <Notices notices={notices} onDismiss={(key) => setNotices((list) => dismissNotice(list, key))} />
     </div>

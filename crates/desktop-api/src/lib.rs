@@ -732,7 +732,8 @@ impl Desktop {
 
     /// A one-token call through the key, to see it works.
     pub async fn test_key(&self, name: &str, model: Option<&str>) -> ApiResult<KeyTestDto> {
-        let key = self.store().get_key(name)?;
+        let n = name.to_owned();
+        let key = self.blocking(move |d| Ok(d.store().get_key(&n)?)).await?;
         let model = match model
             .filter(|m| !m.is_empty())
             .or_else(|| probe_model(&key.provider))
@@ -779,10 +780,9 @@ impl Desktop {
     }
 
     pub async fn gateway_status(&self) -> ApiResult<GatewayStatus> {
+        let tokens = self.blocking(|d| Ok(d.store().list_tokens()?)).await?;
         let g = self.gateway.lock().await;
-        let tokens = self
-            .store()
-            .list_tokens()?
+        let tokens = tokens
             .into_iter()
             .map(|t| TokenDto {
                 name: t.name,

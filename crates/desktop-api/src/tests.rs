@@ -303,16 +303,32 @@ async fn a_budget_crossing_its_alert_threshold_reaches_the_window() {
     );
 }
 
-/// The key form's provider list is generated from the engine's registry, like the TypeScript
-/// types (`./test` fails when the committed copy is stale).
-#[test]
-fn export_provider_registry() {
+/// Writes a generated file of the UI's bindings, unless it already holds `text`.
+fn write_binding(name: &str, text: String) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../ui/src/bindings/providers.json");
-    let text = serde_json::to_string_pretty(&providers()).unwrap() + "\n";
+        .join("../../ui/src/bindings")
+        .join(name);
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
         std::fs::write(&path, text).unwrap();
     }
+}
+
+/// The key form's provider list and the name rule are generated from the engine, like the
+/// TypeScript types (`./test` fails when the committed copies are stale).
+#[test]
+fn export_provider_registry_and_name_rule() {
+    write_binding(
+        "providers.json",
+        serde_json::to_string_pretty(&providers()).unwrap() + "\n",
+    );
+    let rules = serde_json::json!({
+        "slug_pattern": portolan::ids::SLUG_PATTERN,
+        "slug_rule": portolan::ids::SLUG_RULE,
+    });
+    write_binding(
+        "rules.json",
+        serde_json::to_string_pretty(&rules).unwrap() + "\n",
+    );
     assert!(
         providers()
             .iter()

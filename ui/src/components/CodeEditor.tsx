@@ -1,7 +1,7 @@
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { EditorState } from "@codemirror/state";
 import { EditorView, drawSelection, highlightActiveLine, keymap, placeholder as cmPlaceholder } from "@codemirror/view";
-import { useEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef } from "react";
 import { handlebars } from "./handlebarsExtension";
 
 export interface CodeEditorProps {
@@ -31,15 +31,21 @@ const theme = EditorView.theme({
 /** A CodeMirror 6 editor for one Handlebars message template. */
 export function CodeEditor({ initial, onChange, variables, partials = [], ariaLabel, placeholder, testId }: CodeEditorProps) {
   const host = useRef<HTMLDivElement>(null);
+  // The editor is created once per mount: what seeds it is read once, and the callbacks it calls
+  // later read the latest props through refs updated after each render.
+  const seed = useRef({ initial, placeholder, ariaLabel });
   const onChangeRef = useRef(onChange);
-  onChangeRef.current = onChange;
   const vars = useRef(variables);
-  vars.current = variables;
   const parts = useRef(partials);
-  parts.current = partials;
+  useLayoutEffect(() => {
+    onChangeRef.current = onChange;
+    vars.current = variables;
+    parts.current = partials;
+  });
 
   useEffect(() => {
     if (!host.current) return;
+    const { initial, placeholder, ariaLabel } = seed.current;
     const view = new EditorView({
       parent: host.current,
       state: EditorState.create({
@@ -61,8 +67,6 @@ export function CodeEditor({ initial, onChange, variables, partials = [], ariaLa
       }),
     });
     return () => view.destroy();
-    // The editor is created once per mount; `initial` only seeds it.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   return <div className="code-editor" ref={host} data-testid={testId} />;

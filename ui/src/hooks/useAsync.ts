@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { errorMessage } from "../lib/api";
 
 export interface AsyncState<T> {
@@ -6,36 +6,34 @@ export interface AsyncState<T> {
   error: string | null;
   loading: boolean;
   reload: () => void;
-  setData: (d: T | null) => void;
 }
 
-/** Runs `load` on mount and whenever `deps` change; drops results of superseded calls. */
-export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[]): AsyncState<T> {
-  const [data, setData] = useState<T | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
+interface Settled<T> {
+  load: () => Promise<unknown>;
+  tick: number;
+  data: T | null;
+  error: string | null;
+}
+
+/**
+ * Runs `load` on mount and whenever it changes (wrap it in `useCallback` with what it reads, so the
+ * hooks linter checks those dependencies); results of superseded calls are dropped. While a new
+ * load runs, the previous data stays on screen and `loading` is true.
+ */
+export function useAsync<T>(load: () => Promise<T>): AsyncState<T> {
   const [tick, setTick] = useState(0);
-  const seq = useRef(0);
-  const loadRef = useRef(load);
-  loadRef.current = load;
+  const [settled, setSettled] = useState<Settled<T> | null>(null);
   useEffect(() => {
-    const id = ++seq.current;
-    setLoading(true);
-    loadRef.current().then(
-      (d) => {
-        if (id !== seq.current) return;
-        setData(d);
-        setError(null);
-        setLoading(false);
-      },
-      (e: unknown) => {
-        if (id !== seq.current) return;
-        setError(errorMessage(e));
-        setLoading(false);
-      },
+    let live = true;
+    load().then(
+      (data) => live && setSettled({ load, tick, data, error: null }),
+      (e: unknown) => live && setSettled((s) => ({ load, tick, data: s?.data ?? null, error: errorMessage(e) })),
     );
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick]);
+    return () => {
+      live = false;
+    };
+  }, [load, tick]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { data, error, loading, reload, setData };
+  const current = settled !== null && settled.load === load && settled.tick === tick;
+  return { data: settled?.data ?? null, error: current ? settled.error : null, loading: !current, reload };
 }

@@ -1,4 +1,4 @@
-import { useEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef } from "react";
 
 export interface Shortcuts {
   /** Ctrl/Cmd+Enter. */
@@ -13,7 +13,9 @@ export interface Shortcuts {
  */
 export function useShortcuts(shortcuts: Shortcuts): void {
   const ref = useRef(shortcuts);
-  ref.current = shortcuts;
+  useLayoutEffect(() => {
+    ref.current = shortcuts;
+  });
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (!(e.ctrlKey || e.metaKey) || e.altKey) return;

@@ -59,6 +59,22 @@ export function errorMessage(e: unknown): string {
   return m.charAt(0).toUpperCase() + m.slice(1);
 }
 
+/** What a successful call changed, for the shared lists (lib/resources) to fetch again. */
+export type Change = "prompts" | "keys";
+const changeListeners = new Set<(what: Change) => void>();
+
+export function onApiChange(listener: (what: Change) => void): () => void {
+  changeListeners.add(listener);
+  return () => changeListeners.delete(listener);
+}
+
+function changes<T>(what: Change, p: Promise<T>): Promise<T> {
+  return p.then((v) => {
+    for (const l of changeListeners) l(what);
+    return v;
+  });
+}
+
 export const api = {
   appInfo: () => call<{ data_dir: string; version: string }>("app_info"),
   listPrompts: () => call<Summary[]>("list_prompts"),
@@ -66,13 +82,13 @@ export const api = {
     call<Version>("get_version", { prompt, version }),
   listVersions: (prompt: string) => call<Version[]>("list_versions", { prompt }),
   createPrompt: (slug: string, draft: PromptDraft, message: string | null) =>
-    call<Save>("create_prompt", { slug, draft, message }),
+    changes("prompts", call<Save>("create_prompt", { slug, draft, message })),
   savePrompt: (prompt: string, draft: PromptDraft, message: string | null) =>
-    call<Save>("save_prompt", { prompt, draft, message }),
+    changes("prompts", call<Save>("save_prompt", { prompt, draft, message })),
   preview: (slug: string, draft: PromptDraft, variables: Record<string, unknown>) =>
     call<PreviewDto>("preview", { slug, draft, variables }),
   setLabel: (prompt: string, version: number, label: string) =>
-    call<null>("set_label", { prompt, version, label }),
+    changes("prompts", call<null>("set_label", { prompt, version, label })),
   diffVersions: (prompt: string, from: number, to: number) =>
     call<Diff>("diff_versions", { prompt, from, to }),
   listModels: () => call<ModelOption[]>("list_models"),
@@ -87,9 +103,9 @@ export const api = {
   costByDay: (days: number) => call<DayCostDto[]>("cost_by_day", { days }),
   latencyByModel: (days: number) => call<ModelLatencyDto[]>("latency_by_model", { days }),
   listKeys: () => call<KeyDto[]>("list_keys"),
-  addKey: (key: NewKeyDto) => call<KeyDto>("add_key", { key }),
-  rotateKey: (name: string, secret: string) => call<null>("rotate_key", { name, secret }),
-  removeKey: (name: string) => call<null>("remove_key", { name }),
+  addKey: (key: NewKeyDto) => changes("keys", call<KeyDto>("add_key", { key })),
+  rotateKey: (name: string, secret: string) => changes("keys", call<null>("rotate_key", { name, secret })),
+  removeKey: (name: string) => changes("keys", call<null>("remove_key", { name })),
   testKey: (name: string, model: string | null) => call<KeyTestDto>("test_key", { name, model }),
   gatewayStatus: () => call<GatewayStatus>("gateway_status"),
   gatewayStart: (port: number) => call<GatewayStatus>("gateway_start", { port }),

@@ -1,39 +1,28 @@
-export interface ProviderInfo {
-  id: string;
-  label: string;
-  needsBaseUrl: boolean;
-  needsSecret: boolean;
-  baseUrlHint: string;
-}
+import type { ProviderDto } from "../bindings/ProviderDto";
+import providerList from "../bindings/providers.json";
+import rules from "../bindings/rules.json";
 
-const p = (id: string, label: string, needsBaseUrl: boolean, needsSecret: boolean, baseUrlHint = ""): ProviderInfo => ({
-  id,
-  label,
-  needsBaseUrl,
-  needsSecret,
-  baseUrlHint,
-});
+/**
+ * The providers a key can be for, and the name rule, as the engine defines them: both files are
+ * generated from the engine's provider registry and name rules (`cargo test -p
+ * portolan-desktop-api` writes them; `./test` fails when they are stale), so the form accepts
+ * exactly what the engine accepts.
+ */
+export const PROVIDERS: readonly ProviderDto[] = providerList;
 
-export const PROVIDERS: readonly ProviderInfo[] = [
-  p("openai", "OpenAI", false, true),
-  p("azure-openai", "Azure OpenAI", true, true, "https://<resource>.openai.azure.com"),
-  p("anthropic", "Anthropic", false, true),
-  p("gemini", "Google Gemini", false, true),
-  p("ollama", "Ollama", false, false, "http://127.0.0.1:11434/v1"),
-  p("groq", "Groq", false, true),
-  p("mistral", "Mistral", false, true),
-  p("together", "Together", false, true),
-  p("openrouter", "OpenRouter", false, true),
-  p("deepseek", "DeepSeek", false, true),
-  p("xai", "xAI", false, true),
-  p("fireworks", "Fireworks", false, true),
-  p("lmstudio", "LM Studio", false, false, "http://127.0.0.1:1234/v1"),
-  p("vllm", "vLLM", true, false, "http://127.0.0.1:8000/v1"),
-  p("openai-compatible", "OpenAI-compatible", true, false, "http://127.0.0.1:8080/v1"),
-];
+const SLUG = new RegExp(rules.slug_pattern);
 
-export function providerInfo(id: string): ProviderInfo {
-  return PROVIDERS.find((x) => x.id === id) ?? p(id, id, false, true);
+export function providerInfo(id: string): ProviderDto {
+  return (
+    PROVIDERS.find((x) => x.id === id) ?? {
+      id,
+      label: id,
+      needs_base_url: false,
+      needs_secret: true,
+      base_url_hint: "",
+      test_model: null,
+    }
+  );
 }
 
 export interface KeyFormInput {
@@ -45,11 +34,10 @@ export interface KeyFormInput {
 
 /** Why the add-key form cannot be submitted yet, or null when it can. */
 export function validateKeyForm(f: KeyFormInput): string | null {
-  if (!/^[^\s@/]{1,64}$/.test(f.name.trim()))
-    return "Give the key a name without spaces, '@' or '/'.";
+  if (!SLUG.test(f.name.trim())) return `Key names ${rules.slug_rule}.`;
   const info = providerInfo(f.provider);
-  if (info.needsBaseUrl && !/^https?:\/\/\S+$/.test(f.baseUrl.trim()))
+  if (info.needs_base_url && !/^https?:\/\/\S+$/.test(f.baseUrl.trim()))
     return `${info.label} needs a base URL starting with http:// or https://.`;
-  if (info.needsSecret && f.secret.trim() === "") return `${info.label} needs a secret (API key).`;
+  if (info.needs_secret && f.secret.trim() === "") return `${info.label} needs a secret (API key).`;
   return null;
 }

@@ -1,8 +1,10 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useReducer, useState } from "react";
 import type { CompareRunSummary } from "../../bindings/CompareRunSummary";
 import type { ModelOption } from "../../bindings/ModelOption";
 import { Banner, Empty, ErrorText, Kbd, Section, modKey } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
+import { useResource } from "../../lib/resources";
+import { MAX_MODELS, initialSetup, setupReducer } from "./compareSetup";
 import { useShortcuts } from "../../hooks/useShortcuts";
 import { api, errorMessage, type Summary, type Version } from "../../lib/api";
 import type { Wire } from "../../lib/wire";
@@ -11,8 +13,6 @@ import { buildVariableFields, collectValues, parseJsonl, toJsonl, type VariableF
 import { CompareGrid } from "./CompareGrid";
 import { useCompareRun } from "./useCompareRun";
 
-const MAX_MODELS = 8;
-
 /** The version a comparison uses by default: `production` if labelled, else the latest. */
 function defaultVersion(p: Summary | undefined): number | null {
   if (!p) return null;
@@ -20,19 +20,10 @@ function defaultVersion(p: Summary | undefined): number | null {
 }
 
 export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
-  const prompts = useAsync(() => api.listPrompts(), []);
-  const models = useAsync(() => api.listModels(), []);
-  const [slug, setSlug] = useState<string>(initialSlug ?? "");
-  const [versionSel, setVersionSel] = useState<string>(""); // "" = default
-  const [picked, setPicked] = useState<string[]>([]);
-  const [mode, setMode] = useState<"form" | "jsonl">("form");
-  const [formRows, setFormRows] = useState<Record<string, string>[]>([{}]);
-  const [jsonl, setJsonl] = useState("");
-  const [concurrency, setConcurrency] = useState(4);
-  const [diffMode, setDiffMode] = useState(false);
-  const [baseline, setBaseline] = useState(0);
-  const [feedback, setFeedback] = useState<Record<string, number>>({});
-  const [formError, setFormError] = useState<string | null>(null);
+  const prompts = useResource("prompts");
+  const models = useResource("models");
+  const [setup, dispatch] = useReducer(setupReducer, initialSlug, initialSetup);
+  const { versionSel, picked, mode, formRows, jsonl, concurrency, diffMode, baseline, feedback, formError } = setup;
   const { state, rows, run, cancel, open } = useCompareRun();
   const [runs, setRuns] = useState<Wire<CompareRunSummary>[]>([]);
   const refreshRuns = useCallback(() => {
@@ -40,18 +31,24 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
   }, []);
   useEffect(refreshRuns, [refreshRuns, state.phase]);
 
-  const list = prompts.data ?? [];
-  useEffect(() => {
-    if (!slug && list.length > 0) setSlug(list[0].slug);
-  }, [list, slug]);
+  const list = useMemo(() => prompts.data ?? [], [prompts.data]);
+  // Until one is picked, the first prompt is compared.
+  const slug = setup.slug || list[0]?.slug || "";
+  // The prompt opened in the editor becomes the one compared.
+  const [followed, setFollowed] = useState(initialSlug);
+  if (initialSlug !== followed) {
+    setFollowed(initialSlug);
+    if (initialSlug) dispatch({ type: "prompt", slug: initialSlug });
+  }
   const summary = list.find((p) => p.slug === slug);
 
-  const versions = useAsync<Version[]>(() => (slug ? api.listVersions(slug) : Promise.resolve([])), [slug]);
+  const versions = useAsync<Version[]>(useCallback(() => (slug ? api.listVersions(slug) : Promise.resolve([])), [slug]));
   const effectiveVersion = versionSel ? Number(versionSel) : defaultVersion(summary);
-  const version = useAsync<Version | null>(
-    () => (slug && effectiveVersion !== null ? api.getVersion(slug, effectiveVersion) : Promise.resolve(null)),
-    [slug, effectiveVersion],
-  );
+  const loadVersion = useCallback(() => {
+    const v = versionSel ? Number(versionSel) : defaultVersion(summary);
+    return slug && v !== null ? api.getVersion(slug, v) : Promise.resolve(null);
+  }, [slug, versionSel, summary]);
+  const version = useAsync<Version | null>(loadVersion);
   const fields = useMemo(
     () => (version.data ? buildVariableFields(version.data.variables_used, version.data.draft.variables).filter((f) => f.used) : []),
     [version.data],
@@ -79,40 +76,29 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
 
   const start = useCallback(() => {
     if (running) return;
-    if (!slug) return setFormError("Pick a prompt first.");
-    if (picked.length === 0) return setFormError("Pick at least one model (2–8 to compare).");
+    if (!slug) return dispatch({ type: "error", message: "Pick a prompt first." });
+    if (picked.length === 0) return dispatch({ type: "error", message: "Pick at least one model (2–8 to compare)." });
     const sets = buildSets();
-    if (typeof sets === "string") return setFormError(sets);
-    setFormError(null);
-    setFeedback({});
-    if (baseline >= picked.length) setBaseline(0);
+    if (typeof sets === "string") return dispatch({ type: "error", message: sets });
+    dispatch({ type: "started" });
     run({ prompt: slug, version: versionSel ? Number(versionSel) : null, models: picked, variable_sets: sets, concurrency });
-  }, [running, slug, picked, buildSets, baseline, run, versionSel, concurrency]);
+  }, [running, slug, picked, buildSets, run, versionSel, concurrency]);
 
   useShortcuts({ onRun: start });
 
   const vote = useCallback((traceId: string, value: number) => {
-    setFeedback((f) => ({ ...f, [traceId]: value }));
+    dispatch({ type: "vote", traceId, value });
     api.sendFeedback(traceId, value).catch((e: unknown) => {
-      setFormError(`Feedback was not saved: ${errorMessage(e)}`);
-      setFeedback((f) => {
-        const n = { ...f };
-        delete n[traceId];
-        return n;
-      });
+      dispatch({ type: "error", message: `Feedback was not saved: ${errorMessage(e)}` });
+      dispatch({ type: "unvote", traceId });
     });
   }, []);
 
-  const toggleModel = (id: string) =>
-    setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : p.length >= MAX_MODELS ? p : [...p, id]));
+  const toggleModel = (id: string) => dispatch({ type: "toggleModel", id });
 
   const switchMode = (m: "form" | "jsonl") => {
-    if (m === mode) return;
-    if (m === "jsonl") {
-      const sets = buildSets();
-      if (typeof sets !== "string") setJsonl(toJsonl(sets));
-    }
-    setMode(m);
+    const sets = m === "jsonl" ? buildSets() : null;
+    dispatch({ type: "mode", mode: m, jsonl: sets && typeof sets !== "string" ? toJsonl(sets) : undefined });
   };
 
   const statusText =
@@ -133,11 +119,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
                 className="input"
                 data-testid="compare-prompt"
                 value={slug}
-                onChange={(e) => {
-                  setSlug(e.target.value);
-                  setVersionSel("");
-                  setFormRows([{}]);
-                }}
+                onChange={(e) => dispatch({ type: "prompt", slug: e.target.value })}
               >
                 {list.length === 0 && <option value="">No prompts</option>}
                 {list.map((p) => (
@@ -149,7 +131,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
             </label>
             <label className="field">
               <span>Version</span>
-              <select className="input" data-testid="compare-version" value={versionSel} onChange={(e) => setVersionSel(e.target.value)}>
+              <select className="input" data-testid="compare-version" value={versionSel} onChange={(e) => dispatch({ type: "version", sel: e.target.value })}>
                 <option value="">
                   Default ({summary?.labels.some((l) => l.name === "production") ? "production" : "latest"}
                   {effectiveVersion !== null && !versionSel ? `, v${effectiveVersion}` : ""})
@@ -171,7 +153,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
                 min={1}
                 max={16}
                 value={concurrency}
-                onChange={(e) => setConcurrency(Math.min(16, Math.max(1, Number(e.target.value) || 1)))}
+                onChange={(e) => dispatch({ type: "concurrency", value: Number(e.target.value) })}
               />
             </label>
             <ErrorText error={prompts.error ?? version.error} />
@@ -192,7 +174,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
             }
           >
             {mode === "form" ? (
-              <VarRows fields={fields} rows={formRows} onChange={setFormRows} />
+              <VarRows fields={fields} rows={formRows} onChange={(rows) => dispatch({ type: "rows", rows })} />
             ) : (
               <label className="field">
                 <span>One JSON object per line (one row each)</span>
@@ -203,7 +185,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
                   data-testid="compare-jsonl"
                   placeholder={'{"customer_name": "Ada", "ticket": "The export button does nothing"}'}
                   value={jsonl}
-                  onChange={(e) => setJsonl(e.target.value)}
+                  onChange={(e) => dispatch({ type: "jsonl", text: e.target.value })}
                 />
               </label>
             )}
@@ -252,11 +234,11 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
             </select>
           )}
           <label className="inline-field">
-            <input type="checkbox" checked={diffMode} onChange={(e) => setDiffMode(e.target.checked)} />
+            <input type="checkbox" checked={diffMode} onChange={(e) => dispatch({ type: "diffMode", on: e.target.checked })} />
             <span>Diff vs baseline</span>
           </label>
           {diffMode && (
-            <select className="input select-small" aria-label="Baseline column" value={baseline} onChange={(e) => setBaseline(Number(e.target.value))}>
+            <select className="input select-small" aria-label="Baseline column" value={baseline} onChange={(e) => dispatch({ type: "baseline", column: Number(e.target.value) })}>
               {state.models.map((m, i) => (
                 <option key={i} value={i}>
                   {m}

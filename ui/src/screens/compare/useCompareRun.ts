@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useReducer, useRef } from "react";
+import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 import type { CompareEventDto } from "../../bindings/CompareEventDto";
 import { api, Channel, errorMessage, toAppError, type CompareReq, type CompareResult } from "../../lib/api";
 import { compareReducer, idleState, type CompareState } from "../../lib/compareState";
@@ -22,7 +22,7 @@ export function useCompareRun(): CompareRun {
   const runId = useRef(0);
   const queue = useRef<CompareEventDto[]>([]);
   const frame = useRef(0);
-  const rows = useRef<Record<string, unknown>[]>([]);
+  const [rows, setRows] = useState<Record<string, unknown>[]>([]);
   const channel = useRef<Channel<CompareEventDto[]> | null>(null);
   const cancelling = useRef(false);
 
@@ -49,7 +49,7 @@ export function useCompareRun(): CompareRun {
       if (channel.current) channel.current.onmessage = () => undefined;
       queue.current = [];
       cancelling.current = false;
-      rows.current = req.variable_sets;
+      setRows(req.variable_sets);
       dispatch({ type: "start", runId: id, models: req.models, rows: req.variable_sets.length });
       // The engine sends events in batches (one message per ~32 ms).
       const ch = new Channel<CompareEventDto[]>();
@@ -86,10 +86,10 @@ export function useCompareRun(): CompareRun {
     const id = ++runId.current;
     if (channel.current) channel.current.onmessage = () => undefined;
     queue.current = [];
-    rows.current = result.cells.map(() => ({}));
+    setRows(result.cells.map(() => ({})));
     dispatch({ type: "start", runId: id, models: result.models, rows: result.cells.length });
     dispatch({ type: "result", runId: id, result });
   }, []);
 
-  return { state, rows: rows.current, run, cancel, open };
+  return { state, rows, run, cancel, open };
 }

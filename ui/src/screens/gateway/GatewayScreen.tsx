@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import type { GatewayStatus } from "../../bindings/GatewayStatus";
 import { CopyButton, Empty, ErrorText, Section } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
+import { useResource } from "../../lib/resources";
 import { api, errorMessage } from "../../lib/api";
 import { formatRelative, formatTime } from "../../lib/format";
 import { gatewaySnippets } from "../../lib/snippets";
@@ -9,8 +10,8 @@ import { buildVariableFields, exampleVariables } from "../../lib/variables";
 
 const POLL_MS = 2000;
 
-/** Polls gateway_status every 2 s while the screen is mounted and the window visible. */
-function useGatewayStatus() {
+/** Polls gateway_status every 2 s while the screen is shown and the window visible. */
+function useGatewayStatus(active: boolean) {
   const [status, setStatus] = useState<GatewayStatus | null>(null);
   const [error, setError] = useState<string | null>(null);
   const refresh = useCallback(() => {
@@ -23,24 +24,23 @@ function useGatewayStatus() {
     );
   }, []);
   useEffect(() => {
+    if (!active) return;
     refresh();
     const t = window.setInterval(() => {
       if (document.visibilityState === "visible") refresh();
     }, POLL_MS);
     return () => window.clearInterval(t);
-  }, [refresh]);
+  }, [refresh, active]);
   return { status, setStatus, error, setError, refresh };
 }
 
-export function GatewayScreen({ initialSlug }: { initialSlug: string | null }) {
-  const { status, setStatus, error, setError, refresh } = useGatewayStatus();
-  const [port, setPort] = useState("8787");
+export function GatewayScreen({ initialSlug, active = true }: { initialSlug: string | null; active?: boolean }) {
+  const { status, setStatus, error, setError, refresh } = useGatewayStatus(active);
+  // The port field shows the gateway's port until the user types another.
+  const [typedPort, setPort] = useState<string | null>(null);
+  const port = typedPort ?? String(status?.port || 8787);
   const [busy, setBusy] = useState(false);
   const running = status?.running ?? false;
-
-  useEffect(() => {
-    if (status && !running) setPort((p) => (p === "8787" && status.port ? String(status.port) : p));
-  }, [status, running]);
 
   const toggle = async () => {
     setBusy(true);
@@ -229,12 +229,18 @@ function Tokens({ status, onChanged }: { status: GatewayStatus | null; onChanged
 }
 
 function SnippetsPanel({ url, running, initialSlug }: { url: string; running: boolean; initialSlug: string | null }) {
-  const prompts = useAsync(() => api.listPrompts(), []);
+  const prompts = useResource("prompts");
   const [slug, setSlug] = useState(initialSlug ?? "");
+  // The prompt opened in the editor becomes the one the snippets call.
+  const [followed, setFollowed] = useState(initialSlug);
+  if (initialSlug !== followed) {
+    setFollowed(initialSlug);
+    if (initialSlug) setSlug(initialSlug);
+  }
   const [lang, setLang] = useState<"curl" | "python" | "js">("curl");
   const list = prompts.data ?? [];
   const effective = slug || list[0]?.slug || "";
-  const version = useAsync(() => (effective ? api.getVersion(effective, null) : Promise.resolve(null)), [effective]);
+  const version = useAsync(useCallback(() => (effective ? api.getVersion(effective, null) : Promise.resolve(null)), [effective]));
   const snippets = useMemo(() => {
     const fields = version.data ? buildVariableFields(version.data.variables_used, version.data.draft.variables) : [];
     return gatewaySnippets({ url, slug: effective || "<prompt>", variables: exampleVariables(fields) });

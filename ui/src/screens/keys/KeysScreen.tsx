@@ -2,13 +2,13 @@ import { useState } from "react";
 import type { KeyDto } from "../../bindings/KeyDto";
 import type { KeyTestDto } from "../../bindings/KeyTestDto";
 import { Empty, ErrorText, Section } from "../../components/ui";
-import { useAsync } from "../../hooks/useAsync";
+import { useResource } from "../../lib/resources";
 import { api, errorMessage } from "../../lib/api";
 import { formatLatency, formatRelative, formatTime } from "../../lib/format";
 import { PROVIDERS, providerInfo, validateKeyForm } from "../../lib/providers";
 
 export function KeysScreen() {
-  const keys = useAsync(() => api.listKeys(), []);
+  const keys = useResource("keys");
   const list = keys.data ?? [];
   return (
     <div className="keys">
@@ -108,24 +108,24 @@ function AddKeyForm({ onAdded }: { onAdded: () => void }) {
           </select>
         </label>
         <label className="field">
-          <span>Base URL{info.needsBaseUrl ? "" : " (optional)"}</span>
+          <span>Base URL{info.needs_base_url ? "" : " (optional)"}</span>
           <input
             className="input mono"
             data-testid="key-base-url"
-            placeholder={info.baseUrlHint || "default"}
+            placeholder={info.base_url_hint || "default"}
             value={baseUrl}
             onChange={(e) => setBaseUrl(e.target.value)}
           />
         </label>
         <label className="field">
-          <span>Secret{info.needsSecret ? "" : " (optional)"}</span>
+          <span>Secret{info.needs_secret ? "" : " (optional)"}</span>
           <input
             className="input mono secret"
             type="text"
             autoComplete="off"
             spellCheck={false}
             data-testid="key-secret"
-            placeholder={info.needsSecret ? "sk-…" : "not needed"}
+            placeholder={info.needs_secret ? "sk-…" : "not needed"}
             value={secret}
             onChange={(e) => setSecret(e.target.value)}
           />

@@ -12,21 +12,21 @@ interface Props {
 
 /** Everything logged about one call: request and response bodies, attempts, feedback. */
 export function LogDetailPane({ id, promptName, onClose }: Props) {
-  const [detail, setDetail] = useState<LogFull | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  // What was fetched, for which call: a result for another call is not shown.
+  const [fetched, setFetched] = useState<{ id: string; detail: LogFull | null; error: string | null } | null>(null);
   useEffect(() => {
     if (!id) return;
     let live = true;
-    setError(null);
-    setDetail(null);
     api.getLog(id).then(
-      (d) => live && setDetail(d),
-      (e: unknown) => live && setError(errorMessage(e)),
+      (detail) => live && setFetched({ id, detail, error: null }),
+      (e: unknown) => live && setFetched({ id, detail: null, error: errorMessage(e) }),
     );
     return () => {
       live = false;
     };
   }, [id]);
+  const detail = fetched?.id === id ? fetched.detail : null;
+  const error = fetched?.id === id ? fetched.error : null;
 
   if (!id) {
     return (

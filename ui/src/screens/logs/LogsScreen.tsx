@@ -1,4 +1,5 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useResource } from "../../lib/resources";
 import { Empty, ErrorText } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
 import { useVirtualRows } from "../../hooks/useVirtualRows";
@@ -10,8 +11,10 @@ import { LogDetailPane } from "./LogDetailPane";
 
 const ROW_H = 28;
 const LIMIT = 2000;
+const loadCost = () => api.costByDay(30);
+const loadLatency = () => api.latencyByModel(30);
 
-export function LogsScreen() {
+export function LogsScreen({ active = true }: { active?: boolean }) {
   const [filter, setFilter] = useState<LogFilter>(emptyFilter);
   const [serverSearch, setServerSearch] = useState("");
   const [selected, setSelected] = useState<string | null>(null);
@@ -23,25 +26,40 @@ export function LogsScreen() {
   }, [filter.search]);
 
   const logs = useAsync(
-    () => api.listLogs({ limit: LIMIT, model: filter.model || null, status: null, search: serverSearch || null, prompt_id: null }),
-    [filter.model, serverSearch],
+    useCallback(
+      () => api.listLogs({ limit: LIMIT, model: filter.model || null, status: null, search: serverSearch || null, prompt_id: null }),
+      [filter.model, serverSearch],
+    ),
   );
-  const prompts = useAsync(() => api.listPrompts(), []);
-  const cost = useAsync(() => api.costByDay(30), []);
-  const latency = useAsync(() => api.latencyByModel(30), []);
+  const prompts = useResource("prompts");
+  const cost = useAsync(loadCost);
+  const latency = useAsync(loadLatency);
+  // The models offered in the filter: those of the last unfiltered list (a filtered one would
+  // offer only the model picked).
   const [knownModels, setKnownModels] = useState<string[]>([]);
+  const [modelsFrom, setModelsFrom] = useState<Log[] | null>(null);
+  if (logs.data && logs.data !== modelsFrom && !filter.model) {
+    setModelsFrom(logs.data);
+    setKnownModels(modelsIn(logs.data));
+  }
 
   const names = useMemo(() => new Map((prompts.data ?? []).map((p) => [p.id, p.slug] as const)), [prompts.data]);
   const rows = useMemo(() => filterLogs(logs.data ?? [], filter, (id) => names.get(id)), [logs.data, filter, names]);
-  useEffect(() => {
-    if (logs.data && !filter.model) setKnownModels(modelsIn(logs.data));
-  }, [logs.data, filter.model]);
 
-  const refresh = () => {
-    logs.reload();
-    cost.reload();
-    latency.reload();
-  };
+  const { reload: reloadLogs } = logs;
+  const { reload: reloadCost } = cost;
+  const { reload: reloadLatency } = latency;
+  const refresh = useCallback(() => {
+    reloadLogs();
+    reloadCost();
+    reloadLatency();
+  }, [reloadLogs, reloadCost, reloadLatency]);
+  // Calls made while the screen was hidden show up when it is shown again.
+  const wasActive = useRef(active);
+  useEffect(() => {
+    if (active && !wasActive.current) refresh();
+    wasActive.current = active;
+  }, [active, refresh]);
 
   const scroller = useRef<HTMLDivElement>(null);
   const win = useVirtualRows(scroller, rows.length, ROW_H, 8);

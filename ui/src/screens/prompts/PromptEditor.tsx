@@ -1,5 +1,5 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import type { PreviewDto } from "../../bindings/PreviewDto";
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
+import type { PromptDraft } from "../../bindings/PromptDraft";
 import type { VariableDto } from "../../bindings/VariableDto";
 import { CodeEditor } from "../../components/CodeEditor";
 import { ErrorText, Kbd, Section, modKey } from "../../components/ui";
@@ -8,6 +8,7 @@ import { api, errorMessage, toAppError, type Version } from "../../lib/api";
 import { buildVariableFields, collectValues } from "../../lib/variables";
 import { DiffPanel } from "./DiffPanel";
 import { fromDraft, newUid, ROLES, toDraft, type EditorDraft } from "./draft";
+import { editorReducer, initialEditor, type PreviewState } from "./editorState";
 import { PreviewPane } from "./PreviewPane";
 import { VariablesForm } from "./VariablesForm";
 import { VersionTimeline } from "./VersionTimeline";
@@ -17,44 +18,60 @@ interface Props {
   onSaved: () => void;
 }
 
-type SaveStatus = { tone: "ok" | "muted" | "error"; text: string } | null;
+/** Every version of `slug`, newest first, and a way to fetch them again after a change. */
+function useVersions(slug: string, onError: (message: string) => void) {
+  const [versions, setVersions] = useState<Version[]>([]);
+  const refresh = useCallback(() => {
+    api.listVersions(slug).then(setVersions, (e: unknown) => onError(errorMessage(e)));
+  }, [slug, onError]);
+  return { versions, refresh };
+}
+
+/**
+ * Renders the unsaved draft with the variables form's values (debounced) into `setState`; the
+ * returned function renders again at once. The state lives with the caller because the preview's
+ * answer (which variables the draft uses) shapes the form whose values it renders.
+ */
+function usePreview(
+  slug: string,
+  draft: PromptDraft | null,
+  values: Record<string, unknown>,
+  setState: (update: (s: PreviewState) => PreviewState) => void,
+) {
+  const [tick, setTick] = useState(0);
+  const seq = useRef(0);
+  useEffect(() => {
+    if (!draft) return;
+    const id = ++seq.current;
+    const t = window.setTimeout(() => {
+      api.preview(slug, draft, values).then(
+        (preview) => id === seq.current && setState(() => ({ preview, error: null })),
+        (e: unknown) => id === seq.current && setState((s) => ({ ...s, error: toAppError(e) })),
+      );
+    }, 300);
+    return () => window.clearTimeout(t);
+  }, [slug, draft, values, tick, setState]);
+  return useCallback(() => setTick((t) => t + 1), []);
+}
 
 export function PromptEditor({ slug, onSaved }: Props) {
-  const [loaded, setLoaded] = useState<Version | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [draft, setDraft] = useState<EditorDraft | null>(null);
-  /** Bumped whenever the draft is replaced wholesale, so the editors remount with the new text. */
-  const [loadKey, setLoadKey] = useState(0);
-  const [versions, setVersions] = useState<Version[]>([]);
-  const [commitMessage, setCommitMessage] = useState("");
-  const [saveStatus, setSaveStatus] = useState<SaveStatus>(null);
-  const [saving, setSaving] = useState(false);
+  const [doc, dispatch] = useReducer(editorReducer, initialEditor);
+  const { loaded, loadError, draft, loadKey, commitMessage, saveStatus, saving } = doc;
   const [varInputs, setVarInputs] = useState<Record<string, string>>({});
-  const [preview, setPreview] = useState<PreviewDto | null>(null);
-  const [previewError, setPreviewError] = useState<{ kind: string; message: string } | null>(null);
-  const [previewTick, setPreviewTick] = useState(0);
-
-  const loadVersion = useCallback((v: Version) => {
-    setLoaded(v);
-    setDraft(fromDraft(v.draft));
-    setLoadKey((k) => k + 1);
-  }, []);
-
-  const refreshVersions = useCallback(() => {
-    api.listVersions(slug).then(setVersions, (e: unknown) => setLoadError(errorMessage(e)));
-  }, [slug]);
+  const loadFailed = useCallback((message: string) => dispatch({ type: "loadFailed", message }), []);
+  const { versions, refresh: refreshVersions } = useVersions(slug, loadFailed);
 
   useEffect(() => {
     let live = true;
     api.getVersion(slug, null).then(
-      (v) => live && loadVersion(v),
-      (e: unknown) => live && setLoadError(errorMessage(e)),
+      (version) => live && dispatch({ type: "loaded", version }),
+      (e: unknown) => live && loadFailed(errorMessage(e)),
     );
     refreshVersions();
     return () => {
       live = false;
     };
-  }, [slug, loadVersion, refreshVersions]);
+  }, [slug, loadFailed, refreshVersions]);
 
   const promptDraft = useMemo(() => (draft ? toDraft(draft) : null), [draft]);
   const dirty = useMemo(
@@ -62,62 +79,42 @@ export function PromptEditor({ slug, onSaved }: Props) {
     [loaded, promptDraft],
   );
 
-  const used = preview?.variables_used ?? loaded?.variables_used ?? [];
-  const fields = useMemo(() => buildVariableFields(used, draft?.variables ?? []), [used, draft?.variables]);
+  // The preview's answer says which variables the draft uses now; until it comes, the loaded
+  // version's list stands in.
+  const [preview, setPreview] = useState<PreviewState>({ preview: null, error: null });
+  const previewUsed = preview.preview?.variables_used;
+  const loadedUsed = loaded?.variables_used;
+  const fields = useMemo(
+    () => buildVariableFields(previewUsed ?? loadedUsed ?? [], draft?.variables ?? []),
+    [previewUsed, loadedUsed, draft?.variables],
+  );
   const collected = useMemo(() => collectValues(fields, varInputs), [fields, varInputs]);
-
-  // Live preview of the unsaved draft, debounced.
-  const seq = useRef(0);
-  useEffect(() => {
-    if (!promptDraft) return;
-    const id = ++seq.current;
-    const t = window.setTimeout(() => {
-      api.preview(slug, promptDraft, collected.values).then(
-        (p) => {
-          if (id !== seq.current) return;
-          setPreview(p);
-          setPreviewError(null);
-        },
-        (e: unknown) => {
-          if (id !== seq.current) return;
-          setPreviewError(toAppError(e));
-        },
-      );
-    }, 300);
-    return () => window.clearTimeout(t);
-  }, [slug, promptDraft, collected.values, previewTick]);
+  const previewAgain = usePreview(slug, promptDraft, collected.values, setPreview);
 
   const save = useCallback(async () => {
     if (!promptDraft || saving) return;
-    setSaving(true);
-    setSaveStatus({ tone: "muted", text: "Saving…" });
+    dispatch({ type: "saving" });
     try {
       const r = await api.savePrompt(slug, promptDraft, commitMessage.trim() || null);
       if (r.created) {
-        setSaveStatus({ tone: "ok", text: `Saved version ${r.version}` });
-        setCommitMessage("");
-        const v = await api.getVersion(slug, r.version);
-        setLoaded(v); // keep the editors as they are: their text is what was saved
+        dispatch({ type: "saved", version: await api.getVersion(slug, r.version) });
         onSaved();
       } else {
-        setSaveStatus({ tone: "muted", text: "Unchanged: same as the latest version" });
+        dispatch({ type: "unchanged" });
       }
       refreshVersions();
     } catch (e) {
-      setSaveStatus({ tone: "error", text: errorMessage(e) });
-    } finally {
-      setSaving(false);
+      dispatch({ type: "saveFailed", message: errorMessage(e) });
     }
   }, [promptDraft, saving, slug, commitMessage, onSaved, refreshVersions]);
 
-  useShortcuts({ onSave: () => void save(), onRun: () => setPreviewTick((t) => t + 1) });
+  useShortcuts({ onSave: () => void save(), onRun: previewAgain });
 
   if (loadError && !draft) return <ErrorText error={loadError} />;
   if (!draft || !loaded) return <div className="muted pad">Loading {slug}…</div>;
 
-  const update = (patch: Partial<EditorDraft>) => setDraft((d) => (d ? { ...d, ...patch } : d));
-  const setMessage = (uid: number, patch: Partial<{ role: string; content: string }>) =>
-    setDraft((d) => (d ? { ...d, messages: d.messages.map((m) => (m.uid === uid ? { ...m, ...patch } : m)) } : d));
+  const update = (patch: Partial<EditorDraft>) => dispatch({ type: "edit", patch });
+  const setMessage = (uid: number, patch: Partial<{ role: string; content: string }>) => dispatch({ type: "editMessage", uid, patch });
   const partials = [...loaded.partials];
 
   return (
@@ -201,7 +198,7 @@ export function PromptEditor({ slug, onSaved }: Props) {
                 aria-label="Commit message"
                 placeholder="Describe the change (commit message)"
                 value={commitMessage}
-                onChange={(e) => setCommitMessage(e.target.value)}
+                onChange={(e) => dispatch({ type: "commitMessage", text: e.target.value })}
                 onKeyDown={(e) => {
                   if (e.key === "Enter") void save();
                 }}
@@ -223,7 +220,7 @@ export function PromptEditor({ slug, onSaved }: Props) {
             errors={collected.errors}
             onChange={(name, value) => setVarInputs((v) => ({ ...v, [name]: value }))}
           />
-          <PreviewPane preview={preview} error={previewError} />
+          <PreviewPane preview={preview.preview} error={preview.error} />
         </div>
       </div>
       <div className="editor-grid history">
@@ -231,10 +228,7 @@ export function PromptEditor({ slug, onSaved }: Props) {
           slug={slug}
           versions={versions}
           current={loaded.version}
-          onOpen={(v) => {
-            loadVersion(v);
-            setSaveStatus({ tone: "muted", text: `Loaded version ${v.version} into the editor` });
-          }}
+          onOpen={(version) => dispatch({ type: "opened", version })}
           onLabelSet={() => {
             refreshVersions();
             onSaved();

@@ -1,6 +1,6 @@
-import { useEffect, useMemo, useState } from "react";
+import { useMemo, useState } from "react";
 import { api, errorMessage, type Summary } from "../../lib/api";
-import { useAsync } from "../../hooks/useAsync";
+import { useResource } from "../../lib/resources";
 import { Empty, ErrorText } from "../../components/ui";
 import { NEW_PROMPT_DRAFT } from "./draft";
 import { PromptEditor } from "./PromptEditor";
@@ -11,15 +11,14 @@ interface Props {
 }
 
 export function PromptsScreen({ initialSlug, onOpen }: Props) {
-  const prompts = useAsync(() => api.listPrompts(), []);
+  const prompts = useResource("prompts");
   const [query, setQuery] = useState("");
-  const [selected, setSelected] = useState<string | null>(initialSlug);
+  const [picked, setSelected] = useState<string | null>(initialSlug);
   const [creating, setCreating] = useState(false);
 
-  const list = prompts.data ?? [];
-  useEffect(() => {
-    if (!selected && list.length > 0) setSelected(list[0].slug);
-  }, [list, selected]);
+  const list = useMemo(() => prompts.data ?? [], [prompts.data]);
+  // Until one is picked, the first prompt is open.
+  const selected = picked ?? list[0]?.slug ?? null;
 
   const filtered = useMemo(() => {
     const q = query.trim().toLowerCase();
