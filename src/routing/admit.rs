@@ -156,3 +156,119 @@ pub(super) async fn admit(
         token_reservation,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::ChatMessage;
+    use crate::guardrails::PiiAction;
+    use crate::providers::FailureKind;
+    use crate::routing::services::for_tests;
+    use crate::routing::settings::EngineSettings;
+    use crate::store::{Actor, BudgetUnit, Period, Subject, SubjectKind};
+
+    fn request(text: &str) -> ChatRequest {
+        ChatRequest {
+            model: "demo/small".into(),
+            messages: vec![ChatMessage::new("user", text)],
+            ..Default::default()
+        }
+    }
+
+    async fn admit_with(
+        services: &Services,
+        req: ChatRequest,
+        options: CallOptions,
+    ) -> Result<Admitted, CallError> {
+        let mut ledger = Ledger::new(&options, false, &req.model);
+        admit(services, req, &options, &mut ledger).await
+    }
+
+    #[tokio::test]
+    async fn an_empty_request_or_a_bad_config_is_refused_and_logged() {
+        let (_dir, store, services) = for_tests(EngineSettings::default());
+        let mut empty = request("x");
+        empty.messages.clear();
+        let err = admit_with(&services, empty, CallOptions::default())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!((err.kind(), err.status()), (FailureKind::Config, 400));
+        let bad = CallOptions {
+            config: Some(RouteConfig {
+                request_timeout: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = admit_with(&services, request("x"), bad)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.message.contains("request_timeout"), "{}", err.message);
+        services.call_log().flush().await;
+        assert_eq!(store.list_calls(&Default::default()).unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_input_guardrail_redacts_or_refuses_before_anything_is_sent() {
+        let mut settings = EngineSettings {
+            pii: PiiAction::Redact,
+            ..Default::default()
+        };
+        let (_d, _s, services) = for_tests(settings.clone());
+        let a = admit_with(
+            &services,
+            request("mail ada@example.com"),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("admitted"));
+        assert_eq!(a.request.messages[0].text(), "mail [EMAIL_1]");
+        settings.pii = PiiAction::Deny;
+        let (_d, _s, services) = for_tests(settings);
+        let err = admit_with(
+            &services,
+            request("mail ada@example.com"),
+            CallOptions::default(),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!((err.kind(), err.status()), (FailureKind::Guardrail, 446));
+    }
+
+    #[tokio::test]
+    async fn a_token_over_its_budget_is_refused_with_412() {
+        let (_d, store, services) = for_tests(EngineSettings::default());
+        let token = store.create_token("t", &Actor::Cli).unwrap().token;
+        let subject = Subject {
+            kind: SubjectKind::Token,
+            id: token.id,
+            name: token.name,
+        };
+        store
+            .set_budget(
+                &subject,
+                BudgetUnit::Tokens,
+                10.0,
+                Period::None,
+                None,
+                &Actor::Cli,
+            )
+            .unwrap();
+        let options = CallOptions {
+            token: Some(subject),
+            ..Default::default()
+        };
+        let err = admit_with(&services, request("hello"), options)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            (err.kind(), err.status()),
+            (FailureKind::BudgetExhausted, 412)
+        );
+        assert!(err.message.contains("exhausted"), "{}", err.message);
+    }
+}

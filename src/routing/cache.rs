@@ -145,3 +145,134 @@ impl CachePlan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{ChatMessage, ChatRequest, ChatResponse, Choice};
+    use crate::routing::config::{CacheConfig, RouteConfig};
+    use crate::routing::guard::Guard;
+    use crate::routing::services::for_tests;
+    use crate::routing::settings::EngineSettings;
+
+    fn admitted(text: &str, output_guard: bool) -> Admitted {
+        let config = RouteConfig::default();
+        let guard_config = crate::guardrails::PiiConfig::new(crate::guardrails::PiiAction::Redact);
+        Admitted {
+            request: ChatRequest {
+                model: "demo/small".into(),
+                messages: vec![ChatMessage::new("user", text)],
+                ..Default::default()
+            },
+            output_guard: output_guard.then(|| Guard {
+                scanner: crate::guardrails::PiiScanner::new(&guard_config).unwrap(),
+                config: guard_config,
+            }),
+            config,
+            input_guard: None,
+            redactions: Default::default(),
+            token_reservation: None,
+        }
+    }
+
+    fn options(mode: CacheMode, force: bool) -> CallOptions {
+        CallOptions {
+            cache: Some(CacheConfig {
+                mode,
+                max_age: None,
+                threshold: None,
+                force_refresh: Some(force),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn answer(text: &str) -> ChatResponse {
+        ChatResponse {
+            id: "c".into(),
+            object: "chat.completion".into(),
+            created: 0,
+            model: "demo/small".into(),
+            choices: vec![Choice {
+                index: 0,
+                message: ChatMessage::new("assistant", text),
+                finish_reason: Some("stop".into()),
+                logprobs: None,
+            }],
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn no_cache_config_means_no_plan() {
+        let (_d, _s, services) = for_tests(EngineSettings::default());
+        assert!(
+            plan(&services, &CallOptions::default(), &admitted("q", false))
+                .await
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_filled_answer_is_an_exact_then_a_semantic_hit() {
+        let (_d, _s, services) = for_tests(EngineSettings::default());
+        let opts = options(CacheMode::Semantic, false);
+        let p = plan(
+            &services,
+            &opts,
+            &admitted("What is the capital of France?", false),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            p.lookup(&services).await,
+            Lookup::Miss(CacheStatus::SemanticMiss)
+        ));
+        p.fill(&services, &answer("Paris")).await;
+        assert!(matches!(
+            p.lookup(&services).await,
+            Lookup::Hit(_, CacheStatus::Hit)
+        ));
+        let near = plan(
+            &services,
+            &opts,
+            &admitted("what is the capital of france", false),
+        )
+        .await
+        .unwrap();
+        match near.lookup(&services).await {
+            Lookup::Hit(r, CacheStatus::SemanticHit) => assert_eq!(r.text(), "Paris"),
+            _ => panic!("expected a semantic hit"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forced_refresh_skips_the_lookup_and_an_output_guardrail_skips_the_fill() {
+        let (_d, _s, services) = for_tests(EngineSettings::default());
+        let guarded = plan(
+            &services,
+            &options(CacheMode::Simple, false),
+            &admitted("q", true),
+        )
+        .await
+        .unwrap();
+        guarded.fill(&services, &answer("a")).await;
+        assert!(matches!(
+            guarded.lookup(&services).await,
+            Lookup::Miss(CacheStatus::Miss)
+        ));
+        let forced = plan(
+            &services,
+            &options(CacheMode::Simple, true),
+            &admitted("q", false),
+        )
+        .await
+        .unwrap();
+        forced.fill(&services, &answer("a")).await;
+        assert!(matches!(
+            forced.lookup(&services).await,
+            Lookup::Miss(CacheStatus::Refresh)
+        ));
+    }
+}

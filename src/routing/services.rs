@@ -168,3 +168,26 @@ impl Services {
         Ok((vectors, format!("{}/{}", endpoint.provider, endpoint.model)))
     }
 }
+
+/// Services on a throwaway SQLite store, for the steps' unit tests.
+#[cfg(test)]
+pub(crate) fn for_tests(
+    settings: EngineSettings,
+) -> (tempfile::TempDir, std::sync::Arc<crate::Store>, Services) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = std::sync::Arc::new(
+        crate::Store::open_with(
+            dir.path(),
+            crate::StoreOptions {
+                seed_samples: false,
+                use_keyring: false,
+                master_key: Some("ab".repeat(32)),
+            },
+        )
+        .expect("store"),
+    );
+    let backends = Backends::sqlite(store.clone(), 0).expect("backends");
+    let services =
+        Services::new(backends, settings, PriceTable::builtin().clone()).expect("services");
+    (dir, store, services)
+}
