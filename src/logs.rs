@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheStatus;
 
+/// Whether a metadata key is Portolan's own (`_prompt`, `_pii`, `_gateway_token`, …): tags that
+/// start with `_` are written by Portolan, and a caller may not set them, so the log's record of
+/// which prompt, token or guardrail a call went through cannot be forged. `_user` stays the
+/// caller's, as in Portkey's vocabulary.
+pub fn is_reserved_metadata_key(key: &str) -> bool {
+    key.starts_with('_') && key != "_user"
+}
+
 /// One upstream attempt (a retry or a fallback step).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AttemptRecord {

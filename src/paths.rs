@@ -21,6 +21,19 @@ pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
 /// database and possibly the master key file.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
+        // A directory made by an older Portolan, or by hand, is tightened to owner-only too.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0o700);
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                    |e| Error::io(format!("could not make {} owner-only", dir.display()), e),
+                )?;
+            }
+        }
         return Ok(());
     }
     let mut builder = std::fs::DirBuilder::new();

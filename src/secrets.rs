@@ -341,7 +341,15 @@ fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
     f.write_all(b"\n").map_err(io)?;
     f.sync_all().map_err(io)?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
+    std::fs::rename(&tmp, path).map_err(io)?;
+    // The rename is durable only once the directory entry is: without this a crash right after
+    // could leave no key file while sealed secrets already depend on the key.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

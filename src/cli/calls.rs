@@ -140,14 +140,18 @@ fn read_config(path: Option<&Path>) -> Result<Option<RouteConfig>, CliError> {
         .map_err(|e| CliError::Call(format!("{}: {e}", path.display())))
 }
 
-fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, Error> {
+fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, CliError> {
     tags.iter()
         .map(|t| {
-            t.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or_else(|| {
-                    Error::InvalidVariables(format!("tag '{t}' should look like key=value"))
-                })
+            let (k, v) = t
+                .split_once('=')
+                .ok_or_else(|| CliError::Usage(format!("tag '{t}' should look like key=value")))?;
+            if portolan::logs::is_reserved_metadata_key(k) {
+                return Err(CliError::Usage(format!(
+                    "tag '{k}' is reserved: tags starting with '_' (but _user) are Portolan's own"
+                )));
+            }
+            Ok((k.to_owned(), v.to_owned()))
         })
         .collect()
 }

@@ -40,6 +40,13 @@ pub enum TokensCmd {
         /// Render and read only: no model calls
         #[arg(long)]
         read_only: bool,
+        /// May call a routing config's custom_host with its own api_key, or a keyless provider
+        /// there (stored keys never go to another host)
+        #[arg(long)]
+        allow_custom_host: bool,
+        /// May weaken the PII guardrail set with `portolan settings pii` (a floor otherwise)
+        #[arg(long)]
+        allow_guardrail_override: bool,
         /// Expire after this many days
         #[arg(long)]
         expires_days: Option<u32>,
@@ -124,6 +131,8 @@ pub fn tokens(store: Store, cmd: TokensCmd) -> CliResult {
             keys,
             models,
             read_only,
+            allow_custom_host,
+            allow_guardrail_override,
             expires_days,
         } => {
             for k in keys.iter().filter(|k| k.as_str() != "demo") {
@@ -134,6 +143,9 @@ pub fn tokens(store: Store, cmd: TokensCmd) -> CliResult {
                 keys,
                 models,
                 read_only,
+                allow_custom_host,
+                allow_guardrail_override,
+                unreadable: false,
             };
             let expires =
                 expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
@@ -181,6 +193,15 @@ pub fn tokens(store: Store, cmd: TokensCmd) -> CliResult {
             for t in tokens {
                 let subject = super::governance::token_subject(&store, &t.name)?;
                 let mut scope = Vec::new();
+                if t.scopes.unreadable {
+                    scope.push("UNREADABLE (refused; recreate it)".to_owned());
+                }
+                if t.scopes.allow_custom_host {
+                    scope.push("custom hosts".to_owned());
+                }
+                if t.scopes.allow_guardrail_override {
+                    scope.push("guardrail override".to_owned());
+                }
                 if t.scopes.read_only {
                     scope.push("read-only".to_owned());
                 }

@@ -79,7 +79,17 @@ impl From<Error> for ApiError {
             _ => (500, "internal_error"),
         };
         if status == 500 {
-            tracing::error!(error = %e, "gateway request failed");
+            // The details (file paths, SQL) stay in the gateway's log; the caller gets an id to
+            // quote.
+            let id = crate::ids::new_id("err");
+            tracing::error!(error = %e, error_id = %id, "gateway request failed");
+            return ApiError::new(
+                500,
+                code,
+                format!(
+                    "Portolan could not complete the request because of an internal error ({id}); the gateway's log has the details"
+                ),
+            );
         }
         ApiError::new(status, code, e.to_string())
     }

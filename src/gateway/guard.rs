@@ -209,6 +209,17 @@ pub async fn authenticated(
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
+    if caller.scopes.unreadable {
+        return ApiError::new(
+            403,
+            "token_scopes_unreadable",
+            format!(
+                "gateway token '{}' is refused: its stored scopes cannot be read; revoke it and create it again",
+                caller.token_name
+            ),
+        )
+        .into_response();
+    }
     if let Some(exp) = caller.expires_at
         && exp <= chrono::Utc::now()
     {

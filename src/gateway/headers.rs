@@ -132,6 +132,11 @@ pub fn call_options(headers: &HeaderMap) -> Result<CallOptions, ApiError> {
             })?;
         let mut tags = BTreeMap::new();
         for (k, v) in meta {
+            if crate::logs::is_reserved_metadata_key(&k) {
+                return Err(ApiError::bad_request(format!(
+                    "x-portkey-metadata key '{k}' is reserved: keys starting with '_' (but _user) are Portolan's own"
+                )));
+            }
             let s = match v {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),

@@ -816,7 +816,7 @@ pub async fn stream(
 ) -> Result<ChunkStream, ProviderError> {
     let body = request_body(&endpoint.model, request, true)?;
     let response = send(client, endpoint, &body, limits, false).await?;
-    let mut events = Events::new(endpoint.provider.id(), response, limits.idle_timeout);
+    let mut events = Events::new(endpoint.provider.id(), response, limits);
     let mut state = StreamState::new(endpoint.provider.id(), &endpoint.model);
     let provider = endpoint.provider.id().to_owned();
     let (tx, rx) = mpsc::channel(64);

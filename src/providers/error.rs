@@ -215,6 +215,18 @@ impl ProviderError {
             || (self.kind == FailureKind::Status && statuses.contains(&self.status()))
     }
 
+    /// This error with the key the call used, and anything shaped like a provider secret,
+    /// removed from its message and the provider's body (see [`super::scrub`]).
+    pub fn scrubbed(mut self, secret: Option<&str>) -> Self {
+        self.message = super::scrub::scrub(&self.message, secret, super::scrub::MESSAGE_KEPT);
+        if let Some(u) = &mut self.upstream
+            && let Some(body) = &u.body
+        {
+            u.body = Some(super::scrub::scrub(body, secret, 2048));
+        }
+        self
+    }
+
     /// [`ProviderError::is_retryable_on`] the default statuses.
     pub fn retryable(&self) -> bool {
         self.is_retryable_on(DEFAULT_RETRY_STATUS)

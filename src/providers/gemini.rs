@@ -997,7 +997,7 @@ pub async fn stream(
         true,
     )
     .await?;
-    let mut events = Events::new(endpoint.provider.id(), response, limits.idle_timeout);
+    let mut events = Events::new(endpoint.provider.id(), response, limits);
     let mut state = StreamState::new(
         endpoint.provider.id(),
         model_name(endpoint),

@@ -11,6 +11,7 @@ mod error;
 pub mod gemini;
 pub mod openai;
 pub mod registry;
+pub mod scrub;
 mod sse;
 
 use std::pin::Pin;
@@ -100,6 +101,28 @@ pub struct AttemptLimits {
     pub request_timeout: Duration,
     /// Longest silence allowed between two stream events.
     pub idle_timeout: Duration,
+    pub body: BodyLimits,
+}
+
+/// The most Portolan reads of an upstream's answer, so memory stays bounded whatever it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// A complete (non-streamed) answer or error body.
+    pub max_response_bytes: usize,
+    /// One server-sent event (all its lines).
+    pub max_event_bytes: usize,
+    /// A whole stream.
+    pub max_stream_bytes: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            max_response_bytes: 16 << 20,
+            max_event_bytes: 1 << 20,
+            max_stream_bytes: 64 << 20,
+        }
+    }
 }
 
 /// Sends a non-streaming request.
@@ -203,17 +226,45 @@ pub(crate) async fn send_request(
     Ok(response)
 }
 
-/// The whole body of a successful answer as text; a connection cut while reading it is a
-/// transport error (retryable), like one cut before the answer.
+/// The whole body of a successful answer as text, read up to the response size limit; a
+/// connection cut while reading it is a transport error (retryable), like one cut before the
+/// answer.
 pub(crate) async fn body_text(
     endpoint: &Endpoint,
     response: reqwest::Response,
     limits: AttemptLimits,
 ) -> Result<String, ProviderError> {
-    response
-        .text()
+    let provider = endpoint.provider.id();
+    let bytes = read_capped(response, limits.body.max_response_bytes)
         .await
-        .map_err(|e| from_reqwest(endpoint.provider.id(), &e, limits.request_timeout))
+        .map_err(|e| match e {
+            CappedRead::Transport(e) => from_reqwest(provider, &e, limits.request_timeout),
+            CappedRead::TooLarge => {
+                ProviderError::too_large(provider, "an answer", limits.body.max_response_bytes)
+            }
+        })?;
+    String::from_utf8(bytes).map_err(|e| ProviderError::malformed(provider, e))
+}
+
+enum CappedRead {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a body chunk by chunk, refusing one longer than `limit` (by its Content-Length before
+/// reading, or as it arrives).
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, CappedRead> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(CappedRead::TooLarge);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(CappedRead::Transport)? {
+        if out.len() + chunk.len() > limit {
+            return Err(CappedRead::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// A tool call's arguments as the JSON object that Anthropic (`input`) and Gemini (`args`)
@@ -251,7 +302,11 @@ pub(crate) async fn error_from_response(
 ) -> ProviderError {
     let status = response.status().as_u16();
     let header_retry = retry_after(response.headers());
-    let body = response.text().await.unwrap_or_default();
+    // An error body is read only as far as is worth keeping; the rest is not waited for.
+    let body = match read_capped(response, ERROR_BODY_READ).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
     let parsed = serde_json::from_str::<serde_json::Value>(&body).ok();
     let snippet: String = body.chars().take(ERROR_BODY_KEPT).collect();
     let message = parsed.as_ref().and_then(format.message).unwrap_or_else(|| {
@@ -273,6 +328,8 @@ pub(crate) async fn error_from_response(
 
 /// How much of a provider's error body is kept with the error.
 const ERROR_BODY_KEPT: usize = 2048;
+/// How much of an error body is read at all (a larger one is treated as having no details).
+const ERROR_BODY_READ: usize = 256 << 10;
 
 /// Appends a turn's content blocks, merging them into the previous turn when the role repeats
 /// (Anthropic and Gemini both require alternating roles); empty turns are dropped.

@@ -149,7 +149,7 @@ pub async fn stream(
         false,
     )
     .await?;
-    let mut events = Events::new(endpoint.provider.id(), response, limits.idle_timeout);
+    let mut events = Events::new(endpoint.provider.id(), response, limits);
     let provider = endpoint.provider.id().to_owned();
     let request = request.clone();
     let (tx, rx) = mpsc::channel(64);

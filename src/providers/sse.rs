@@ -1,26 +1,110 @@
-//! Server-sent events from a provider, with the idle timeout applied between events and
-//! transport failures turned into [`ProviderError`]s. Parsing is eventsource-stream's.
+//! Server-sent events from a provider, with the idle timeout applied between events, the size
+//! limits applied to each event and to the whole stream, and transport failures turned into
+//! [`ProviderError`]s. Parsing is eventsource-stream's; the limits sit in front of it, so an
+//! upstream that never ends an event or never ends the stream cannot grow Portolan's memory.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use eventsource_stream::{Event, EventStream, Eventsource};
+use bytes::Bytes;
+use eventsource_stream::{Event, EventStream, EventStreamError, Eventsource};
+use futures_util::Stream;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::ProviderError;
+use super::{AttemptLimits, BodyLimits, ProviderError};
+
+/// Why the byte stream under the parser stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StreamFault {
+    #[error("{0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("{what} larger than {limit} bytes")]
+    TooLarge { what: &'static str, limit: usize },
+}
+
+/// Counts a stream's bytes: in all, and since the last blank line (the end of an event).
+struct Capped {
+    inner: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    limits: BodyLimits,
+    total: usize,
+    since_event: usize,
+    /// The bytes seen last, to find a blank line split across chunks.
+    tail: [u8; 3],
+    failed: bool,
+}
+
+impl Capped {
+    fn account(&mut self, chunk: &[u8]) -> Result<(), StreamFault> {
+        self.total += chunk.len();
+        if self.total > self.limits.max_stream_bytes {
+            return Err(StreamFault::TooLarge {
+                what: "a stream",
+                limit: self.limits.max_stream_bytes,
+            });
+        }
+        for &b in chunk {
+            self.tail = [self.tail[1], self.tail[2], b];
+            self.since_event += 1;
+            let t = self.tail;
+            if (t[1] == b'\n' && t[2] == b'\n') || (t[0] == b'\n' && t[1] == b'\r' && t[2] == b'\n')
+            {
+                self.since_event = 0;
+            }
+        }
+        if self.since_event > self.limits.max_event_bytes {
+            return Err(StreamFault::TooLarge {
+                what: "a stream event",
+                limit: self.limits.max_event_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Stream for Capped {
+    type Item = Result<Bytes, StreamFault>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(bytes))) => match self.account(&bytes) {
+                Ok(()) => Poll::Ready(Some(Ok(bytes))),
+                Err(e) => {
+                    self.failed = true;
+                    Poll::Ready(Some(Err(e)))
+                }
+            },
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
 
 pub(crate) struct Events {
-    inner: EventStream<BoxStream<'static, Result<bytes::Bytes, reqwest::Error>>>,
+    inner: EventStream<Capped>,
     provider: String,
     idle: Duration,
 }
 
 impl Events {
-    pub(crate) fn new(provider: &str, response: reqwest::Response, idle: Duration) -> Self {
+    pub(crate) fn new(provider: &str, response: reqwest::Response, limits: AttemptLimits) -> Self {
+        let capped = Capped {
+            inner: response.bytes_stream().boxed(),
+            limits: limits.body,
+            total: 0,
+            since_event: 0,
+            tail: [0; 3],
+            failed: false,
+        };
         Events {
-            inner: response.bytes_stream().boxed().eventsource(),
+            inner: capped.eventsource(),
             provider: provider.to_owned(),
-            idle,
+            idle: limits.idle_timeout,
         }
     }
 
@@ -31,10 +115,66 @@ impl Events {
             Err(_) => Err(ProviderError::stalled(&self.provider, self.idle)),
             Ok(None) => Ok(None),
             Ok(Some(Ok(event))) => Ok(Some(event)),
+            Ok(Some(Err(EventStreamError::Transport(StreamFault::TooLarge { what, limit })))) => {
+                Err(ProviderError::too_large(&self.provider, what, limit))
+            }
             Ok(Some(Err(e))) => Err(ProviderError::incomplete(
                 &self.provider,
                 &format!("connection broke: {e}"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capped(limits: BodyLimits) -> Capped {
+        Capped {
+            inner: futures_util::stream::empty().boxed(),
+            limits,
+            total: 0,
+            since_event: 0,
+            tail: [0; 3],
+            failed: false,
+        }
+    }
+
+    #[test]
+    fn an_event_may_not_outgrow_its_limit_even_split_across_chunks() {
+        let limits = BodyLimits {
+            max_response_bytes: 1 << 20,
+            max_event_bytes: 16,
+            max_stream_bytes: 1 << 20,
+        };
+        let mut c = capped(limits);
+        for _ in 0..100 {
+            // Events of 12 bytes, the blank line split between chunks.
+            c.account(b"data: abcd\n").unwrap();
+            c.account(b"\n").unwrap();
+        }
+        let mut c = capped(limits);
+        c.account(b"data: 0123456789").unwrap();
+        assert!(matches!(
+            c.account(b"abcdef"),
+            Err(StreamFault::TooLarge {
+                what: "a stream event",
+                ..
+            })
+        ));
+        let mut c = capped(BodyLimits {
+            max_stream_bytes: 30,
+            ..limits
+        });
+        c.account(b"data: a\r\n\r\n").unwrap();
+        c.account(b"data: b\r\n\r\n").unwrap();
+        assert!(matches!(
+            c.account(b"data: c\r\n\r\n"),
+            Err(StreamFault::TooLarge {
+                what: "a stream",
+                ..
+            })
+        ));
     }
 }

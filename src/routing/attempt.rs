@@ -180,7 +180,7 @@ pub(super) async fn try_target(
     let spec = TargetSpec {
         provider: node.provider.as_deref(),
         virtual_key: node.virtual_key.as_deref(),
-        api_key: node.api_key.as_deref(),
+        api_key: node.api_key.as_ref().map(|k| k.expose()),
         custom_host: inherited.custom_host.as_deref(),
     };
     let retry = inherited.retry.as_ref();
@@ -193,18 +193,14 @@ pub(super) async fn try_target(
         .and_then(|r| r.on_status_codes.clone())
         .unwrap_or_else(|| DEFAULT_RETRY_STATUS.to_vec());
     let honour_retry_after = retry.and_then(|r| r.use_retry_after_header).unwrap_or(true);
-    let limits = AttemptLimits {
-        request_timeout: Duration::from_millis(
-            call.timeout_override
-                .or(inherited.request_timeout)
-                .unwrap_or(settings.request_timeout_ms),
-        ),
-        idle_timeout: Duration::from_millis(
-            inherited
-                .idle_timeout
-                .unwrap_or(settings.stream_idle_timeout_ms),
-        ),
-    };
+    let limits = settings.attempt_limits(
+        call.timeout_override
+            .or(inherited.request_timeout)
+            .unwrap_or(settings.request_timeout_ms),
+        inherited
+            .idle_timeout
+            .unwrap_or(settings.stream_idle_timeout_ms),
+    );
     let endpoint = match services.resolve_target(&spec, &request.model).await {
         Ok(e) => e,
         Err(e) => {
@@ -313,12 +309,19 @@ async fn send(
     limits: AttemptLimits,
 ) -> Result<ServedBody, ProviderError> {
     let client = call.services.http();
+    // Whatever the provider says back never carries the key the call used.
+    let secret = endpoint.api_key.as_ref().map(|k| k.expose().to_owned());
+    let scrub = move |e: ProviderError| e.scrubbed(secret.as_deref());
     if !call.stream {
         return providers::complete(client, endpoint, request, limits)
             .await
-            .map(ServedBody::Complete);
+            .map(ServedBody::Complete)
+            .map_err(scrub);
     }
-    let stream = providers::stream(client, endpoint, request, limits).await?;
+    let stream = providers::stream(client, endpoint, request, limits)
+        .await
+        .map_err(scrub.clone())?;
+    let stream: ChunkStream = Box::pin(stream.map(move |item| item.map_err(scrub.clone())));
     first_token(endpoint, stream).await
 }
 

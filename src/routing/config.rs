@@ -7,6 +7,28 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// A provider key the caller brings in a config: sent with the call, hashed into the cache key,
+/// never printed (`Debug` shows a mask).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallerKey(String);
+
+impl CallerKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        CallerKey(key.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for CallerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallerKey(***)")
+    }
+}
+
 /// One node of a routing config.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +46,7 @@ pub struct RouteConfig {
     pub virtual_key: Option<String>,
     /// A raw provider key (Portkey allows it); it is used for the call and never logged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
+    pub api_key: Option<CallerKey>,
     /// Shorthand for `override_params.model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,

@@ -57,12 +57,23 @@ pub fn parse_model(text: &str) -> ModelRef {
 }
 
 /// What a routing target says about where to send a call.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TargetSpec<'a> {
     pub provider: Option<&'a str>,
     pub virtual_key: Option<&'a str>,
     pub api_key: Option<&'a str>,
     pub custom_host: Option<&'a str>,
+}
+
+impl std::fmt::Debug for TargetSpec<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetSpec")
+            .field("provider", &self.provider)
+            .field("virtual_key", &self.virtual_key)
+            .field("api_key", &self.api_key.map(|_| "***"))
+            .field("custom_host", &self.custom_host)
+            .finish()
+    }
 }
 
 /// Infers the provider of a bare model name: the price table first, then name patterns.

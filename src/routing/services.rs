@@ -11,7 +11,7 @@ use crate::chat::Usage;
 use crate::embeddings::{LOCAL_EMBEDDER, LocalHashEmbedder, normalize};
 use crate::logs::CallRecord;
 use crate::pricing::{PriceTable, TokenUsage, cost_usd};
-use crate::providers::{self, AttemptLimits, Endpoint, ProviderError};
+use crate::providers::{self, Endpoint, ProviderError};
 use crate::store::{
     Actor, Backends, BudgetAlert, CacheStore, CallLog, Catalog, Governance, Reservation,
 };
@@ -160,10 +160,10 @@ impl Services {
             ));
         }
         let endpoint = self.resolve_target(&TargetSpec::default(), model).await?;
-        let limits = AttemptLimits {
-            request_timeout: Duration::from_millis(self.settings.request_timeout_ms),
-            idle_timeout: Duration::from_millis(self.settings.stream_idle_timeout_ms),
-        };
+        let limits = self.settings.attempt_limits(
+            self.settings.request_timeout_ms,
+            self.settings.stream_idle_timeout_ms,
+        );
         let vectors = providers::embed(&self.client, &endpoint, inputs, limits).await?;
         Ok((vectors, format!("{}/{}", endpoint.provider, endpoint.model)))
     }

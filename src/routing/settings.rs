@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::providers::{AttemptLimits, BodyLimits};
 use crate::store::{Actor, Store};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +35,18 @@ pub struct EngineSettings {
     pub pii: crate::guardrails::PiiAction,
     /// With `pii: redact`, put the original values back into answers.
     pub pii_restore: bool,
+    /// The largest complete answer (or error body) read from a provider, in bytes.
+    pub max_response_bytes: usize,
+    /// The largest single server-sent event read from a provider, in bytes.
+    pub max_stream_event_bytes: usize,
+    /// The largest whole stream read from a provider, in bytes.
+    pub max_stream_bytes: usize,
+    /// The most upstream attempts one call may make (targets × retries); a config that could make
+    /// more is refused before anything is sent.
+    pub max_attempts_per_call: u32,
+    /// How long a budget reservation holds before a sweep charges its estimate and releases it
+    /// (the process that made it died); a call outliving it is still settled exactly.
+    pub reservation_lease_secs: u64,
 }
 
 impl Default for EngineSettings {
@@ -51,11 +64,36 @@ impl Default for EngineSettings {
             embedding_model: None,
             pii: crate::guardrails::PiiAction::Off,
             pii_restore: false,
+            max_response_bytes: BodyLimits::default().max_response_bytes,
+            max_stream_event_bytes: BodyLimits::default().max_event_bytes,
+            max_stream_bytes: BodyLimits::default().max_stream_bytes,
+            max_attempts_per_call: 16,
+            reservation_lease_secs: 900,
         }
     }
 }
 
 const KEY: &str = "engine";
+
+impl EngineSettings {
+    /// The size limits of an upstream's answers.
+    pub fn body_limits(&self) -> BodyLimits {
+        BodyLimits {
+            max_response_bytes: self.max_response_bytes,
+            max_event_bytes: self.max_stream_event_bytes,
+            max_stream_bytes: self.max_stream_bytes,
+        }
+    }
+
+    /// An attempt's limits with these timeouts (milliseconds) and the size limits.
+    pub fn attempt_limits(&self, request_timeout_ms: u64, idle_timeout_ms: u64) -> AttemptLimits {
+        AttemptLimits {
+            request_timeout: std::time::Duration::from_millis(request_timeout_ms),
+            idle_timeout: std::time::Duration::from_millis(idle_timeout_ms),
+            body: self.body_limits(),
+        }
+    }
+}
 
 impl EngineSettings {
     pub fn load(store: &Store) -> Result<EngineSettings> {

@@ -33,11 +33,33 @@ pub struct TokenScopes {
     pub models: Vec<String>,
     /// Render and read only: no model calls.
     pub read_only: bool,
+    /// May send calls to a routing config's `custom_host` (with its own `api_key`, or to a
+    /// provider that needs no key). Stored keys never go to another host, whatever this says.
+    pub allow_custom_host: bool,
+    /// May weaken the PII guardrail set with `portolan settings pii` (it is a floor otherwise).
+    pub allow_guardrail_override: bool,
+    /// The stored scopes could not be read: the token is refused (fail closed), never treated as
+    /// unrestricted.
+    #[serde(skip)]
+    pub unreadable: bool,
 }
 
 impl TokenScopes {
+    /// Scopes that allow nothing, for a token whose stored scopes cannot be read.
+    pub fn unreadable() -> Self {
+        TokenScopes {
+            read_only: true,
+            unreadable: true,
+            ..Default::default()
+        }
+    }
+
     pub fn is_unrestricted(&self) -> bool {
-        self.prompts.is_empty() && self.keys.is_empty() && self.models.is_empty() && !self.read_only
+        self.prompts.is_empty()
+            && self.keys.is_empty()
+            && self.models.is_empty()
+            && !self.read_only
+            && !self.unreadable
     }
 
     pub fn allows_model(&self, model: &str) -> bool {
@@ -57,11 +79,20 @@ impl TokenScopes {
     }
 }
 
-/// A token just created: the only time its secret is available.
-#[derive(Debug, Clone, Serialize)]
+/// A token just created: the only time its secret is available (never printed by `Debug`).
+#[derive(Clone, Serialize)]
 pub struct NewToken {
     pub token: GatewayToken,
     pub secret: String,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("token", &self.token)
+            .field("secret", &"***")
+            .finish()
+    }
 }
 
 pub fn hash_token(secret: &str) -> String {
@@ -214,7 +245,10 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GatewayToken> {
             .get::<_, Option<String>>(4)?
             .map(|s| parse_time(&s))
             .transpose()?,
-        scopes: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+        scopes: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a gateway token's stored scopes cannot be read; it is refused");
+            TokenScopes::unreadable()
+        }),
         expires_at: r
             .get::<_, Option<String>>(6)?
             .map(|s| parse_time(&s))

@@ -31,6 +31,7 @@ fn limits() -> AttemptLimits {
     AttemptLimits {
         request_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(5),
+        body: crate::providers::BodyLimits::default(),
     }
 }
 
@@ -312,6 +313,7 @@ async fn a_stalled_stream_hits_the_idle_timeout() {
     let limits = AttemptLimits {
         request_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_millis(200),
+        body: crate::providers::BodyLimits::default(),
     };
     let s = stream(&client(), &endpoint(&server, KEY), &request(true), limits)
         .await
