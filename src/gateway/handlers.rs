@@ -98,9 +98,7 @@ fn apply_caller(options: &mut CallOptions, caller: &Caller) {
         .metadata
         .insert("_gateway_token".into(), caller.token_name.clone());
     options.token = Some(caller.subject());
-    if !caller.scopes.is_unrestricted() {
-        options.scopes = Some(caller.scopes.clone());
-    }
+    options.scopes = Some(caller.scopes.clone());
 }
 
 /// Whether a token limited to some prompts may use this prompt version.

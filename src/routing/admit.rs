@@ -3,13 +3,14 @@
 //! gateway token's budget and rate limits (a reservation of the call's worst case). A refusal is
 //! logged and returned as a [`CallError`]; nothing is sent.
 
+use super::attempt::scope_refusal;
 use super::budget::{self, Target, refusal_error};
 use super::call::{CallError, CallOptions};
 use super::config::RouteConfig;
 use super::guard::{self, Guard, InputOutcome};
 use super::record::Ledger;
-use super::resolve::TargetSpec;
 use super::services::Services;
+use super::targets::{self, Reachable};
 use crate::chat::ChatRequest;
 use crate::guardrails::Redactions;
 use crate::providers::{FailureKind, ProviderError};
@@ -26,6 +27,9 @@ pub(super) struct Admitted {
     pub redactions: Redactions,
     /// The gateway token's reservation, settled when the call ends.
     pub token_reservation: Option<Reservation>,
+    /// Every target the config can reach, resolved, when admission needed them (scopes, a
+    /// budget); the cache step resolves them itself otherwise.
+    pub reachable: Option<Vec<Reachable>>,
 }
 
 impl Admitted {
@@ -104,31 +108,82 @@ pub(super) async fn admit(
         metadata,
     );
 
-    // The gateway token's budget and rate limits.
+    // What the config can reach, before the cache and before anything is sent: a tree that
+    // could fan out without bound is refused, and a token's scopes must allow every target (so
+    // it never gets a cached answer of a target it may not use).
+    let settings = services.settings();
+    let most = targets::max_attempts(&config, settings.retry_attempts, options.retry_attempts);
+    if most > u64::from(settings.max_attempts_per_call) {
+        let cause = ProviderError::config(format!(
+            "this routing config can make up to {most} upstream attempts (targets × retries); Portolan allows {} per call (setting max_attempts_per_call)",
+            settings.max_attempts_per_call
+        ));
+        return Err(refuse(services, ledger, cause));
+    }
+    let mut reachable = None;
+    if let Some(scopes) = &options.scopes {
+        if !scopes.prompts.is_empty() && targets::replaces_messages(&config) {
+            let cause = ProviderError::refused(
+                FailureKind::Forbidden,
+                "this gateway token may only call its prompts; override_params.messages would replace the prompt",
+            );
+            return Err(refuse(services, ledger, cause));
+        }
+        let reach =
+            targets::reachable(services, &config, &request, options.custom_hosts_allowed()).await;
+        for r in &reach {
+            let refusal = match (&r.endpoint, &r.request) {
+                (Ok(e), Ok(req)) => scope_refusal(scopes, &req.model, e),
+                (Err(e), _) if e.kind == FailureKind::Forbidden => Some(e.clone()),
+                _ => None,
+            };
+            if let Some(cause) = refusal {
+                return Err(refuse(services, ledger, cause));
+            }
+        }
+        reachable = Some(reach);
+    }
+
+    // The gateway token's budget and rate limits, priced on the worst target it can reach.
     let token_reservation = match &options.token {
         None => None,
         Some(subject) => {
-            let target = async || match services
-                .resolve_target(&TargetSpec::default(), &request.model)
-                .await
-            {
-                Ok(e) => Target {
-                    provider: Some(e.provider),
-                    model: e.model,
-                },
-                Err(_) => Target {
-                    provider: None,
-                    model: request.model.clone(),
-                },
+            let known = reachable.as_ref();
+            let reach = async || {
+                let owned;
+                let list = match known {
+                    Some(l) => l,
+                    None => {
+                        owned = targets::reachable(
+                            services,
+                            &config,
+                            &request,
+                            options.custom_hosts_allowed(),
+                        )
+                        .await;
+                        &owned
+                    }
+                };
+                list.iter()
+                    .map(|r| {
+                        let req = r.request.as_ref().unwrap_or(&request).clone();
+                        match &r.endpoint {
+                            Ok(e) => Target {
+                                provider: Some(e.provider),
+                                model: e.model.clone(),
+                                request: req,
+                            },
+                            Err(_) => Target {
+                                provider: None,
+                                model: req.model.clone(),
+                                request: req,
+                            },
+                        }
+                    })
+                    .collect()
             };
-            let reserved = budget::reserve(
-                services.governance(),
-                services.prices(),
-                subject,
-                &request,
-                target,
-            )
-            .await;
+            let reserved =
+                budget::reserve(services.governance(), services.prices(), subject, reach).await;
             match reserved {
                 Ok(Ok(r)) => Some(r),
                 Ok(Err(refusal)) => {
@@ -154,6 +209,7 @@ pub(super) async fn admit(
         output_guard,
         redactions,
         token_reservation,
+        reachable,
     })
 }
 

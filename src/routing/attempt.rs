@@ -66,6 +66,8 @@ pub(super) struct CallTargets<'a> {
     pub retry_override: Option<u32>,
     pub timeout_override: Option<u64>,
     pub actor: &'a Actor,
+    /// See [`super::call::CallOptions::custom_hosts_allowed`].
+    pub allow_custom_host: bool,
 }
 
 /// Every attempt of a call so far, as data, and the time spent waiting on providers.
@@ -131,7 +133,7 @@ pub(super) struct ServedTarget {
 }
 
 /// Whether a token's scopes allow this endpoint; the refusal says why not.
-fn scope_refusal(
+pub(super) fn scope_refusal(
     scopes: &TokenScopes,
     requested_model: &str,
     endpoint: &Endpoint,
@@ -182,6 +184,7 @@ pub(super) async fn try_target(
         virtual_key: node.virtual_key.as_deref(),
         api_key: node.api_key.as_ref().map(|k| k.expose()),
         custom_host: inherited.custom_host.as_deref(),
+        allow_custom_host: call.allow_custom_host,
     };
     let retry = inherited.retry.as_ref();
     let retries = call
@@ -230,18 +233,16 @@ pub(super) async fn try_target(
         let reservation = match &key_subject {
             None => None,
             Some(subject) => {
-                let target = async || Target {
-                    provider: Some(endpoint.provider),
-                    model: endpoint.model.clone(),
+                let target = async || {
+                    vec![Target {
+                        provider: Some(endpoint.provider),
+                        model: endpoint.model.clone(),
+                        request: request.clone(),
+                    }]
                 };
-                let reserved = budget::reserve(
-                    services.governance(),
-                    services.prices(),
-                    subject,
-                    &request,
-                    target,
-                )
-                .await;
+                let reserved =
+                    budget::reserve(services.governance(), services.prices(), subject, target)
+                        .await;
                 match reserved {
                     Ok(Ok(r)) => Some(r),
                     Ok(Err(refusal)) => {

@@ -9,6 +9,7 @@ use super::call::CallOptions;
 use super::config::{CacheMode, DEFAULT_CACHE_MAX_AGE_SECS, DEFAULT_SEMANTIC_THRESHOLD};
 use super::record::now_ms;
 use super::services::Services;
+use super::targets::{self, Reachable};
 use crate::cache::{CacheEntry, CacheStatus, exact_key, partition_key};
 use crate::chat::ChatResponse;
 use crate::embeddings::LOCAL_EMBEDDER;
@@ -43,12 +44,34 @@ pub(super) async fn plan(
         .clone()
         .or_else(|| admitted.config.cache.clone())?;
     let request = &admitted.request;
-    // The routing config is part of the key (the same request routed elsewhere is another
-    // answer); serialised only when caching is on.
+    // Everything that decides what the answer was and who may see it is part of the key: the
+    // routing config, every target it can reach as resolved now (provider, virtual key, address,
+    // model; a rotated or re-pointed key is another partition) and the similarity a semantic hit
+    // needs. Worked out only when caching is on.
+    let threshold = cfg.threshold.unwrap_or(DEFAULT_SEMANTIC_THRESHOLD);
     let fingerprint = {
         let mut c = admitted.config.clone();
         c.cache = None;
-        serde_json::to_string(&c).unwrap_or_default()
+        let owned;
+        let reach = match &admitted.reachable {
+            Some(r) => r,
+            None => {
+                owned = targets::reachable(
+                    services,
+                    &admitted.config,
+                    request,
+                    options.custom_hosts_allowed(),
+                )
+                .await;
+                &owned
+            }
+        };
+        let identities: Vec<String> = reach.iter().map(Reachable::identity).collect();
+        format!(
+            "{}\u{0}{}\u{0}{threshold}",
+            serde_json::to_string(&c).unwrap_or_default(),
+            identities.join("\u{1}")
+        )
     };
     let mut semantic = None;
     if cfg.mode == CacheMode::Semantic
@@ -61,11 +84,7 @@ pub(super) async fn plan(
             .unwrap_or_else(|| LOCAL_EMBEDDER.into());
         match services.embed(&model, &[text]).await {
             Ok((mut v, name)) if !v.is_empty() => {
-                semantic = Some((
-                    name,
-                    v.remove(0),
-                    cfg.threshold.unwrap_or(DEFAULT_SEMANTIC_THRESHOLD),
-                ));
+                semantic = Some((name, v.remove(0), threshold));
             }
             Ok(_) => {}
             Err(e) => {
@@ -172,6 +191,7 @@ mod tests {
             input_guard: None,
             redactions: Default::default(),
             token_reservation: None,
+            reachable: None,
         }
     }
 

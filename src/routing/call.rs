@@ -44,6 +44,12 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
+    /// Whether this call may go to a routing config's `custom_host`: the local user's calls may;
+    /// a gateway token's only when it was created with `--allow-custom-host`.
+    pub fn custom_hosts_allowed(&self) -> bool {
+        self.token.is_none() || self.scopes.as_ref().is_some_and(|s| s.allow_custom_host)
+    }
+
     /// Who changes made by this call (budget alerts) are attributed to.
     pub fn actor(&self) -> Actor {
         Actor::of_call(

@@ -25,6 +25,7 @@ pub mod resolve;
 mod route;
 mod services;
 mod settings;
+mod targets;
 
 pub use call::{Call, CallBody, CallError, CallInfo, CallOptions, CallSummary, PromptRef};
 pub use config::{CacheConfig, CacheMode, RetryConfig, RouteConfig};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::keys::VirtualKey;
 use crate::pricing::PriceTable;
-use crate::providers::{Endpoint, Protocol, Provider, ProviderError};
+use crate::providers::{Endpoint, FailureKind, Protocol, Provider, ProviderError};
 use crate::secrets::SecretString;
 use crate::store::Catalog;
 
@@ -63,6 +63,9 @@ pub struct TargetSpec<'a> {
     pub virtual_key: Option<&'a str>,
     pub api_key: Option<&'a str>,
     pub custom_host: Option<&'a str>,
+    /// Whether the caller may send a call to a custom host at all (the local user may; a gateway
+    /// token only when created with `--allow-custom-host`).
+    pub allow_custom_host: bool,
 }
 
 impl std::fmt::Debug for TargetSpec<'_> {
@@ -72,6 +75,7 @@ impl std::fmt::Debug for TargetSpec<'_> {
             .field("virtual_key", &self.virtual_key)
             .field("api_key", &self.api_key.map(|_| "***"))
             .field("custom_host", &self.custom_host)
+            .field("allow_custom_host", &self.allow_custom_host)
             .finish()
     }
 }
@@ -163,6 +167,50 @@ async fn default_key(
     Ok(of_provider.first().map(|k| (*k).clone()))
 }
 
+/// The custom-host rule. A routing config's `custom_host` sends the call elsewhere, so:
+/// - a stored virtual key's secret goes only to the host it was stored for (its base URL, else
+///   its provider's default): a custom host elsewhere with a stored key is refused, whoever asks;
+/// - a custom host at all (with the caller's own `api_key`, or for a provider that needs no key)
+///   is open to the local user and to gateway tokens created with `--allow-custom-host`, so a
+///   token cannot turn the gateway into an HTTP client for arbitrary addresses.
+fn custom_host_allowed(
+    spec: &TargetSpec<'_>,
+    host: &str,
+    stored_key: Option<&VirtualKey>,
+    own_url: Option<&str>,
+) -> Result<(), ProviderError> {
+    let forbidden = |m: String| ProviderError::refused(FailureKind::Forbidden, m);
+    if !spec.allow_custom_host {
+        return Err(forbidden(format!(
+            "this gateway token may not send calls to a custom host ({host}); create a token with --allow-custom-host for that"
+        )));
+    }
+    let Some(k) = stored_key.filter(|_| spec.api_key.is_none()) else {
+        return Ok(());
+    };
+    if own_url.is_some_and(|own| same_origin(own, host)) {
+        return Ok(());
+    }
+    Err(forbidden(format!(
+        "custom_host {host} would carry virtual key '{}' to a host it was not stored for ({}); a stored key's secret goes only to its own base URL (pass your own api_key in the config to call another host)",
+        k.name,
+        own_url.unwrap_or("no address")
+    )))
+}
+
+/// Whether two URLs name the same scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.host_str().map(str::to_ascii_lowercase)
+                    == b.host_str().map(str::to_ascii_lowercase)
+                && a.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => false,
+    }
+}
+
 fn config_error(e: crate::Error) -> ProviderError {
     ProviderError::config(e.to_string())
 }
@@ -238,16 +286,23 @@ pub async fn resolve(
             )));
         }
     }
-    let base_url = spec
-        .custom_host
-        .map(str::to_owned)
-        .or_else(|| key.as_ref().and_then(|(k, _)| k.base_url.clone()))
-        .or_else(|| spec_of.default_base_url.map(str::to_owned))
-        .ok_or_else(|| {
+    // Where a stored key (or a keyless provider) is served: its key's base URL, else the
+    // provider's default.
+    let own_url = key
+        .as_ref()
+        .and_then(|(k, _)| k.base_url.clone())
+        .or_else(|| spec_of.default_base_url.map(str::to_owned));
+    let base_url = match spec.custom_host {
+        Some(host) => {
+            custom_host_allowed(spec, host, key.as_ref().map(|(k, _)| k), own_url.as_deref())?;
+            host.to_owned()
+        }
+        None => own_url.ok_or_else(|| {
             ProviderError::config(format!(
                 "provider '{provider}' has no default address; give its virtual key a --base-url"
             ))
-        })?;
+        })?,
+    };
     let (key_name, key_id, api_key) = match (key, spec.api_key) {
         (_, Some(raw)) => (None, None, Some(SecretString::new(raw.to_owned()))),
         (Some((k, s)), None) => (Some(k.name), Some(k.id), Some(s)),

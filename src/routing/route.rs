@@ -14,6 +14,7 @@ use super::call::CallOptions;
 use super::conditions::{self, Facts};
 use super::config::{Mode, RouteConfig};
 use super::services::Services;
+use super::targets::join_path;
 use crate::logs::AttemptRecord;
 use crate::providers::ProviderError;
 
@@ -40,6 +41,7 @@ pub(super) async fn route(
             retry_override: options.retry_attempts,
             timeout_override: options.request_timeout_ms,
             actor: &actor,
+            allow_custom_host: options.custom_hosts_allowed(),
         },
         metadata: &options.metadata,
         attempts: Attempts::default(),
@@ -63,14 +65,6 @@ struct Run<'a> {
 }
 
 type NodeFuture<'b> = Pin<Box<dyn Future<Output = Result<Served, ProviderError>> + Send + 'b>>;
-
-fn join_path(parent: &str, i: usize) -> String {
-    if parent.is_empty() {
-        i.to_string()
-    } else {
-        format!("{parent}.{i}")
-    }
-}
 
 impl<'a> Run<'a> {
     fn node<'b>(
