@@ -427,7 +427,10 @@ fn data_dir_flag_and_newer_schema() {
     drop(conn);
     let err = env.fails(&["--data-dir", dir.to_str().unwrap(), "prompts", "list"]);
     assert!(
-        err.contains("schema version 42, newer than this Portolan understands (5)"),
+        err.contains(&format!(
+            "schema version 42, newer than this Portolan understands ({})",
+            portolan::store::SCHEMA_VERSION
+        )),
         "{err}"
     );
 }

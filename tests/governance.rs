@@ -211,12 +211,24 @@ fn budgets_reset_at_the_period_boundary() {
         .unwrap();
     let jan31 = Utc.with_ymd_and_hms(2027, 1, 31, 23, 59, 0).unwrap();
     let r = store
-        .reserve(std::slice::from_ref(&subject), None, 900, jan31)
+        .reserve(
+            std::slice::from_ref(&subject),
+            None,
+            900,
+            jan31,
+            std::time::Duration::from_secs(900),
+        )
         .unwrap()
         .unwrap();
     store.settle(&r, None, 900, jan31, &Actor::Cli).unwrap();
     match store
-        .reserve(std::slice::from_ref(&subject), None, 200, jan31)
+        .reserve(
+            std::slice::from_ref(&subject),
+            None,
+            200,
+            jan31,
+            std::time::Duration::from_secs(900),
+        )
         .unwrap()
     {
         Err(Refusal::Budget { message }) => assert!(
@@ -237,7 +249,13 @@ fn budgets_reset_at_the_period_boundary() {
         0.0
     );
     let r = store
-        .reserve(std::slice::from_ref(&subject), None, 200, feb1)
+        .reserve(
+            std::slice::from_ref(&subject),
+            None,
+            200,
+            feb1,
+            std::time::Duration::from_secs(900),
+        )
         .unwrap()
         .unwrap();
     store.settle(&r, None, 150, feb1, &Actor::Cli).unwrap();
@@ -277,13 +295,25 @@ fn rate_limit_windows() {
     let t0 = Utc.with_ymd_and_hms(2027, 3, 1, 12, 0, 10).unwrap();
     for _ in 0..2 {
         let r = store
-            .reserve(std::slice::from_ref(&subject), None, 100, t0)
+            .reserve(
+                std::slice::from_ref(&subject),
+                None,
+                100,
+                t0,
+                std::time::Duration::from_secs(900),
+            )
             .unwrap()
             .unwrap();
         store.settle(&r, None, 50, t0, &Actor::Cli).unwrap();
     }
     match store
-        .reserve(std::slice::from_ref(&subject), None, 100, t0)
+        .reserve(
+            std::slice::from_ref(&subject),
+            None,
+            100,
+            t0,
+            std::time::Duration::from_secs(900),
+        )
         .unwrap()
     {
         Err(Refusal::Rate {
@@ -302,7 +332,13 @@ fn rate_limit_windows() {
     let t1 = t0 + chrono::Duration::seconds(55);
     assert!(
         store
-            .reserve(std::slice::from_ref(&subject), None, 100, t1)
+            .reserve(
+                std::slice::from_ref(&subject),
+                None,
+                100,
+                t1,
+                std::time::Duration::from_secs(900)
+            )
             .unwrap()
             .is_ok()
     );
@@ -312,7 +348,13 @@ fn rate_limit_windows() {
     // Tokens per hour run out across minutes.
     assert!(matches!(
         store
-            .reserve(std::slice::from_ref(&subject), None, 900, t1)
+            .reserve(
+                std::slice::from_ref(&subject),
+                None,
+                900,
+                t1,
+                std::time::Duration::from_secs(900)
+            )
             .unwrap(),
         Err(Refusal::Rate { .. })
     ));

@@ -20,7 +20,7 @@ use super::guard::Caller;
 use super::headers::{call_options, response_headers};
 use crate::chat::{ChatMessage, ChatRequest};
 use crate::prompts::VersionSelector;
-use crate::routing::{CallBody, CallOptions, PromptRef};
+use crate::routing::{CallBody, CallOptions, ClientWatch, PromptRef};
 
 fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let bytes = body.map_err(|e| {
@@ -111,6 +111,32 @@ fn prompt_allowed(caller: &Caller, prompt_id: &str, slug: &str, labels: &[String
         })
 }
 
+/// A call that produced no answer, as the API error a client gets (with the trace id, and when
+/// to retry a 429).
+fn call_error(e: crate::routing::CallError) -> ApiError {
+    let status = e.status();
+    let code = match status {
+        504 => "upstream_timeout",
+        400 => "invalid_request",
+        403 => "token_scope",
+        404 => "not_found",
+        412 => "budget_exhausted",
+        446 => "guardrail",
+        499 => "client_closed",
+        s if s >= 500 => "upstream_failed",
+        _ => "upstream_error",
+    };
+    let mut err = ApiError::new(status, code, e.message);
+    err = err
+        .with_header("x-portkey-trace-id", e.trace_id.clone())
+        .with_header("x-portolan-trace-id", e.trace_id);
+    if let Some(ms) = e.retry_after_ms {
+        // Retry-After counts whole seconds: round up, never 0.
+        err = err.with_header("retry-after", ms.div_ceil(1000).max(1).to_string());
+    }
+    err
+}
+
 async fn serve_call(
     state: &AppState,
     request: ChatRequest,
@@ -120,25 +146,25 @@ async fn serve_call(
     state
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let call = state.engine.chat(request, options).await.map_err(|e| {
-        let status = e.status();
-        let code = match status {
-            504 => "upstream_timeout",
-            400 => "invalid_request",
-            404 => "not_found",
-            s if s >= 500 => "upstream_failed",
-            _ => "upstream_error",
-        };
-        let mut err = ApiError::new(status, code, e.message);
-        err = err
-            .with_header("x-portkey-trace-id", e.trace_id.clone())
-            .with_header("x-portolan-trace-id", e.trace_id);
-        if let Some(ms) = e.retry_after_ms {
-            // Retry-After counts whole seconds: round up, never 0.
-            err = err.with_header("retry-after", ms.div_ceil(1000).max(1).to_string());
-        }
-        err
+    // The call runs in a task of its own, so a client that disconnects does not cancel it
+    // half-way: it is finished, settled and logged (as 499, client closed request) whatever
+    // happens to this handler.
+    let mut options = options;
+    let watch = ClientWatch::new();
+    options.client = Some(watch.clone());
+    let guard = watch.guard();
+    let engine = state.engine.clone();
+    let task = tokio::spawn(async move { engine.chat(request, options).await });
+    let result = task.await.map_err(|e| {
+        tracing::error!(error = %e, "a gateway call stopped unexpectedly");
+        ApiError::new(
+            500,
+            "internal_error",
+            "the call stopped unexpectedly; see the gateway's log",
+        )
     })?;
+    guard.answered();
+    let call = result.map_err(call_error)?;
     let upstream_ms = call.info.upstream_us as f64 / 1000.0;
     let gateway_ms = (started.elapsed().as_secs_f64() * 1000.0 - upstream_ms).max(0.0);
     let hdrs = response_headers(&call.info, gateway_ms, upstream_ms);
@@ -406,23 +432,16 @@ pub async fn list_models(State(state): State<Arc<AppState>>) -> Result<Response,
 pub async fn embeddings(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if caller.scopes.read_only {
-        return Err(forbidden(
-            &caller,
-            "is read-only: it may render prompts but not call models",
-        ));
-    }
     let value = read_json(body)?;
     let model = value
         .get("model")
         .and_then(Value::as_str)
+        .filter(|m| !m.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("`model` is required"))?
         .to_owned();
-    if !caller.scopes.allows_model(&model) {
-        return Err(forbidden(&caller, &format!("may not use model '{model}'")));
-    }
     let inputs: Vec<String> = match value.get("input") {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) if a.iter().all(Value::is_string) && !a.is_empty() => a
@@ -435,21 +454,31 @@ pub async fn embeddings(
             ));
         }
     };
-    let (vectors, _) = state
+    // The same admission, budgets and log as chat: the engine does it all.
+    let mut options = call_options(&headers)?;
+    apply_caller(&mut options, &caller);
+    state
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = state
         .engine
-        .embed_raw(&model, &inputs)
+        .embeddings(&model, inputs, options)
         .await
-        .map_err(|e| ApiError::new(e.http_status(), "embedding_failed", e.message))?;
-    let tokens: u64 = inputs
-        .iter()
-        .map(|t| crate::providers::estimate_tokens(t))
-        .sum();
-    let data: Vec<Value> = vectors
+        .map_err(call_error)?;
+    let data: Vec<Value> = out
+        .vectors
         .into_iter()
         .enumerate()
         .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
         .collect();
-    Ok(axum::Json(json!({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})).into_response())
+    let tokens = out.prompt_tokens;
+    let mut response = axum::Json(json!({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})).into_response();
+    for name in ["x-portkey-trace-id", "x-portolan-trace-id"] {
+        if let Ok(v) = header::HeaderValue::from_str(&out.trace_id) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    Ok(response)
 }
 
 pub async fn feedback(

@@ -67,8 +67,15 @@ pub(super) async fn admit(
             ProviderError::config(e.to_string()),
         ));
     }
-    let guards = Guard::input(&config, services.settings())
-        .and_then(|i| Guard::output(&config).map(|o| (i, o)));
+    let guards = Guard::input(
+        &config,
+        &services.settings(),
+        options
+            .scopes
+            .as_ref()
+            .is_some_and(|s| s.allow_guardrail_override),
+    )
+    .and_then(|i| Guard::output(&config).map(|o| (i, o)));
     let (input_guard, output_guard) = match guards {
         Ok(g) => g,
         Err(e) => {
@@ -92,7 +99,7 @@ pub(super) async fn admit(
         match outcome {
             InputOutcome::Proceed { logged: l } => logged = Some(l),
             InputOutcome::Deny { logged, reason } => {
-                ledger.set_request(services.settings(), &logged, metadata);
+                ledger.set_request(&services.settings(), &logged, metadata);
                 let cause = ProviderError::refused(
                     FailureKind::Guardrail,
                     format!("refused by the PII guardrail: {reason}"),
@@ -103,7 +110,7 @@ pub(super) async fn admit(
     }
     // The log keeps the redacted copy when a guardrail ran, else the request itself.
     ledger.set_request(
-        services.settings(),
+        &services.settings(),
         logged.as_ref().unwrap_or(&request),
         metadata,
     );
@@ -182,8 +189,14 @@ pub(super) async fn admit(
                     })
                     .collect()
             };
-            let reserved =
-                budget::reserve(services.governance(), services.prices(), subject, reach).await;
+            let reserved = budget::reserve(
+                services.governance(),
+                services.prices(),
+                subject,
+                services.lease(),
+                reach,
+            )
+            .await;
             match reserved {
                 Ok(Ok(r)) => Some(r),
                 Ok(Err(refusal)) => {

@@ -240,9 +240,14 @@ pub(super) async fn try_target(
                         request: request.clone(),
                     }]
                 };
-                let reserved =
-                    budget::reserve(services.governance(), services.prices(), subject, target)
-                        .await;
+                let reserved = budget::reserve(
+                    services.governance(),
+                    services.prices(),
+                    subject,
+                    services.lease(),
+                    target,
+                )
+                .await;
                 match reserved {
                     Ok(Ok(r)) => Some(r),
                     Ok(Err(refusal)) => {

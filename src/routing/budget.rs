@@ -37,6 +37,7 @@ pub(crate) async fn reserve(
     governance: &dyn Governance,
     prices: &PriceTable,
     subject: &Subject,
+    lease: std::time::Duration,
     targets: impl AsyncFnOnce() -> Vec<Target>,
 ) -> crate::Result<Result<Reservation, Refusal>> {
     if !governance.has_limits(subject).await? {
@@ -44,7 +45,7 @@ pub(crate) async fn reserve(
     }
     let (usd, tokens) = estimate_worst(prices, &targets().await);
     governance
-        .reserve(std::slice::from_ref(subject), usd, tokens)
+        .reserve(std::slice::from_ref(subject), usd, tokens, lease)
         .await
 }
 

@@ -3,6 +3,7 @@
 //! ([`CallBody`]), and a call that produced no answer ([`CallError`]).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
@@ -41,6 +42,48 @@ pub struct CallOptions {
     pub token: Option<Subject>,
     /// The token's scopes (allowed models and keys).
     pub scopes: Option<TokenScopes>,
+    /// Whether the caller is still waiting (the gateway's handler); a call whose client left is
+    /// still finished, settled and logged, as 499.
+    pub client: Option<ClientWatch>,
+}
+
+/// Tells a call whether its client is still there. The gateway holds a [`ClientGuard`] while it
+/// waits for the answer; if the request is dropped (the client disconnected), the guard marks the
+/// client gone.
+#[derive(Debug, Clone, Default)]
+pub struct ClientWatch(Arc<AtomicBool>);
+
+impl ClientWatch {
+    pub fn new() -> Self {
+        ClientWatch::default()
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// A guard that marks the client gone when dropped, unless [`ClientGuard::answered`] first.
+    pub fn guard(&self) -> ClientGuard {
+        ClientGuard(Some(self.0.clone()))
+    }
+}
+
+/// See [`ClientWatch::guard`].
+pub struct ClientGuard(Option<Arc<AtomicBool>>);
+
+impl ClientGuard {
+    /// The answer reached the handler: the client was there for it.
+    pub fn answered(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl CallOptions {

@@ -30,7 +30,12 @@ impl Engine {
     /// An engine on the embedded SQLite store, with the settings saved in it.
     pub fn new(store: Arc<Store>) -> crate::Result<Engine> {
         let settings = EngineSettings::load(&store)?;
-        Engine::with_settings(store, settings)
+        let prices =
+            PriceTable::with_overrides(&store.data_dir().join(crate::pricing::OVERRIDES_FILE))?;
+        let backends = Backends::sqlite(store, settings.log_retention_days)?;
+        Ok(Engine {
+            services: Arc::new(Services::new(backends, settings, prices, true)?),
+        })
     }
 
     /// An engine on the embedded SQLite store, with these settings. Prices are the built-in
@@ -42,14 +47,14 @@ impl Engine {
         Engine::with_backends(backends, settings, prices)
     }
 
-    /// An engine on any storage.
+    /// An engine on any storage, with these settings (kept: they do not follow the store's).
     pub fn with_backends(
         backends: Backends,
         settings: EngineSettings,
         prices: PriceTable,
     ) -> crate::Result<Engine> {
         Ok(Engine {
-            services: Arc::new(Services::new(backends, settings, prices)?),
+            services: Arc::new(Services::new(backends, settings, prices, false)?),
         })
     }
 
@@ -61,6 +66,7 @@ impl Engine {
         options: CallOptions,
     ) -> Result<Call, CallError> {
         let services = &self.services;
+        services.start_background();
         let mut ledger = Ledger::new(&options, request.is_stream(), &request.model);
         let actor = options.actor();
 
@@ -101,6 +107,7 @@ impl Engine {
         // 4. Relay: the answer to the caller; settled, cached and logged as it ends.
         let delivery = Delivery {
             services: services.clone(),
+            client: options.client.clone(),
             ledger,
             admitted,
             cache,
@@ -109,6 +116,18 @@ impl Engine {
             upstream_us: upstream.as_micros() as u64,
         };
         relay::deliver(delivery, served).await
+    }
+
+    /// Embeds `inputs` as a call: admitted like chat (scopes, guardrail, budgets, rate limits),
+    /// settled, and logged with its tokens and cost.
+    pub async fn embeddings(
+        &self,
+        model: &str,
+        inputs: Vec<String>,
+        options: CallOptions,
+    ) -> Result<super::embed::Embeddings, CallError> {
+        self.services.start_background();
+        super::embed::embed(&self.services, model, inputs, &options).await
     }
 
     pub fn catalog(&self) -> &dyn Catalog {
@@ -137,7 +156,8 @@ impl Engine {
         self.services.prices()
     }
 
-    pub fn settings(&self) -> &EngineSettings {
+    /// The settings in force now (an engine made by [`Engine::new`] follows the stored ones).
+    pub fn settings(&self) -> Arc<EngineSettings> {
         self.services.settings()
     }
 

@@ -31,18 +31,20 @@ impl Guard {
         }))
     }
 
-    /// The request guardrail: the config's, else the settings' default.
+    /// The request guardrail. The settings' (`portolan settings pii`) is a floor: a config may
+    /// tighten it (a stricter action, custom patterns), not switch it off or weaken it, unless
+    /// `may_weaken` (a gateway token created with `--allow-guardrail-override`).
     pub fn input(
         config: &RouteConfig,
         settings: &EngineSettings,
+        may_weaken: bool,
     ) -> Result<Option<Guard>, GuardrailError> {
+        let mut floor = PiiConfig::new(settings.pii);
+        floor.restore = settings.pii_restore;
         match config.input_guardrails.first() {
-            Some(g) => Guard::from(g),
-            None => {
-                let mut g = PiiConfig::new(settings.pii);
-                g.restore = settings.pii_restore;
-                Guard::from(&g)
-            }
+            None => Guard::from(&floor),
+            Some(g) if may_weaken => Guard::from(g),
+            Some(g) => Guard::from(&at_least(g, &floor)),
         }
     }
 
@@ -52,6 +54,35 @@ impl Guard {
             None => Ok(None),
         }
     }
+}
+
+fn strictness(a: PiiAction) -> u8 {
+    match a {
+        PiiAction::Off => 0,
+        PiiAction::Detect => 1,
+        PiiAction::Redact => 2,
+        PiiAction::Deny => 3,
+    }
+}
+
+/// A request's guardrail raised to the floor: the stricter action, every detector the floor
+/// runs (all built-in ones) plus the request's custom patterns.
+fn at_least(request: &PiiConfig, floor: &PiiConfig) -> PiiConfig {
+    if floor.action == PiiAction::Off {
+        return request.clone();
+    }
+    let mut out = request.clone();
+    if strictness(floor.action) > strictness(request.action) {
+        out.action = floor.action;
+        out.restore = floor.restore;
+    }
+    out.types = None;
+    for c in &floor.custom {
+        if !out.custom.contains(c) {
+            out.custom.push(c.clone());
+        }
+    }
+    out
 }
 
 fn map_text(message: &mut ChatMessage, mut f: impl FnMut(&str) -> String) {
@@ -376,5 +407,52 @@ mod tests {
             out.push_str(&g.finish(&guard).unwrap());
             assert_eq!(out, whole, "pieces of {size} characters");
         }
+    }
+
+    #[test]
+    fn the_settings_guardrail_is_a_floor_a_request_can_only_raise() {
+        let settings = EngineSettings {
+            pii: PiiAction::Redact,
+            ..Default::default()
+        };
+        let weaker = RouteConfig {
+            input_guardrails: vec![{
+                let mut g = PiiConfig::new(PiiAction::Detect);
+                g.types = Some(vec![crate::guardrails::PiiKind::Email]);
+                g
+            }],
+            ..Default::default()
+        };
+        let g = Guard::input(&weaker, &settings, false).unwrap().unwrap();
+        assert_eq!(
+            (g.config.action, g.config.types.clone()),
+            (PiiAction::Redact, None)
+        );
+        let off = RouteConfig {
+            input_guardrails: vec![PiiConfig::new(PiiAction::Off)],
+            ..Default::default()
+        };
+        assert_eq!(
+            Guard::input(&off, &settings, false)
+                .unwrap()
+                .unwrap()
+                .config
+                .action,
+            PiiAction::Redact
+        );
+        // A token allowed to override may switch it off; a stricter request stays stricter.
+        assert!(Guard::input(&off, &settings, true).unwrap().is_none());
+        let deny = RouteConfig {
+            input_guardrails: vec![PiiConfig::new(PiiAction::Deny)],
+            ..Default::default()
+        };
+        assert_eq!(
+            Guard::input(&deny, &settings, false)
+                .unwrap()
+                .unwrap()
+                .config
+                .action,
+            PiiAction::Deny
+        );
     }
 }

@@ -17,6 +17,7 @@ mod cache;
 mod call;
 pub mod conditions;
 pub mod config;
+mod embed;
 mod engine;
 mod guard;
 mod record;
@@ -27,7 +28,11 @@ mod services;
 mod settings;
 mod targets;
 
-pub use call::{Call, CallBody, CallError, CallInfo, CallOptions, CallSummary, PromptRef};
+pub use call::{
+    Call, CallBody, CallError, CallInfo, CallOptions, CallSummary, ClientGuard, ClientWatch,
+    PromptRef,
+};
 pub use config::{CacheConfig, CacheMode, RetryConfig, RouteConfig};
+pub use embed::Embeddings;
 pub use engine::Engine;
 pub use settings::EngineSettings;

@@ -58,7 +58,7 @@ pub(super) async fn cached(
         .settle(admitted.token_reservation.as_ref(), Some(0.0), 0, actor)
         .await;
     response.id = crate::providers::new_completion_id();
-    let (record, summary) = ledger.cache_hit(services.settings(), &response, status);
+    let (record, summary) = ledger.cache_hit(&services.settings(), &response, status);
     services.log(record);
     if admitted.restores() {
         guard::restore_answer(&mut response, &admitted.redactions);
@@ -88,6 +88,8 @@ pub(super) async fn cached(
 /// What finishing a served call needs.
 pub(super) struct Delivery {
     pub services: Arc<Services>,
+    /// Whether the caller is still waiting (None: always, e.g. the CLI).
+    pub client: Option<super::call::ClientWatch>,
     pub ledger: Ledger,
     pub admitted: Admitted,
     pub cache: Option<CachePlan>,
@@ -186,12 +188,16 @@ async fn complete(
         d.admitted.output_guard.as_ref(),
     );
     let latency = d.ledger.elapsed_ms();
-    let failure = refused.map(|reason| {
-        ProviderError::refused(
+    let gone = d.client.as_ref().is_some_and(|c| c.is_gone());
+    let failure = match refused {
+        Some(reason) => Some(ProviderError::refused(
             FailureKind::Guardrail,
             format!("refused by the output PII guardrail: {reason}"),
-        )
-    });
+        )),
+        // The answer came (and is paid for) but nobody is there to take it.
+        None if gone => Some(client_closed()),
+        None => None,
+    };
     let cell = Arc::new(OnceLock::new());
     d.finish(
         &served,
@@ -200,7 +206,7 @@ async fn complete(
             usage,
             cost,
             ttft_ms: latency,
-            response: capped_body(d.services.settings(), &logged),
+            response: capped_body(&d.services.settings(), &logged),
         },
         &cell,
     );
@@ -292,36 +298,32 @@ fn stream(
         let complete = error.is_none() && !client_gone && acc.finished();
         let failure = match (error, client_gone, complete) {
             (Some(e), _, _) => Some(e),
-            (None, true, _) => Some(ProviderError::refused(
-                FailureKind::ClientClosed,
-                "the client stopped reading the stream",
-            )),
+            (None, true, _) => Some(client_closed()),
             (None, false, false) => Some(ProviderError::incomplete(
                 served.endpoint.provider.id(),
                 "it ended without finishing",
             )),
             (None, false, true) => None,
         };
-        let usage: Option<Usage> = acc.usage();
+        // A stream cut (by the client or the upstream) before its usage chunk is charged for
+        // what was sent and what came back, counted locally, never as free.
+        let reported: Option<Usage> = acc.usage();
+        let mut response = acc.finish();
+        let usage =
+            reported.or_else(|| Some(estimated_usage(&d.admitted.request, &response.text())));
         let cost = usage.and_then(|u| {
             d.services
                 .cost(served.endpoint.provider.id(), &served.endpoint.model, &u)
         });
-        let charged = if complete || usage.is_some() {
-            cost
-        } else {
-            Some(0.0)
-        };
-        d.settle(&served, charged, usage.map_or(0, |u| u.total_tokens))
+        d.settle(&served, cost, usage.map_or(0, |u| u.total_tokens))
             .await;
-        let mut response = acc.finish();
         if complete && let Some(plan) = &d.cache {
             plan.fill(&d.services, &response).await;
         }
         if let Some(g) = output_guard {
             guard::redact_for_log(g, &mut response);
         }
-        let logged = capped_body(d.services.settings(), &response);
+        let logged = capped_body(&d.services.settings(), &response);
         d.finish(
             &served,
             Finished {
@@ -339,6 +341,13 @@ fn stream(
         info,
         body: CallBody::Stream(Box::pin(ReceiverStream::new(rx))),
     }
+}
+
+fn client_closed() -> ProviderError {
+    ProviderError::refused(
+        FailureKind::ClientClosed,
+        "client closed request: the caller went away before the answer was delivered",
+    )
 }
 
 /// Restores the request's placeholders in one chunk, holding back a placeholder split across

@@ -3,6 +3,7 @@
 //! (resolve a target, price usage, settle a reservation, log a record, embed text). The steps
 //! take these services, not the engine, so they depend on nothing that depends on them.
 
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use super::resolve::{KeyCache, TargetSpec, resolve};
@@ -20,7 +21,13 @@ pub(crate) struct Services {
     backends: Backends,
     client: reqwest::Client,
     prices: PriceTable,
-    settings: EngineSettings,
+    /// The settings in force; replaced when the stored ones change (see `follow`).
+    settings: RwLock<Arc<EngineSettings>>,
+    /// Whether the settings follow the stored ones (an engine made with explicit settings keeps
+    /// them).
+    follow: bool,
+    /// The background task (settings refresh, lease sweep), started with the first call.
+    background: OnceLock<()>,
     keys: KeyCache,
     /// Budgets crossing their alert threshold, for whoever shows them (the app's notifications).
     alerts: tokio::sync::broadcast::Sender<BudgetAlert>,
@@ -31,6 +38,7 @@ impl Services {
         backends: Backends,
         settings: EngineSettings,
         prices: PriceTable,
+        follow: bool,
     ) -> crate::Result<Services> {
         // reqwest is built without a default crypto provider; ring is the one used everywhere.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -48,7 +56,9 @@ impl Services {
             backends,
             client,
             prices,
-            settings,
+            settings: RwLock::new(Arc::new(settings)),
+            follow,
+            background: OnceLock::new(),
             keys: KeyCache::default(),
             alerts: tokio::sync::broadcast::channel(64).0,
         })
@@ -78,8 +88,76 @@ impl Services {
         &self.prices
     }
 
-    pub fn settings(&self) -> &EngineSettings {
-        &self.settings
+    /// The settings in force now.
+    pub fn settings(&self) -> Arc<EngineSettings> {
+        self.settings
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Starts (once, from within a runtime) the task that keeps a long-running process in step
+    /// with the store: settings changed by the CLI or the app take effect within
+    /// [`SETTINGS_REFRESH`], and expired reservation leases are swept every [`LEASE_SWEEP`].
+    pub fn start_background(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        self.background.get_or_init(|| {
+            let weak: Weak<Services> = Arc::downgrade(self);
+            runtime.spawn(async move {
+                let sweep_every = (LEASE_SWEEP.as_millis() / SETTINGS_REFRESH.as_millis()) as u64;
+                let mut ticks = 0u64;
+                loop {
+                    tokio::time::sleep(SETTINGS_REFRESH).await;
+                    let Some(services) = weak.upgrade() else {
+                        return;
+                    };
+                    if services.follow {
+                        services.refresh_settings().await;
+                    }
+                    ticks += 1;
+                    if ticks.is_multiple_of(sweep_every)
+                        && let Err(e) = services
+                            .governance()
+                            .sweep_expired_leases(&Actor::System)
+                            .await
+                    {
+                        tracing::warn!(error = %e, "could not sweep expired budget reservations");
+                    }
+                }
+            });
+        });
+    }
+
+    /// Reads the stored settings and puts them in force if they changed.
+    pub async fn refresh_settings(&self) {
+        match self.catalog().setting(super::settings::KEY).await {
+            Ok(stored) => {
+                let next = match stored {
+                    Some(v) => match serde_json::from_value::<EngineSettings>(v) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the stored engine settings cannot be read; keeping the current ones");
+                            return;
+                        }
+                    },
+                    None => EngineSettings::default(),
+                };
+                if *self.settings() != next
+                    && let Ok(mut s) = self.settings.write()
+                {
+                    tracing::info!("engine settings changed; in force from now on");
+                    *s = Arc::new(next);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the engine settings"),
+        }
+    }
+
+    /// How long a budget reservation holds before a sweep may charge and release it.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.settings().reservation_lease_secs.max(1))
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -160,14 +238,18 @@ impl Services {
             ));
         }
         let endpoint = self.resolve_target(&TargetSpec::default(), model).await?;
-        let limits = self.settings.attempt_limits(
-            self.settings.request_timeout_ms,
-            self.settings.stream_idle_timeout_ms,
-        );
+        let settings = self.settings();
+        let limits =
+            settings.attempt_limits(settings.request_timeout_ms, settings.stream_idle_timeout_ms);
         let vectors = providers::embed(&self.client, &endpoint, inputs, limits).await?;
         Ok((vectors, format!("{}/{}", endpoint.provider, endpoint.model)))
     }
 }
+
+/// How often a long-running process rereads the stored settings.
+pub const SETTINGS_REFRESH: Duration = Duration::from_millis(500);
+/// How often it sweeps expired reservation leases.
+pub const LEASE_SWEEP: Duration = Duration::from_secs(10);
 
 /// Services on a throwaway SQLite store, for the steps' unit tests.
 #[cfg(test)]
@@ -188,6 +270,6 @@ pub(crate) fn for_tests(
     );
     let backends = Backends::sqlite(store.clone(), 0).expect("backends");
     let services =
-        Services::new(backends, settings, PriceTable::builtin().clone()).expect("services");
+        Services::new(backends, settings, PriceTable::builtin().clone(), false).expect("services");
     (dir, store, services)
 }

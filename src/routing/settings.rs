@@ -73,7 +73,8 @@ impl Default for EngineSettings {
     }
 }
 
-const KEY: &str = "engine";
+/// The name the engine settings are stored under.
+pub(crate) const KEY: &str = "engine";
 
 impl EngineSettings {
     /// The size limits of an upstream's answers.

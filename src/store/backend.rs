@@ -64,11 +64,14 @@ pub trait Governance: Send + Sync {
     async fn has_limits(&self, subject: &Subject) -> Result<bool>;
     /// Checks every budget and rate limit of `subjects` and reserves the estimate, atomically.
     /// `estimate_usd` is None when the model's price is unknown.
+    /// The reservation is a lease: if nothing settles it within `lease`, a sweep charges its
+    /// estimate and releases it.
     async fn reserve(
         &self,
         subjects: &[Subject],
         estimate_usd: Option<f64>,
         estimate_tokens: u64,
+        lease: std::time::Duration,
     ) -> Result<std::result::Result<Reservation, Refusal>>;
     /// Replaces a reservation's estimate with the actual use; returns budgets that crossed
     /// their alert threshold (each once per period).
@@ -79,6 +82,8 @@ pub trait Governance: Send + Sync {
         actual_tokens: u64,
         actor: &Actor,
     ) -> Result<Vec<BudgetAlert>>;
+    /// Charges and releases every expired lease; returns how many.
+    async fn sweep_expired_leases(&self, actor: &Actor) -> Result<usize>;
 }
 
 /// Where call records go, and how they are searched.

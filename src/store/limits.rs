@@ -187,11 +187,20 @@ impl Refusal {
     }
 }
 
-/// What a call holds while in flight; settle it with [`Store::settle`].
+/// What a call holds while in flight; settle it with [`Store::settle`]. Each budget entry is a
+/// lease (a row in `reservations`) that expires if the call's process dies before settling.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reservation {
-    entries: Vec<(Subject, BudgetUnit, f64)>,
+    entries: Vec<Lease>,
     rate_tokens: Vec<(Subject, Window, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Lease {
+    id: String,
+    subject: Subject,
+    unit: BudgetUnit,
+    estimate: f64,
 }
 
 impl Reservation {
@@ -480,6 +489,7 @@ impl Store {
         estimate_usd: Option<f64>,
         estimate_tokens: u64,
         now: DateTime<Utc>,
+        lease: std::time::Duration,
     ) -> Result<std::result::Result<Reservation, Refusal>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -564,7 +574,26 @@ impl Store {
                     "UPDATE budgets SET reserved = reserved + ?3 WHERE subject_kind = ?1 AND subject_id = ?2",
                     params![s.kind.as_str(), s.id, estimate],
                 )?;
-                reservation.entries.push((s.clone(), unit, estimate));
+                let id = crate::ids::new_sortable_id("lease");
+                tx.prepare_cached(
+                    "INSERT INTO reservations(id, subject_kind, subject_id, unit, amount, created_at, expires_at)
+                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    id,
+                    s.kind.as_str(),
+                    s.id,
+                    unit_str(unit),
+                    estimate,
+                    now_ms,
+                    now_ms.saturating_add(lease.as_millis() as i64)
+                ])?;
+                reservation.entries.push(Lease {
+                    id,
+                    subject: s.clone(),
+                    unit,
+                    estimate,
+                });
             }
             let mut stmt = tx.prepare_cached(
                 "SELECT unit, window, max_value, window_start, used FROM rate_limits WHERE subject_kind = ?1 AND subject_id = ?2",
@@ -631,17 +660,30 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut alerts = Vec::new();
-        for (s, unit, estimate) in &reservation.entries {
+        for lease in &reservation.entries {
+            let (s, unit, estimate) = (&lease.subject, &lease.unit, &lease.estimate);
             let actual = match unit {
                 BudgetUnit::Usd => actual_usd.unwrap_or(*estimate),
                 BudgetUnit::Tokens => actual_tokens as f64,
             };
-            tx.execute(
-                // Floating-point residue of many reserve/settle pairs is cleared, not carried.
-                "UPDATE budgets SET reserved = CASE WHEN reserved - ?3 < 1e-12 THEN 0 ELSE reserved - ?3 END,
-                     spent = spent + ?4 WHERE subject_kind = ?1 AND subject_id = ?2",
-                params![s.kind.as_str(), s.id, estimate, actual],
-            )?;
+            let held = tx
+                .prepare_cached("DELETE FROM reservations WHERE id = ?1")?
+                .execute([&lease.id])?;
+            if held == 1 {
+                tx.execute(
+                    // Floating-point residue of many reserve/settle pairs is cleared, not carried.
+                    "UPDATE budgets SET reserved = CASE WHEN reserved - ?3 < 1e-12 THEN 0 ELSE reserved - ?3 END,
+                         spent = spent + ?4 WHERE subject_kind = ?1 AND subject_id = ?2",
+                    params![s.kind.as_str(), s.id, estimate, actual],
+                )?;
+            } else {
+                // The lease expired and a sweep already charged its estimate and released it:
+                // correct the charge to what the call actually used.
+                tx.execute(
+                    "UPDATE budgets SET spent = MAX(0, spent + ?4 - ?3) WHERE subject_kind = ?1 AND subject_id = ?2",
+                    params![s.kind.as_str(), s.id, estimate, actual],
+                )?;
+            }
             let (spent, limit, alert, alerted): (f64, f64, Option<f64>, bool) = tx.query_row(
                 "SELECT spent, limit_value, alert_threshold, alerted FROM budgets WHERE subject_kind = ?1 AND subject_id = ?2",
                 params![s.kind.as_str(), s.id],
@@ -688,6 +730,59 @@ impl Store {
         }
         tx.commit()?;
         Ok(alerts)
+    }
+}
+
+impl Store {
+    /// Charges every expired lease its estimate and releases it: the calls that held them belong
+    /// to a process that died (or outlived the lease; its settle corrects the charge). Returns how
+    /// many were swept. Runs at start-up and periodically.
+    pub fn sweep_expired_leases(&self, now: DateTime<Utc>, actor: &Actor) -> Result<usize> {
+        let now_ms = now.timestamp_millis();
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let expired: Vec<(String, String, String, f64)> = tx
+            .prepare_cached(
+                "SELECT id, subject_kind, subject_id, amount FROM reservations WHERE expires_at <= ?1",
+            )?
+            .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, kind, subject, amount) in &expired {
+            tx.execute(
+                "UPDATE budgets SET reserved = CASE WHEN reserved - ?3 < 1e-12 THEN 0 ELSE reserved - ?3 END,
+                     spent = spent + ?3 WHERE subject_kind = ?1 AND subject_id = ?2",
+                params![kind, subject, amount],
+            )?;
+            tx.execute("DELETE FROM reservations WHERE id = ?1", [id])?;
+        }
+        if !expired.is_empty() {
+            self.audit(
+                &tx,
+                actor,
+                Change {
+                    action: "budget.leases_expired",
+                    object_kind: "budget",
+                    object_id: None,
+                    object_name: None,
+                    details: serde_json::json!({"leases": expired.len(),
+                        "charged": expired.iter().map(|e| e.3).sum::<f64>()}),
+                },
+            )?;
+            tracing::warn!(
+                leases = expired.len(),
+                "budget reservations of calls that never settled expired; their estimates were charged"
+            );
+        }
+        tx.commit()?;
+        Ok(expired.len())
+    }
+
+    /// Leases held now (calls in flight, or of a process that died and not swept yet).
+    pub fn active_leases(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM reservations", [], |r| r.get(0))?;
+        Ok(n as u64)
     }
 }
 

@@ -225,12 +225,34 @@ CREATE TABLE compare_runs (
 CREATE INDEX compare_runs_created ON compare_runs(created_at);
 "#;
 
+/// Budget reservations as leases: a call's estimate is a row that settling deletes; a process
+/// that dies leaves its rows behind, and a sweep charges and releases them once they expire.
+const V6: &str = r#"
+CREATE TABLE reservations (
+    id           TEXT PRIMARY KEY,
+    subject_kind TEXT NOT NULL,
+    subject_id   TEXT NOT NULL,
+    unit         TEXT NOT NULL CHECK (unit IN ('usd', 'tokens')),
+    amount       REAL NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX reservations_expiry ON reservations(expires_at);
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Brings the database to the latest schema. Returns true when the database was brand new.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<bool> {

@@ -38,6 +38,7 @@ pub use limits::{
     Budget, BudgetAlert, BudgetUnit, Period, RateLimit, RateUnit, Refusal, Reservation, Subject,
     SubjectKind, UnknownPeriod, Window,
 };
+pub use migrations::SCHEMA_VERSION;
 pub use prompts::{CompiledVersion, RenderedPrompt};
 pub use response_cache::SqliteCache;
 pub use tokens::{GatewayToken, NewToken, TokenScopes, hash_token};
@@ -126,6 +127,9 @@ impl Store {
         if fresh && store.options.seed_samples {
             store.import_samples()?;
         }
+        // Reservations of a process that died (or was killed) are charged and released once
+        // their lease ends.
+        store.sweep_expired_leases(now(), &Actor::System)?;
         connection::restrict_permissions(&store.db_path);
         Ok(store)
     }

@@ -117,10 +117,19 @@ impl Governance for SqliteCatalog {
         subjects: &[Subject],
         estimate_usd: Option<f64>,
         estimate_tokens: u64,
+        lease: std::time::Duration,
     ) -> Result<std::result::Result<Reservation, Refusal>> {
         let s = subjects.to_vec();
         blocking(&self.0, move |st| {
-            st.reserve(&s, estimate_usd, estimate_tokens, chrono::Utc::now())
+            st.reserve(&s, estimate_usd, estimate_tokens, chrono::Utc::now(), lease)
+        })
+        .await
+    }
+
+    async fn sweep_expired_leases(&self, actor: &Actor) -> Result<usize> {
+        let a = actor.clone();
+        blocking(&self.0, move |st| {
+            st.sweep_expired_leases(chrono::Utc::now(), &a)
         })
         .await
     }
