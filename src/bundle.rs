@@ -62,9 +62,10 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
 /// Reads `<dir>/portolan.toml`, if there is one.
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     let path = dir.join(MANIFEST);
-    if !path.exists() {
+    if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
     }
+    ensure_regular_or_absent(&path)?;
     let text =
         std::fs::read_to_string(&path).map_err(io(format!("could not read {}", path.display())))?;
     let manifest_error = |e: toml::de::Error| BundleError::Manifest {
@@ -95,13 +96,49 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<bool> {
     write_if_changed(&dir.join(MANIFEST), &text)
 }
 
-/// Writes `text` unless the file already holds exactly it. Returns whether it wrote.
+/// Writes `text` unless the file already holds exactly it. Returns whether it wrote. A symlink
+/// in the file's place is refused: writing through it would write wherever it points.
 fn write_if_changed(path: &Path, text: &str) -> Result<bool> {
+    ensure_regular_or_absent(path)?;
     if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
         return Ok(false);
     }
     std::fs::write(path, text).map_err(io(format!("could not write {}", path.display())))?;
     Ok(true)
+}
+
+/// Refuses a path that is a symlink, a device or anything but a regular file (a missing one is
+/// fine): a bundle's files are plain files inside the bundle, whatever a manifest or a cloned
+/// repository says.
+fn ensure_regular_or_absent(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(
+            format!("could not inspect {}", path.display()),
+            e,
+        )),
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => Err(BundleError::NotAPlainFile {
+            path: path.to_path_buf(),
+            kind: if m.file_type().is_symlink() {
+                "a symbolic link"
+            } else if m.is_dir() {
+                "a folder"
+            } else {
+                "a special file"
+            },
+        }
+        .into()),
+    }
+}
+
+/// Whether a manifest's file name names a file directly in the bundle folder (not `../x`, an
+/// absolute path or a subfolder).
+fn plain_file_name(name: &str) -> bool {
+    let p = Path::new(name);
+    !name.is_empty()
+        && p.components().count() == 1
+        && matches!(p.components().next(), Some(std::path::Component::Normal(_)))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -263,8 +300,17 @@ pub fn export(store: &Store, dir: &Path, options: &ExportOptions) -> Result<Expo
     if options.prompts.is_empty() {
         let keep: HashSet<&String> = slugs.iter().collect();
         for (slug, entry) in &old.prompts {
-            if !keep.contains(slug) && dir.join(&entry.file).exists() {
-                std::fs::remove_file(dir.join(&entry.file))
+            // Only a plain file of this folder that the manifest says is a prompt's is removed;
+            // a manifest naming `../x`, an absolute path or a symlink removes nothing.
+            let path = dir.join(&entry.file);
+            if keep.contains(slug)
+                || !plain_file_name(&entry.file)
+                || !entry.file.ends_with(EXTENSION)
+            {
+                continue;
+            }
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+                std::fs::remove_file(&path)
                     .map_err(io(format!("could not remove {}", entry.file)))?;
                 removed.push(entry.file.clone());
             }
@@ -582,10 +628,20 @@ fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or("").trim().to_owned()
 }
 
+/// A private folder for a clone: a random name, created (not reused) owner-only, so no other
+/// user can read the clone or swap files in it.
 fn tempdir() -> Result<TempDir> {
     let base =
         std::env::temp_dir().join(format!("portolan-bundle-{}", crate::ids::new_id("clone")));
-    std::fs::create_dir_all(&base).map_err(io(format!("could not create {}", base.display())))?;
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(&base)
+        .map_err(io(format!("could not create {}", base.display())))?;
     Ok(TempDir(base))
 }
 
@@ -625,6 +681,10 @@ fn read_bundle(dir: &Path, history: bool) -> Result<Vec<BundleFile>> {
     let mut seen = BTreeSet::new();
     for name in names {
         let path = dir.join(&name);
+        if let Err(e) = ensure_regular_or_absent(&path) {
+            errors.push(e.to_string());
+            continue;
+        }
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {

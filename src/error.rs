@@ -289,6 +289,8 @@ pub enum BundleError {
         .0.join("\n  ")
     )]
     InvalidFiles(Vec<String>),
+    #[error("{} is {kind}; a bundle's files must be plain files inside the bundle", .path.display())]
+    NotAPlainFile { path: PathBuf, kind: &'static str },
     /// Partials that name no prompt, in the bundle or the library.
     #[error("the bundle was not imported:\n  {}", .0.join("\n  "))]
     Partials(Vec<String>),

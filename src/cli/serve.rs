@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes
     #[arg(long, default_value_t = gateway::DEFAULT_BODY_LIMIT)]
     max_body: usize,
+    /// On SIGTERM/Ctrl-C, how long calls in flight may take to finish before open streams are
+    /// ended (a second signal ends them at once)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    drain_timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,9 +112,24 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        // Shutdown: the first signal stops accepting and lets calls in flight finish for up to
+        // the drain timeout; then (or at a second signal) open streams are ended with an error
+        // event. Every call is then settled and logged, and the log queue flushed.
+        let closer = bound.closer();
+        let drain = std::time::Duration::from_secs(args.drain_timeout);
         let shutdown = async move {
             stop.recv().await;
-            eprintln!("shutting down: finishing in-flight requests");
+            eprintln!(
+                "shutting down: finishing calls in flight (at most {} s; a second signal ends them now)",
+                drain.as_secs()
+            );
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(drain) => eprintln!("drain timeout: ending open streams"),
+                    _ = stop.recv() => eprintln!("second signal: ending open streams now"),
+                }
+                closer.close();
+            });
         };
         // On a worker thread, not this one: `block_on` would run the accept loop here, and every
         // accepted connection would then wake a worker on another thread.
@@ -118,7 +137,13 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
             .await
             .map_err(|e| CliError::Call(format!("the gateway stopped unexpectedly: {e}")))?;
         served.map_err(|e| Error::Io { context: "the gateway stopped".into(), source: e })?;
-        engine.flush_logs();
+        // Streams ended by the closer are settled and logged by their relays; give them a
+        // moment, then write out the log queue.
+        if !engine.wait_idle(std::time::Duration::from_secs(5)).await {
+            eprintln!("warning: some calls were still finishing; their reservations expire and are charged later");
+        }
+        engine.flush_logs_async().await;
+        eprintln!("gateway stopped");
         Ok(())
     })
 }

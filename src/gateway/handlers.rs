@@ -191,7 +191,7 @@ async fn serve_call(
                 });
             // `[DONE]` only after a stream that finished; a failed one ends with its error event.
             let done = futures_util::stream::once(async { (false, "data: [DONE]\n\n".to_owned()) });
-            let body = events
+            let ordered = events
                 .chain(done)
                 .scan(false, |failed, (is_err, text)| {
                     if *failed {
@@ -200,6 +200,8 @@ async fn serve_call(
                     *failed = is_err;
                     std::future::ready(Some(text))
                 })
+                .boxed();
+            let body = until_closing(ordered, state.closing.clone())
                 .map(|t| Ok::<Bytes, Infallible>(Bytes::from(t)));
             let mut r = Response::new(Body::from_stream(body));
             r.headers_mut().insert(
@@ -217,6 +219,37 @@ async fn serve_call(
         response.headers_mut().insert(name, v);
     }
     Ok(response)
+}
+
+/// A stream's events until the gateway's drain deadline passes; then one error event that says
+/// so, and the end (the engine settles and logs the call as cut).
+fn until_closing(
+    events: futures_util::stream::BoxStream<'static, String>,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> impl futures_util::Stream<Item = String> + Send + 'static {
+    futures_util::stream::unfold(Some((events, closing)), |state| async move {
+        let (mut events, mut closing) = state?;
+        let cut = tokio::select! {
+            biased;
+            next = events.next() => Err(next),
+            // A gateway without a closer (the router alone) never closes.
+            _ = async {
+                if closing.wait_for(|c| *c).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => Ok(()),
+        };
+        match cut {
+            Err(next) => next.map(|e| (e, Some((events, closing)))),
+            Ok(()) => Some((
+                format!(
+                    "data: {}\n\n",
+                    json!({"error": {"message": "the gateway is shutting down; the stream was ended", "type": "upstream_error", "code": "gateway_shutdown", "param": null}})
+                ),
+                None,
+            )),
+        }
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -51,14 +51,34 @@ pub struct AppState {
     tokens: guard::TokenCache,
     /// Requests served since start (shown in the app).
     pub requests: Arc<AtomicU64>,
+    /// Becomes true when the drain deadline of a shutdown has passed: open streams then end
+    /// with an error event.
+    pub closing: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Ends the streams still open when a shutdown's drain deadline passes (see
+/// [`Bound::closer`]).
+#[derive(Clone)]
+pub struct Closer(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Closer {
+    pub fn close(&self) {
+        self.0.send_replace(true);
+    }
 }
 
 /// The router, for `serve` and for tests that drive it in-process.
 pub fn router(engine: Engine, config: &GatewayConfig) -> Router {
-    router_with_counter(engine, config, Arc::new(AtomicU64::new(0)))
+    let (_closer, closing) = tokio::sync::watch::channel(false);
+    router_with(engine, config, Arc::new(AtomicU64::new(0)), closing)
 }
 
-fn router_with_counter(engine: Engine, config: &GatewayConfig, requests: Arc<AtomicU64>) -> Router {
+fn router_with(
+    engine: Engine,
+    config: &GatewayConfig,
+    requests: Arc<AtomicU64>,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> Router {
     let extra_hosts =
         if is_loopback_name(&config.host) || config.host == "0.0.0.0" || config.host == "::" {
             Vec::new()
@@ -70,6 +90,7 @@ fn router_with_counter(engine: Engine, config: &GatewayConfig, requests: Arc<Ato
         extra_hosts,
         tokens: guard::TokenCache::default(),
         requests,
+        closing,
     });
     let api = Router::new()
         .route("/v1/chat/completions", post(handlers::chat_completions))
@@ -105,6 +126,7 @@ pub struct Bound {
     listener: tokio::net::TcpListener,
     app: Router,
     requests: Arc<AtomicU64>,
+    closer: Closer,
 }
 
 impl Bound {
@@ -115,6 +137,12 @@ impl Bound {
     /// Requests served so far (the app's live counter).
     pub fn requests(&self) -> Arc<AtomicU64> {
         self.requests.clone()
+    }
+
+    /// Ends the streams still open (with an error event) once a shutdown should not wait for
+    /// them any longer.
+    pub fn closer(&self) -> Closer {
+        self.closer.clone()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and waits for in-flight requests
@@ -138,9 +166,11 @@ impl Bound {
 pub async fn bind(engine: Engine, config: &GatewayConfig) -> std::io::Result<Bound> {
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
     let requests = Arc::new(AtomicU64::new(0));
+    let (closer, closing) = tokio::sync::watch::channel(false);
     Ok(Bound {
         listener,
-        app: router_with_counter(engine, config, requests.clone()),
+        app: router_with(engine, config, requests.clone(), closing),
         requests,
+        closer: Closer(Arc::new(closer)),
     })
 }

@@ -67,6 +67,7 @@ impl Engine {
     ) -> Result<Call, CallError> {
         let services = &self.services;
         services.start_background();
+        let busy = services.enter();
         let mut ledger = Ledger::new(&options, request.is_stream(), &request.model);
         let actor = options.actor();
 
@@ -114,6 +115,7 @@ impl Engine {
             actor,
             attempts,
             upstream_us: upstream.as_micros() as u64,
+            _busy: busy,
         };
         relay::deliver(delivery, served).await
     }
@@ -159,6 +161,12 @@ impl Engine {
     /// The settings in force now (an engine made by [`Engine::new`] follows the stored ones).
     pub fn settings(&self) -> Arc<EngineSettings> {
         self.services.settings()
+    }
+
+    /// Waits until no call is in flight (streams included: until they are settled and logged),
+    /// or `timeout` passes; returns whether all finished.
+    pub async fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        self.services.wait_idle(timeout).await
     }
 
     /// Waits (blocking the thread) until every log record queued so far is stored.

@@ -96,6 +96,8 @@ pub(super) struct Delivery {
     pub actor: Actor,
     pub attempts: Vec<AttemptRecord>,
     pub upstream_us: u64,
+    /// Counts the call in flight until its relay ends.
+    pub _busy: super::services::BusyGuard,
 }
 
 impl Delivery {

@@ -28,6 +28,8 @@ pub(crate) struct Services {
     follow: bool,
     /// The background task (settings refresh, lease sweep), started with the first call.
     background: OnceLock<()>,
+    /// Calls not finished yet (a stream until its relay has settled and logged it).
+    busy: Arc<Busy>,
     keys: KeyCache,
     /// Budgets crossing their alert threshold, for whoever shows them (the app's notifications).
     alerts: tokio::sync::broadcast::Sender<BudgetAlert>,
@@ -59,6 +61,7 @@ impl Services {
             settings: RwLock::new(Arc::new(settings)),
             follow,
             background: OnceLock::new(),
+            busy: Arc::new(Busy::default()),
             keys: KeyCache::default(),
             alerts: tokio::sync::broadcast::channel(64).0,
         })
@@ -94,6 +97,28 @@ impl Services {
             .read()
             .map(|s| s.clone())
             .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Counts a call as in flight until the returned guard is dropped.
+    pub fn enter(&self) -> BusyGuard {
+        self.busy
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        BusyGuard(self.busy.clone())
+    }
+
+    /// Waits until no call is in flight, or `timeout` passes; returns whether all finished.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.busy.idle.notified();
+            if self.busy.count.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// Starts (once, from within a runtime) the task that keeps a long-running process in step
@@ -243,6 +268,28 @@ impl Services {
             settings.attempt_limits(settings.request_timeout_ms, settings.stream_idle_timeout_ms);
         let vectors = providers::embed(&self.client, &endpoint, inputs, limits).await?;
         Ok((vectors, format!("{}/{}", endpoint.provider, endpoint.model)))
+    }
+}
+
+#[derive(Default)]
+struct Busy {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// A call in flight; dropping it counts the call finished.
+pub(crate) struct BusyGuard(Arc<Busy>);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 

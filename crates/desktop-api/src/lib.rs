@@ -33,6 +33,7 @@ struct RunningGateway {
     port: u16,
     stop: oneshot::Sender<()>,
     requests: Arc<AtomicU64>,
+    closer: gateway::Closer,
 }
 
 /// Everything the app holds: the store, the engine on it, the gateway when switched on, and the
@@ -824,6 +825,7 @@ impl Desktop {
                     .map_err(|e| AppError::new("gateway", e.to_string()))?
                     .port();
                 let requests = bound.requests();
+                let closer = bound.closer();
                 let (stop, stopped) = oneshot::channel::<()>();
                 tokio::spawn(bound.serve(async {
                     let _ = stopped.await;
@@ -832,6 +834,7 @@ impl Desktop {
                     port: actual,
                     stop,
                     requests,
+                    closer,
                 });
             }
         }
@@ -842,6 +845,11 @@ impl Desktop {
     pub async fn gateway_stop(&self) -> ApiResult<GatewayStatus> {
         if let Some(r) = self.gateway.lock().await.take() {
             let _ = r.stop.send(());
+            // Calls in flight get a few seconds; streams still open then end with an error.
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                r.closer.close();
+            });
         }
         self.gateway_status().await
     }
