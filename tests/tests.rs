@@ -11,3 +11,4 @@ mod engine;
 mod gateway;
 mod governance;
 mod sdk;
+mod security;

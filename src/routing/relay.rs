@@ -247,7 +247,18 @@ fn stream(
         let mut error: Option<ProviderError> = None;
         let mut client_gone = false;
         let mut items = futures_util::stream::iter(buffered.into_iter().map(Ok)).chain(rest);
-        while let Some(item) = items.next().await {
+        loop {
+            // A client that went away is noticed at once, not at the next chunk: the upstream
+            // request is dropped and the call settled and logged now.
+            let item = tokio::select! {
+                biased;
+                _ = tx.closed() => {
+                    client_gone = true;
+                    break;
+                }
+                item = items.next() => item,
+            };
+            let Some(item) = item else { break };
             let mut chunk = match item {
                 Ok(chunk) => chunk,
                 Err(e) => {
