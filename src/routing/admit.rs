@@ -4,7 +4,7 @@
 //! logged and returned as a [`CallError`]; nothing is sent.
 
 use super::attempt::scope_refusal;
-use super::budget::{self, Target, refusal_error};
+use super::budget::{self, Target};
 use super::call::{CallError, CallOptions};
 use super::config::RouteConfig;
 use super::guard::{self, Guard, InputOutcome};
@@ -189,29 +189,9 @@ pub(super) async fn admit(
                     })
                     .collect()
             };
-            let reserved = budget::reserve(
-                services.governance(),
-                services.prices(),
-                subject,
-                services.lease(),
-                reach,
-            )
-            .await;
-            match reserved {
-                Ok(Ok(r)) => Some(r),
-                Ok(Err(refusal)) => {
-                    return Err(refuse(services, ledger, refusal_error(refusal)));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not reserve a gateway token's budget");
-                    return Err(refuse(
-                        services,
-                        ledger,
-                        ProviderError::internal(
-                            "Portolan could not check the token's budget; see its log",
-                        ),
-                    ));
-                }
+            match budget::reserve_or_refuse(services, subject, reach).await {
+                Ok(r) => Some(r),
+                Err(e) => return Err(refuse(services, ledger, e)),
             }
         }
     };

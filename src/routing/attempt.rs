@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 
 use serde_json::{Map, Value};
 
-use super::budget::{self, Target, refusal_error};
+use super::budget::{self, Target};
 use super::config::{DEFAULT_RETRY_STATUS, MAX_RETRY_ATTEMPTS, RetryConfig, RouteConfig};
 use super::record::{ms, now_ms};
 use super::resolve::TargetSpec;
@@ -18,7 +18,7 @@ use super::services::Services;
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
 use crate::logs::AttemptRecord;
 use crate::providers::{self, AttemptLimits, ChunkStream, Endpoint, FailureKind, ProviderError};
-use crate::store::{Actor, Reservation, Subject, SubjectKind, TokenScopes};
+use crate::store::{Actor, Reservation, TokenScopes};
 
 /// What a target inherits from its parents in the config tree; its own values win.
 #[derive(Debug, Clone, Default)]
@@ -223,35 +223,16 @@ pub(super) async fn try_target(
         );
         return Err(e);
     }
-    let key_subject = endpoint.key_id.clone().map(|id| Subject {
-        kind: SubjectKind::Key,
-        id,
-        name: endpoint.key_name.clone().unwrap_or_default(),
-    });
+    let key_subject = budget::key_subject(&endpoint);
     let mut attempt = 0u32;
     loop {
         let reservation = match &key_subject {
             None => None,
             Some(subject) => {
-                let target = async || {
-                    vec![Target {
-                        provider: Some(endpoint.provider),
-                        model: endpoint.model.clone(),
-                        request: request.clone(),
-                    }]
-                };
-                let reserved = budget::reserve(
-                    services.governance(),
-                    services.prices(),
-                    subject,
-                    services.lease(),
-                    target,
-                )
-                .await;
-                match reserved {
-                    Ok(Ok(r)) => Some(r),
-                    Ok(Err(refusal)) => {
-                        let e = refusal_error(refusal);
+                let target = async || vec![Target::of(&endpoint, &request)];
+                match budget::reserve_or_refuse(services, subject, target).await {
+                    Ok(r) => Some(r),
+                    Err(e) => {
                         attempts.record(
                             &path,
                             Some(&endpoint),
@@ -260,12 +241,6 @@ pub(super) async fn try_target(
                             Duration::ZERO,
                         );
                         return Err(e);
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, "could not reserve a key's budget");
-                        return Err(ProviderError::internal(
-                            "Portolan could not check the key's budget; see its log",
-                        ));
                     }
                 }
             }

@@ -2,10 +2,11 @@
 //! token's budgets and rate limits before it is sent, and settled to what it used afterwards.
 //! It needs the governance store and the price table, nothing of the engine.
 
+use super::services::Services;
 use crate::chat::ChatRequest;
 use crate::pricing::{PriceTable, TokenUsage, cost_usd};
-use crate::providers::{FailureKind, Provider, ProviderError, estimate_tokens};
-use crate::store::{Governance, Refusal, Reservation, Subject};
+use crate::providers::{Endpoint, FailureKind, Provider, ProviderError, estimate_tokens};
+use crate::store::{Governance, Refusal, Reservation, Subject, SubjectKind};
 
 /// A budget or rate-limit refusal as the failure it is (412, or 429 with when to retry).
 pub(crate) fn refusal_error(refusal: Refusal) -> ProviderError {
@@ -27,6 +28,54 @@ pub(crate) struct Target {
     pub provider: Option<Provider>,
     pub model: String,
     pub request: ChatRequest,
+}
+
+impl Target {
+    /// A resolved target sending `request`.
+    pub fn of(endpoint: &Endpoint, request: &ChatRequest) -> Target {
+        Target {
+            provider: Some(endpoint.provider),
+            model: endpoint.model.clone(),
+            request: request.clone(),
+        }
+    }
+}
+
+/// The budget subject of the virtual key an endpoint uses, if it uses one.
+pub(crate) fn key_subject(endpoint: &Endpoint) -> Option<Subject> {
+    endpoint.key_id.clone().map(|id| Subject {
+        kind: SubjectKind::Key,
+        id,
+        name: endpoint.key_name.clone().unwrap_or_default(),
+    })
+}
+
+/// [`reserve`] for one call's step: the reservation, or the error the call fails with — the
+/// budget or rate-limit refusal, or (when the check itself failed) an internal error whose
+/// details go to the log only.
+pub(crate) async fn reserve_or_refuse(
+    services: &Services,
+    subject: &Subject,
+    targets: impl AsyncFnOnce() -> Vec<Target>,
+) -> Result<Reservation, ProviderError> {
+    let reserved = reserve(
+        services.governance(),
+        services.prices(),
+        subject,
+        services.lease(),
+        targets,
+    )
+    .await;
+    match reserved {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(refusal)) => Err(refusal_error(refusal)),
+        Err(e) => {
+            tracing::error!(error = %e, subject = %subject.name, "could not reserve a budget");
+            Err(ProviderError::internal(
+                "Portolan could not check the budget; see its log",
+            ))
+        }
+    }
 }
 
 /// Reserves a call's worst case against `subject`'s budgets and rate limits, in one atomic step.

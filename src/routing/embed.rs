@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::budget::{self, Target, refusal_error};
+use super::budget::{self, Target};
 use super::call::{CallError, CallOptions};
 use super::guard::{self, Guard, InputOutcome};
 use super::record::{Finished, Ledger, ServedBy, ms};
@@ -16,7 +16,7 @@ use crate::embeddings::{LOCAL_EMBEDDER, LocalHashEmbedder};
 use crate::guardrails::Redactions;
 use crate::logs::AttemptRecord;
 use crate::providers::{self, Endpoint, FailureKind, Provider, ProviderError, estimate_tokens};
-use crate::store::{Reservation, Subject, SubjectKind};
+use crate::store::Reservation;
 
 /// The vectors, as the provider sent them, and what they cost.
 #[derive(Debug, Clone)]
@@ -151,42 +151,18 @@ pub(super) async fn embed(
 
     // Budgets and rate limits of the token and of the key.
     let mut reservations: Vec<Reservation> = Vec::new();
-    let key = endpoint.key_id.clone().map(|id| Subject {
-        kind: SubjectKind::Key,
-        id,
-        name: endpoint.key_name.clone().unwrap_or_default(),
-    });
+    let key = budget::key_subject(&endpoint);
     for subject in options.token.iter().chain(key.iter()) {
-        let target = async || {
-            vec![Target {
-                provider: Some(endpoint.provider),
-                model: endpoint.model.clone(),
-                request: request.clone(),
-            }]
-        };
-        let reserved = budget::reserve(
-            services.governance(),
-            services.prices(),
-            subject,
-            services.lease(),
-            target,
-        )
-        .await;
-        let refusal = match reserved {
-            Ok(Ok(r)) => {
-                reservations.push(r);
-                continue;
+        let target = async || vec![Target::of(&endpoint, &request)];
+        match budget::reserve_or_refuse(services, subject, target).await {
+            Ok(r) => reservations.push(r),
+            Err(refusal) => {
+                for r in &reservations {
+                    services.settle(Some(r), Some(0.0), 0, &actor).await;
+                }
+                return Err(refuse(services, &ledger, refusal));
             }
-            Ok(Err(refusal)) => refusal_error(refusal),
-            Err(e) => {
-                tracing::error!(error = %e, "could not reserve a budget for embeddings");
-                ProviderError::internal("Portolan could not check the budget; see its log")
-            }
-        };
-        for r in &reservations {
-            services.settle(Some(r), Some(0.0), 0, &actor).await;
         }
-        return Err(refuse(services, &ledger, refusal));
     }
 
     // The call itself.
