@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod cache;
 pub mod chat;
 pub mod compare;
+pub mod dialects;
 pub mod diff;
 pub mod embeddings;
 pub mod error;

@@ -26,6 +26,9 @@ pub struct Caller {
     pub token_name: String,
     pub scopes: crate::store::TokenScopes,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A provider key the caller sent in `Authorization` while authenticating with
+    /// `x-portkey-api-key` (Portkey's rule); used for a provider named without a virtual key.
+    pub provider_key: Option<crate::secrets::SecretString>,
 }
 
 impl Caller {
@@ -99,20 +102,48 @@ fn origin_allowed(state: &AppState, origin: &str) -> bool {
     }
 }
 
-pub fn bearer(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok())
-        && let Some(t) = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
+/// The gateway token a request authenticates with, and a provider key it carries besides.
+///
+/// As on Portkey's gateway: `x-portkey-api-key` (or `x-portolan-api-key`) authenticates, and then
+/// `Authorization: Bearer` carries a provider key (the Portkey SDKs send their gateway key that
+/// way and a placeholder or the provider's key in `Authorization`). Without it, `Authorization:
+/// Bearer` is the gateway token (the OpenAI SDKs), else `x-api-key` (the Anthropic SDKs).
+pub struct Credentials {
+    pub token: Option<String>,
+    pub provider_key: Option<String>,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn authorization_bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = header(headers, "authorization")?;
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+pub fn credentials(headers: &HeaderMap) -> Credentials {
+    if let Some(key) =
+        header(headers, "x-portolan-api-key").or(header(headers, "x-portkey-api-key"))
     {
-        return Some(t.trim().to_owned());
+        return Credentials {
+            token: Some(key.to_owned()),
+            provider_key: authorization_bearer(headers).map(str::to_owned),
+        };
     }
-    for name in ["x-portkey-api-key", "x-portolan-api-key"] {
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            return Some(v.trim().to_owned());
-        }
+    Credentials {
+        token: authorization_bearer(headers)
+            .or(header(headers, "x-api-key"))
+            .map(str::to_owned),
+        provider_key: None,
     }
-    None
 }
 
 /// Host and Origin checks, for every route including `/healthz`.
@@ -157,11 +188,15 @@ pub async fn authenticated(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = bearer(request.headers()) else {
+    let Credentials {
+        token,
+        provider_key,
+    } = credentials(request.headers());
+    let Some(token) = token else {
         return ApiError::new(
             401,
             "missing_token",
-            "a gateway token is required: send `Authorization: Bearer <token>` (create one with `portolan tokens create <name>`)",
+            "a gateway token is required: send `Authorization: Bearer <token>`, `x-portkey-api-key` or `x-api-key` (create one with `portolan tokens create <name>`)",
         )
         .into_response();
     };
@@ -192,6 +227,7 @@ pub async fn authenticated(
                     token_name: t.name,
                     scopes: t.scopes,
                     expires_at: t.expires_at,
+                    provider_key: None,
                 };
                 if let Ok(mut m) = state.tokens.entries.write() {
                     m.insert(hash, (caller.clone(), now, now));
@@ -234,6 +270,8 @@ pub async fn authenticated(
         )
         .into_response();
     }
+    let mut caller = caller;
+    caller.provider_key = provider_key.map(crate::secrets::SecretString::new);
     request.extensions_mut().insert(caller);
     next.run(request).await
 }

@@ -99,6 +99,17 @@ fn apply_caller(options: &mut CallOptions, caller: &Caller) {
         .insert("_gateway_token".into(), caller.token_name.clone());
     options.token = Some(caller.subject());
     options.scopes = Some(caller.scopes.clone());
+    // Portkey's rule: with the gateway key in `x-portkey-api-key`, `Authorization` carries the
+    // provider's key, used when a provider is named without a virtual key.
+    if let Some(key) = &caller.provider_key
+        && let Some(config) = options.config.as_mut()
+        && config.targets.is_empty()
+        && config.provider.is_some()
+        && config.virtual_key.is_none()
+        && config.api_key.is_none()
+    {
+        config.api_key = Some(crate::routing::config::CallerKey::new(key.expose()));
+    }
 }
 
 /// Whether a token limited to some prompts may use this prompt version.

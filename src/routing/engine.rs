@@ -18,7 +18,9 @@ use super::settings::EngineSettings;
 use crate::chat::{ChatRequest, Usage};
 use crate::pricing::PriceTable;
 use crate::providers::{Endpoint, ProviderError};
-use crate::store::{Backends, BudgetAlert, CacheStore, CallLog, Catalog, Governance, Store};
+use crate::store::{
+    Backends, BudgetAlert, CacheStore, CallLog, Catalog, Conversations, Governance, Store,
+};
 
 /// The routing engine. Cheap to clone; share one per process.
 #[derive(Clone)]
@@ -142,6 +144,11 @@ impl Engine {
 
     pub fn call_log(&self) -> &dyn CallLog {
         self.services.call_log()
+    }
+
+    /// Responses kept for the Responses API.
+    pub fn conversations(&self) -> &dyn Conversations {
+        self.services.conversations()
     }
 
     pub fn cache_store(&self) -> &dyn CacheStore {

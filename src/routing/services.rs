@@ -14,7 +14,8 @@ use crate::logs::CallRecord;
 use crate::pricing::{PriceTable, TokenUsage, cost_usd};
 use crate::providers::{self, Endpoint, ProviderError};
 use crate::store::{
-    Actor, Backends, BudgetAlert, CacheStore, CallLog, Catalog, Governance, Reservation,
+    Actor, Backends, BudgetAlert, CacheStore, CallLog, Catalog, Conversations, Governance,
+    Reservation,
 };
 
 pub(crate) struct Services {
@@ -77,6 +78,10 @@ impl Services {
 
     pub fn call_log(&self) -> &dyn CallLog {
         self.backends.calls.as_ref()
+    }
+
+    pub fn conversations(&self) -> &dyn Conversations {
+        self.backends.conversations.as_ref()
     }
 
     pub fn cache_store(&self) -> &dyn CacheStore {

@@ -47,6 +47,9 @@ pub struct EngineSettings {
     /// How long a budget reservation holds before a sweep charges its estimate and releases it
     /// (the process that made it died); a call outliving it is still settled exactly.
     pub reservation_lease_secs: u64,
+    /// Responses kept for the Responses API (`store: true`) are deleted after this many days
+    /// (0 keeps them).
+    pub responses_retention_days: u32,
 }
 
 impl Default for EngineSettings {
@@ -69,6 +72,7 @@ impl Default for EngineSettings {
             max_stream_bytes: BodyLimits::default().max_stream_bytes,
             max_attempts_per_call: 16,
             reservation_lease_secs: 900,
+            responses_retention_days: 30,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The storage boundary: what the routing engine, the runners and the gateway need from storage,
-//! cut by concern into four traits — the catalog (prompts, keys, tokens, settings), governance
+//! cut by concern into five traits — the catalog (prompts, keys, tokens, settings), governance
 //! (budgets, rate limits, reservations), the call log (writes in the background, queries,
-//! feedback) and the response cache (exact get, nearest, put, purge). The embedded SQLite store
+//! feedback), the response cache (exact get, nearest, put, purge) and kept conversations
+//! (the Responses API's stored responses). The embedded SQLite store
 //! implements all four ([`super::sqlite`]); a server database implements the same traits.
 //!
 //! The methods are async so an implementation never blocks the executor: SQLite's run on the
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::{Actor, BudgetAlert, GatewayToken, Refusal, RenderedPrompt, Reservation, Subject};
+use super::{
+    Actor, BudgetAlert, GatewayToken, Refusal, RenderedPrompt, Reservation, StoredResponse, Subject,
+};
 use crate::cache::{CacheEntry, SemanticMatch};
 use crate::chat::ChatResponse;
 use crate::error::Result;
@@ -128,6 +131,15 @@ pub trait CacheStore: Send + Sync {
     async fn purge_expired(&self, now_ms: i64) -> Result<usize>;
 }
 
+/// Responses kept for the Responses API's `store` and `previous_response_id`.
+#[async_trait]
+pub trait Conversations: Send + Sync {
+    /// Keeps `response`, deleting those older than `retention_days` (0 keeps all).
+    async fn save_response(&self, response: StoredResponse, retention_days: u32) -> Result<()>;
+    async fn get_response(&self, id: &str) -> Result<Option<StoredResponse>>;
+    async fn delete_response(&self, id: &str) -> Result<bool>;
+}
+
 /// One implementation of each storage concern, as the engine holds them.
 #[derive(Clone)]
 pub struct Backends {
@@ -135,4 +147,5 @@ pub struct Backends {
     pub governance: Arc<dyn Governance>,
     pub calls: Arc<dyn CallLog>,
     pub cache: Arc<dyn CacheStore>,
+    pub conversations: Arc<dyn Conversations>,
 }

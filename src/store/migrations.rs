@@ -240,6 +240,19 @@ CREATE TABLE reservations (
 CREATE INDEX reservations_expiry ON reservations(expires_at);
 "#;
 
+/// Responses kept for OpenAI's Responses API (`store` and `previous_response_id`).
+const V7: &str = r#"
+CREATE TABLE responses (
+    id          TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL,
+    owner       TEXT NOT NULL,     -- the gateway token that created it
+    previous_id TEXT,
+    items       TEXT NOT NULL,     -- JSON: the conversation up to and including its output
+    response    TEXT NOT NULL      -- JSON: the Response object
+) WITHOUT ROWID;
+CREATE INDEX responses_created ON responses(created_at);
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -248,11 +261,12 @@ fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Brings the database to the latest schema. Returns true when the database was brand new.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<bool> {

@@ -13,6 +13,7 @@ mod limits;
 mod migrations;
 mod prompts;
 mod response_cache;
+mod responses;
 mod samples;
 mod settings;
 pub mod sqlite;
@@ -31,7 +32,7 @@ use crate::secrets::MasterKey;
 use crate::template::CompiledPrompt;
 
 pub use audit::{Actor, AuditEntry};
-pub use backend::{Backends, CacheStore, CallLog, Catalog, Governance};
+pub use backend::{Backends, CacheStore, CallLog, Catalog, Conversations, Governance};
 pub use call_log::LogWriter;
 pub use compare_runs::{NewRun, RunSummary};
 pub use limits::{
@@ -41,6 +42,7 @@ pub use limits::{
 pub use migrations::SCHEMA_VERSION;
 pub use prompts::{CompiledVersion, RenderedPrompt};
 pub use response_cache::SqliteCache;
+pub use responses::StoredResponse;
 pub use tokens::{GatewayToken, NewToken, TokenScopes, hash_token};
 
 /// How a store is opened. [`StoreOptions::from_env`] reads the environment; tests set fields

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::backend::{Backends, CacheStore, CallLog, Catalog, Governance};
+use super::backend::{Backends, CacheStore, CallLog, Catalog, Conversations, Governance};
 use super::call_log::LogWriter;
 use super::response_cache::SqliteCache;
 use super::{
-    Actor, BudgetAlert, GatewayToken, Refusal, RenderedPrompt, Reservation, Store, Subject,
+    Actor, BudgetAlert, GatewayToken, Refusal, RenderedPrompt, Reservation, Store, StoredResponse,
+    Subject,
 };
 use crate::cache::{CacheEntry, SemanticMatch};
 use crate::chat::ChatResponse;
@@ -248,6 +249,23 @@ impl CacheStore for SqliteCacheStore {
     }
 }
 
+#[async_trait]
+impl Conversations for SqliteCatalog {
+    async fn save_response(&self, response: StoredResponse, retention_days: u32) -> Result<()> {
+        blocking(&self.0, move |s| s.save_response(&response, retention_days)).await
+    }
+
+    async fn get_response(&self, id: &str) -> Result<Option<StoredResponse>> {
+        let id = id.to_owned();
+        blocking(&self.0, move |s| s.get_response(&id)).await
+    }
+
+    async fn delete_response(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        blocking(&self.0, move |s| s.delete_response(&id)).await
+    }
+}
+
 async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -255,12 +273,13 @@ async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) 
 }
 
 impl Backends {
-    /// All four concerns on one SQLite store; the call log's writer starts now.
+    /// Every concern on one SQLite store; the call log's writer starts now.
     pub fn sqlite(store: Arc<Store>, log_retention_days: u32) -> Result<Backends> {
         let catalog = Arc::new(SqliteCatalog(store.clone()));
         Ok(Backends {
             catalog: catalog.clone(),
-            governance: catalog,
+            governance: catalog.clone(),
+            conversations: catalog,
             calls: Arc::new(SqliteCallLog::start(store.clone(), log_retention_days)?),
             cache: Arc::new(SqliteCacheStore(Arc::new(SqliteCache::new(store)))),
         })
