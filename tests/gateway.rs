@@ -14,19 +14,19 @@ use serde_json::{Value, json};
 
 const KEY: &str = "sk-gateway-test-0123456789abcdefghijkl";
 
-struct Gw {
+pub(crate) struct Gw {
     _dir: tempfile::TempDir,
-    store: Arc<Store>,
-    engine: Engine,
-    fake: FakeServer,
-    base: String,
-    token: String,
-    http: reqwest::Client,
+    pub(crate) store: Arc<Store>,
+    pub(crate) engine: Engine,
+    pub(crate) fake: FakeServer,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) http: reqwest::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Gw {
-    async fn start() -> Gw {
+    pub(crate) async fn start() -> Gw {
         Gw::start_with(GatewayConfig {
             port: 0,
             ..Default::default()
@@ -63,13 +63,13 @@ impl Gw {
         }
     }
 
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
     }
 
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)

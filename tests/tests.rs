@@ -7,6 +7,7 @@ mod cli_bundle;
 mod cli_calls;
 mod cli_keys;
 mod cli_prompts;
+mod dialects;
 mod engine;
 mod gateway;
 mod governance;

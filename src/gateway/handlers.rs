@@ -1,28 +1,27 @@
-//! The gateway's endpoints: OpenAI's chat completions, embeddings and models, prompts served by
+//! The gateway's own endpoints: OpenAI's chat completions, embeddings and models, prompts served by
 //! id or slug, feedback, and a health check.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::calls;
 use super::error::ApiError;
 use super::guard::Caller;
-use super::headers::{call_options, response_headers};
+use super::headers::call_options;
 use crate::chat::{ChatMessage, ChatRequest};
 use crate::prompts::VersionSelector;
-use crate::routing::{CallBody, CallOptions, ClientWatch, PromptRef};
+use crate::routing::{CallBody, CallOptions, PromptRef};
 
-fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+pub(super) fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -85,7 +84,7 @@ pub async fn chat_completions(
     serve_call(&state, request, options, started).await
 }
 
-fn forbidden(caller: &Caller, what: &str) -> ApiError {
+pub(super) fn forbidden(caller: &Caller, what: &str) -> ApiError {
     ApiError::new(
         403,
         "token_scope",
@@ -93,7 +92,7 @@ fn forbidden(caller: &Caller, what: &str) -> ApiError {
     )
 }
 
-fn apply_caller(options: &mut CallOptions, caller: &Caller) {
+pub(super) fn apply_caller(options: &mut CallOptions, caller: &Caller) {
     options
         .metadata
         .insert("_gateway_token".into(), caller.token_name.clone());
@@ -113,7 +112,12 @@ fn apply_caller(options: &mut CallOptions, caller: &Caller) {
 }
 
 /// Whether a token limited to some prompts may use this prompt version.
-fn prompt_allowed(caller: &Caller, prompt_id: &str, slug: &str, labels: &[String]) -> bool {
+pub(super) fn prompt_allowed(
+    caller: &Caller,
+    prompt_id: &str,
+    slug: &str,
+    labels: &[String],
+) -> bool {
     let p = &caller.scopes.prompts;
     p.is_empty()
         || p.iter().any(|entry| match entry.strip_prefix("label:") {
@@ -122,151 +126,24 @@ fn prompt_allowed(caller: &Caller, prompt_id: &str, slug: &str, labels: &[String
         })
 }
 
-/// A call that produced no answer, as the API error a client gets (with the trace id, and when
-/// to retry a 429).
-fn call_error(e: crate::routing::CallError) -> ApiError {
-    let status = e.status();
-    let code = match status {
-        504 => "upstream_timeout",
-        400 => "invalid_request",
-        403 => "token_scope",
-        404 => "not_found",
-        412 => "budget_exhausted",
-        446 => "guardrail",
-        499 => "client_closed",
-        s if s >= 500 => "upstream_failed",
-        _ => "upstream_error",
-    };
-    let mut err = ApiError::new(status, code, e.message);
-    err = err
-        .with_header("x-portkey-trace-id", e.trace_id.clone())
-        .with_header("x-portolan-trace-id", e.trace_id);
-    if let Some(ms) = e.retry_after_ms {
-        // Retry-After counts whole seconds: round up, never 0.
-        err = err.with_header("retry-after", ms.div_ceil(1000).max(1).to_string());
-    }
-    err
-}
-
+/// A chat call's answer as Chat Completions sends it: the completion, or its chunks as events.
 async fn serve_call(
     state: &AppState,
     request: ChatRequest,
     options: CallOptions,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    state
-        .requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // The call runs in a task of its own, so a client that disconnects does not cancel it
-    // half-way: it is finished, settled and logged (as 499, client closed request) whatever
-    // happens to this handler.
-    let mut options = options;
-    let watch = ClientWatch::new();
-    options.client = Some(watch.clone());
-    let guard = watch.guard();
-    let engine = state.engine.clone();
-    let task = tokio::spawn(async move { engine.chat(request, options).await });
-    let result = task.await.map_err(|e| {
-        tracing::error!(error = %e, "a gateway call stopped unexpectedly");
-        ApiError::new(
-            500,
-            "internal_error",
-            "the call stopped unexpectedly; see the gateway's log",
-        )
-    })?;
-    guard.answered();
-    let call = result.map_err(call_error)?;
-    let upstream_ms = call.info.upstream_us as f64 / 1000.0;
-    let gateway_ms = (started.elapsed().as_secs_f64() * 1000.0 - upstream_ms).max(0.0);
-    let hdrs = response_headers(&call.info, gateway_ms, upstream_ms);
-    let mut response = match call.body {
-        CallBody::Complete(resp) => axum::Json(resp).into_response(),
-        CallBody::Stream(stream) => {
-            let events = stream
-                .map(|item| match item {
-                    Ok(chunk) => (false, format!("data: {}\n\n", serde_json::to_string(&chunk).unwrap_or_default())),
-                    Err(e) => (
-                        true,
-                        format!(
-                            "data: {}\n\n",
-                            json!({"error": {"message": e.message, "type": "upstream_error", "code": "stream_failed", "param": null}})
-                        ),
-                    ),
-                })
-                .scan(false, |failed, (is_err, text)| {
-                    if *failed {
-                        return std::future::ready(None);
-                    }
-                    *failed = is_err;
-                    std::future::ready(Some((is_err, text)))
-                });
-            // `[DONE]` only after a stream that finished; a failed one ends with its error event.
-            let done = futures_util::stream::once(async { (false, "data: [DONE]\n\n".to_owned()) });
-            let ordered = events
-                .chain(done)
-                .scan(false, |failed, (is_err, text)| {
-                    if *failed {
-                        return std::future::ready(None);
-                    }
-                    *failed = is_err;
-                    std::future::ready(Some(text))
-                })
-                .boxed();
-            let body = until_closing(ordered, state.closing.clone())
-                .map(|t| Ok::<Bytes, Infallible>(Bytes::from(t)));
-            let mut r = Response::new(Body::from_stream(body));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("text/event-stream"),
-            );
-            r.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-cache"),
-            );
-            r
-        }
-    };
-    for (name, v) in hdrs {
-        response.headers_mut().insert(name, v);
-    }
-    Ok(response)
-}
-
-/// A stream's events until the gateway's drain deadline passes; then one error event that says
-/// so, and the end (the engine settles and logs the call as cut).
-fn until_closing(
-    events: futures_util::stream::BoxStream<'static, String>,
-    closing: tokio::sync::watch::Receiver<bool>,
-) -> impl futures_util::Stream<Item = String> + Send + 'static {
-    futures_util::stream::unfold(Some((events, closing)), |state| async move {
-        let (mut events, mut closing) = state?;
-        let cut = tokio::select! {
-            biased;
-            next = events.next() => Err(next),
-            // A gateway without a closer (the router alone) never closes.
-            _ = async {
-                if closing.wait_for(|c| *c).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            } => Ok(()),
-        };
-        match cut {
-            Err(next) => next.map(|e| (e, Some((events, closing)))),
-            Ok(()) => Some((
-                format!(
-                    "data: {}\n\n",
-                    json!({"error": {"message": "the gateway is shutting down; the stream was ended", "type": "upstream_error", "code": "gateway_shutdown", "param": null}})
-                ),
-                None,
-            )),
-        }
+    let (served, body) = calls::run(state, request, options, started).await?;
+    Ok(match body {
+        CallBody::Complete(answer) => served.with_headers(axum::Json(answer).into_response()),
+        CallBody::Stream(stream) => calls::event_stream(state, &served, stream, calls::ChatEvents),
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct PromptQuery {
-    version: Option<String>,
-    label: Option<String>,
+    pub version: Option<String>,
+    pub label: Option<String>,
 }
 
 fn selector(q: &PromptQuery) -> Result<VersionSelector, ApiError> {
@@ -284,7 +161,10 @@ fn selector(q: &PromptQuery) -> Result<VersionSelector, ApiError> {
 }
 
 /// `{id}` may carry `@12`, `@latest` or `@production`, as in Portkey's prompt ids.
-fn split_reference(id: &str, q: &PromptQuery) -> Result<(String, VersionSelector), ApiError> {
+pub(super) fn split_reference(
+    id: &str,
+    q: &PromptQuery,
+) -> Result<(String, VersionSelector), ApiError> {
     match id.split_once('@') {
         Some((base, sel)) => {
             let s = match sel.parse::<i64>() {
@@ -295,6 +175,33 @@ fn split_reference(id: &str, q: &PromptQuery) -> Result<(String, VersionSelector
         }
         None => Ok((id.to_owned(), selector(q)?)),
     }
+}
+
+/// Renders a prompt version the caller's token may use.
+pub(super) async fn render_allowed(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+    sel: &VersionSelector,
+    variables: &Map<String, Value>,
+) -> Result<crate::store::RenderedPrompt, ApiError> {
+    if !caller.scopes.prompts.is_empty() {
+        let version = state.engine.catalog().get_version(reference, sel).await?;
+        if !prompt_allowed(caller, &version.prompt_id, &version.slug, &version.labels) {
+            return Err(forbidden(
+                caller,
+                &format!(
+                    "may not use prompt '{}' version {}",
+                    version.slug, version.version
+                ),
+            ));
+        }
+    }
+    Ok(state
+        .engine
+        .catalog()
+        .render(reference, sel, variables)
+        .await?)
 }
 
 /// Renders a prompt with the body's `variables`; other body fields override the saved params.
@@ -320,23 +227,7 @@ async fn render_for_call(
         }
     };
     let (reference, sel) = split_reference(id, q)?;
-    if !caller.scopes.prompts.is_empty() {
-        let version = state.engine.catalog().get_version(&reference, &sel).await?;
-        if !prompt_allowed(caller, &version.prompt_id, &version.slug, &version.labels) {
-            return Err(forbidden(
-                caller,
-                &format!(
-                    "may not use prompt '{}' version {}",
-                    version.slug, version.version
-                ),
-            ));
-        }
-    }
-    let rendered = state
-        .engine
-        .catalog()
-        .render(&reference, &sel, &variables)
-        .await?;
+    let rendered = render_allowed(state, caller, &reference, &sel, &variables).await?;
     let mut request = ChatRequest {
         model: rendered.model.clone().unwrap_or_default(),
         messages: rendered
@@ -508,7 +399,7 @@ pub async fn embeddings(
         .engine
         .embeddings(&model, inputs, options)
         .await
-        .map_err(call_error)?;
+        .map_err(calls::call_error)?;
     let data: Vec<Value> = out
         .vectors
         .into_iter()
@@ -593,6 +484,6 @@ pub async fn not_found() -> ApiError {
     ApiError::new(
         404,
         "unknown_route",
-        "no such endpoint; see GET /v1/models, POST /v1/chat/completions, POST /v1/prompts/{id}/completions",
+        "no such endpoint; see GET /v1/models, POST /v1/chat/completions, /v1/responses, /v1/messages, /v1/completions, POST /v1/prompts/{id}/completions",
     )
 }

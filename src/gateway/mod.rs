@@ -3,10 +3,14 @@
 //! token, refuses non-local `Host` and foreign `Origin` headers, limits body sizes, never echoes
 //! secrets, and drains in-flight streams on shutdown.
 
+mod calls;
+mod completions;
 mod error;
 mod guard;
 mod handlers;
 mod headers;
+mod messages;
+mod responses;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -102,6 +106,14 @@ fn router_with(
             post(handlers::prompt_completions),
         )
         .route("/v1/prompts/{id}/render", post(handlers::prompt_render))
+        .route("/v1/completions", post(completions::create))
+        .route("/completions", post(completions::create))
+        .route("/v1/responses", post(responses::create))
+        .route("/responses", post(responses::create))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::get).delete(responses::delete),
+        )
         .route("/v1/models", get(handlers::list_models))
         .route("/v1/embeddings", post(handlers::embeddings))
         .route("/v1/feedback", post(handlers::feedback))
@@ -109,9 +121,19 @@ fn router_with(
             state.clone(),
             guard::authenticated,
         ));
+    // Anthropic's Messages API, whose errors (the gateway's own included) take Anthropic's shape.
+    let anthropic = Router::new()
+        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::authenticated,
+        ))
+        .route_layer(middleware::from_fn(messages::anthropic_errors));
     Router::new()
         .route("/healthz", get(handlers::healthz))
         .merge(api)
+        .merge(anthropic)
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
