@@ -458,6 +458,8 @@ pub struct ImportAction {
     pub new_versions: usize,
     /// Label moves: (label, version).
     pub labels: Vec<(String, i64)>,
+    /// The bundle's id, taken by a prompt of this library that had another.
+    pub adopted_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -471,7 +473,7 @@ impl ImportReport {
     pub fn changed(&self) -> bool {
         self.actions
             .iter()
-            .any(|a| a.change != "unchanged" || !a.labels.is_empty())
+            .any(|a| a.change != "unchanged" || !a.labels.is_empty() || a.adopted_id.is_some())
     }
 }
 
@@ -511,7 +513,9 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
     for f in &files {
         let slug = &f.prompt.name;
         let entry = manifest.as_ref().and_then(|m| m.prompts.get(slug));
-        let existing = match entry.and_then(|e| store.get_prompt(&e.id).ok()) {
+        // The bundle's version number, so `@N` names the same content wherever it is imported.
+        let bundle_version = entry.map(|e| e.version).filter(|v| *v >= 1);
+        let mut existing = match entry.and_then(|e| store.get_prompt(&e.id).ok()) {
             Some(p) if &p.slug == slug => Some(p),
             _ => store.get_prompt(slug).ok(),
         };
@@ -520,7 +524,22 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
             change: "unchanged".into(),
             new_versions: 0,
             labels: Vec::new(),
+            adopted_id: None,
         };
+        // The same prompt under another id here (a sample seeded by an older version, a prompt
+        // made by hand before the bundle arrived): it takes the bundle's id, so calls by id work
+        // the same on every machine.
+        if let (Some(p), Some(e)) = (&existing, entry)
+            && p.id != e.id
+            && crate::store::is_prompt_id(&e.id)
+            && store.get_prompt(&e.id).is_err()
+        {
+            action.adopted_id = Some(e.id.clone());
+            if !options.dry_run {
+                store.rekey_prompt(&p.id, &e.id, &options.actor)?;
+                existing = Some(store.get_prompt(&e.id)?);
+            }
+        }
         let target_version: i64;
         let mut replayed = false;
         match &existing {
@@ -541,16 +560,18 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
                 };
                 replayed = steps.len() > 1;
                 action.new_versions = steps.len();
-                target_version = steps.len() as i64;
+                target_version = (steps.len() as i64).max(bundle_version.unwrap_or(0));
                 if !options.dry_run {
-                    let mut first = true;
+                    let last = steps.len() - 1;
                     let mut id = String::new();
-                    for (at, msg, content) in steps {
+                    for (i, (at, msg, content)) in steps.into_iter().enumerate() {
                         let msg = msg
                             .map(|m| first_line(&m))
                             .unwrap_or_else(|| format!("Imported from {}", f.file));
                         let at = at.unwrap_or_else(Utc::now);
-                        if first {
+                        // The file's content gets the bundle's version number.
+                        let number = if i == last { bundle_version } else { None };
+                        if i == 0 {
                             id = store
                                 .create_prompt_as(
                                     slug,
@@ -558,12 +579,19 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
                                     content,
                                     Some(&msg),
                                     at,
+                                    number,
                                     &options.actor,
                                 )?
                                 .prompt_id;
-                            first = false;
                         } else {
-                            store.save_version_at(&id, content, Some(&msg), at, &options.actor)?;
+                            store.save_version_at(
+                                &id,
+                                content,
+                                Some(&msg),
+                                at,
+                                number,
+                                &options.actor,
+                            )?;
                         }
                     }
                 }
@@ -575,12 +603,14 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
                 } else {
                     action.change = "update".into();
                     action.new_versions = 1;
-                    target_version = latest.version + 1;
+                    target_version = (latest.version + 1).max(bundle_version.unwrap_or(0));
                     if !options.dry_run {
-                        store.save_version(
+                        store.save_version_at(
                             &p.id,
                             &f.prompt.content,
                             Some(&format!("Imported from {}", f.file)),
+                            Utc::now(),
+                            bundle_version,
                             &options.actor,
                         )?;
                     }

@@ -34,6 +34,14 @@ pub enum Error {
     #[error("a prompt with slug '{0}' already exists")]
     DuplicateSlug(String),
 
+    #[error(
+        "'{0}' is not a prompt id (prompt ids are `pr_` followed by letters, digits or `_`, at most 40 characters)"
+    )]
+    InvalidPromptId(String),
+
+    #[error("the prompt id '{0}' already belongs to another prompt of this library")]
+    PromptIdTaken(String),
+
     #[error("'{value}' is not a valid {what}: {rule}")]
     InvalidName {
         what: &'static str,
@@ -202,6 +210,8 @@ impl Error {
             Error::VersionNotFound { .. } => "version_not_found",
             Error::LabelNotFound { .. } => "label_not_found",
             Error::DuplicateSlug(_) => "duplicate_slug",
+            Error::InvalidPromptId(_) => "invalid_prompt_id",
+            Error::PromptIdTaken(_) => "prompt_id_taken",
             Error::InvalidName { .. } => "invalid_name",
             Error::TemplateSyntax { .. } | Error::TemplateSyntaxNoPosition { .. } => {
                 "template_syntax"

@@ -1,5 +1,7 @@
 //! The sample prompts in the repository's `prompts/` bundle, embedded in the binary so a first
-//! run has something real to try (the store imports them into a brand-new library).
+//! run has something real to try (the store imports them into a brand-new library), with the
+//! ids its manifest gives them: a sample has the same id on every machine, so a call by id works
+//! everywhere and a bundle exported from a fresh library is the sample bundle itself.
 
 use include_dir::{Dir, include_dir};
 
@@ -22,6 +24,31 @@ pub fn sample_files() -> Vec<(&'static str, &'static str)> {
     files
 }
 
+/// The sample prompts' ids by slug, from the bundle's manifest.
+pub fn sample_ids() -> std::collections::BTreeMap<String, String> {
+    let Some(text) = SAMPLES
+        .get_file("portolan.toml")
+        .and_then(|f| f.contents_utf8())
+    else {
+        return Default::default();
+    };
+    let Ok(manifest) = text.parse::<toml::Table>() else {
+        return Default::default();
+    };
+    manifest
+        .get("prompts")
+        .and_then(|p| p.as_table())
+        .map(|prompts| {
+            prompts
+                .iter()
+                .filter_map(|(slug, entry)| {
+                    Some((slug.clone(), entry.get("id")?.as_str()?.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,6 +63,10 @@ mod tests {
             let file = prompt_file::parse(text, Path::new(name)).unwrap();
             assert_eq!(prompt_file::file_name(&file.name), name);
             file.content.validate().unwrap();
+            assert!(
+                sample_ids().contains_key(&file.name),
+                "{name} has an id in prompts/portolan.toml"
+            );
             assert_eq!(
                 prompt_file::render(&file),
                 text,

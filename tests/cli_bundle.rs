@@ -344,3 +344,84 @@ fn no_secret_reaches_a_bundle_or_its_history() {
     assert!(!String::from_utf8_lossy(&files).contains(secret) && !history.contains(secret));
     assert!(!history.contains("SECRETSECRET"));
 }
+
+#[test]
+fn a_fresh_library_exports_the_sample_bundle_byte_for_byte() {
+    let env = Env::new();
+    let out = tempfile::tempdir().unwrap();
+    env.ok(&["bundle", "export", out.path().to_str().unwrap()]);
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    assert_eq!(tree(out.path()), tree(&samples));
+}
+
+#[test]
+fn prompt_ids_and_version_numbers_travel_with_the_bundle() {
+    // Machine A: a prompt of its own, and a sample edited twice (version 3).
+    let a = Env::new();
+    let file = a.write_str(
+        "greet.prompt.md",
+        &prompt_file("greet", "Be kind.", "Greet {{name}}."),
+    );
+    a.ok(&["prompts", "create", "greet", "--file", &file]);
+    let shown = a.ok(&["prompts", "show", "summarize", "--raw"]);
+    for (i, text) in ["Write at most", "Write no more than"].iter().enumerate() {
+        let edited = a.write_str(
+            &format!("s{i}.prompt.md"),
+            &shown.replace("Write exactly", text),
+        );
+        a.ok(&["prompts", "save", "summarize", "--file", &edited]);
+    }
+    let bundle = tempfile::tempdir().unwrap();
+    let dir = bundle.path().to_str().unwrap();
+    a.ok(&["bundle", "export", dir]);
+    let exported = tree(bundle.path());
+    let ids = |env: &Env| -> BTreeMap<String, String> {
+        env.json(&["prompts", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["slug"].as_str().unwrap().to_owned(),
+                    p["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    // Machine B already has a `greet` of its own making (another id): it adopts the bundle's.
+    let b = Env::new();
+    let own = b.write_str(
+        "greet.prompt.md",
+        &prompt_file("greet", "Be brief.", "Hi {{name}}."),
+    );
+    b.ok(&["prompts", "create", "greet", "--file", &own]);
+    assert_ne!(ids(&b)["greet"], ids(&a)["greet"]);
+    let report = b.ok(&["bundle", "import", dir]);
+    assert!(report.contains("adopt"), "{report}");
+    assert_eq!(ids(&b), ids(&a), "every prompt has the bundle's id");
+    // `@3` is the same content on both machines, and `greet`'s own version 1 is still there.
+    assert_eq!(
+        b.ok(&[
+            "prompts",
+            "show",
+            &ids(&a)["summarize"],
+            "--version",
+            "3",
+            "--raw"
+        ]),
+        a.ok(&["prompts", "show", "summarize", "--version", "3", "--raw"])
+    );
+    assert!(
+        b.ok(&["prompts", "show", "greet", "--version", "1", "--raw"])
+            .contains("Be brief.")
+    );
+
+    // Importing into a fresh machine and exporting again gives the bundle back, byte for byte.
+    let c = Env::new();
+    c.ok(&["bundle", "import", dir]);
+    let again = tempfile::tempdir().unwrap();
+    c.ok(&["bundle", "export", again.path().to_str().unwrap()]);
+    assert_eq!(tree(again.path()), exported);
+    assert_eq!(ids(&c), ids(&a));
+}

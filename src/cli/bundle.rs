@@ -117,6 +117,9 @@ pub fn run(store: Store, cmd: BundleCmd) -> CliResult {
             }
             let verb = if dry_run { "would " } else { "" };
             for a in &report.actions {
+                if let Some(id) = &a.adopted_id {
+                    println!("{verb}adopt   {} takes the bundle's id {id}", a.slug);
+                }
                 match a.change.as_str() {
                     "create" => println!(
                         "{verb}create  {} ({} version{})",

@@ -40,7 +40,7 @@ pub use limits::{
     SubjectKind, UnknownPeriod, Window,
 };
 pub use migrations::SCHEMA_VERSION;
-pub use prompts::{CompiledVersion, RenderedPrompt};
+pub use prompts::{CompiledVersion, RenderedPrompt, is_prompt_id};
 pub use response_cache::SqliteCache;
 pub use responses::StoredResponse;
 pub use tokens::{GatewayToken, NewToken, TokenScopes, hash_token};

@@ -29,6 +29,14 @@ pub struct RenderedPrompt {
 
 const PARTIAL_DEPTH_LIMIT: usize = 16;
 
+/// Whether `id` has the shape of a prompt id (`pr_` and letters, digits or `_`).
+pub fn is_prompt_id(id: &str) -> bool {
+    id.starts_with("pr_")
+        && id.len() > 3
+        && id.len() <= 40
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 impl Store {
     /// Creates a prompt with `content` as version 1.
     pub fn create_prompt(
@@ -38,11 +46,13 @@ impl Store {
         message: Option<&str>,
         actor: &Actor,
     ) -> Result<SaveOutcome> {
-        self.create_prompt_as(slug, None, content, message, now(), actor)
+        self.create_prompt_as(slug, None, content, message, now(), None, actor)
     }
 
     /// As [`Store::create_prompt`], keeping a given id (a bundle's, so calls by id keep working
-    /// on another machine) when it is free, and a given creation time.
+    /// on another machine) when it is free, a given creation time, and a given first version
+    /// number (a bundle's, so `@N` names the same content on every machine that imported it).
+    #[allow(clippy::too_many_arguments)]
     pub fn create_prompt_as(
         &self,
         slug: &str,
@@ -50,6 +60,7 @@ impl Store {
         content: &PromptContent,
         message: Option<&str>,
         at: chrono::DateTime<chrono::Utc>,
+        number: Option<i64>,
         actor: &Actor,
     ) -> Result<SaveOutcome> {
         validate_slug("prompt slug", slug)?;
@@ -64,11 +75,7 @@ impl Store {
         if exists {
             return Err(Error::DuplicateSlug(slug.to_owned()));
         }
-        let wanted = id.filter(|i| {
-            i.starts_with("pr_")
-                && i.len() <= 40
-                && i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        });
+        let wanted = id.filter(|i| is_prompt_id(i));
         let taken = match wanted {
             Some(i) => tx.query_row(
                 "SELECT EXISTS(SELECT 1 FROM prompts WHERE id = ?1)",
@@ -82,11 +89,12 @@ impl Store {
             _ => new_id("pr"),
         };
         let at = fmt_time(&at);
+        let version = number.unwrap_or(1).max(1);
         tx.execute(
             "INSERT INTO prompts(id, slug, created_at, updated_at) VALUES(?1, ?2, ?3, ?3)",
             params![id, slug, at],
         )?;
-        insert_version(&tx, &id, 1, content, message, &at)?;
+        insert_version(&tx, &id, version, content, message, &at)?;
         self.audit(
             &tx,
             actor,
@@ -95,7 +103,7 @@ impl Store {
                 object_kind: "prompt",
                 object_id: Some(&id),
                 object_name: Some(slug),
-                details: serde_json::json!({"version": 1, "message": message}),
+                details: serde_json::json!({"version": version, "message": message}),
             },
         )?;
         tx.commit()?;
@@ -103,7 +111,7 @@ impl Store {
         Ok(SaveOutcome {
             prompt_id: id,
             slug: slug.to_owned(),
-            version: 1,
+            version,
             created: true,
         })
     }
@@ -117,17 +125,19 @@ impl Store {
         message: Option<&str>,
         actor: &Actor,
     ) -> Result<SaveOutcome> {
-        self.save_version_at(reference, content, message, now(), actor)
+        self.save_version_at(reference, content, message, now(), None, actor)
     }
 
     /// As [`Store::save_version`], with the version's creation time given (bundle imports keep
-    /// the times of the history they replay).
+    /// the times of the history they replay) and, when `number` is above the next version, that
+    /// number (a bundle's: the versions in between are not in this library).
     pub fn save_version_at(
         &self,
         reference: &str,
         content: &PromptContent,
         message: Option<&str>,
         at: chrono::DateTime<chrono::Utc>,
+        number: Option<i64>,
         actor: &Actor,
     ) -> Result<SaveOutcome> {
         content.validate()?;
@@ -148,7 +158,7 @@ impl Store {
                 created: false,
             });
         }
-        let version = latest + 1;
+        let version = (latest + 1).max(number.unwrap_or(0));
         let at = fmt_time(&at);
         insert_version(&tx, &id, version, content, message, &at)?;
         tx.execute(
@@ -174,6 +184,74 @@ impl Store {
             version,
             created: true,
         })
+    }
+
+    /// Gives prompt `reference` the id `new_id` (a bundle's, so calls by id work the same on
+    /// every machine that imported it), with its versions, labels, logged calls and saved runs.
+    /// Refused when `new_id` is not a prompt id or belongs to another prompt.
+    pub fn rekey_prompt(&self, reference: &str, new_id: &str, actor: &Actor) -> Result<()> {
+        if !is_prompt_id(new_id) {
+            return Err(Error::InvalidPromptId(new_id.to_owned()));
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let (old_id, slug) = resolve(&tx, reference)?;
+        if old_id == new_id {
+            return Ok(());
+        }
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM prompts WHERE id = ?1)",
+            [new_id],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(Error::PromptIdTaken(new_id.to_owned()));
+        }
+        // Versions are immutable (no UPDATE): the rows are copied under the new id and the old
+        // prompt deleted; the slug is free for the copy only once the old row is gone.
+        tx.execute(
+            "INSERT INTO prompts(id, slug, created_at, updated_at)
+             SELECT ?2, ?2, created_at, updated_at FROM prompts WHERE id = ?1",
+            params![old_id, new_id],
+        )?;
+        tx.execute(
+            "INSERT INTO prompt_versions(prompt_id, version, content, content_hash, model, description, message, created_at)
+             SELECT ?2, version, content, content_hash, model, description, message, created_at
+             FROM prompt_versions WHERE prompt_id = ?1",
+            params![old_id, new_id],
+        )?;
+        tx.execute(
+            "INSERT INTO prompt_labels(prompt_id, name, version, updated_at)
+             SELECT ?2, name, version, updated_at FROM prompt_labels WHERE prompt_id = ?1",
+            params![old_id, new_id],
+        )?;
+        tx.execute("DELETE FROM prompts WHERE id = ?1", [&old_id])?;
+        tx.execute(
+            "UPDATE prompts SET slug = ?2 WHERE id = ?1",
+            params![new_id, slug],
+        )?;
+        tx.execute(
+            "UPDATE calls SET prompt_id = ?2 WHERE prompt_id = ?1",
+            params![old_id, new_id],
+        )?;
+        tx.execute(
+            "UPDATE compare_runs SET prompt_id = ?2 WHERE prompt_id = ?1",
+            params![old_id, new_id],
+        )?;
+        self.audit(
+            &tx,
+            actor,
+            Change {
+                action: "prompt.rekey",
+                object_kind: "prompt",
+                object_id: Some(new_id),
+                object_name: Some(&slug),
+                details: serde_json::json!({"previous_id": old_id}),
+            },
+        )?;
+        tx.commit()?;
+        self.touch();
+        Ok(())
     }
 
     /// All prompts, by slug.
@@ -620,4 +698,82 @@ fn collect_partials(
         stack.pop();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Message, Role};
+
+    fn content(text: &str) -> PromptContent {
+        PromptContent {
+            messages: vec![Message::new(Role::User, text)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rekeying_moves_versions_labels_and_logged_calls_and_refuses_taken_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(
+            dir.path(),
+            super::super::StoreOptions {
+                seed_samples: false,
+                use_keyring: false,
+                master_key: Some("ab".repeat(32)),
+            },
+        )
+        .unwrap();
+        let a = store
+            .create_prompt("greet", &content("Hi {{name}}"), None, &Actor::Cli)
+            .unwrap();
+        store
+            .save_version("greet", &content("Hello {{name}}"), None, &Actor::Cli)
+            .unwrap();
+        store
+            .set_label("greet", 1, "production", &Actor::Cli)
+            .unwrap();
+        store
+            .conn()
+            .execute(
+                "INSERT INTO calls(id, trace_id, created_at, source, prompt_id, status, success, stream, cache_status, latency_ms, retry_count)
+                 VALUES('c1', 't1', 0, 'cli', ?1, 200, 1, 0, 'MISS', 1, 0)",
+                [&a.prompt_id],
+            )
+            .unwrap();
+        store
+            .rekey_prompt("greet", "pr_sharedid0001", &Actor::Cli)
+            .unwrap();
+        let p = store.get_prompt("greet").unwrap();
+        assert_eq!(p.id, "pr_sharedid0001");
+        assert_eq!(p.latest_version, 2);
+        assert_eq!(p.labels[0].name, "production");
+        assert_eq!(p.labels[0].version, 1);
+        assert!(store.get_prompt(&a.prompt_id).is_err());
+        let moved: String = store
+            .conn()
+            .query_row("SELECT prompt_id FROM calls WHERE id = 'c1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(moved, "pr_sharedid0001");
+        // Versions stay immutable afterwards; a taken or malformed id is refused.
+        assert!(
+            store
+                .conn()
+                .execute("UPDATE prompt_versions SET content = 'x'", [])
+                .is_err()
+        );
+        store
+            .create_prompt("other", &content("x"), None, &Actor::Cli)
+            .unwrap();
+        assert!(matches!(
+            store.rekey_prompt("other", "pr_sharedid0001", &Actor::Cli),
+            Err(Error::PromptIdTaken(_))
+        ));
+        assert!(matches!(
+            store.rekey_prompt("other", "../etc", &Actor::Cli),
+            Err(Error::InvalidPromptId(_))
+        ));
+    }
 }
