@@ -62,15 +62,21 @@ if ! command -v tauri-driver >/dev/null 2>&1; then
   cargo install tauri-driver --locked --version 2.1.0 --quiet
 fi
 
-# The official OpenAI SDKs, for the gateway's compatibility tests (tests/sdk), in a virtualenv
-# so the system Python stays untouched.
-if [ ! -x tests/sdk/.venv/bin/python ] || ! tests/sdk/.venv/bin/python -c "import openai" >/dev/null 2>&1; then
-  echo "setup: installing the openai Python package (tests/sdk/.venv)"
+# The client libraries of the gateway's compatibility tests (tests/sdk): Python ones in a
+# virtualenv (the system Python stays untouched), npm ones in tests/sdk/node_modules; installed
+# again whenever their lists change.
+py_stamp=tests/sdk/.venv/.portolan-installed
+py_hash() { sha256sum < tests/sdk/requirements.txt | cut -d' ' -f1; }
+if [ ! -x tests/sdk/.venv/bin/python ] || [ "$(cat "$py_stamp" 2>/dev/null)" != "$(py_hash)" ]; then
+  echo "setup: installing the Python client libraries (tests/sdk/requirements.txt into tests/sdk/.venv)"
   python3 -m venv tests/sdk/.venv
-  tests/sdk/.venv/bin/python -m pip install --quiet --disable-pip-version-check openai
+  tests/sdk/.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+  py_hash > "$py_stamp"
 fi
-if [ ! -f tests/sdk/node_modules/openai/package.json ]; then
-  echo "setup: installing the openai npm package (tests/sdk)"
+js_stamp=tests/sdk/node_modules/.portolan-installed
+js_hash() { cat tests/sdk/package.json tests/sdk/package-lock.json | sha256sum | cut -d' ' -f1; }
+if [ "$(cat "$js_stamp" 2>/dev/null)" != "$(js_hash)" ]; then
+  echo "setup: installing the npm client libraries (tests/sdk)"
   (cd tests/sdk && npm install --no-audit --no-fund --silent)
+  js_hash > "$js_stamp"
 fi
-

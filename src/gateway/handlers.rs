@@ -425,8 +425,10 @@ pub async fn feedback(
         return Err(forbidden(&caller, "is read-only"));
     }
     let value = read_json(body)?;
+    // Portkey's Node SDK sends `traceID`, its Python SDK `trace_id`.
     let trace = value
         .get("trace_id")
+        .or_else(|| value.get("traceID"))
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_request("`trace_id` is required"))?;
     let score = value

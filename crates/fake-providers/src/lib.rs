@@ -35,6 +35,9 @@
 //! counting pop nothing. Requests rejected by validation (auth, missing
 //! `anthropic-version`/`max_tokens`/`api-version`, bad JSON) do not pop.
 //!
+//! Tests in other languages script the server over HTTP: `POST /__fake/push` queues behaviours
+//! given as JSON and `GET /__fake/last` returns the last model request (see [`behavior_from_json`]).
+//!
 //! # Token accounting
 //!
 //! Prompt tokens are the whitespace-separated words of all message texts
@@ -52,6 +55,7 @@ mod anthropic;
 mod behavior;
 mod body;
 mod conn;
+mod control;
 mod gemini;
 mod openai;
 mod respond;
@@ -68,6 +72,7 @@ use axum::Router;
 use tokio::sync::oneshot;
 
 pub use behavior::{Behavior, RecordedRequest};
+pub use control::behavior_from_json;
 
 use conn::{ConnMeta, KillListener};
 use state::Shared;

@@ -46,6 +46,9 @@ pub(crate) async fn dispatch(
             .or_insert(value);
     }
     let path = parts.uri.path().to_string();
+    if path.starts_with(crate::control::PREFIX) {
+        return crate::control::handle(&shared, parts.method == Method::POST, &path, json.as_ref());
+    }
     let query = parts.uri.query().map(str::to_string);
     shared.record(RecordedRequest {
         method: parts.method.as_str().to_string(),
