@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Gateway benchmark: a fast fake upstream (crates/fake-providers' fake-upstream) measured directly
 # and through `portolan serve` (request logging on, pinned to one core), with wrk from Debian's
-# packages. Prints one table. Every load run is bounded by duration; everything listens on
+# packages. Prints one table for chat completions, then one row set per other API the gateway
+# speaks (the Responses API, Anthropic's Messages API), each against the same upstream chat call. Every load run is bounded by duration; everything listens on
 # 127.0.0.1 only and is stopped at the end.
 #   bench/gateway.sh            (DURATION=5 seconds per wrk run by default)
 set -euo pipefail
@@ -51,8 +52,8 @@ hwm() { awk '/^VmHWM/ {print int($2/1024)}' "/proc/$GW_PID/status"; }
 idle_mb=$(rss)
 
 # wrk prints latency percentiles with --latency; pick p50 / p99 (in ms) and requests/s.
-run_wrk() { # url conns token
-  AUTH_TOKEN=$3 taskset -c "$LOAD_CORE" wrk -t1 -c"$2" -d"${DURATION}s" --latency -s bench/post.lua "$1" 2>/dev/null
+run_wrk() { # url conns token [body]
+  BODY=${4:-} AUTH_TOKEN=$3 taskset -c "$LOAD_CORE" wrk -t1 -c"$2" -d"${DURATION}s" --latency -s bench/post.lua "$1" 2>/dev/null
 }
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v+0 } else if (v ~ /s$/) { sub(/s$/, "", v); print v*1000 } else print v }'; }
 pct() { echo "$1" | awk -v p="$2" '$1 == p {print $2}'; }
@@ -66,10 +67,11 @@ peak_mb=$(hwm)
 errors=$(echo "$g32" | awk '/Non-2xx/ {print $5}')
 
 # Streaming time to first byte, median of 50 sequential requests each way.
-ttfb() { # url auth
+ttfb() { # url auth [body]
+  local body=${3:-'{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say ok"}]}'}
   for _ in $(seq 50); do
     curl -s -o /dev/null -w '%{time_starttransfer}\n' -X POST "$1" -H "Authorization: Bearer $2" -H 'content-type: application/json' \
-      -d '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say ok"}]}'
+      -d "$body"
   done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]*1000}'
 }
 t_direct=$(ttfb "$UPSTREAM/v1/chat/completions" "$UPSTREAM_KEY")
@@ -88,5 +90,30 @@ printf '%-44s %12s %12s %12s\n' "stream time to first byte, median (ms)" "$t_dir
 printf '%-44s %12s %12s %12s\n' "memory idle / peak (MB RSS)" "-" "$idle_mb / $peak_mb" "-"
 printf '%-44s %12s %12s %12s\n' "start to first answered request (ms)" "-" "$startup_ms" "-"
 printf '%-44s %12s %12s %12s\n' "non-2xx answers at concurrency 32" "-" "${errors:-0}" "-"
+
+# The other APIs: the same upstream chat call, translated. `added` is against the direct chat call
+# above; the chat row is repeated for comparison.
+RESPONSES='{"model":"gpt-4o-mini","input":"Say ok","store":false}'
+RESPONSES_STORED='{"model":"gpt-4o-mini","input":"Say ok"}'
+MESSAGES='{"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"Say ok"}]}'
+api_row() { # name path body stream-body
+  local c1 c32 t
+  c1=$(run_wrk "$GW$2" 1 "$PORTOLAN_TOKEN" "$3")
+  c32=$(run_wrk "$GW$2" 32 "$PORTOLAN_TOKEN" "$3")
+  t=$(ttfb "$GW$2" "$PORTOLAN_TOKEN" "$4")
+  printf '%-26s %10s %12s %12s %14s\n' "$1" "$(rps "$c32")" \
+    "$(awk -v a="$(to_ms "$(pct "$c1" 50%)")" -v b="$d1p50" 'BEGIN{printf "%.3f", a-b}')" \
+    "$(awk -v a="$(to_ms "$(pct "$c1" 99%)")" -v b="$d1p99" 'BEGIN{printf "%.3f", a-b}')" \
+    "$(awk -v a="$t" -v b="$t_direct" 'BEGIN{printf "%.3f", a-b}')"
+}
+printf '\nEvery API the gateway speaks, on the same upstream chat call (added = gateway minus direct)\n'
+printf '%-26s %10s %12s %12s %14s\n' "API" "req/s c=32" "added p50 c=1" "added p99 c=1" "added TTFB (ms)"
+printf '%-26s %10s %12s %12s %14s\n' "chat completions" "$(rps "$g32")" \
+  "$(awk -v a="$g1p50" -v b="$d1p50" 'BEGIN{printf "%.3f", a-b}')" \
+  "$(awk -v a="$g1p99" -v b="$d1p99" 'BEGIN{printf "%.3f", a-b}')" \
+  "$(awk -v a="$t_gw" -v b="$t_direct" 'BEGIN{printf "%.3f", a-b}')"
+api_row "responses (store: false)" /v1/responses "$RESPONSES" '{"model":"gpt-4o-mini","input":"Say ok","store":false,"stream":true}'
+api_row "responses (stored)" /v1/responses "$RESPONSES_STORED" '{"model":"gpt-4o-mini","input":"Say ok","stream":true}'
+api_row "anthropic messages" /v1/messages "$MESSAGES" '{"model":"gpt-4o-mini","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"Say ok"}]}'
 logged=$("$BIN" logs --limit 1 --json | grep -c '"id"' || true)
 echo "(calls were logged: $([ "$logged" -ge 1 ] && echo yes || echo no))"

@@ -305,3 +305,32 @@ fn budgets_limits_scoped_tokens_pii_and_audit_from_the_cli() {
     assert!(!serde_json::to_string(&audit).unwrap().contains(SECRET));
     assert!(env.ok(&["audit"]).contains("key.budget"));
 }
+
+#[test]
+fn engine_settings_are_shown_and_set_by_name_with_clear_errors() {
+    let env = Env::new();
+    let shown = env.ok(&["settings", "show"]);
+    assert!(shown.contains("responses_retention_days"), "{shown}");
+    env.ok(&["settings", "set", "responses_retention_days", "7"]);
+    env.ok(&[
+        "settings",
+        "set",
+        "embedding_model",
+        "ollama/nomic-embed-text",
+    ]);
+    let v = env.json(&["settings", "show", "--json"]);
+    assert_eq!(v["responses_retention_days"], 7);
+    assert_eq!(v["embedding_model"], "ollama/nomic-embed-text");
+    let e = env.fails(&["settings", "set", "retention", "7"]);
+    assert!(
+        e.contains("no setting 'retention'") && e.contains("responses_retention_days"),
+        "{e}"
+    );
+    let e = env.fails(&["settings", "set", "responses_retention_days", "soon"]);
+    assert!(e.contains("does not fit"), "{e}");
+    // Nothing was changed by the refused ones.
+    assert_eq!(
+        env.json(&["settings", "show", "--json"])["responses_retention_days"],
+        7
+    );
+}

@@ -116,6 +116,15 @@ async fn responses_answer_keep_and_continue_a_conversation() {
             ("user".into(), "Its population?".into())
         ]
     );
+    // Written to the library in the background (readable from memory until then).
+    g.engine.flush_logs_async().await;
+    let kept = g
+        .store
+        .get_response(second["id"].as_str().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.previous_id.as_deref(), Some(id));
+    assert_eq!(kept.items.len(), 4, "{:?}", kept.items);
     // Another token does not see it; `store: false` keeps nothing; delete removes it.
     let other = g.store.create_token("other", &Actor::Cli).unwrap().secret;
     let r = g

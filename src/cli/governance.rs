@@ -205,6 +205,41 @@ pub fn pii(store: &Store, mode: &str, restore: bool) -> CliResult {
     Ok(())
 }
 
+pub fn show_settings(store: &Store, json: bool) -> CliResult {
+    let settings = EngineSettings::load(store)?;
+    if json {
+        return print_json(&settings);
+    }
+    if let serde_json::Value::Object(fields) = serde_json::to_value(&settings)? {
+        for (name, value) in fields {
+            println!("{name:<26} {value}");
+        }
+    }
+    Ok(())
+}
+
+pub fn set_setting(store: &Store, name: &str, value: &str) -> CliResult {
+    let mut fields = match serde_json::to_value(EngineSettings::load(store)?)? {
+        serde_json::Value::Object(fields) => fields,
+        _ => unreachable!("settings serialise as an object"),
+    };
+    if !fields.contains_key(name) {
+        let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+        return Err(CliError::Usage(format!(
+            "there is no setting '{name}'; the settings are {}",
+            known.join(", ")
+        )));
+    }
+    let parsed =
+        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+    fields.insert(name.to_owned(), parsed);
+    let settings: EngineSettings = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| CliError::Usage(format!("'{value}' does not fit setting '{name}': {e}")))?;
+    settings.save(store, &Actor::Cli)?;
+    println!("{name} = {value}");
+    Ok(())
+}
+
 pub fn audit(store: &Store, limit: u32, json: bool) -> CliResult {
     let entries = store.audit_entries(limit)?;
     if json {

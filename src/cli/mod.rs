@@ -87,6 +87,14 @@ enum SettingsCmd {
         #[arg(long)]
         restore: bool,
     },
+    /// Print every engine setting (retries, timeouts, logging, limits, retention…)
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change one engine setting, e.g. `settings set responses_retention_days 7`; the value is
+    /// JSON (numbers, true/false, null, "text") or else plain text
+    Set { name: String, value: String },
 }
 
 #[derive(Args, Debug)]
@@ -247,6 +255,10 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Status { json } => status(&store, json),
         Command::Settings(SettingsCmd::Pii { mode, restore }) => {
             governance::pii(&store, &mode, restore)
+        }
+        Command::Settings(SettingsCmd::Show { json }) => governance::show_settings(&store, json),
+        Command::Settings(SettingsCmd::Set { name, value }) => {
+            governance::set_setting(&store, &name, &value)
         }
         Command::Audit { limit, json } => governance::audit(&store, limit, json),
         Command::Run(args) => calls::run(store, args),

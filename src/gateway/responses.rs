@@ -127,7 +127,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let request: ResponsesRequest = dialect::parse(read_json(body)?).map_err(unsupported)?;
+    let mut request: ResponsesRequest = dialect::parse(read_json(body)?).map_err(unsupported)?;
     if caller.scopes.read_only {
         return Err(forbidden(
             &caller,
@@ -198,19 +198,14 @@ pub async fn create(
         });
     }
     apply_caller(&mut options, &caller);
-    let meta = ResponseMeta {
-        id: dialect::new_response_id(),
-        created_at: chrono::Utc::now().timestamp(),
-        model: chat.model.clone(),
-        request: request.body.clone(),
-    };
+    let id = dialect::new_response_id();
     let keep = request.store.then(|| {
         let mut items = previous;
-        items.extend(request.input.iter().cloned());
+        items.extend(std::mem::take(&mut request.input));
         Keep {
             engine: state.engine.clone(),
             record: StoredResponse {
-                id: meta.id.clone(),
+                id: id.clone(),
                 created_at_ms: chrono::Utc::now().timestamp_millis(),
                 owner: caller.token_name.clone(),
                 previous_id: request.previous_response_id.clone(),
@@ -220,6 +215,12 @@ pub async fn create(
             retention_days: state.engine.settings().responses_retention_days,
         }
     });
+    let meta = ResponseMeta {
+        id,
+        created_at: chrono::Utc::now().timestamp(),
+        model: chat.model.clone(),
+        request: std::mem::take(&mut request.body),
+    };
     let (served, body) = calls::run(&state, chat, options, started).await?;
     match body {
         CallBody::Complete(answer) => {

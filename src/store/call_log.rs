@@ -2,18 +2,24 @@
 //! connection, so logging never sits on the request path. A full queue drops the record and
 //! counts it (reported by [`LogWriter::dropped`]); it never blocks a request. The queries the
 //! CLI and the app search with live here too.
+//!
+//! The same writer keeps the Responses API's stored responses, in the same batches: a response
+//! is readable from memory ([`PendingResponses`]) from the moment it is queued until its row is
+//! committed, so a client that continues a conversation at once finds it, and a request does
+//! not wait for a commit of its own (a commit per response cut the Responses API's throughput
+//! to a third, bench/gateway.sh).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::Store;
 use super::connection::{self, PageCache};
+use super::{Store, StoredResponse};
 use crate::cache::CacheStatus;
 use crate::error::{Error, Result};
 use crate::logs::{
@@ -22,7 +28,31 @@ use crate::logs::{
 
 enum Message {
     Call(Box<CallRecord>),
+    /// Keep the pending response with this id; delete responses older than the retention.
+    Response {
+        id: String,
+        retention_days: u32,
+    },
+    DeleteResponse(String),
     Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Responses queued for the writer, by id, until their rows are committed.
+#[derive(Clone, Default)]
+pub(crate) struct PendingResponses(Arc<Mutex<HashMap<String, StoredResponse>>>);
+
+impl PendingResponses {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredResponse>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<StoredResponse> {
+        self.lock().get(id).cloned()
+    }
+
+    pub(crate) fn remove(&self, id: &str) -> bool {
+        self.lock().remove(id).is_some()
+    }
 }
 
 /// The writer's answer to a flush: [`FlushSignal::wait`] returns once what was queued before it
@@ -40,6 +70,7 @@ pub struct LogWriter {
     tx: Option<SyncSender<Message>>,
     thread: Option<JoinHandle<()>>,
     dropped: Arc<AtomicU64>,
+    pending: PendingResponses,
 }
 
 const QUEUE: usize = 8192;
@@ -62,15 +93,58 @@ impl LogWriter {
             conn.execute("DELETE FROM calls WHERE created_at < ?1", [cutoff])?;
         }
         let (tx, rx) = sync_channel(QUEUE);
+        let pending = PendingResponses::default();
+        let for_writer = pending.clone();
         let thread = std::thread::Builder::new()
             .name("portolan-logs".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, for_writer))
             .map_err(|e| Error::io("could not start the log writer", e))?;
         Ok(LogWriter {
             tx: Some(tx),
             thread: Some(thread),
             dropped: Arc::new(AtomicU64::new(0)),
+            pending,
         })
+    }
+
+    /// Responses queued and not yet written.
+    pub(crate) fn pending(&self) -> &PendingResponses {
+        &self.pending
+    }
+
+    /// Queues a response to keep; readable through [`LogWriter::pending`] at once. Never blocks:
+    /// with the queue full the response comes back, for the caller to write itself.
+    pub(crate) fn keep_response(
+        &self,
+        response: StoredResponse,
+        retention_days: u32,
+    ) -> std::result::Result<(), Box<StoredResponse>> {
+        let Some(tx) = &self.tx else {
+            return Err(Box::new(response));
+        };
+        let id = response.id.clone();
+        self.pending.lock().insert(id.clone(), response);
+        match tx.try_send(Message::Response {
+            id: id.clone(),
+            retention_days,
+        }) {
+            Ok(()) => Ok(()),
+            // Not queued: hand it back (unless a deletion took it meanwhile).
+            Err(_) => match self.pending.lock().remove(&id) {
+                Some(r) => Err(Box::new(r)),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Deletes a kept response, queued or written; waits until it is gone.
+    pub(crate) fn delete_response(&self, id: &str) {
+        self.pending.remove(id);
+        if let Some(tx) = &self.tx
+            && tx.send(Message::DeleteResponse(id.to_owned())).is_ok()
+        {
+            self.flush();
+        }
     }
 
     /// Queues a record; never blocks.
@@ -130,7 +204,7 @@ impl Drop for LogWriter {
     }
 }
 
-fn run(mut conn: Connection, rx: Receiver<Message>) {
+fn run(mut conn: Connection, rx: Receiver<Message>, pending: PendingResponses) {
     let mut backlog = false;
     while let Ok(first) = rx.recv() {
         // Let a batch gather by sleeping, not by waiting on the channel: a receiver blocked on
@@ -149,20 +223,32 @@ fn run(mut conn: Connection, rx: Receiver<Message>) {
         }
         backlog = batch.len() == BATCH;
         let mut waiters = Vec::new();
-        let calls: Vec<Box<CallRecord>> = batch
-            .into_iter()
-            .filter_map(|m| match m {
-                Message::Call(c) => Some(c),
-                Message::Flush(w) => {
-                    waiters.push(w);
-                    None
+        let mut calls: Vec<Box<CallRecord>> = Vec::new();
+        // Responses and deletions, in the order they were asked for.
+        let mut responses: Vec<ResponseWrite> = Vec::new();
+        for m in batch {
+            match m {
+                Message::Call(c) => calls.push(c),
+                Message::Response { id, retention_days } => {
+                    // Deleted before it was written: nothing to keep.
+                    if let Some(r) = pending.get(&id) {
+                        responses.push(ResponseWrite::Keep(Box::new(r), retention_days));
+                    }
                 }
-            })
-            .collect();
-        if !calls.is_empty()
-            && let Err(e) = write_batch(&mut conn, &calls)
+                Message::DeleteResponse(id) => responses.push(ResponseWrite::Delete(id)),
+                Message::Flush(w) => waiters.push(w),
+            }
+        }
+        if (!calls.is_empty() || !responses.is_empty())
+            && let Err(e) = write_batch(&mut conn, &calls, &responses)
         {
-            tracing::error!(error = %e, count = calls.len(), "could not write request logs");
+            tracing::error!(error = %e, calls = calls.len(), responses = responses.len(), "could not write request logs and kept responses");
+        }
+        // Written (or failed and reported): readers go to the table from now on.
+        for r in &responses {
+            if let ResponseWrite::Keep(r, _) = r {
+                pending.remove(&r.id);
+            }
         }
         for w in waiters {
             let _ = w.send(());
@@ -170,8 +256,34 @@ fn run(mut conn: Connection, rx: Receiver<Message>) {
     }
 }
 
-fn write_batch(conn: &mut Connection, calls: &[Box<CallRecord>]) -> rusqlite::Result<()> {
+enum ResponseWrite {
+    Keep(Box<StoredResponse>, u32),
+    Delete(String),
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    calls: &[Box<CallRecord>],
+    responses: &[ResponseWrite],
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    let mut cutoff = None;
+    for r in responses {
+        match r {
+            ResponseWrite::Keep(r, retention_days) => {
+                super::responses::insert(&tx, r)?;
+                if *retention_days > 0 {
+                    cutoff = Some(r.created_at_ms - i64::from(*retention_days) * 86_400_000);
+                }
+            }
+            ResponseWrite::Delete(id) => {
+                tx.execute("DELETE FROM responses WHERE id = ?1", [id])?;
+            }
+        }
+    }
+    if let Some(cutoff) = cutoff {
+        tx.execute("DELETE FROM responses WHERE created_at < ?1", [cutoff])?;
+    }
     {
         let mut call = tx.prepare_cached(
             "INSERT OR IGNORE INTO calls(id, trace_id, created_at, source, prompt_id, prompt_version, provider,

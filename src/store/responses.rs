@@ -24,22 +24,30 @@ pub struct StoredResponse {
     pub response: Value,
 }
 
+/// Writes one response row (replacing one with the same id).
+pub(crate) fn insert(conn: &rusqlite::Connection, r: &StoredResponse) -> rusqlite::Result<()> {
+    // Serialising a JSON value cannot fail.
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO responses(id, created_at, owner, previous_id, items, response)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        r.id,
+        r.created_at_ms,
+        r.owner,
+        r.previous_id,
+        // A list of JSON values always serialises.
+        serde_json::to_string(&r.items).unwrap_or_default(),
+        r.response.to_string(),
+    ])?;
+    Ok(())
+}
+
 impl Store {
     /// Saves a response and deletes those older than `retention_days` (0 keeps all).
     pub fn save_response(&self, r: &StoredResponse, retention_days: u32) -> Result<()> {
         let conn = self.conn();
-        conn.execute(
-            "INSERT OR REPLACE INTO responses(id, created_at, owner, previous_id, items, response)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                r.id,
-                r.created_at_ms,
-                r.owner,
-                r.previous_id,
-                serde_json::to_string(&r.items)?,
-                serde_json::to_string(&r.response)?,
-            ],
-        )?;
+        insert(&conn, r)?;
         if retention_days > 0 {
             let cutoff = r.created_at_ms - i64::from(retention_days) * 86_400_000;
             conn.execute("DELETE FROM responses WHERE created_at < ?1", [cutoff])?;

@@ -156,13 +156,13 @@ impl Governance for SqliteCatalog {
 /// The call log of a SQLite store: a background writer, and queries on the blocking pool.
 pub struct SqliteCallLog {
     store: Arc<Store>,
-    writer: LogWriter,
+    writer: Arc<LogWriter>,
 }
 
 impl SqliteCallLog {
     /// Starts the writer, after deleting calls older than `retention_days` (0 keeps all).
     pub fn start(store: Arc<Store>, retention_days: u32) -> Result<SqliteCallLog> {
-        let writer = LogWriter::start(store.db_path(), retention_days)?;
+        let writer = Arc::new(LogWriter::start(store.db_path(), retention_days)?);
         Ok(SqliteCallLog { store, writer })
     }
 }
@@ -249,20 +249,46 @@ impl CacheStore for SqliteCacheStore {
     }
 }
 
+/// Kept responses go through the call log's writer, in its batches (see
+/// [`super::call_log`]); reads look at what is queued first.
 #[async_trait]
-impl Conversations for SqliteCatalog {
+impl Conversations for SqliteCallLog {
     async fn save_response(&self, response: StoredResponse, retention_days: u32) -> Result<()> {
-        blocking(&self.0, move |s| s.save_response(&response, retention_days)).await
+        match self.writer.keep_response(response, retention_days) {
+            Ok(()) => Ok(()),
+            // The queue is full: write it here rather than lose it.
+            Err(response) => {
+                blocking(&self.store, move |s| {
+                    s.save_response(&response, retention_days)
+                })
+                .await
+            }
+        }
     }
 
     async fn get_response(&self, id: &str) -> Result<Option<StoredResponse>> {
+        if let Some(r) = self.writer.pending().get(id) {
+            return Ok(Some(r));
+        }
         let id = id.to_owned();
-        blocking(&self.0, move |s| s.get_response(&id)).await
+        blocking(&self.store, move |s| s.get_response(&id)).await
     }
 
     async fn delete_response(&self, id: &str) -> Result<bool> {
-        let id = id.to_owned();
-        blocking(&self.0, move |s| s.delete_response(&id)).await
+        let queued = self.writer.pending().get(id).is_some();
+        let writer_id = id.to_owned();
+        let found = {
+            let id = id.to_owned();
+            blocking(&self.store, move |s| Ok(s.get_response(&id)?.is_some())).await?
+        };
+        // Through the writer, so a queued write of it cannot come after the deletion.
+        let writer = self.writer.clone();
+        run(move || {
+            writer.delete_response(&writer_id);
+            Ok(())
+        })
+        .await?;
+        Ok(queued || found)
     }
 }
 
@@ -276,11 +302,12 @@ impl Backends {
     /// Every concern on one SQLite store; the call log's writer starts now.
     pub fn sqlite(store: Arc<Store>, log_retention_days: u32) -> Result<Backends> {
         let catalog = Arc::new(SqliteCatalog(store.clone()));
+        let calls = Arc::new(SqliteCallLog::start(store.clone(), log_retention_days)?);
         Ok(Backends {
             catalog: catalog.clone(),
-            governance: catalog.clone(),
-            conversations: catalog,
-            calls: Arc::new(SqliteCallLog::start(store.clone(), log_retention_days)?),
+            governance: catalog,
+            conversations: calls.clone(),
+            calls,
             cache: Arc::new(SqliteCacheStore(Arc::new(SqliteCache::new(store)))),
         })
     }
