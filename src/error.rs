@@ -179,6 +179,12 @@ pub enum Error {
     #[error(transparent)]
     Bundle(#[from] BundleError),
 
+    #[error(transparent)]
+    Dataset(#[from] crate::datasets::DatasetError),
+
+    #[error(transparent)]
+    Eval(#[from] crate::evals::EvalError),
+
     #[error("git: {0}")]
     Git(String),
 
@@ -247,6 +253,9 @@ impl Error {
             Error::Internal(_) => "internal",
             Error::DuplicateToken(_) => "duplicate_token",
             Error::Bundle(_) => "bundle",
+            Error::Dataset(crate::datasets::DatasetError::NotFound(_)) => "dataset_not_found",
+            Error::Dataset(_) => "dataset",
+            Error::Eval(_) => "eval",
             Error::Git(_) => "git",
             Error::TokenNotFound(_) => "token_not_found",
             Error::Db(_) => "database",

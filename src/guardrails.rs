@@ -33,6 +33,19 @@ impl PiiKind {
         PiiKind::Ssn,
     ];
 
+    /// The detector's name, as configs write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiKind::Email => "email",
+            PiiKind::Phone => "phone",
+            PiiKind::CreditCard => "credit_card",
+            PiiKind::Iban => "iban",
+            PiiKind::IpAddress => "ip_address",
+            PiiKind::Ssn => "ssn",
+            PiiKind::Custom => "custom",
+        }
+    }
+
     fn placeholder(self) -> &'static str {
         match self {
             PiiKind::Email => "EMAIL",
@@ -209,6 +222,7 @@ fn valid_phone(text: &str) -> bool {
 }
 
 /// A compiled guardrail: the built-in detector plus custom patterns.
+#[derive(Debug)]
 pub struct PiiScanner {
     kinds: Vec<PiiKind>,
     custom: Vec<Regex>,

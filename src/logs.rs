@@ -60,6 +60,9 @@ pub struct CallRecord {
     pub request: Option<String>,
     pub response: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// The variables that rendered the call's prompt (JSON), so the call can become a dataset row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<String>,
     #[serde(default)]
     pub attempts: Vec<AttemptRecord>,
 }

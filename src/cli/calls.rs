@@ -303,6 +303,7 @@ pub fn run(store: Store, args: RunArgs) -> CliResult {
             id: rendered.prompt_id.clone(),
             version: rendered.version,
         }),
+        variables: Some(variables.clone()),
         source: Some("cli".into()),
         ..Default::default()
     };

@@ -3,26 +3,19 @@
 //! when a provider answers 429 ([`lane`]). Cells report progress as events (started, text
 //! deltas, throttled, finished) so a terminal or a window can fill in as answers stream.
 mod lane;
+pub mod runner;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::cache::CacheStatus;
-use crate::chat::{ChatMessage, ChatRequest, StreamOptions, Usage};
+use crate::chat::{ChatMessage, ChatRequest, Usage};
 use crate::error::{Error, Result};
 use crate::prompts::VersionSelector;
-use crate::routing::{CallBody, CallOptions, Engine, PromptRef};
-use lane::{Outcome, ProviderLane};
-
-/// Times a cell answered 429 is queued again (after the provider's pause) before it is shown
-/// as failed.
-const RATE_LIMIT_REQUEUES: u32 = 3;
+use crate::routing::{CallOptions, Engine, PromptRef};
 
 #[derive(Debug, Clone)]
 pub struct CompareSpec {
@@ -139,20 +132,10 @@ pub async fn run(
     let first = &rendered[0];
     let (prompt_id, slug, version) = (first.prompt_id.clone(), first.slug.clone(), first.version);
 
-    let mut lanes: HashMap<String, Arc<ProviderLane>> = HashMap::new();
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut jobs = Vec::with_capacity(rendered.len() * spec.models.len());
     for (row, r) in rendered.iter().enumerate() {
         for (column, model) in spec.models.iter().enumerate() {
-            let provider = engine
-                .resolve(model)
-                .await
-                .map(|e| e.provider.id().to_owned())
-                .unwrap_or_else(|_| model.clone());
-            let lane = lanes
-                .entry(provider.clone())
-                .or_insert_with(|| Arc::new(ProviderLane::new(spec.per_provider_concurrency)))
-                .clone();
             let mut request = ChatRequest {
                 model: model.clone(),
                 messages: r
@@ -160,10 +143,6 @@ pub async fn run(
                     .iter()
                     .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
                     .collect(),
-                stream: Some(true),
-                stream_options: Some(StreamOptions {
-                    include_usage: Some(true),
-                }),
                 ..Default::default()
             };
             let mut params = r.params.clone();
@@ -173,60 +152,24 @@ pub async fn run(
             }
             let mut metadata = spec.metadata.clone();
             metadata.insert("compare_row".into(), (row + 1).to_string());
-            let options = CallOptions {
-                metadata,
-                prompt: Some(PromptRef {
-                    id: r.prompt_id.clone(),
-                    version: r.version,
-                }),
-                source: Some("compare".into()),
-                ..Default::default()
-            };
-            let engine = engine.clone();
-            let events = events.clone();
-            let model = model.clone();
-            tasks.spawn(async move {
-                let cell = Cell { row, column };
-                let send = |e: CompareEvent| {
-                    if let Some(tx) = &events {
-                        let _ = tx.send(e);
-                    }
-                };
-                let mut requeued = 0;
-                let result = loop {
-                    let permit = lane.admit().await;
-                    send(CompareEvent::Started { cell });
-                    let (result, outcome) = run_cell(
-                        &engine,
-                        cell,
-                        model.clone(),
-                        request.clone(),
-                        options.clone(),
-                        events.as_ref(),
-                    )
-                    .await;
-                    let throttle = lane.finish(permit, outcome);
-                    match throttle {
-                        Some(t) if requeued < RATE_LIMIT_REQUEUES && !t.too_long => {
-                            requeued += 1;
-                            send(CompareEvent::Throttled {
-                                cell,
-                                provider: provider.clone(),
-                                limit: t.limit,
-                                pause_ms: t.pause.as_millis() as u64,
-                            });
-                        }
-                        _ => break result,
-                    }
-                };
-                send(CompareEvent::Finished {
-                    cell,
-                    result: Box::new(result.clone()),
-                });
-                result
+            jobs.push(runner::Job {
+                cell: Cell { row, column },
+                model: model.clone(),
+                request,
+                options: CallOptions {
+                    metadata,
+                    prompt: Some(PromptRef {
+                        id: r.prompt_id.clone(),
+                        version: r.version,
+                    }),
+                    variables: Some(sets[row].clone()),
+                    source: Some("compare".into()),
+                    ..Default::default()
+                },
             });
         }
     }
+    let mut tasks = runner::spawn(engine, jobs, spec.per_provider_concurrency, events).await;
     let mut cells: Vec<Vec<Option<CellResult>>> =
         vec![vec![None; spec.models.len()]; rendered.len()];
     while let Some(done) = tasks.join_next().await {
@@ -282,90 +225,6 @@ pub async fn run(
         totals,
         wall_ms: started.elapsed().as_millis() as u64,
     })
-}
-
-async fn run_cell(
-    engine: &Engine,
-    cell: Cell,
-    model: String,
-    request: ChatRequest,
-    options: CallOptions,
-    events: Option<&mpsc::UnboundedSender<CompareEvent>>,
-) -> (CellResult, Outcome) {
-    let started = Instant::now();
-    let mut result = CellResult {
-        row: cell.row,
-        column: cell.column,
-        model,
-        provider: None,
-        output: String::new(),
-        error: None,
-        latency_ms: 0,
-        ttft_ms: None,
-        usage: None,
-        cost_usd: None,
-        cache_status: None,
-        trace_id: None,
-    };
-    let mut outcome = Outcome::Done;
-    match engine.chat(request, options).await {
-        Err(e) => {
-            if e.status() == 429 {
-                outcome = Outcome::RateLimited {
-                    retry_after: e.retry_after_ms.map(Duration::from_millis),
-                };
-            }
-            result.error = Some(e.message);
-            result.trace_id = Some(e.trace_id);
-        }
-        Ok(call) => {
-            result.provider = call.info.provider.clone();
-            result.trace_id = Some(call.info.trace_id.clone());
-            match call.body {
-                CallBody::Complete(resp) => result.output = resp.text(),
-                CallBody::Stream(mut s) => {
-                    while let Some(item) = s.next().await {
-                        match item {
-                            Ok(chunk) => {
-                                for c in &chunk.choices {
-                                    if let Some(t) =
-                                        c.delta.content.as_deref().filter(|t| !t.is_empty())
-                                    {
-                                        if result.ttft_ms.is_none() {
-                                            result.ttft_ms =
-                                                Some(started.elapsed().as_millis() as u64);
-                                        }
-                                        result.output.push_str(t);
-                                        if let Some(tx) = events {
-                                            let _ = tx.send(CompareEvent::Delta {
-                                                cell,
-                                                text: t.to_owned(),
-                                            });
-                                        }
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                result.error = Some(e.message);
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            if let Some(s) = call.info.summary() {
-                result.usage = s.usage;
-                result.cost_usd = s.cost_usd;
-                result.cache_status = Some(s.cache_status);
-                result.ttft_ms = s.ttft_ms.or(result.ttft_ms);
-                if result.error.is_none() && !s.success {
-                    result.error = s.error.clone();
-                }
-            }
-        }
-    }
-    result.latency_ms = started.elapsed().as_millis() as u64;
-    (result, outcome)
 }
 
 pub use crate::store::RunSummary;

@@ -211,7 +211,7 @@ async fn render_for_call(
     id: &str,
     q: &PromptQuery,
     body: Value,
-) -> Result<(ChatRequest, PromptRef), ApiError> {
+) -> Result<(ChatRequest, PromptRef, Map<String, Value>), ApiError> {
     let Value::Object(mut body) = body else {
         return Err(ApiError::bad_request(
             "the body must be a JSON object with `variables`",
@@ -258,6 +258,7 @@ async fn render_for_call(
             id: rendered.prompt_id,
             version: rendered.version,
         },
+        variables,
     ))
 }
 
@@ -276,7 +277,8 @@ pub async fn prompt_completions(
             "is read-only: it may render prompts but not call models",
         ));
     }
-    let (request, prompt) = render_for_call(&state, &caller, &id, &q, read_json(body)?).await?;
+    let (request, prompt, variables) =
+        render_for_call(&state, &caller, &id, &q, read_json(body)?).await?;
     if request.model.trim().is_empty() {
         return Err(ApiError::bad_request(format!(
             "prompt '{id}' names no model; pass `model` in the body"
@@ -289,6 +291,7 @@ pub async fn prompt_completions(
         .or_insert_with(|| prompt.id.clone());
     apply_caller(&mut options, &caller);
     options.prompt = Some(prompt);
+    options.variables = Some(variables);
     serve_call(&state, request, options, started).await
 }
 
@@ -299,7 +302,7 @@ pub async fn prompt_render(
     Query(q): Query<PromptQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (request, prompt) = render_for_call(&state, &caller, &id, &q, read_json(body)?).await?;
+    let (request, prompt, _) = render_for_call(&state, &caller, &id, &q, read_json(body)?).await?;
     Ok(axum::Json(json!({
         "success": true,
         "data": request,

@@ -196,6 +196,12 @@ pub async fn create(
             id: r.prompt_id.clone(),
             version: r.version,
         });
+        options.variables = request.prompt.as_ref().map(|p| {
+            p.variables
+                .iter()
+                .map(|(k, v)| (k.clone(), variable_value(v)))
+                .collect()
+        });
     }
     apply_caller(&mut options, &caller);
     let id = dialect::new_response_id();

@@ -29,6 +29,8 @@ pub struct CallOptions {
     pub trace_id: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub prompt: Option<PromptRef>,
+    /// The variables that rendered the prompt (logged with the call).
+    pub variables: Option<serde_json::Map<String, serde_json::Value>>,
     /// Overrides the config's cache settings (`x-portkey-cache`).
     pub cache: Option<CacheConfig>,
     pub force_refresh: bool,

@@ -28,6 +28,14 @@ pub struct Engine {
     services: Arc<Services>,
 }
 
+/// What a call could cost at most (see [`Engine::estimate`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallEstimate {
+    pub usd: Option<f64>,
+    pub tokens: u64,
+    pub key_name: Option<String>,
+}
+
 impl Engine {
     /// An engine on the embedded SQLite store, with the settings saved in it.
     pub fn new(store: Arc<Store>) -> crate::Result<Engine> {
@@ -196,6 +204,22 @@ impl Engine {
         self.services
             .resolve_target(&TargetSpec::default(), model)
             .await
+    }
+
+    /// The worst case of a call as its budget reservation prices it (prompt estimate plus the
+    /// completion limit): USD when the model's price is known, tokens, and the virtual key it
+    /// would use. For estimates shown before a run (an eval's cost).
+    pub async fn estimate(&self, request: &ChatRequest) -> Result<CallEstimate, ProviderError> {
+        let endpoint = self.resolve(&request.model).await?;
+        let (usd, tokens) = super::budget::estimate(
+            self.prices(),
+            &super::budget::Target::of(&endpoint, request),
+        );
+        Ok(CallEstimate {
+            usd,
+            tokens,
+            key_name: endpoint.key_name,
+        })
     }
 
     /// Cost of `usage` on `provider`/`model`, if the model's price is known.

@@ -34,5 +34,5 @@ pub use call::{
 };
 pub use config::{CacheConfig, CacheMode, RetryConfig, RouteConfig};
 pub use embed::Embeddings;
-pub use engine::Engine;
+pub use engine::{CallEstimate, Engine};
 pub use settings::EngineSettings;

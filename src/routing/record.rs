@@ -84,6 +84,10 @@ impl Ledger {
                 source: options.source.clone().unwrap_or_else(|| "cli".into()),
                 prompt_id: options.prompt.as_ref().map(|p| p.id.clone()),
                 prompt_version: options.prompt.as_ref().map(|p| p.version),
+                variables: options
+                    .variables
+                    .as_ref()
+                    .and_then(|v| serde_json::to_string(v).ok()),
                 provider: None,
                 model: Some(model.to_owned()),
                 key_name: None,

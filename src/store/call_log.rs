@@ -289,9 +289,9 @@ fn write_batch(
             "INSERT OR IGNORE INTO calls(id, trace_id, created_at, source, prompt_id, prompt_version, provider,
                  model, key_name, status, success, error, stream, cache_status, latency_ms, ttft_ms,
                  prompt_tokens, completion_tokens, cached_tokens, cost_usd, retry_count, target_path,
-                 request, response, metadata)
+                 request, response, metadata, variables)
              VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                 ?20, ?21, ?22, ?23, ?24, ?25)",
+                 ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
         )?;
         let mut tag = tx.prepare_cached(
             "INSERT OR IGNORE INTO call_tags(call_id, key, value) VALUES(?1, ?2, ?3)",
@@ -327,6 +327,7 @@ fn write_batch(
                 c.request,
                 c.response,
                 serde_json::to_string(&c.metadata).unwrap_or_else(|_| "{}".into()),
+                c.variables,
             ])?;
             for (k, v) in &c.metadata {
                 tag.execute(params![c.id, k, v])?;
@@ -352,7 +353,7 @@ fn write_batch(
 
 const CALL_COLUMNS: &str = "id, trace_id, created_at, source, prompt_id, prompt_version, provider, model, key_name,
     status, success, error, stream, cache_status, latency_ms, ttft_ms, prompt_tokens, completion_tokens,
-    cached_tokens, cost_usd, retry_count, target_path, request, response, metadata";
+    cached_tokens, cost_usd, retry_count, target_path, request, response, metadata, variables";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
     let u = |v: Option<i64>| v.map(|x| x as u64);
@@ -385,6 +386,7 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
         request: r.get(22)?,
         response: r.get(23)?,
         metadata: serde_json::from_str(&r.get::<_, String>(24)?).unwrap_or_default(),
+        variables: r.get(25)?,
         attempts: Vec::new(),
     })
 }

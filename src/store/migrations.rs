@@ -253,6 +253,50 @@ CREATE TABLE responses (
 CREATE INDEX responses_created ON responses(created_at);
 "#;
 
+/// Evaluations: datasets with immutable versions, saved eval definitions, experiments, and the
+/// variables that rendered a logged call (so production calls can become dataset rows).
+const V8: &str = r#"
+CREATE TABLE datasets (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE TABLE dataset_versions (
+    dataset_id   TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL CHECK (version >= 1),
+    rows         TEXT NOT NULL,      -- JSONL, one row per line
+    row_count    INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    message      TEXT,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, version)
+) WITHOUT ROWID;
+CREATE TRIGGER dataset_versions_immutable BEFORE UPDATE ON dataset_versions
+BEGIN
+    SELECT RAISE(ABORT, 'dataset versions are immutable');
+END;
+
+CREATE TABLE eval_definitions (
+    name       TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,        -- the eval file (YAML), as written
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE experiments (
+    id         TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,     -- unix milliseconds
+    name       TEXT NOT NULL,
+    passed     INTEGER NOT NULL,     -- every gate held
+    summary    TEXT NOT NULL,        -- JSON: what a list shows
+    result     TEXT NOT NULL         -- JSON: the whole experiment
+);
+CREATE INDEX experiments_created ON experiments(created_at);
+
+ALTER TABLE calls ADD COLUMN variables TEXT;  -- JSON: what rendered the call's prompt
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -262,11 +306,12 @@ fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Brings the database to the latest schema. Returns true when the database was brand new.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<bool> {

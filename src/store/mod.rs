@@ -8,6 +8,8 @@ pub mod backend;
 mod call_log;
 mod compare_runs;
 mod connection;
+mod datasets;
+mod experiments;
 mod keys;
 mod limits;
 mod migrations;
@@ -35,6 +37,8 @@ pub use audit::{Actor, AuditEntry};
 pub use backend::{Backends, CacheStore, CallLog, Catalog, Conversations, Governance};
 pub use call_log::LogWriter;
 pub use compare_runs::{NewRun, RunSummary};
+pub use datasets::{DatasetSave, DatasetSummary, DatasetVersion};
+pub use experiments::ExperimentSummary;
 pub use limits::{
     Budget, BudgetAlert, BudgetUnit, Period, RateLimit, RateUnit, Refusal, Reservation, Subject,
     SubjectKind, UnknownPeriod, Window,
