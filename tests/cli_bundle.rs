@@ -68,7 +68,8 @@ fn history_replays_as_commits_and_round_trips_through_git() {
         "--author",
         "Ada <ada@example.com>",
     ]);
-    assert!(out.contains("5 commits"), "{out}");
+    // One per version: the 7 samples' first versions and summarize's second.
+    assert!(out.contains("8 commits"), "{out}");
     let log = git(
         repo.path(),
         &[
@@ -102,7 +103,7 @@ fn history_replays_as_commits_and_round_trips_through_git() {
     );
     assert_eq!(
         git(repo.path(), &["rev-list", "--count", "HEAD"]).trim(),
-        "5"
+        "8"
     );
     // Re-exporting with no change makes no commit.
     let again = env.ok(&[
@@ -116,7 +117,7 @@ fn history_replays_as_commits_and_round_trips_through_git() {
     assert!(again.contains("nothing to commit"), "{again}");
     assert_eq!(
         git(repo.path(), &["rev-list", "--count", "HEAD"]).trim(),
-        "5"
+        "8"
     );
 
     // Import into an empty library: same ids, versions, labels; exporting again gives the same bytes.
@@ -199,7 +200,7 @@ fn import_from_a_git_url_and_dry_run() {
             .as_array()
             .unwrap()
             .len(),
-        4
+        portolan::seed::sample_files().len()
     );
     // The partial resolves in the imported library.
     let r = fresh.json(&[

@@ -9,6 +9,7 @@ mod cli_keys;
 mod cli_prompts;
 mod dialects;
 mod engine;
+mod evals;
 mod gateway;
 mod governance;
 mod sdk;

@@ -134,6 +134,12 @@ pub fn run(store: Store, cmd: BundleCmd) -> CliResult {
                     println!("{verb}label   {} {l} → v{v}", a.slug);
                 }
             }
+            for e in &report.extras {
+                match e.change.as_str() {
+                    "unchanged" => println!("unchanged {} {}", e.kind, e.name),
+                    change => println!("{verb}{change}  {} {}", e.kind, e.name),
+                }
+            }
             if !report.changed() {
                 println!("nothing to change: the library already matches the bundle");
             }

@@ -3,6 +3,8 @@
 
 mod bundle;
 mod calls;
+mod datasets;
+mod eval;
 mod governance;
 mod serve;
 
@@ -55,6 +57,12 @@ enum Command {
     /// Export prompts to, or import them from, a folder of files in git
     #[command(subcommand)]
     Bundle(bundle::BundleCmd),
+    /// Manage datasets: versioned rows to evaluate prompts on
+    #[command(subcommand)]
+    Datasets(datasets::DatasetsCmd),
+    /// Evaluate prompt versions × models on a dataset; gate CI and label moves on the result
+    #[command(subcommand)]
+    Eval(eval::EvalCmd),
     /// Start the local OpenAI-compatible gateway
     Serve(serve::ServeArgs),
     /// Manage gateway tokens
@@ -178,6 +186,10 @@ enum PromptsCmd {
         prompt: String,
         version: i64,
         label: String,
+        /// Move the label only if this eval (a file, or a library eval's name) passes on the new
+        /// version and finds it no worse than the one the label points at now
+        #[arg(long, value_name = "EVAL")]
+        gate: Option<String>,
     },
 }
 
@@ -236,6 +248,28 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Call(String),
+    /// An evaluation ran and a gate failed.
+    #[error("{0}")]
+    GateFailed(String),
+}
+
+impl CliError {
+    /// 1 for a failed gate or call, 2 for input that could not be used (nothing was called).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Engine(
+                Error::Eval(_)
+                | Error::Dataset(_)
+                | Error::MissingVariables(_)
+                | Error::InvalidVariables(_)
+                | Error::PromptNotFound(_)
+                | Error::VersionNotFound { .. }
+                | Error::LabelNotFound { .. },
+            ) => 2,
+            _ => 1,
+        }
+    }
 }
 
 impl From<serde_json::Error> for CliError {
@@ -264,6 +298,8 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Run(args) => calls::run(store, args),
         Command::Serve(args) => serve::serve(store, args),
         Command::Bundle(cmd) => bundle::run(store, cmd),
+        Command::Datasets(cmd) => datasets::run(&store, cmd),
+        Command::Eval(cmd) => eval::run(store, cmd),
         Command::Tokens(cmd) => serve::tokens(store, cmd),
         Command::Chat(args) => calls::chat(store, args),
         Command::Compare(args) => calls::compare(store, args),
@@ -479,7 +515,14 @@ fn prompts(store: &Store, cmd: PromptsCmd) -> CliResult {
             prompt,
             version,
             label,
+            gate,
         } => {
+            if let Some(eval) = gate {
+                // The versions must exist before anything is run.
+                store.get_version(&prompt, &VersionSelector::Number(version))?;
+                let shared = std::sync::Arc::new(Store::open(store.data_dir())?);
+                eval::label_gate(&shared, &prompt, version, &label, &eval)?;
+            }
             let l = store.set_label(&prompt, version, &label, &Actor::Cli)?;
             let p = store.get_prompt(&prompt)?;
             println!("{} → {} version {}", l.name, p.slug, l.version);

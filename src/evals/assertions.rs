@@ -133,7 +133,7 @@ impl AssertionSpec {
             Some(Value::String(s)) => {
                 let short: String = s.chars().take(40).collect();
                 let dots = if s.chars().count() > 40 { "…" } else { "" };
-                format!("{} {short:?}{dots}", self.kind)
+                format!("{} \"{short}{dots}\"", self.kind)
             }
             Some(v) => format!("{} {v}", self.kind),
         }

@@ -862,6 +862,10 @@ pub async fn run(
     })
 }
 
+fn at_least_one_graded(scores: &[f64]) -> bool {
+    scores.iter().any(|s| *s != 0.0 && *s != 1.0)
+}
+
 /// Mixes a seed with indexes, so every interval resamples on its own stream, reproducibly.
 fn seed_for(seed: u64, parts: &[usize]) -> u64 {
     let mut h = seed ^ 0x9e37_79b9_7f4a_7c15;
@@ -926,8 +930,11 @@ fn summarize(
                 }
             }
             let pass_rate = stats::bootstrap_mean(&pass_rows, seed_for(spec.seed, &[c, ai, 1]));
-            let mean_score = (!scores.is_empty())
-                .then(|| stats::bootstrap_mean(&scores, seed_for(spec.seed, &[c, ai, 2])));
+            // A mean says more than the pass rate only for graded checks (similarity, a judge's
+            // score, pairwise wins and ties).
+            let graded = at_least_one_graded(&scores);
+            let mean_score =
+                graded.then(|| stats::bootstrap_mean(&scores, seed_for(spec.seed, &[c, ai, 2])));
             if let Some(g) = a.spec.gate.as_deref().and_then(|g| Gate::parse(g).ok())
                 && !pass_rows.is_empty()
             {

@@ -362,21 +362,25 @@ pub async fn pairwise(
         Ok(w) => w,
         Err(e) => return Verdict::error(e),
     };
-    // In the first order the candidate is B; in the second it is A.
-    let candidate_wins = (w1 == Winner::B, w2 == Winner::A);
-    let baseline_wins = (w1 == Winner::A, w2 == Winner::B);
-    let (pass, score, what) = match (candidate_wins, baseline_wins) {
-        ((true, true), _) => (true, 1.0, "better than the baseline in both orders"),
-        (_, (true, true)) => (false, 0.0, "worse than the baseline in both orders"),
-        _ if w1 == Winner::Tie && w2 == Winner::Tie => (false, 0.5, "a tie"),
-        _ => (false, 0.5, "a tie (the two orders disagreed)"),
-    };
+    let (pass, score, what) = combine(w1, w2);
     Verdict {
         pass: Some(pass),
         score: Some(score),
         reason: format!("{what}: {r1} / {r2}"),
         error: None,
         cost_usd: cost,
+    }
+}
+
+/// The outcome of a pairwise check from its two orders: `first` judged (baseline, candidate),
+/// `second` judged (candidate, baseline). The candidate wins only when both orders prefer it;
+/// a disagreement (a judge preferring a position) is a tie.
+pub fn combine(first: Winner, second: Winner) -> (bool, f64, &'static str) {
+    match (first, second) {
+        (Winner::B, Winner::A) => (true, 1.0, "better than the baseline in both orders"),
+        (Winner::A, Winner::B) => (false, 0.0, "worse than the baseline in both orders"),
+        (Winner::Tie, Winner::Tie) => (false, 0.5, "a tie"),
+        _ => (false, 0.5, "a tie (the two orders disagreed)"),
     }
 }
 
@@ -429,5 +433,28 @@ mod tests {
             Winner::Tie
         );
         assert!(parse_winner("{\"reason\": \"r\", \"winner\": \"C\"}").is_err());
+    }
+
+    #[test]
+    fn pairwise_orders_combine_into_win_loss_or_tie() {
+        use Winner::*;
+        assert_eq!(
+            combine(B, A).1,
+            1.0,
+            "the candidate preferred in both orders"
+        );
+        assert_eq!(
+            combine(A, B).1,
+            0.0,
+            "the baseline preferred in both orders"
+        );
+        assert_eq!(
+            combine(B, B).1,
+            0.5,
+            "always the second answer: position bias, a tie"
+        );
+        assert_eq!(combine(A, A).1, 0.5, "always the first answer: a tie");
+        assert_eq!(combine(Tie, A).1, 0.5);
+        assert!(!combine(B, B).0 && combine(B, A).0);
     }
 }

@@ -21,6 +21,9 @@ use crate::prompt_file::{self, EXTENSION, PromptFile};
 use crate::prompts::{PromptContent, PromptVersion, VersionSelector};
 use crate::store::{Actor, Store};
 
+pub mod evals;
+pub use evals::ExtraAction;
+
 pub const MANIFEST: &str = "portolan.toml";
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -32,6 +35,12 @@ pub struct Manifest {
     pub generator: String,
     #[serde(default)]
     pub prompts: BTreeMap<String, ManifestEntry>,
+    /// Datasets (`datasets/<name>.jsonl`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub datasets: evals::DatasetEntries,
+    /// Eval files (`evals/<name>.eval.yaml`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub evals: evals::EvalEntries,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +217,17 @@ pub fn export(store: &Store, dir: &Path, options: &ExportOptions) -> Result<Expo
         } else {
             old.prompts.clone()
         },
+        // Exporting some prompts leaves the datasets and evals as they are.
+        datasets: if options.prompts.is_empty() {
+            BTreeMap::new()
+        } else {
+            old.datasets.clone()
+        },
+        evals: if options.prompts.is_empty() {
+            BTreeMap::new()
+        } else {
+            old.evals.clone()
+        },
     };
     let mut report = ExportReport::default();
     let repo = if options.commit || options.all_versions {
@@ -315,6 +335,18 @@ pub fn export(store: &Store, dir: &Path, options: &ExportOptions) -> Result<Expo
                 removed.push(entry.file.clone());
             }
         }
+    }
+    if options.prompts.is_empty() {
+        let (files, gone) = evals::export(
+            store,
+            dir,
+            &mut manifest,
+            &old,
+            &mut report.written,
+            &mut report.unchanged,
+        )?;
+        touched.extend(files);
+        removed.extend(gone);
     }
     report.removed = removed.clone();
     write_manifest(dir, &manifest)?;
@@ -466,6 +498,8 @@ pub struct ImportAction {
 pub struct ImportReport {
     pub source: String,
     pub actions: Vec<ImportAction>,
+    /// Datasets and eval definitions.
+    pub extras: Vec<ExtraAction>,
     pub dry_run: bool,
 }
 
@@ -474,6 +508,7 @@ impl ImportReport {
         self.actions
             .iter()
             .any(|a| a.change != "unchanged" || !a.labels.is_empty() || a.adopted_id.is_some())
+            || self.extras.iter().any(|e| e.change != "unchanged")
     }
 }
 
@@ -503,11 +538,17 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
     };
     let manifest = read_manifest(&dir)?;
     let files = read_bundle(&dir, options.history)?;
+    let mut extra_errors = Vec::new();
+    let extras = evals::read(&dir, &mut extra_errors)?;
+    if !extra_errors.is_empty() {
+        return Err(BundleError::InvalidFiles(extra_errors).into());
+    }
     check_partials(store, &files)?;
 
     let mut report = ImportReport {
         source: source.to_owned(),
         actions: Vec::new(),
+        extras: Vec::new(),
         dry_run: options.dry_run,
     };
     for f in &files {
@@ -651,6 +692,7 @@ pub fn import(store: &Store, source: &str, options: &ImportOptions) -> Result<Im
         }
         report.actions.push(action);
     }
+    report.extras = evals::apply(store, extras, source, options.dry_run, &options.actor)?;
     Ok(report)
 }
 
