@@ -128,7 +128,11 @@ impl AssertionSpec {
         if let Some(n) = &self.name {
             return n.clone();
         }
-        match &self.value {
+        let value = self
+            .value
+            .clone()
+            .or_else(|| self.rubric.clone().map(Value::String));
+        match &value {
             None => self.kind.clone(),
             Some(Value::String(s)) => {
                 let short: String = s.chars().take(40).collect();
