@@ -231,7 +231,40 @@ fn invalid_input_is_refused_before_any_call_with_exit_code_2() {
         .run(&["datasets", "create", "ragged", "--file", &ragged], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rows.csv:3: this row has 3 fields"));
+    // A run its key's budget could not pay for, or above the confirmation amount, is refused.
+    dataset(&l.env, "good", &["fine"]);
+    let run = [
+        "run",
+        "--prompt",
+        "order",
+        "--dataset",
+        "good",
+        "--assert",
+        "contains=x",
+    ];
+    l.env
+        .ok(&["keys", "budget", "openai", "--usd", "0.0000001"]);
+    let (code, _, stderr) = eval(&l.env, &run);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("on key 'openai', which has $0.0000 of its budget left"),
+        "{stderr}"
+    );
+    l.env.ok(&["keys", "budget", "openai", "--usd", "100"]);
+    l.env
+        .ok(&["settings", "set", "eval_confirm_above_usd", "0"]);
+    let (code, _, stderr) = eval(&l.env, &run);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("run again with --yes") && stderr.contains("estimated cost at most $"),
+        "{stderr}"
+    );
     assert_eq!(l.fake.request_count(), 0, "nothing was called");
+    let mut confirmed = run.to_vec();
+    confirmed.push("--yes");
+    let (code, _, stderr) = eval(&l.env, &confirmed);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(l.fake.request_count(), 1);
 }
 
 #[test]

@@ -88,9 +88,6 @@ pub struct RunArgs {
     pub seed: Option<u64>,
 }
 
-/// Above this estimated cost (USD), a run needs --yes.
-pub const CONFIRM_ABOVE_USD: f64 = 1.0;
-
 pub fn run(store: Store, cmd: EvalCmd) -> CliResult {
     match cmd {
         EvalCmd::Run(args) => {
@@ -354,12 +351,13 @@ pub fn run_spec(
                 }
             }
         }
+        let confirm_above = engine.settings().eval_confirm_above_usd;
         if let Some(c) = est.total_usd()
-            && c > CONFIRM_ABOVE_USD
+            && c > confirm_above
             && !yes
         {
             return Err(CliError::Usage(format!(
-                "the run could cost up to ${c:.2} (above ${CONFIRM_ABOVE_USD:.2}); run again with --yes"
+                "the run could cost up to ${c:.2} (above ${confirm_above:.2}, the setting eval_confirm_above_usd); run again with --yes"
             )));
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -452,7 +450,7 @@ pub fn label_gate(
         .filter(|g| candidates.contains(&g.column) && !g.holds)
         .map(|g| format!("{} {} (measured {:.3})", g.subject, g.gate, g.measured))
         .collect();
-    let worse: Vec<&portolan::evals::experiment::Comparison> = e
+    let worse: Vec<&portolan::evals::summary::Comparison> = e
         .summary
         .comparisons
         .iter()

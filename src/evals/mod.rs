@@ -1,6 +1,6 @@
 //! Evaluations: say what a good answer is, and measure it across prompt versions × models ×
 //! dataset rows. [`assertions`] are the checks (deterministic ones in-process, model-graded ones
-//! in [`judge`]); [`experiment`] plans, runs and summarises a matrix; [`stats`] gives the
+//! in [`judge`]); [`experiment`] plans, runs and summarises a matrix; [`stats`] and [`summary`] give the
 //! intervals and the plain-words comparison; [`file`] reads eval files (`evals/<name>.eval.yaml`)
 //! and [`report`] writes summaries and JUnit XML.
 
@@ -10,6 +10,7 @@ pub mod file;
 pub mod judge;
 pub mod report;
 pub mod stats;
+pub mod summary;
 
 pub use experiment::{Experiment, ExperimentSpec};
 

@@ -72,9 +72,13 @@ pub fn summary(e: &Experiment) -> String {
                 pct(&a.pass_rate)
             );
         }
+        let per_row = col
+            .cost_per_row_usd
+            .map(|e| format!(" (a row ${:.5} [{:.5}–{:.5}])", e.mean, e.low, e.high))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  cost {} outputs + {} judging · latency p50 {:.0} ms, p95 {:.0} ms · {} + {} tokens{}",
+            "  cost {}{per_row} outputs + {} judging · latency p50 {:.0} ms, p95 {:.0} ms · {} + {} tokens{}",
             usd(col.cost_usd),
             usd(col.judge_cost_usd.or(Some(0.0))),
             col.latency_p50_ms.mean,

@@ -50,6 +50,8 @@ pub struct EngineSettings {
     /// Responses kept for the Responses API (`store: true`) are deleted after this many days
     /// (0 keeps them).
     pub responses_retention_days: u32,
+    /// An evaluation whose estimated worst-case cost is above this (USD) needs `--yes`.
+    pub eval_confirm_above_usd: f64,
 }
 
 impl Default for EngineSettings {
@@ -73,6 +75,7 @@ impl Default for EngineSettings {
             max_attempts_per_call: 16,
             reservation_lease_secs: 900,
             responses_retention_days: 30,
+            eval_confirm_above_usd: 1.0,
         }
     }
 }
