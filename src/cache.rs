@@ -12,6 +12,7 @@ use crate::chat::{ChatRequest, ChatResponse};
 
 /// What the cache did for a call; reported on every response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum CacheStatus {
     #[serde(rename = "HIT")]
     Hit,

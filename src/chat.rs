@@ -210,6 +210,7 @@ pub struct FunctionCall {
 
 /// Token counts, OpenAI's way: cached prompt tokens are part of `prompt_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -219,6 +220,7 @@ pub struct Usage {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PromptTokensDetails {
     #[serde(default)]
     pub cached_tokens: u64,

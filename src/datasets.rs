@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 /// One row of a dataset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Row {
     #[serde(default)]
     pub vars: Map<String, Value>,

@@ -209,3 +209,180 @@ pub async fn create_token(d: State<'_, Desktop>, name: String) -> Res<String> {
 pub async fn revoke_token(d: State<'_, Desktop>, name: String) -> Res<()> {
     d.blocking(move |d| d.revoke_token(&name)).await
 }
+
+// ---- Datasets, experiments and the label gate ------------------------------------------------
+
+#[tauri::command]
+pub async fn list_datasets(d: State<'_, Desktop>) -> Res<Vec<portolan::store::DatasetSummary>> {
+    d.blocking(move |d| d.list_datasets()).await
+}
+
+#[tauri::command]
+pub async fn get_dataset(
+    d: State<'_, Desktop>,
+    name: String,
+    version: Option<i64>,
+) -> Res<DatasetDto> {
+    d.blocking(move |d| d.get_dataset(&name, version)).await
+}
+
+#[tauri::command]
+pub async fn save_dataset(
+    d: State<'_, Desktop>,
+    name: String,
+    rows: Vec<portolan::datasets::Row>,
+    message: Option<String>,
+) -> Res<portolan::store::DatasetSave> {
+    d.blocking(move |d| d.save_dataset(&name, &rows, message.as_deref()))
+        .await
+}
+
+#[tauri::command]
+pub async fn read_dataset_file(
+    d: State<'_, Desktop>,
+    path: String,
+) -> Res<Vec<portolan::datasets::Row>> {
+    d.blocking(move |d| d.read_dataset_file(&path)).await
+}
+
+#[tauri::command]
+pub async fn export_dataset(
+    d: State<'_, Desktop>,
+    name: String,
+    version: Option<i64>,
+    path: String,
+) -> Res<u32> {
+    d.blocking(move |d| d.export_dataset(&name, version, &path))
+        .await
+}
+
+#[tauri::command]
+pub async fn rows_from_calls(
+    d: State<'_, Desktop>,
+    ids: Vec<String>,
+    with_answers: bool,
+) -> Res<Vec<portolan::datasets::Row>> {
+    d.blocking(move |d| d.rows_from_calls(&ids, with_answers))
+        .await
+}
+
+#[tauri::command]
+pub async fn check_assertion(
+    d: State<'_, Desktop>,
+    spec: portolan::evals::assertions::AssertionSpec,
+) -> Res<()> {
+    d.blocking(move |d| d.check_assertion(&spec)).await
+}
+
+#[tauri::command]
+pub async fn plan_experiment(d: State<'_, Desktop>, request: ExperimentRequest) -> Res<PlanDto> {
+    d.plan_experiment(&request).await
+}
+
+#[tauri::command]
+pub async fn run_experiment(
+    d: State<'_, Desktop>,
+    request: ExperimentRequest,
+    on_event: Channel<Vec<ExperimentEventDto>>,
+) -> Res<portolan::evals::Experiment> {
+    d.run_experiment(&request, move |e| {
+        let _ = on_event.send(e);
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn list_experiments(
+    d: State<'_, Desktop>,
+) -> Res<Vec<portolan::store::ExperimentSummary>> {
+    d.blocking(move |d| d.list_experiments()).await
+}
+
+#[tauri::command]
+pub async fn get_experiment(d: State<'_, Desktop>, id: String) -> Res<portolan::evals::Experiment> {
+    d.blocking(move |d| d.get_experiment(&id)).await
+}
+
+#[tauri::command]
+pub async fn diff_experiments(
+    d: State<'_, Desktop>,
+    before: String,
+    after: String,
+) -> Res<Vec<portolan::evals::report::RowChange>> {
+    d.blocking(move |d| d.diff_experiments(&before, &after))
+        .await
+}
+
+#[tauri::command]
+pub async fn list_evals(d: State<'_, Desktop>) -> Res<Vec<EvalDefDto>> {
+    d.blocking(move |d| d.list_evals()).await
+}
+
+#[tauri::command]
+pub async fn save_eval(d: State<'_, Desktop>, name: String, body: String) -> Res<()> {
+    d.blocking(move |d| d.save_eval(&name, &body)).await
+}
+
+#[tauri::command]
+pub async fn version_evals(d: State<'_, Desktop>, prompt: String) -> Res<Vec<VersionEvalDto>> {
+    d.blocking(move |d| d.version_evals(&prompt)).await
+}
+
+#[tauri::command]
+pub async fn set_label_gated(
+    d: State<'_, Desktop>,
+    prompt: String,
+    version: i64,
+    label: String,
+    eval: String,
+) -> Res<portolan::evals::gate::GateOutcome> {
+    d.set_label_gated(&prompt, version, &label, &eval).await
+}
+
+#[tauri::command]
+pub async fn set_label_override(
+    d: State<'_, Desktop>,
+    prompt: String,
+    version: i64,
+    label: String,
+    eval: String,
+    reason: String,
+) -> Res<()> {
+    d.blocking(move |d| d.set_label_override(&prompt, version, &label, &eval, &reason))
+        .await
+}
+
+/// The system's file dialog: a file to open (`save` false) or a place to save to. None when
+/// the person cancels. (`PORTOLAN_E2E_FILE_DIALOG` answers it instead, for the end-to-end test:
+/// WebDriver cannot drive a native dialog.)
+#[tauri::command]
+pub async fn pick_file(
+    app: tauri::AppHandle,
+    save: bool,
+    default_name: Option<String>,
+) -> Res<Option<String>> {
+    if let Ok(path) = std::env::var("PORTOLAN_E2E_FILE_DIALOG") {
+        return Ok(Some(path));
+    }
+    use tauri_plugin_dialog::DialogExt;
+    let dialog = app
+        .dialog()
+        .file()
+        .add_filter("Rows", &["jsonl", "csv", "yaml", "yml"]);
+    let picked = tauri::async_runtime::spawn_blocking(move || {
+        if save {
+            let d = match default_name {
+                Some(n) => dialog.set_file_name(n),
+                None => dialog,
+            };
+            d.blocking_save_file()
+        } else {
+            dialog.blocking_pick_file()
+        }
+    })
+    .await
+    .map_err(|e| AppError::new("internal", format!("the file dialog stopped: {e}")))?;
+    Ok(picked
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}

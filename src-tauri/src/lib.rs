@@ -23,6 +23,7 @@ pub fn run() {
         }
     };
     let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(desktop)
         .setup(|app| {
             // Budget alerts (from the app's own calls and the gateway's) become notifications.
@@ -65,6 +66,24 @@ pub fn run() {
             commands::gateway_stop,
             commands::create_token,
             commands::revoke_token,
+            commands::list_datasets,
+            commands::get_dataset,
+            commands::save_dataset,
+            commands::read_dataset_file,
+            commands::export_dataset,
+            commands::rows_from_calls,
+            commands::check_assertion,
+            commands::plan_experiment,
+            commands::run_experiment,
+            commands::list_experiments,
+            commands::get_experiment,
+            commands::diff_experiments,
+            commands::list_evals,
+            commands::save_eval,
+            commands::version_evals,
+            commands::set_label_gated,
+            commands::set_label_override,
+            commands::pick_file,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

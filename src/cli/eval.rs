@@ -10,11 +10,10 @@ use clap::{Args, Subcommand};
 
 use portolan::Store;
 use portolan::evals::assertions::AssertionSpec;
-use portolan::evals::experiment::{self, ColumnSpec, Experiment, ExperimentEvent};
+use portolan::evals::experiment::{self, Experiment, ExperimentEvent};
 use portolan::evals::file::EvalFile;
 use portolan::evals::{EvalError, report};
 use portolan::routing::Engine;
-use portolan::store::SubjectKind;
 
 use super::{CliError, CliResult, print_json};
 
@@ -338,19 +337,7 @@ pub fn run_spec(
             }
         );
         // Refuse what a key's budget could not pay for.
-        for (key, usd) in &est.by_key {
-            if let Ok(k) = store.get_key(key)
-                && let Some(b) = store.budget(SubjectKind::Key, &k.id, chrono::Utc::now())?
-                && b.unit == portolan::store::BudgetUnit::Usd
-            {
-                let left = b.limit - b.spent - b.reserved;
-                if *usd > left {
-                    return Err(CliError::Usage(format!(
-                        "the run could cost up to ${usd:.4} on key '{key}', which has ${left:.4} of its budget left; nothing was called"
-                    )));
-                }
-            }
-        }
+        plan.check_budgets(store)?;
         let confirm_above = engine.settings().eval_confirm_above_usd;
         if let Some(c) = est.total_usd()
             && c > confirm_above
@@ -400,110 +387,15 @@ pub fn label_gate(
     eval: &str,
 ) -> Result<(), CliError> {
     let file = load_eval_file(store, eval)?;
-    let mut spec = file.to_spec(store)?;
-    let current = store
-        .get_version(
-            prompt,
-            &portolan::prompts::VersionSelector::Label(label.to_owned()),
-        )
-        .ok();
-    // The eval's models (each column's), else the prompt's own.
-    let mut models: Vec<Option<String>> = Vec::new();
-    for c in &spec.columns {
-        if !models.contains(&c.model) {
-            models.push(c.model.clone());
-        }
+    let engine = Engine::new(store.clone())?;
+    let rt = super::calls::runtime()?;
+    let (outcome, experiment) = rt.block_on(portolan::evals::gate::run(
+        &engine, store, &file, prompt, version, label,
+    ))?;
+    print!("{}", report::summary(&experiment));
+    if outcome.allowed {
+        Ok(())
+    } else {
+        Err(CliError::GateFailed(outcome.refusal(label, version)))
     }
-    if models.is_empty() {
-        models.push(None);
-    }
-    // Column pairs: (current, candidate) per model; the current one is the baseline.
-    let mut columns = Vec::new();
-    for model in &models {
-        if let Some(cur) = &current {
-            columns.push(ColumnSpec {
-                prompt: prompt.to_owned(),
-                version: Some(cur.version.to_string()),
-                model: model.clone(),
-                params: Default::default(),
-            });
-        }
-        columns.push(ColumnSpec {
-            prompt: prompt.to_owned(),
-            version: Some(version.to_string()),
-            model: model.clone(),
-            params: Default::default(),
-        });
-    }
-    spec.columns = columns;
-    spec.baseline = 0;
-    spec.name = format!("{} gate: {prompt}@{version} → {label}", spec.name);
-    let e = run_spec(store, spec, false, true)?;
-    print!("{}", report::summary(&e));
-    let candidates: Vec<usize> = (0..e.columns.len())
-        .filter(|&c| e.columns[c].version == version)
-        .collect();
-    let failed_gates: Vec<String> = e
-        .summary
-        .gates
-        .iter()
-        .filter(|g| candidates.contains(&g.column) && !g.holds)
-        .map(|g| format!("{} {} (measured {:.3})", g.subject, g.gate, g.measured))
-        .collect();
-    let worse: Vec<&portolan::evals::summary::Comparison> = e
-        .summary
-        .comparisons
-        .iter()
-        .filter(|c| {
-            candidates.contains(&c.column) && c.finding == portolan::evals::stats::Finding::Worse
-        })
-        .collect();
-    if failed_gates.is_empty() && worse.is_empty() {
-        return Ok(());
-    }
-    // The rows that regressed, from the experiment itself.
-    let mut lines = Vec::new();
-    for c in &candidates {
-        let base = if current.is_some() { Some(c - 1) } else { None };
-        for r in 0..e.rows.len() {
-            let passed = |col: usize| {
-                e.cells
-                    .iter()
-                    .filter(|x| x.row == r && x.column == col)
-                    .all(|x| x.passed())
-            };
-            if !passed(*c) && base.is_none_or(passed) {
-                let fails: Vec<String> = e
-                    .cells
-                    .iter()
-                    .filter(|x| x.row == r && x.column == *c && !x.passed())
-                    .flat_map(|x| report::failures(&e, x))
-                    .collect();
-                lines.push(format!("row {}: {}", r + 1, fails.join("; ")));
-            }
-        }
-    }
-    Err(CliError::GateFailed(format!(
-        "label '{label}' was not moved to version {version} (experiment {}): {}{}{}",
-        e.id,
-        if failed_gates.is_empty() {
-            String::new()
-        } else {
-            format!("gate failed: {}", failed_gates.join(", "))
-        },
-        if worse.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "{}significantly worse than version {}",
-                if failed_gates.is_empty() { "" } else { "; " },
-                current.as_ref().map_or(0, |c| c.version)
-            )
-        },
-        if lines.is_empty() {
-            String::new()
-        } else {
-            format!("\nrows that regressed:\n  {}", lines.join("\n  "))
-        }
-    )))
 }

@@ -48,6 +48,7 @@ pub const KINDS: &[&str] = &[
 /// An assertion as written: promptfoo's fields plus Portolan's (`gate`, `model`, `method`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct AssertionSpec {
     #[serde(rename = "type")]
     pub kind: String,
@@ -541,6 +542,7 @@ impl Check {
 
 /// What one assertion said about one cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Verdict {
     /// None when the check could not be made (an error cell: never a pass).
     pub pass: Option<bool>,

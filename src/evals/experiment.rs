@@ -34,6 +34,7 @@ use crate::routing::{CallOptions, Engine, PromptRef};
 
 /// One column: a prompt version, the model it runs on, and parameter overrides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ColumnSpec {
     pub prompt: String,
     /// `12`, `latest`, a label; None: the `production` label, else latest.
@@ -72,6 +73,7 @@ impl ColumnSpec {
 
 /// The dataset version an experiment ran on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct DatasetRef {
     pub name: String,
     pub version: i64,
@@ -121,6 +123,7 @@ impl Default for ExperimentSpec {
 
 /// A column as it ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ColumnInfo {
     pub label: String,
     pub prompt_id: String,
@@ -148,6 +151,7 @@ pub struct Plan {
 
 /// The worst case of a run, priced before it starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CostEstimate {
     /// Output calls (cells × repeats), at their completion limits.
     pub outputs_usd: Option<f64>,
@@ -164,6 +168,32 @@ pub struct CostEstimate {
 impl CostEstimate {
     pub fn total_usd(&self) -> Option<f64> {
         Some(self.outputs_usd? + self.judging_usd.unwrap_or(0.0))
+    }
+}
+
+impl Plan {
+    /// Refuses a run that a virtual key's remaining USD budget could not pay for at its worst.
+    pub fn check_budgets(&self, store: &crate::store::Store) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        for (key, usd) in &self.estimate.by_key {
+            let Ok(k) = store.get_key(key) else { continue };
+            if let Some(b) =
+                store.budget(crate::store::SubjectKind::Key, &k.id, chrono::Utc::now())?
+                && b.unit == crate::store::BudgetUnit::Usd
+            {
+                let left = b.limit - b.spent - b.reserved;
+                if *usd > left {
+                    problems.push(format!(
+                        "the run could cost up to ${usd:.4} on key '{key}', which has ${left:.4} of its budget left"
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EvalError::Invalid(problems).into())
+        }
     }
 }
 
@@ -467,6 +497,7 @@ pub async fn plan(engine: &Engine, spec: ExperimentSpec) -> Result<Plan, Error> 
 
 /// One cell of an experiment, with every check's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ExperimentCell {
     pub row: usize,
     pub column: usize,
@@ -523,6 +554,7 @@ fn skipped(reason: &str) -> Verdict {
 
 /// A finished experiment: what ran, every cell, and the statistics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Experiment {
     #[serde(default)]
     pub id: String,
@@ -539,6 +571,9 @@ pub struct Experiment {
     pub seed: u64,
     pub cells: Vec<ExperimentCell>,
     pub summary: Summary,
+    /// Stopped before every cell ran (the finished ones are here).
+    #[serde(default)]
+    pub cancelled: bool,
     pub wall_ms: u64,
 }
 
@@ -567,6 +602,17 @@ pub async fn run(
     engine: &Engine,
     plan: Plan,
     events: Option<mpsc::UnboundedSender<ExperimentEvent>>,
+) -> Result<Experiment, Error> {
+    run_until(engine, plan, events, None).await
+}
+
+/// As [`run`], stopping early when `cancel` turns true: the cells that finished are kept (and
+/// checked), the others are dropped, and the experiment says it was cancelled.
+pub async fn run_until(
+    engine: &Engine,
+    plan: Plan,
+    events: Option<mpsc::UnboundedSender<ExperimentEvent>>,
+    cancel: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Result<Experiment, Error> {
     let started = Instant::now();
     let Plan {
@@ -641,7 +687,30 @@ pub async fn run(
     let rows = Arc::new(rows);
     let inputs = Arc::new(inputs);
     let mut checking = tokio::task::JoinSet::new();
-    while let Some(done) = tasks.join_next().await {
+    let mut cancel = cancel;
+    let mut cancelled = false;
+    loop {
+        let next = tokio::select! {
+            next = tasks.join_next() => next,
+            _ = async {
+                match cancel.as_mut() {
+                    Some(rx) => {
+                        if rx.wait_for(|c| *c).await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                cancelled = true;
+                tasks.abort_all();
+                None
+            }
+        };
+        let Some(done) = next else { break };
+        if done.as_ref().is_err_and(|e| e.is_cancelled()) {
+            continue;
+        }
         let result = done.map_err(|e| {
             Error::Internal(format!("an experiment cell stopped unexpectedly: {e}"))
         })?;
@@ -787,6 +856,7 @@ pub async fn run(
         seed: spec.seed,
         cells,
         summary,
+        cancelled,
         wall_ms: started.elapsed().as_millis() as u64,
     })
 }

@@ -7,6 +7,7 @@
 pub mod assertions;
 pub mod experiment;
 pub mod file;
+pub mod gate;
 pub mod judge;
 pub mod report;
 pub mod stats;

@@ -285,6 +285,7 @@ pub fn junit(e: &Experiment) -> String {
 
 /// One row of the difference between two experiments.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RowChange {
     pub row: usize,
     /// The column label both experiments share.

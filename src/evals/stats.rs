@@ -12,6 +12,7 @@ pub const RESAMPLES: usize = 2000;
 
 /// A mean and its 95 % interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Estimate {
     pub mean: f64,
     pub low: f64,
@@ -115,6 +116,7 @@ fn bootstrap(n: usize, seed: u64, stat: impl Fn(&[usize]) -> f64, point: f64) ->
 /// What a paired comparison says, in words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Finding {
     Better,
     Worse,

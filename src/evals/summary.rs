@@ -12,6 +12,7 @@ use crate::datasets::Row;
 
 /// How one assertion did in one column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct AssertionSummary {
     pub label: String,
     /// Share of rows passing (each row the mean of its repeats).
@@ -24,6 +25,7 @@ pub struct AssertionSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ColumnSummary {
     pub label: String,
     /// Share of rows whose cells pass every check.
@@ -46,6 +48,7 @@ pub struct ColumnSummary {
 
 /// A column against the baseline, row by row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Comparison {
     pub column: usize,
     pub baseline: usize,
@@ -58,6 +61,7 @@ pub struct Comparison {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct GateResult {
     pub column: usize,
     /// The assertion's label, or "all checks" for a gate on the whole run.
@@ -69,12 +73,14 @@ pub struct GateResult {
 
 /// A row whose verdicts differ across repeats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FlakyRow {
     pub row: usize,
     pub columns: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Summary {
     pub columns: Vec<ColumnSummary>,
     pub comparisons: Vec<Comparison>,
@@ -113,13 +119,15 @@ pub(super) fn summarize(
             .filter(|x| x.row == r && x.column == c)
             .collect()
     };
-    // Per row: the share of its repeats passing everything.
-    let row_scores: Vec<Vec<f64>> = (0..columns.len())
+    // Per row: the share of its repeats passing everything (None: no cell of the row ran, in a
+    // cancelled experiment).
+    let row_scores: Vec<Vec<Option<f64>>> = (0..columns.len())
         .map(|c| {
             (0..n_rows)
                 .map(|r| {
                     let cs = at(r, c);
-                    cs.iter().filter(|x| x.passed()).count() as f64 / cs.len().max(1) as f64
+                    (!cs.is_empty())
+                        .then(|| cs.iter().filter(|x| x.passed()).count() as f64 / cs.len() as f64)
                 })
                 .collect()
         })
@@ -179,7 +187,8 @@ pub(super) fn summarize(
                 errors,
             });
         }
-        let pass_rate = stats::bootstrap_mean(&row_scores[c], seed_for(spec.seed, &[c, 0]));
+        let ran: Vec<f64> = row_scores[c].iter().flatten().copied().collect();
+        let pass_rate = stats::bootstrap_mean(&ran, seed_for(spec.seed, &[c, 0]));
         for g in gates {
             gate_results.push(GateResult {
                 column: c,
@@ -237,7 +246,12 @@ pub(super) fn summarize(
         .filter(|&c| c != base)
         .map(|c| {
             let (mut wins, mut ties, mut losses) = (0, 0, 0);
+            // Rows both columns ran.
+            let (mut base_rows, mut col_rows) = (Vec::new(), Vec::new());
             for (a, b) in row_scores[base].iter().zip(&row_scores[c]) {
+                let (Some(a), Some(b)) = (a, b) else { continue };
+                base_rows.push(*a);
+                col_rows.push(*b);
                 if (b - a).abs() < 1e-9 {
                     ties += 1;
                 } else if b > a {
@@ -246,11 +260,8 @@ pub(super) fn summarize(
                     losses += 1;
                 }
             }
-            let difference = stats::paired_difference(
-                &row_scores[base],
-                &row_scores[c],
-                seed_for(spec.seed, &[c, 5]),
-            );
+            let difference =
+                stats::paired_difference(&base_rows, &col_rows, seed_for(spec.seed, &[c, 5]));
             Comparison {
                 column: c,
                 baseline: base,

@@ -12,6 +12,7 @@ use crate::ids::{new_id, validate_slug};
 
 /// A dataset as listed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct DatasetSummary {
     pub id: String,
     pub name: String,
@@ -23,6 +24,7 @@ pub struct DatasetSummary {
 
 /// One version of a dataset, with its rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct DatasetVersion {
     pub dataset_id: String,
     pub name: String,
@@ -34,6 +36,7 @@ pub struct DatasetVersion {
 
 /// What a save did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct DatasetSave {
     pub name: String,
     pub version: i64,

@@ -10,6 +10,7 @@ use crate::evals::{EvalError, Experiment};
 
 /// An experiment as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ExperimentSummary {
     pub id: String,
     pub created_at_ms: i64,
@@ -18,8 +19,22 @@ pub struct ExperimentSummary {
     pub dataset: Option<String>,
     /// Each column's label and pass rate.
     pub columns: Vec<(String, f64)>,
+    /// Each column's prompt version and model, with its pass rate (for a version's eval history).
+    #[serde(default)]
+    pub column_versions: Vec<ColumnVersion>,
     pub rows: usize,
     pub repeats: u32,
+}
+
+/// A column of a saved experiment: which prompt version on which model, and how it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ColumnVersion {
+    pub prompt_id: String,
+    pub slug: String,
+    pub version: i64,
+    pub model: String,
+    pub pass_rate: f64,
 }
 
 impl Store {
@@ -44,6 +59,18 @@ impl Store {
                 .columns
                 .iter()
                 .map(|c| (c.label.clone(), c.pass_rate.mean))
+                .collect(),
+            column_versions: e
+                .columns
+                .iter()
+                .zip(&e.summary.columns)
+                .map(|(c, s)| ColumnVersion {
+                    prompt_id: c.prompt_id.clone(),
+                    slug: c.slug.clone(),
+                    version: c.version,
+                    model: c.model.clone(),
+                    pass_rate: s.pass_rate.mean,
+                })
                 .collect(),
             rows: e.rows.len(),
             repeats: e.repeats,

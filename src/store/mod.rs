@@ -38,7 +38,7 @@ pub use backend::{Backends, CacheStore, CallLog, Catalog, Conversations, Governa
 pub use call_log::LogWriter;
 pub use compare_runs::{NewRun, RunSummary};
 pub use datasets::{DatasetSave, DatasetSummary, DatasetVersion};
-pub use experiments::ExperimentSummary;
+pub use experiments::{ColumnVersion, ExperimentSummary};
 pub use limits::{
     Budget, BudgetAlert, BudgetUnit, Period, RateLimit, RateUnit, Refusal, Reservation, Subject,
     SubjectKind, UnknownPeriod, Window,

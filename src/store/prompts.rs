@@ -315,6 +315,42 @@ impl Store {
     }
 
     /// Points `label` at `version`, moving it if it pointed elsewhere.
+    /// Moves a label although its gate refused the version, recording who did it and why
+    /// (`label.override` in the audit log, then the move itself).
+    pub fn set_label_overriding_gate(
+        &self,
+        reference: &str,
+        version: i64,
+        label: &str,
+        gate: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<Label> {
+        validate_label(label)?;
+        if reason.trim().is_empty() {
+            return Err(Error::InvalidVariables(
+                "say why the gate is overridden: the reason goes in the audit log".into(),
+            ));
+        }
+        {
+            let conn = self.conn();
+            let (id, slug) = resolve(&conn, reference)?;
+            select_version(&conn, &id, &slug, &VersionSelector::Number(version))?;
+            self.audit(
+                &conn,
+                actor,
+                Change {
+                    action: "label.override",
+                    object_kind: "prompt",
+                    object_id: Some(&id),
+                    object_name: Some(&slug),
+                    details: serde_json::json!({"label": label, "version": version, "gate": gate, "reason": reason}),
+                },
+            )?;
+        }
+        self.set_label(reference, version, label, actor)
+    }
+
     pub fn set_label(
         &self,
         reference: &str,

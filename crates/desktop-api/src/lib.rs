@@ -2,6 +2,7 @@
 //! one-line call into [`Desktop`], so the logic runs (and is tested) without a window.
 
 pub mod dto;
+pub mod evals;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use portolan::store::{Actor, Subject, SubjectKind};
 use portolan::{Store, StoreOptions};
 
 pub use dto::*;
+pub use evals::*;
 
 struct RunningGateway {
     port: u16,
@@ -44,7 +46,7 @@ pub struct Desktop {
     store: Arc<Store>,
     engine: Engine,
     gateway: Arc<Mutex<Option<RunningGateway>>>,
-    cancel: Arc<std::sync::Mutex<Option<watch::Sender<bool>>>>,
+    pub(crate) cancel: Arc<std::sync::Mutex<Option<watch::Sender<bool>>>>,
 }
 
 /// Changes made from the app are audited as the app's.
@@ -882,9 +884,9 @@ impl Desktop {
 }
 
 /// How long comparison events are gathered into one message for the window (about two frames).
-const EVENT_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(32);
+pub(crate) const EVENT_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(32);
 
-fn event_dto(ev: CompareEvent) -> CompareEventDto {
+pub(crate) fn event_dto(ev: CompareEvent) -> CompareEventDto {
     match ev {
         CompareEvent::Started { cell } => CompareEventDto::Started {
             row: cell.row as u32,

@@ -20,6 +20,20 @@ import type { PromptDraft } from "../bindings/PromptDraft";
 import type { PromptSummary } from "../bindings/PromptSummary";
 import type { SaveResult } from "../bindings/SaveResult";
 import type { VersionDto } from "../bindings/VersionDto";
+import type { DatasetDto } from "../bindings/DatasetDto";
+import type { DatasetSave } from "../bindings/DatasetSave";
+import type { DatasetSummary } from "../bindings/DatasetSummary";
+import type { EvalDefDto } from "../bindings/EvalDefDto";
+import type { Experiment } from "../bindings/Experiment";
+import type { ExperimentEventDto } from "../bindings/ExperimentEventDto";
+import type { ExperimentRequest } from "../bindings/ExperimentRequest";
+import type { ExperimentSummary } from "../bindings/ExperimentSummary";
+import type { AssertionSpec } from "../bindings/AssertionSpec";
+import type { GateOutcome } from "../bindings/GateOutcome";
+import type { PlanDto } from "../bindings/PlanDto";
+import type { Row } from "../bindings/Row";
+import type { RowChange } from "../bindings/RowChange";
+import type { VersionEvalDto } from "../bindings/VersionEvalDto";
 import type { Wire } from "./wire";
 
 export type Version = Wire<VersionDto>;
@@ -60,7 +74,7 @@ export function errorMessage(e: unknown): string {
 }
 
 /** What a successful call changed, for the shared lists (lib/resources) to fetch again. */
-export type Change = "prompts" | "keys";
+export type Change = "prompts" | "keys" | "datasets";
 const changeListeners = new Set<(what: Change) => void>();
 
 export function onApiChange(listener: (what: Change) => void): () => void {
@@ -112,6 +126,41 @@ export const api = {
   gatewayStop: () => call<GatewayStatus>("gateway_stop"),
   createToken: (name: string) => call<string>("create_token", { name }),
   revokeToken: (name: string) => call<null>("revoke_token", { name }),
+
+  // Datasets
+  listDatasets: () => call<DatasetSummary[]>("list_datasets"),
+  getDataset: (name: string, version: number | null) => call<DatasetDto>("get_dataset", { name, version }),
+  /** Saves rows as the dataset's next version, or creates the dataset. */
+  saveDataset: (name: string, rows: Row[], message: string | null) =>
+    changes("datasets", call<DatasetSave>("save_dataset", { name, rows, message })),
+  /** Reads rows from a .jsonl, .csv or promptfoo .yaml file; saves nothing. */
+  readDatasetFile: (path: string) => call<Row[]>("read_dataset_file", { path }),
+  exportDataset: (name: string, version: number | null, path: string) => call<number>("export_dataset", { name, version, path }),
+  /** Rows from logged calls (their variables; with answers, their answers as expected output). */
+  rowsFromCalls: (ids: string[], withAnswers: boolean) => call<Row[]>("rows_from_calls", { ids, withAnswers }),
+  /** The system file dialog: a path, or null when cancelled. */
+  pickFile: (save: boolean, defaultName: string | null) => call<string | null>("pick_file", { save, defaultName }),
+
+  // Experiments
+  /** Rejects with the reason when the assertion is invalid. */
+  checkAssertion: (spec: AssertionSpec) => call<null>("check_assertion", { spec }),
+  planExperiment: (request: ExperimentRequest) => call<PlanDto>("plan_experiment", { request }),
+  runExperiment: (request: ExperimentRequest, onEvent: Channel<ExperimentEventDto[]>) =>
+    call<Experiment>("run_experiment", { request, onEvent }),
+  /** Stops a running comparison or experiment (an experiment keeps the cells that finished). */
+  cancelExperiment: () => call<null>("cancel_compare"),
+  listExperiments: () => call<ExperimentSummary[]>("list_experiments"),
+  getExperiment: (id: string) => call<Experiment>("get_experiment", { id }),
+  diffExperiments: (before: string, after: string) => call<RowChange[]>("diff_experiments", { before, after }),
+  listEvals: () => call<EvalDefDto[]>("list_evals"),
+  saveEval: (name: string, body: string) => call<null>("save_eval", { name, body }),
+  versionEvals: (prompt: string) => call<VersionEvalDto[]>("version_evals", { prompt }),
+  /** Runs the eval as the label's gate; the label moves only when the outcome allows. */
+  setLabelGated: (prompt: string, version: number, label: string, evalName: string) =>
+    changes("prompts", call<GateOutcome>("set_label_gated", { prompt, version, label, eval: evalName })),
+  /** Moves a label its gate refused; the reason goes in the audit log. */
+  setLabelOverride: (prompt: string, version: number, label: string, evalName: string, reason: string) =>
+    changes("prompts", call<null>("set_label_override", { prompt, version, label, eval: evalName, reason })),
 };
 
 export { Channel };
