@@ -336,3 +336,250 @@ fn export_provider_registry_and_name_rule() {
     );
     assert!(providers().iter().all(|p| p.id != "demo"));
 }
+
+fn rows(questions: &[&str]) -> Vec<portolan::datasets::Row> {
+    questions
+        .iter()
+        .map(|q| portolan::datasets::Row {
+            vars: serde_json::json!({"q": q}).as_object().unwrap().clone(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn column(version: &str) -> portolan::evals::experiment::ColumnSpec {
+    portolan::evals::experiment::ColumnSpec {
+        prompt: "qa".into(),
+        version: Some(version.into()),
+        model: Some("demo/fast".into()),
+        params: Default::default(),
+    }
+}
+
+fn qa_prompts(d: &Desktop) {
+    d.create_prompt("qa", &draft("Be {{tone}}.", "{{q}}"), None)
+        .unwrap();
+    d.save_prompt("qa", &draft("Be {{tone}}.", "Answer: {{q}}"), None)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datasets_experiments_history_and_rows_from_calls() {
+    let (dir, d) = desktop();
+    qa_prompts(&d);
+    let saved = d
+        .save_dataset("qs", &rows(&["a b", "c d", "e f"]), Some("first"))
+        .unwrap();
+    assert_eq!((saved.version, saved.created), (1, true));
+    assert!(
+        !d.save_dataset("qs", &rows(&["a b", "c d", "e f"]), None)
+            .unwrap()
+            .created
+    );
+    assert_eq!(d.list_datasets().unwrap()[0].rows, 3);
+    // Files in and out.
+    let csv = dir.path().join("more.csv");
+    std::fs::write(&csv, "q,expected\nhello,hi\n").unwrap();
+    let read = d.read_dataset_file(csv.to_str().unwrap()).unwrap();
+    assert_eq!(read[0].vars["q"], "hello");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "q\na\nb,c\n").unwrap();
+    assert!(
+        d.read_dataset_file(bad.to_str().unwrap())
+            .unwrap_err()
+            .message
+            .contains("bad.csv:3")
+    );
+    let out = dir.path().join("qs.jsonl");
+    assert_eq!(
+        d.export_dataset("qs", None, out.to_str().unwrap()).unwrap(),
+        3
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+    // Assertions are checked as they are typed.
+    use portolan::evals::assertions::AssertionSpec;
+    let bad_regex = AssertionSpec::new("regex", Some(serde_json::json!("(")));
+    assert!(
+        d.check_assertion(&bad_regex)
+            .unwrap_err()
+            .message
+            .contains("invalid pattern")
+    );
+    let contains = AssertionSpec::new("not-contains", Some(serde_json::json!("Answer")));
+    d.check_assertion(&contains).unwrap();
+    // Plan and run two versions on the dataset.
+    let request = ExperimentRequest {
+        name: Some("qa check".into()),
+        columns: vec![column("1"), column("2")],
+        dataset: Some("qs".into()),
+        dataset_version: None,
+        rows: vec![],
+        assertions: vec![contains],
+        gates: vec![],
+        repeats: 1,
+        baseline: 0,
+        judge_model: None,
+        concurrency: 4,
+    };
+    let plan = d.plan_experiment(&request).await.unwrap();
+    assert_eq!((plan.calls, plan.judge_calls), (6, 0));
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let e = d
+        .run_experiment(&request, move |batch| sink.lock().unwrap().extend(batch))
+        .await
+        .unwrap();
+    assert!(!e.id.is_empty() && !e.cancelled);
+    assert_eq!(e.summary.columns[0].pass_rate.mean, 1.0);
+    assert_eq!(e.summary.columns[1].pass_rate.mean, 0.0);
+    assert_eq!(
+        e.summary.comparisons[0].finding,
+        portolan::evals::stats::Finding::Worse,
+        "every row fails on version 2"
+    );
+    let events = events.lock().unwrap().clone();
+    let evaluated = events
+        .iter()
+        .filter(|e| matches!(e, ExperimentEventDto::Evaluated { .. }))
+        .count();
+    assert_eq!(evaluated, 6);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ExperimentEventDto::Cell { event: CompareEventDto::Finished { cell }, .. } if cell.row < 3
+    )));
+    // History, a version's latest eval, the diff.
+    assert_eq!(d.list_experiments().unwrap()[0].id, e.id);
+    assert_eq!(d.get_experiment(&e.id).unwrap().cells.len(), 6);
+    let evals = d.version_evals("qa").unwrap();
+    assert_eq!(
+        evals
+            .iter()
+            .map(|v| (v.version, v.pass_rate))
+            .collect::<Vec<_>>(),
+        [(1, 1.0), (2, 0.0)]
+    );
+    assert!(d.diff_experiments(&e.id, &e.id).unwrap().is_empty());
+    // The experiment's calls carry their variables: they can become rows.
+    let logs = d.list_logs(&LogQuery::default()).unwrap();
+    let ids: Vec<String> = logs.iter().take(2).map(|l| l.id.clone()).collect();
+    let rows = d.rows_from_calls(&ids, true).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].vars.contains_key("q"));
+    assert!(
+        rows[0]
+            .expected
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .starts_with("[demo:fast]")
+    );
+    // Invalid input is refused before anything runs.
+    let mut missing = request.clone();
+    missing.dataset = None;
+    missing.rows = vec![portolan::datasets::Row::default()];
+    let err = d.plan_experiment(&missing).await.unwrap_err();
+    assert!(err.message.contains("the variable 'q'"), "{}", err.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_an_experiment_keeps_the_cells_that_finished() {
+    let (_dir, d) = desktop();
+    qa_prompts(&d);
+    let qs: Vec<String> = (0..12).map(|i| format!("question {i}")).collect();
+    let refs: Vec<&str> = qs.iter().map(String::as_str).collect();
+    let mut slow = column("1");
+    slow.model = Some("demo/large".into());
+    let request = ExperimentRequest {
+        name: None,
+        columns: vec![slow],
+        dataset: None,
+        dataset_version: None,
+        rows: rows(&refs),
+        assertions: vec![],
+        gates: vec![],
+        repeats: 1,
+        baseline: 0,
+        judge_model: None,
+        concurrency: 1,
+    };
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let runner = d.clone();
+    let run = tokio::spawn(async move {
+        runner
+            .run_experiment(&request, move |batch| {
+                for e in batch {
+                    if matches!(e, ExperimentEventDto::Evaluated { .. }) {
+                        let _ = seen_tx.send(());
+                    }
+                }
+            })
+            .await
+    });
+    seen_rx.recv().await.unwrap();
+    d.cancel_compare();
+    let e = run.await.unwrap().unwrap();
+    assert!(e.cancelled);
+    assert!(
+        !e.cells.is_empty() && e.cells.len() < 12,
+        "{} cells",
+        e.cells.len()
+    );
+    assert!(e.cells.iter().all(|c| c.error.is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_label_gate_refuses_a_regression_and_an_override_is_audited() {
+    let (_dir, d) = desktop();
+    qa_prompts(&d);
+    d.save_dataset("qs", &rows(&["a b", "c d"]), None).unwrap();
+    d.set_label("qa", 1, "production").unwrap();
+    d.save_eval(
+        "qa-check",
+        "prompts: [qa]\nmodels: [demo/fast]\ndataset: qs\nassert:\n  - type: not-contains\n    value: Answer\n    gate: pass_rate >= 0.9\n",
+    )
+    .unwrap();
+    assert_eq!(d.list_evals().unwrap()[0].name, "qa-check");
+    let outcome = d
+        .set_label_gated("qa", 2, "production", "qa-check")
+        .await
+        .unwrap();
+    assert!(!outcome.allowed);
+    assert_eq!(outcome.regressed.len(), 2, "{:?}", outcome.regressed);
+    assert!(
+        outcome.failed_gates[0].contains("pass_rate >= 0.9"),
+        "{:?}",
+        outcome.failed_gates
+    );
+    let label = |d: &Desktop| {
+        d.list_prompts()
+            .unwrap()
+            .iter()
+            .find(|p| p.slug == "qa")
+            .unwrap()
+            .labels[0]
+            .version
+    };
+    assert_eq!(label(&d), 1, "the label stayed");
+    assert!(
+        d.set_label_override("qa", 2, "production", "qa-check", "  ")
+            .is_err()
+    );
+    d.set_label_override("qa", 2, "production", "qa-check", "hotfix, checked by hand")
+        .unwrap();
+    assert_eq!(label(&d), 2);
+    let audit = d.store().audit_entries(10).unwrap();
+    let o = audit.iter().find(|e| e.action == "label.override").unwrap();
+    assert!(
+        o.details.to_string().contains("hotfix, checked by hand"),
+        "{:?}",
+        o.details
+    );
+    // Back to the good version: the gate allows it.
+    let back = d
+        .set_label_gated("qa", 1, "production", "qa-check")
+        .await
+        .unwrap();
+    assert!(back.allowed, "{back:?}");
+    assert_eq!(label(&d), 1);
+}
