@@ -2,7 +2,10 @@
 //! request at once with a short reply (streams included), on 127.0.0.1. Prints its base URL,
 //! then serves until killed.
 //!
-//! Usage: fake-upstream [PORT] [--rate-limit-first N] [--retry-after-ms MS]
+//! Usage: fake-upstream [PORT] [--rate-limit-first N] [--retry-after-ms MS] [--reply TEXT]
+//!
+//! `--reply TEXT` answers every request with TEXT (a judge's JSON verdict, say) instead of the
+//! short default answer.
 //!
 //! `--rate-limit-first N` answers the first N chat requests with 429 (OpenAI's error shape,
 //! `retry-after-ms: MS`, default 200) before the replies start.
@@ -13,6 +16,7 @@ struct Args {
     port: u16,
     rate_limit_first: usize,
     retry_after_ms: u64,
+    reply: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -20,6 +24,7 @@ fn parse_args() -> Result<Args, String> {
         port: 0,
         rate_limit_first: 0,
         retry_after_ms: 200,
+        reply: "ok, this is a short benchmark answer".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -28,13 +33,17 @@ fn parse_args() -> Result<Args, String> {
                 .and_then(|v| v.parse::<u64>().ok())
                 .ok_or_else(|| format!("{name} needs a number"))
         };
+        if a == "--reply" {
+            args.reply = it.next().ok_or("--reply needs a text")?;
+            continue;
+        }
         match a.as_str() {
             "--rate-limit-first" => args.rate_limit_first = value(&a)? as usize,
             "--retry-after-ms" => args.retry_after_ms = value(&a)?,
             p => {
                 args.port = p.parse().map_err(|_| {
                     format!(
-                        "unknown argument '{p}' (a port, --rate-limit-first N, --retry-after-ms MS)"
+                        "unknown argument '{p}' (a port, --rate-limit-first N, --retry-after-ms MS, --reply TEXT)"
                     )
                 })?
             }
@@ -74,7 +83,7 @@ async fn main() {
             retry_after_ms: Some(args.retry_after_ms),
         });
     }
-    server.set_default(Behavior::reply("ok, this is a short benchmark answer"));
+    server.set_default(Behavior::reply(args.reply));
     server.set_recording(false);
     println!("{}", server.base_url());
     use std::io::Write;
