@@ -6,16 +6,18 @@ import { Notices } from "./components/Notices";
 import { api } from "./lib/api";
 import { addNotice, dismissNotice, type Notice } from "./lib/notices";
 import { CompareScreen } from "./screens/compare/CompareScreen";
+import { DatasetsScreen } from "./screens/datasets/DatasetsScreen";
 import { GatewayScreen } from "./screens/gateway/GatewayScreen";
 import { KeysScreen } from "./screens/keys/KeysScreen";
 import { LogsScreen } from "./screens/logs/LogsScreen";
 import { PromptsScreen } from "./screens/prompts/PromptsScreen";
 
-type Screen = "prompts" | "compare" | "logs" | "keys" | "gateway";
+type Screen = "prompts" | "compare" | "datasets" | "logs" | "keys" | "gateway";
 
 const NAV: { id: Screen; label: string; icon: string }[] = [
   { id: "prompts", label: "Prompts", icon: "✎" },
   { id: "compare", label: "Compare", icon: "▦" },
+  { id: "datasets", label: "Datasets", icon: "⊞" },
   { id: "logs", label: "Logs", icon: "≡" },
   { id: "keys", label: "Keys", icon: "✦" },
   { id: "gateway", label: "Gateway", icon: "⇄" },
@@ -84,6 +86,9 @@ export function App() {
         </div>
         <div className="screen-page" hidden={screen !== "compare"}>
           <CompareScreen initialSlug={currentSlug} />
+        </div>
+        <div className="screen-page" hidden={screen !== "datasets"}>
+          <DatasetsScreen active={screen === "datasets"} />
         </div>
         <div className="screen-page" hidden={screen !== "logs"}>
           <LogsScreen active={screen === "logs"} />

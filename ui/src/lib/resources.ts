@@ -86,7 +86,11 @@ export function invalidate(...names: ResourceName[]) {
 }
 
 // A change made through the api makes the lists it affects stale.
-onApiChange((what) => (what === "prompts" ? invalidate("prompts") : invalidate("keys", "models")));
+onApiChange((what) => {
+  if (what === "prompts") invalidate("prompts");
+  else if (what === "keys") invalidate("keys", "models");
+  // Datasets are not among the shared lists: their screen fetches its own.
+});
 
 /** For tests: forget everything (and use other loaders). */
 export function resetResources(replace?: Partial<{ [K in ResourceName]: () => Promise<Loaders[K]> }>) {

@@ -42,6 +42,10 @@ const api = vi.hoisted(() => ({
   costByDay: vi.fn(),
   latencyByModel: vi.fn(),
   getLog: vi.fn(),
+  listDatasets: vi.fn(),
+  getDataset: vi.fn(),
+  rowsFromCalls: vi.fn(),
+  saveDataset: vi.fn(),
 }));
 vi.mock("../../src/lib/api", async (original) => ({ ...(await original<object>()), api }));
 
@@ -49,6 +53,7 @@ const { LogsScreen } = await import("../../src/screens/logs/LogsScreen");
 const { resetResources } = await import("../../src/lib/resources");
 
 beforeEach(() => {
+  vi.clearAllMocks();
   resetResources({ prompts: () => api.listPrompts() });
   api.listLogs.mockResolvedValue(calls);
   api.listPrompts.mockResolvedValue([{ id: "pr_1", slug: "summarize", latest_version: 1, description: null, model: null, labels: [], updated_at: "" }]);
@@ -56,6 +61,9 @@ beforeEach(() => {
   api.latencyByModel.mockResolvedValue([]);
   const detail: LogFull = { call: calls[1], request: '{"model": "gpt-4o-mini"}', response: null, attempts: [], feedback: [] };
   api.getLog.mockResolvedValue(detail);
+  api.listDatasets.mockResolvedValue([
+    { id: "ds_1", name: "regressions", description: null, latest_version: 4, rows: 1, updated_at: "2026-12-04T12:00:00Z" },
+  ]);
 });
 
 describe("LogsScreen", () => {
@@ -88,5 +96,77 @@ describe("LogsScreen", () => {
     rerender(<LogsScreen active={false} />);
     rerender(<LogsScreen active />);
     await waitFor(() => expect(api.listLogs.mock.calls.length).toBeGreaterThan(before));
+  });
+
+  it("adds two selected calls to a new dataset with their answers, without opening their detail", async () => {
+    const fromCalls = [
+      { vars: { text: "a long article" }, expected: "short", tags: ["trace:trace-call-1"] },
+      { vars: { text: "another" }, expected: "brief", tags: ["trace:trace-call-3"] },
+    ];
+    api.rowsFromCalls.mockResolvedValue(fromCalls);
+    api.saveDataset.mockResolvedValue({ name: "from-logs", version: 1, rows: 2, created: true });
+    render(<LogsScreen />);
+    await screen.findByTestId("log-row-0");
+    expect(screen.queryByTestId("log-add-to-dataset")).toBeNull();
+
+    fireEvent.click(screen.getByTestId("log-select-0"));
+    fireEvent.click(screen.getByTestId("log-select-2"));
+    expect((screen.getByTestId("log-select-0") as HTMLInputElement).checked).toBe(true);
+    expect((screen.getByTestId("log-select-1") as HTMLInputElement).checked).toBe(false);
+    // Ticking a call does not open it.
+    expect(api.getLog).not.toHaveBeenCalled();
+    expect(screen.getByTestId("log-row-0").getAttribute("aria-selected")).toBe("false");
+    expect(screen.getByText("2 selected")).toBeTruthy();
+
+    fireEvent.click(screen.getByTestId("log-add-to-dataset"));
+    await waitFor(() => expect(document.querySelector("#log-dataset-names option[value='regressions']")).toBeTruthy());
+    fireEvent.change(screen.getByTestId("log-dataset-name"), { target: { value: "Bad Name" } });
+    fireEvent.click(screen.getByTestId("log-dataset-add"));
+    expect(screen.getByTestId("log-dataset-error").textContent).toMatch(/Dataset names use/);
+    expect(api.rowsFromCalls).not.toHaveBeenCalled();
+
+    fireEvent.change(screen.getByTestId("log-dataset-name"), { target: { value: "from-logs" } });
+    fireEvent.click(screen.getByTestId("log-with-answers"));
+    fireEvent.click(screen.getByTestId("log-dataset-add"));
+    await waitFor(() => expect(screen.getByTestId("log-dataset-status").textContent).toBe("dataset from-logs version 1: +2 rows"));
+    expect(api.rowsFromCalls).toHaveBeenCalledWith(["call-1", "call-3"], true);
+    expect(api.getDataset).not.toHaveBeenCalled();
+    expect(api.saveDataset).toHaveBeenCalledWith("from-logs", fromCalls, "2 rows from the logs");
+    // Added: the selection is cleared, the confirmation stays.
+    expect((screen.getByTestId("log-select-0") as HTMLInputElement).checked).toBe(false);
+    expect(screen.queryByTestId("log-add-to-dataset")).toBeNull();
+    expect((screen.getByTestId("log-dataset-add") as HTMLButtonElement).disabled).toBe(true);
+
+    // The row itself still opens the call's detail.
+    fireEvent.click(screen.getByTestId("log-row-1"));
+    await waitFor(() => expect(api.getLog).toHaveBeenCalledWith("call-2"));
+  });
+
+  it("appends to an existing dataset as its next version, and shows why it could not", async () => {
+    const existing = { vars: { text: "old" } };
+    const added = { vars: { text: "new" }, tags: ["trace:trace-call-2"] };
+    api.getDataset.mockResolvedValue({
+      dataset: { dataset_id: "ds_1", name: "regressions", version: 4, message: null, created_at: "", rows: [existing] },
+      latest_version: 4,
+    });
+    api.rowsFromCalls.mockRejectedValueOnce({ kind: "invalid_request", message: "none of the selected calls was made through a prompt with variables" });
+    api.rowsFromCalls.mockResolvedValueOnce([added]);
+    api.saveDataset.mockResolvedValue({ name: "regressions", version: 5, rows: 2, created: true });
+    render(<LogsScreen />);
+    await screen.findByTestId("log-row-0");
+    fireEvent.click(screen.getByTestId("log-select-1"));
+    fireEvent.click(screen.getByTestId("log-add-to-dataset"));
+    fireEvent.change(screen.getByTestId("log-dataset-name"), { target: { value: "regressions" } });
+    fireEvent.click(screen.getByTestId("log-dataset-add"));
+    await waitFor(() =>
+      expect(screen.getByTestId("log-dataset-error").textContent).toBe("None of the selected calls was made through a prompt with variables"),
+    );
+    expect(api.saveDataset).not.toHaveBeenCalled();
+
+    fireEvent.click(screen.getByTestId("log-dataset-add"));
+    await waitFor(() => expect(screen.getByTestId("log-dataset-status").textContent).toBe("dataset regressions version 5: +1 row"));
+    expect(api.rowsFromCalls).toHaveBeenLastCalledWith(["call-2"], false);
+    expect(api.getDataset).toHaveBeenCalledWith("regressions", null);
+    expect(api.saveDataset).toHaveBeenCalledWith("regressions", [existing, added], "1 row from the logs");
   });
 });

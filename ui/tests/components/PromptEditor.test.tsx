@@ -36,6 +36,8 @@ const api = vi.hoisted(() => ({
   savePrompt: vi.fn(),
   diffVersions: vi.fn(),
   setLabel: vi.fn(),
+  versionEvals: vi.fn(),
+  listEvals: vi.fn(),
 }));
 vi.mock("../../src/lib/api", async (original) => ({ ...(await original<object>()), api }));
 
@@ -45,6 +47,8 @@ beforeEach(() => {
   vi.clearAllMocks();
   api.getVersion.mockImplementation((_slug: string, v: number | null) => Promise.resolve(version(v ?? 1)));
   api.listVersions.mockResolvedValue([version(1)]);
+  api.versionEvals.mockResolvedValue([]);
+  api.listEvals.mockResolvedValue([]);
   api.preview.mockImplementation((_slug, draft: Version["draft"], vars: Record<string, unknown>) =>
     Promise.resolve({
       messages: draft.messages.map((m) => ({ role: m.role, content: m.content.replace("{{name}}", String(vars.name ?? "")) })),

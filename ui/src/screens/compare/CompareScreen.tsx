@@ -1,17 +1,38 @@
-import { useCallback, useEffect, useMemo, useReducer, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from "react";
 import type { CompareRunSummary } from "../../bindings/CompareRunSummary";
-import type { ModelOption } from "../../bindings/ModelOption";
+import type { DatasetDto } from "../../bindings/DatasetDto";
+import type { DatasetSummary } from "../../bindings/DatasetSummary";
+import type { ExperimentRequest } from "../../bindings/ExperimentRequest";
+import type { PlanDto } from "../../bindings/PlanDto";
+import type { Row } from "../../bindings/Row";
 import { Banner, Empty, ErrorText, Kbd, Section, modKey } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
 import { useResource } from "../../lib/resources";
-import { MAX_MODELS, initialSetup, setupReducer } from "./compareSetup";
+import { MAX_COLUMNS, experimentColumns, initialSetup, isExperiment, pickedVersions, setupReducer } from "./compareSetup";
 import { useShortcuts } from "../../hooks/useShortcuts";
-import { api, errorMessage, type Summary, type Version } from "../../lib/api";
+import { api, errorMessage, onApiChange, type Summary, type Version } from "../../lib/api";
 import type { Wire } from "../../lib/wire";
 import { liveTotals, totalCells } from "../../lib/compareState";
-import { buildVariableFields, collectValues, parseJsonl, toJsonl, type VariableField } from "../../lib/variables";
+import {
+  columnFigures,
+  filterRows,
+  nextFailing,
+  noFilters,
+  totalExperimentCells,
+  type ExperimentStart,
+  type RowFilters,
+} from "../../lib/experimentState";
+import { formatCost } from "../../lib/format";
+import { buildVariableFields, collectValues, parseJsonl, toJsonl } from "../../lib/variables";
+import { CellDetail } from "./CellDetail";
 import { CompareGrid } from "./CompareGrid";
+import { EvaluatorsPanel } from "./EvaluatorForm";
+import { ExperimentCharts } from "./ExperimentCharts";
+import { ExperimentGrid, type CellRef } from "./ExperimentGrid";
+import { ExperimentHistory } from "./ExperimentHistory";
+import { DatasetPreview, DatasetSelect, ExperimentOptions, ExtraVersions, ModelPicker, VarRows } from "./SetupParts";
 import { useCompareRun } from "./useCompareRun";
+import { useExperimentRun } from "./useExperimentRun";
 
 /** The version a comparison uses by default: `production` if labelled, else the latest. */
 function defaultVersion(p: Summary | undefined): number | null {
@@ -19,12 +40,47 @@ function defaultVersion(p: Summary | undefined): number | null {
   return p.labels.find((l) => l.name === "production")?.version ?? p.latest_version;
 }
 
+/** Whether keys typed go to a text field (then "n" is a letter, not a shortcut). */
+function typing(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  return target.isContentEditable || target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT";
+}
+
+/** The plan in words: `12 calls + 24 judge calls, at most $0.0042`. */
+function planText(p: PlanDto): string {
+  const calls = `${p.calls} call${p.calls === 1 ? "" : "s"}`;
+  const judge = ` + ${p.judge_calls} judge call${p.judge_calls === 1 ? "" : "s"}`;
+  const cost =
+    p.estimate_usd !== null
+      ? `, at most ${formatCost(p.estimate_usd)}`
+      : p.unpriced.length
+        ? `; no price known for ${p.unpriced.join(", ")}`
+        : "";
+  const partly = p.estimate_usd !== null && p.unpriced.length ? ` (not counting ${p.unpriced.join(", ")}: no price known)` : "";
+  return `${calls}${judge}${cost}${partly}`;
+}
+
+type Shown = "compare" | "experiment";
+
 export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
+  const root = useRef<HTMLDivElement>(null);
   const prompts = useResource("prompts");
   const models = useResource("models");
   const [setup, dispatch] = useReducer(setupReducer, initialSlug, initialSetup);
   const { versionSel, picked, mode, formRows, jsonl, concurrency, diffMode, baseline, feedback, formError } = setup;
   const { state, rows, run, cancel, open } = useCompareRun();
+  const { state: expState, run: runExperiment, cancel: cancelExperiment, open: openExperiment } = useExperimentRun();
+  /** Which grid is on screen: the last comparison or the last experiment. */
+  const [shown, setShown] = useState<Shown>("compare");
+  const [plan, setPlan] = useState<PlanDto | null>(null);
+  const [planning, setPlanning] = useState(false);
+  const planToken = useRef(0);
+  const [confirm, setConfirm] = useState<{ req: ExperimentRequest; start: ExperimentStart; plan: PlanDto } | null>(null);
+  const [historyKey, setHistoryKey] = useState(0);
+  const [filters, setFilters] = useState<RowFilters>(noFilters);
+  const [marked, setMarked] = useState<number | null>(null);
+  const [selected, setSelected] = useState<CellRef | null>(null);
+
   const [runs, setRuns] = useState<Wire<CompareRunSummary>[]>([]);
   const refreshRuns = useCallback(() => {
     api.listCompareRuns().then(setRuns, () => setRuns([]));
@@ -41,6 +97,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
     if (initialSlug) dispatch({ type: "prompt", slug: initialSlug });
   }
   const summary = list.find((p) => p.slug === slug);
+  const judgePrompts = useMemo(() => list.filter((p) => p.slug.startsWith("judge-")).map((p) => p.slug), [list]);
 
   const versions = useAsync<Version[]>(useCallback(() => (slug ? api.listVersions(slug) : Promise.resolve([])), [slug]));
   const effectiveVersion = versionSel ? Number(versionSel) : defaultVersion(summary);
@@ -54,8 +111,43 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
     [version.data],
   );
 
-  const running = state.phase === "running";
+  // Datasets: listed once, again whenever one is saved.
+  const datasets = useAsync<DatasetSummary[]>(useCallback(() => api.listDatasets(), []));
+  const dsVersion = setup.datasetVersion ? Number(setup.datasetVersion) : null;
+  const dataset = useAsync<DatasetDto | null>(
+    useCallback(() => (setup.dataset ? api.getDataset(setup.dataset, dsVersion) : Promise.resolve(null)), [setup.dataset, dsVersion]),
+  );
+  const reloadDatasets = datasets.reload;
+  const reloadDataset = dataset.reload;
+  useEffect(() => {
+    const off = onApiChange((what) => {
+      // A label moved through its gate ran (and saved) an experiment.
+      if (what === "prompts") setHistoryKey((k) => k + 1);
+      if (what !== "datasets") return;
+      reloadDatasets();
+      reloadDataset();
+    });
+    return () => {
+      off();
+    };
+  }, [reloadDatasets, reloadDataset]);
+
+  const experiment = isExperiment(setup);
+  const compareRunning = state.phase === "running";
+  const expRunning = expState.phase === "running";
+  const running = compareRunning || expRunning || planning;
   const totals = useMemo(() => state.totals ?? liveTotals(state), [state]);
+
+  // The columns the next run has, named as the engine names them (`slug@version · model`).
+  const columnLabels = useMemo(() => {
+    const number = (sel: string | null): string => {
+      if (sel === null) return effectiveVersion !== null ? String(effectiveVersion) : "default";
+      if (/^\d+$/.test(sel)) return sel;
+      const v = (versions.data ?? []).find((x) => x.labels.includes(sel));
+      return v ? String(v.version) : sel;
+    };
+    return pickedVersions(setup).flatMap((v) => picked.map((m) => `${slug}@${number(v)} · ${m}`));
+  }, [setup, picked, slug, effectiveVersion, versions.data]);
 
   const buildSets = useCallback((): Record<string, unknown>[] | string => {
     if (mode === "jsonl") {
@@ -74,17 +166,145 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
     return sets;
   }, [mode, jsonl, formRows, fields]);
 
+  const launch = useCallback(
+    (req: ExperimentRequest, start: ExperimentStart) => {
+      setShown("experiment");
+      setSelected(null);
+      setMarked(null);
+      setFilters(noFilters);
+      runExperiment(req, start, () => setHistoryKey((k) => k + 1));
+    },
+    [runExperiment],
+  );
+
+  const startExperiment = useCallback(async () => {
+    const columns = experimentColumns(setup, slug);
+    if (columns.length > MAX_COLUMNS)
+      return dispatch({ type: "error", message: `${columns.length} columns (versions × models): an experiment runs at most ${MAX_COLUMNS}.` });
+    const token = ++planToken.current;
+    setPlanning(true);
+    setPlan(null);
+    setConfirm(null);
+    dispatch({ type: "started", columns: columns.length });
+    let rowsOfRun: Row[];
+    if (setup.dataset) {
+      try {
+        rowsOfRun = (await api.getDataset(setup.dataset, dsVersion)).dataset.rows;
+      } catch (e) {
+        if (token !== planToken.current) return;
+        setPlanning(false);
+        return dispatch({ type: "error", message: errorMessage(e) });
+      }
+    } else {
+      const sets = buildSets();
+      if (typeof sets === "string") {
+        setPlanning(false);
+        return dispatch({ type: "error", message: sets });
+      }
+      rowsOfRun = sets.map((vars) => ({ vars: vars as Row["vars"] }));
+    }
+    const base = baseline < columns.length ? baseline : 0;
+    const req: ExperimentRequest = {
+      name: setup.name.trim() || null,
+      columns,
+      dataset: setup.dataset || null,
+      dataset_version: setup.dataset ? dsVersion : null,
+      rows: setup.dataset ? [] : rowsOfRun,
+      assertions: setup.evaluators,
+      gates: setup.gate.trim() ? [setup.gate.trim()] : [],
+      repeats: setup.repeats,
+      baseline: base,
+      judge_model: setup.judgeModel || null,
+      concurrency,
+    };
+    const start: ExperimentStart = {
+      name: setup.name.trim() || slug,
+      columns: columnLabels,
+      rows: rowsOfRun,
+      repeats: setup.repeats,
+      baseline: base,
+      assertions: setup.evaluators,
+    };
+    try {
+      const p = await api.planExperiment(req);
+      if (token !== planToken.current) return;
+      setPlanning(false);
+      setPlan(p);
+      if (p.estimate_usd !== null && p.estimate_usd > p.confirm_above_usd) setConfirm({ req, start, plan: p });
+      else launch(req, start);
+    } catch (e) {
+      if (token !== planToken.current) return;
+      setPlanning(false);
+      dispatch({ type: "error", message: errorMessage(e) });
+    }
+  }, [setup, slug, dsVersion, buildSets, baseline, concurrency, columnLabels, launch]);
+
   const start = useCallback(() => {
     if (running) return;
     if (!slug) return dispatch({ type: "error", message: "Pick a prompt first." });
     if (picked.length === 0) return dispatch({ type: "error", message: "Pick at least one model (2–8 to compare)." });
+    if (experiment) {
+      void startExperiment();
+      return;
+    }
     const sets = buildSets();
     if (typeof sets === "string") return dispatch({ type: "error", message: sets });
     dispatch({ type: "started" });
+    setShown("compare");
+    setPlan(null);
+    setConfirm(null);
     run({ prompt: slug, version: versionSel ? Number(versionSel) : null, models: picked, variable_sets: sets, concurrency });
-  }, [running, slug, picked, buildSets, run, versionSel, concurrency]);
+  }, [running, slug, picked, experiment, startExperiment, buildSets, run, versionSel, concurrency]);
 
-  useShortcuts({ onRun: start });
+  const stop = useCallback(() => {
+    if (planning) {
+      // Nothing was called yet: forget the plan being made.
+      planToken.current++;
+      setPlanning(false);
+      return;
+    }
+    if (expRunning) cancelExperiment();
+    else if (compareRunning) cancel();
+  }, [planning, expRunning, compareRunning, cancelExperiment, cancel]);
+
+  // Rows shown (after filters), and "n": the next failing row.
+  const shownRows = useMemo(() => filterRows(expState.rowInfo, filters), [expState.rowInfo, filters]);
+  const jumpToFailing = useCallback(() => {
+    if (shown !== "experiment") return;
+    const pos = marked === null ? -1 : shownRows.indexOf(marked);
+    const next = nextFailing(expState.rowInfo, shownRows, pos);
+    if (next >= 0) setMarked(shownRows[next]);
+  }, [shown, marked, shownRows, expState.rowInfo]);
+
+  /** The screen is on show (screens stay mounted, hidden, when another is shown). */
+  const onScreen = () => {
+    const el = root.current;
+    return el !== null && el.closest("[hidden]") === null;
+  };
+  useShortcuts({
+    onRun: () => {
+      if (onScreen()) start();
+    },
+  });
+  const keys = useRef({ stop, jumpToFailing, running });
+  useLayoutEffect(() => {
+    keys.current = { stop, jumpToFailing, running };
+  });
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const el = root.current;
+      if (!el || el.closest("[hidden]") !== null || e.defaultPrevented) return;
+      if (e.key === "Escape" && keys.current.running) {
+        e.preventDefault();
+        keys.current.stop();
+      } else if (e.key === "n" && !e.ctrlKey && !e.metaKey && !e.altKey && !typing(e.target)) {
+        e.preventDefault();
+        keys.current.jumpToFailing();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
 
   const vote = useCallback((traceId: string, value: number) => {
     dispatch({ type: "vote", traceId, value });
@@ -101,11 +321,30 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
     dispatch({ type: "mode", mode: m, jsonl: sets && typeof sets !== "string" ? toJsonl(sets) : undefined });
   };
 
-  const statusText =
-    state.phase === "idle" ? "" : state.phase === "running" ? "running" : state.phase === "done" ? "done" : state.phase === "cancelled" ? "cancelled" : "error";
+  const openCell = useCallback((c: CellRef) => setSelected(c), []);
+  const figures = useMemo(() => columnFigures(expState), [expState]);
+
+  const phase = shown === "experiment" ? expState.phase : state.phase;
+  const statusText = planning
+    ? "planning"
+    : confirm
+      ? "waiting for confirmation"
+      : phase === "idle"
+        ? ""
+        : phase === "running"
+          ? "running"
+          : phase === "done"
+            ? "done"
+            : phase === "cancelled"
+              ? "cancelled"
+              : "error";
+  const runError = shown === "experiment" ? (expState.phase === "error" ? expState.error : null) : state.phase === "error" ? state.error : null;
+  const throttles = shown === "experiment" ? expState.throttles : state.throttles;
+  const summaryGates = expState.experiment?.summary.gates ?? [];
+  const detailAt = selected && expState.cells[selected.row] && selected.column < expState.columns.length ? selected : null;
 
   return (
-    <div className="compare">
+    <div className="compare" ref={root}>
       <div className="compare-setup">
         <Banner>
           Demo models (<span className="mono">demo/…</span>) answer locally with simulated latency and cost: no API key needed. Add keys on the Keys
@@ -144,6 +383,12 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
                 ))}
               </select>
             </label>
+            <ExtraVersions
+              versions={versions.data ?? []}
+              first={versionSel}
+              picked={setup.extraVersions}
+              onToggle={(sel) => dispatch({ type: "toggleExtraVersion", sel })}
+            />
             <label className="field">
               <span>Concurrency per provider</span>
               <input
@@ -156,24 +401,44 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
                 onChange={(e) => dispatch({ type: "concurrency", value: Number(e.target.value) })}
               />
             </label>
-            <ErrorText error={prompts.error ?? version.error} />
+            <ErrorText error={prompts.error ?? version.error ?? versions.error} />
           </Section>
           <ModelPicker options={models.data ?? []} picked={picked} onToggle={toggleModel} error={models.error} />
           <Section
             title="Variable sets"
             className="var-sets"
             aside={
-              <div className="segmented" role="radiogroup" aria-label="Variable input">
-                <button type="button" role="radio" aria-checked={mode === "form"} className={mode === "form" ? "on" : ""} onClick={() => switchMode("form")}>
-                  Form
-                </button>
-                <button type="button" role="radio" aria-checked={mode === "jsonl"} className={mode === "jsonl" ? "on" : ""} data-testid="mode-jsonl" onClick={() => switchMode("jsonl")}>
-                  JSONL
-                </button>
-              </div>
+              setup.dataset ? undefined : (
+                <div className="segmented" role="radiogroup" aria-label="Variable input">
+                  <button type="button" role="radio" aria-checked={mode === "form"} className={mode === "form" ? "on" : ""} onClick={() => switchMode("form")}>
+                    Form
+                  </button>
+                  <button
+                    type="button"
+                    role="radio"
+                    aria-checked={mode === "jsonl"}
+                    className={mode === "jsonl" ? "on" : ""}
+                    data-testid="mode-jsonl"
+                    onClick={() => switchMode("jsonl")}
+                  >
+                    JSONL
+                  </button>
+                </div>
+              )
             }
           >
-            {mode === "form" ? (
+            <DatasetSelect
+              datasets={datasets.data ?? []}
+              dataset={setup.dataset}
+              version={setup.datasetVersion}
+              latest={dataset.loading ? null : (dataset.data?.latest_version ?? null)}
+              onDataset={(name) => dispatch({ type: "dataset", name })}
+              onVersion={(sel) => dispatch({ type: "datasetVersion", sel })}
+            />
+            <ErrorText error={datasets.error} />
+            {setup.dataset ? (
+              <DatasetPreview data={dataset.loading ? null : dataset.data} fields={fields} error={dataset.error} />
+            ) : mode === "form" ? (
               <VarRows fields={fields} rows={formRows} onChange={(rows) => dispatch({ type: "rows", rows })} />
             ) : (
               <label className="field">
@@ -190,27 +455,68 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
               </label>
             )}
           </Section>
+          <ExperimentOptions
+            repeats={setup.repeats}
+            baseline={baseline}
+            columns={columnLabels}
+            judgeModel={setup.judgeModel}
+            models={models.data ?? []}
+            gate={setup.gate}
+            name={setup.name}
+            placeholderName={slug || "the prompt's name"}
+            onRepeats={(value) => dispatch({ type: "repeats", value })}
+            onBaseline={(column) => dispatch({ type: "baseline", column })}
+            onJudgeModel={(id) => dispatch({ type: "judgeModel", id })}
+            onGate={(text) => dispatch({ type: "gate", text })}
+            onName={(text) => dispatch({ type: "name", text })}
+          />
+          <div className="span-2">
+            <EvaluatorsPanel
+              evaluators={setup.evaluators}
+              judgePrompts={judgePrompts}
+              disabled={running}
+              onAdd={(spec) => dispatch({ type: "addEvaluator", spec })}
+              onRemove={(index) => dispatch({ type: "removeEvaluator", index })}
+            />
+          </div>
         </div>
         <div className="run-bar row gap wrap">
-          <button type="button" className="btn btn-primary" data-testid="run-compare" disabled={running} onClick={start}>
-            Run comparison
+          <button type="button" className="btn btn-primary" data-testid="run-compare" disabled={running || confirm !== null} onClick={start}>
+            {experiment ? "Run experiment" : "Run comparison"}
           </button>
           <Kbd>{modKey}+Enter</Kbd>
           {running && (
-            <button type="button" className="btn btn-danger" data-testid="cancel-compare" onClick={cancel}>
+            <button type="button" className="btn btn-danger" data-testid="cancel-compare" onClick={stop} title="Stop (Escape): finished cells are kept">
               Cancel
             </button>
           )}
-          <span className={`compare-status status-${state.phase}`} data-testid="compare-status" role="status">
+          <span className={`compare-status status-${planning ? "running" : phase}`} data-testid="compare-status" role="status">
             {statusText}
           </span>
-          {state.phase !== "idle" && (
+          {shown === "compare" && state.phase !== "idle" && (
             <span className="muted small">
               {state.finished}/{totalCells(state)} cells
               {state.wallMs !== null ? ` in ${(state.wallMs / 1000).toFixed(2)} s` : ""}
             </span>
           )}
-          {picked.length === 1 && <span className="muted small">Tip: pick 2–8 models to compare them side by side.</span>}
+          {shown === "experiment" && expState.phase !== "idle" && (
+            <span className="muted small" data-testid="experiment-progress">
+              {expState.finished}/{totalExperimentCells(expState)} cells, {expState.checked} checked
+              {expState.wallMs !== null ? ` in ${(expState.wallMs / 1000).toFixed(2)} s` : ""}
+            </span>
+          )}
+          {plan && (
+            <span className="small plan" data-testid="experiment-plan">
+              {planText(plan)}
+            </span>
+          )}
+          {!experiment && picked.length === 1 && <span className="muted small">Tip: pick 2–8 models to compare them side by side.</span>}
+          {experiment && (
+            <span className="muted small">
+              {columnLabels.length} column{columnLabels.length === 1 ? "" : "s"}
+              {setup.repeats > 1 ? ` × ${setup.repeats} repeats` : ""} · {setup.evaluators.length} evaluator{setup.evaluators.length === 1 ? "" : "s"}
+            </span>
+          )}
           <span className="grow" />
           {runs.length > 0 && (
             <select
@@ -221,7 +527,11 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
               disabled={running}
               onChange={(e) => {
                 const id = e.target.value;
-                if (id) api.getCompareRun(id).then(open, () => undefined);
+                if (id)
+                  api.getCompareRun(id).then((r) => {
+                    setShown("compare");
+                    open(r);
+                  }, () => undefined);
               }}
             >
               <option value="">Recent runs…</option>
@@ -237,7 +547,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
             <input type="checkbox" checked={diffMode} onChange={(e) => dispatch({ type: "diffMode", on: e.target.checked })} />
             <span>Diff vs baseline</span>
           </label>
-          {diffMode && (
+          {diffMode && shown === "compare" && (
             <select className="input select-small" aria-label="Baseline column" value={baseline} onChange={(e) => dispatch({ type: "baseline", column: Number(e.target.value) })}>
               {state.models.map((m, i) => (
                 <option key={i} value={i}>
@@ -247,8 +557,31 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
             </select>
           )}
         </div>
-        <ErrorText error={formError ?? (state.phase === "error" ? state.error : null)} />
-        {Object.values(state.throttles).map((t) => (
+        {confirm && (
+          <div className="banner banner-warn row gap wrap" data-testid="experiment-confirm-box" role="alertdialog" aria-label="Confirm the cost">
+            <span className="grow">
+              This run may cost up to <strong>{formatCost(confirm.plan.estimate_usd)}</strong>, above the {formatCost(confirm.plan.confirm_above_usd)} that
+              asks for a confirmation. Run it?
+            </span>
+            <button
+              type="button"
+              className="btn btn-primary btn-small"
+              data-testid="experiment-confirm"
+              onClick={() => {
+                const c = confirm;
+                setConfirm(null);
+                launch(c.req, c.start);
+              }}
+            >
+              Run it
+            </button>
+            <button type="button" className="btn btn-small" data-testid="experiment-confirm-cancel" onClick={() => setConfirm(null)}>
+              Don't run
+            </button>
+          </div>
+        )}
+        <ErrorText error={formError ?? runError} />
+        {Object.values(throttles).map((t) => (
           <Banner key={t.provider} tone="warn">
             <span data-testid={`throttle-${t.provider}`}>
               <span className="mono">{t.provider}</span> answered 429 (rate limited): Portolan now sends it {t.limit} call{t.limit === 1 ? "" : "s"} at a
@@ -258,119 +591,81 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
         ))}
       </div>
       <div className="compare-results">
-        {state.phase === "idle" ? (
-          <Empty title="No comparison yet">
-            Pick a prompt, tick two or more models (the demo ones work without a key), fill in the variables and press Run ({modKey}+Enter).
-          </Empty>
-        ) : (
-          <CompareGrid state={state} rows={rows} totals={totals} diffMode={diffMode} baseline={baseline} feedback={feedback} onFeedback={vote} />
-        )}
-      </div>
-    </div>
-  );
-}
-
-function ModelPicker({ options, picked, onToggle, error }: { options: ModelOption[]; picked: string[]; onToggle: (id: string) => void; error: string | null }) {
-  return (
-    <Section
-      title="Models"
-      bodyClassName="model-list"
-      aside={
-        <span className="muted small">
-          {picked.length}/{MAX_MODELS} picked
-        </span>
-      }
-    >
-      <ErrorText error={error} />
-      {options.map((m) => {
-        const on = picked.includes(m.id);
-        const col = picked.indexOf(m.id);
-        return (
-          <label key={m.id} className={`model-option ${on ? "on" : ""}`}>
-            <input
-              type="checkbox"
-              data-testid={`model-option-${m.id}`}
-              checked={on}
-              disabled={!on && picked.length >= MAX_MODELS}
-              onChange={() => onToggle(m.id)}
-            />
-            <span className="mono">{m.id}</span>
-            {m.demo ? <span className="tag tag-accent">demo</span> : <span className="tag">{m.provider}</span>}
-            {on && <span className="muted small">col {col + 1}</span>}
-          </label>
-        );
-      })}
-      {options.length === 0 && !error && <div className="muted small">Loading models…</div>}
-    </Section>
-  );
-}
-
-function VarRows({ fields, rows, onChange }: { fields: VariableField[]; rows: Record<string, string>[]; onChange: (r: Record<string, string>[]) => void }) {
-  const set = (i: number, name: string, value: string) => onChange(rows.map((r, j) => (j === i ? { ...r, [name]: value } : r)));
-  if (fields.length === 0)
-    return (
-      <div className="var-rows">
-        <div className="muted small">This version uses no variables; each row runs the prompt as is.</div>
-        <div className="row gap">
-          <span className="muted small">{rows.length} row(s)</span>
-          <button type="button" className="btn btn-small" onClick={() => onChange([...rows, {}])}>
-            Add row
-          </button>
-        </div>
-      </div>
-    );
-  return (
-    <div className="var-rows">
-      <table className="table compact">
-        <thead>
-          <tr>
-            <th>#</th>
-            {fields.map((f) => (
-              <th key={f.name} title={f.description ?? undefined} className="mono">
-                {f.name}
-              </th>
+        {shown === "experiment" && expState.phase !== "idle" && (
+          <div className="results-bar row gap wrap">
+            <strong className="ellipsis" title={expState.name}>
+              {expState.name}
+            </strong>
+            <span className="muted small">Show only rows:</span>
+            {(
+              [
+                ["failing", "filter-failing", "failing a check"],
+                ["flaky", "filter-flaky", "flaky across repeats"],
+                ["disagree", "filter-disagree", "where columns disagree"],
+              ] as const
+            ).map(([key, testId, label]) => (
+              <label key={key} className="inline-field">
+                <input type="checkbox" data-testid={testId} checked={filters[key]} onChange={(e) => setFilters((f) => ({ ...f, [key]: e.target.checked }))} />
+                <span>{label}</span>
+              </label>
             ))}
-            <th aria-label="Actions" />
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((r, i) => (
-            <tr key={i}>
-              <td className="muted">{i + 1}</td>
-              {fields.map((f) => {
-                const id = `var-${i}-${f.name}`;
-                const props = {
-                  id,
-                  "data-testid": id,
-                  name: id,
-                  "aria-label": `Row ${i + 1} ${f.name}`,
-                  className: "input mono",
-                  value: r[f.name] ?? "",
-                  placeholder: f.hasDefault ? f.placeholder : f.description ?? "",
-                  onChange: (e: { target: { value: string } }) => set(i, f.name, e.target.value),
-                };
-                return <td key={f.name}>{f.multiline ? <textarea rows={1} {...props} /> : <input {...props} />}</td>;
-              })}
-              <td>
-                <button
-                  type="button"
-                  className="btn btn-small btn-ghost"
-                  aria-label={`Remove row ${i + 1}`}
-                  disabled={rows.length <= 1}
-                  onClick={() => onChange(rows.filter((_, j) => j !== i))}
-                >
-                  ✕
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <div className="row gap">
-        <button type="button" className="btn btn-small" onClick={() => onChange([...rows, { ...rows[rows.length - 1] }])}>
-          Add row
-        </button>
-        <span className="muted small">New rows copy the last one. Empty inputs use the declared default.</span>
+            <span className="muted small">
+              <Kbd>n</Kbd> next failing row · <Kbd>Esc</Kbd> cancel
+            </span>
+            <span className="grow" />
+            {expState.experiment && (
+              <span className={`small ${expState.experiment.summary.passed ? "tone-ok" : "tone-error"}`} data-testid="experiment-gates">
+                {summaryGates.length === 0
+                  ? "No gates."
+                  : expState.experiment.summary.passed
+                    ? `Every gate holds (${summaryGates.length}).`
+                    : `Gates failing: ${summaryGates
+                        .filter((g) => !g.holds)
+                        .map((g) => `column ${g.column + 1} ${g.subject} ${g.gate} (measured ${g.measured.toFixed(2)})`)
+                        .join("; ")}`}
+              </span>
+            )}
+          </div>
+        )}
+        <div className="results-split">
+          <div className="results-main">
+            {shown === "experiment" && expState.phase !== "idle" ? (
+              <ExperimentGrid
+                state={expState}
+                figures={figures}
+                shown={shownRows}
+                marked={marked}
+                diffMode={diffMode}
+                selected={detailAt}
+                onOpen={openCell}
+              />
+            ) : state.phase === "idle" || shown === "experiment" ? (
+              <Empty title="No comparison yet">
+                Pick a prompt, tick two or more models (the demo ones work without a key), fill in the variables and press Run ({modKey}+Enter). Add
+                evaluators, versions, repeats or a dataset to run an experiment that scores every cell.
+              </Empty>
+            ) : (
+              <CompareGrid state={state} rows={rows} totals={totals} diffMode={diffMode} baseline={baseline} feedback={feedback} onFeedback={vote} />
+            )}
+          </div>
+          <div className="results-side">
+            {shown === "experiment" && detailAt && (
+              <CellDetail state={expState} at={detailAt} onRepeat={(repeat) => setSelected({ ...detailAt, repeat })} onClose={() => setSelected(null)} />
+            )}
+            {shown === "experiment" && expState.phase !== "idle" && <ExperimentCharts figures={figures} />}
+            <ExperimentHistory
+              refreshKey={historyKey}
+              busy={running}
+              onOpen={(e) => {
+                setShown("experiment");
+                setSelected(null);
+                setMarked(null);
+                setFilters(noFilters);
+                openExperiment(e);
+              }}
+            />
+          </div>
+        </div>
       </div>
     </div>
   );

@@ -6,6 +6,7 @@ import { useVirtualRows } from "../../hooks/useVirtualRows";
 import { api, type Log } from "../../lib/api";
 import { formatCost, formatLatency, formatTime, formatTokens } from "../../lib/format";
 import { emptyFilter, filterLogs, modelsIn, tagsOf, type LogFilter, type StatusFilter } from "../../lib/logFilter";
+import { AddToDatasetPanel } from "./AddToDataset";
 import { CostChart, LatencyChart } from "./Charts";
 import { LogDetailPane } from "./LogDetailPane";
 
@@ -18,6 +19,9 @@ export function LogsScreen({ active = true }: { active?: boolean }) {
   const [filter, setFilter] = useState<LogFilter>(emptyFilter);
   const [serverSearch, setServerSearch] = useState("");
   const [selected, setSelected] = useState<string | null>(null);
+  /** Calls ticked to be added to a dataset (by id, so filtering keeps them). */
+  const [picked, setPicked] = useState<ReadonlySet<string>>(() => new Set());
+  const [adding, setAdding] = useState(false);
 
   // Search text also goes to the engine (debounced) so older calls beyond the window are found.
   useEffect(() => {
@@ -60,6 +64,18 @@ export function LogsScreen({ active = true }: { active?: boolean }) {
     if (active && !wasActive.current) refresh();
     wasActive.current = active;
   }, [active, refresh]);
+
+  // The ticked calls still listed, in list order.
+  const pickedIds = useMemo(() => rows.filter((r) => picked.has(r.id)).map((r) => r.id), [rows, picked]);
+  const allPicked = rows.length > 0 && pickedIds.length === rows.length;
+  const togglePick = useCallback((id: string) => {
+    setPicked((p) => {
+      const next = new Set(p);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+  }, []);
 
   const scroller = useRef<HTMLDivElement>(null);
   const win = useVirtualRows(scroller, rows.length, ROW_H, 8);
@@ -108,10 +124,39 @@ export function LogsScreen({ active = true }: { active?: boolean }) {
           Refresh
         </button>
       </div>
+      {pickedIds.length > 0 && (
+        <div className="row gap wrap log-picked">
+          <span className="small">{pickedIds.length} selected</span>
+          <button type="button" className="btn btn-small" data-testid="log-add-to-dataset" aria-expanded={adding} onClick={() => setAdding((a) => !a)}>
+            Add to dataset…
+          </button>
+          <button
+            type="button"
+            className="btn btn-small btn-ghost"
+            onClick={() => {
+              setPicked(new Set());
+              setAdding(false);
+            }}
+          >
+            Clear selection
+          </button>
+        </div>
+      )}
+      {adding && <AddToDatasetPanel ids={pickedIds} onAdded={() => setPicked(new Set())} onClose={() => setAdding(false)} />}
       <ErrorText error={logs.error} />
       <div className="logs-split">
         <div className="log-table" role="table" aria-label="Calls" aria-rowcount={rows.length}>
           <div className="log-row log-head" role="row">
+            <span role="columnheader">
+              <input
+                type="checkbox"
+                data-testid="log-select-all"
+                aria-label={allPicked ? "Unselect all calls shown" : "Select all calls shown"}
+                checked={allPicked}
+                disabled={rows.length === 0}
+                onChange={() => setPicked(allPicked ? new Set() : new Set(rows.map((r) => r.id)))}
+              />
+            </span>
             {["Time", "Prompt", "Model", "Status", "Latency", "Tokens", "Cost", "Cache", "Trace", "Tags"].map((h) => (
               <span key={h} role="columnheader">
                 {h}
@@ -130,7 +175,9 @@ export function LogsScreen({ active = true }: { active?: boolean }) {
                 row={r}
                 prompt={r.prompt_id ? names.get(r.prompt_id) : undefined}
                 active={selected === r.id}
+                picked={picked.has(r.id)}
                 onClick={() => setSelected(r.id)}
+                onPick={togglePick}
               />
             ))}
             <div style={{ height: win.padBottom }} />
@@ -142,7 +189,23 @@ export function LogsScreen({ active = true }: { active?: boolean }) {
   );
 }
 
-function LogTableRow({ index, row, prompt, active, onClick }: { index: number; row: Log; prompt: string | undefined; active: boolean; onClick: () => void }) {
+function LogTableRow({
+  index,
+  row,
+  prompt,
+  active,
+  picked,
+  onClick,
+  onPick,
+}: {
+  index: number;
+  row: Log;
+  prompt: string | undefined;
+  active: boolean;
+  picked: boolean;
+  onClick: () => void;
+  onPick: (id: string) => void;
+}) {
   const tags = tagsOf(row).join(" ");
   return (
     <div
@@ -159,6 +222,16 @@ function LogTableRow({ index, row, prompt, active, onClick }: { index: number; r
         }
       }}
     >
+      {/* Ticking a call selects it for a dataset; it does not open the call's detail. */}
+      <span onClick={(e) => e.stopPropagation()} onKeyDown={(e) => e.stopPropagation()}>
+        <input
+          type="checkbox"
+          data-testid={`log-select-${index}`}
+          aria-label={`Select call ${row.trace_id}`}
+          checked={picked}
+          onChange={() => onPick(row.id)}
+        />
+      </span>
       <span className="mono" title={formatTime(row.created_at)}>
         {formatTime(row.created_at).slice(5)}
       </span>
