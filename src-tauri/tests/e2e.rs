@@ -263,6 +263,172 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
     let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
 }
 
+/// The first element whose data-testid starts with `prefix` (waiting, bounded).
+async fn find_prefix(c: &Client, prefix: &str) -> fantoccini::elements::Element {
+    let sel = format!("[data-testid^=\"{prefix}\"]");
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&sel))
+        .await
+        .unwrap_or_else(|e| panic!("no element {sel}: {e}"))
+}
+
+/// Sets an input's or a textarea's value the way React sees a person typing it.
+async fn set_value(c: &Client, id: &str, value: &str) {
+    let el = find(c, id).await;
+    c.execute(
+        "const el = arguments[0]; const proto = el.tagName === 'TEXTAREA' ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype; Object.getOwnPropertyDescriptor(proto, 'value').set.call(el, arguments[1]); el.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![serde_json::to_value(&el).unwrap(), serde_json::json!(value)],
+    )
+    .await
+    .unwrap();
+}
+
+async fn click(c: &Client, id: &str) {
+    scroll_to(c, id).await;
+    step(&format!("click {id}"), find(c, id).await.click()).await;
+}
+
+/// Evaluation, as a user would do it: import a dataset from a file, run two versions of a prompt
+/// on two models with a `contains` check and an LLM judge (a fake upstream on 127.0.0.1 answers
+/// the verdicts), read the pass rates and the "worse" line, open a failing cell with the judge's
+/// reason, watch the label gate refuse to move `production` to the worse version, and reopen
+/// the gate's run from history. `scripts/e2e.sh` prepares the prompt `digest` (version 2
+/// drops the word the check looks for), the eval `digest-check`, the judge's key and the file
+/// the dialog answers with.
+#[tokio::test]
+#[ignore = "needs the built app, tauri-driver and a display: run scripts/e2e.sh"]
+async fn a_user_evaluates_two_versions_on_a_dataset_and_the_gate_refuses_the_worse() {
+    let c = connect().await;
+    c.set_window_size(1280, 800).await.ok();
+    find(&c, "prompt-item-digest").await;
+
+    // A dataset from a file (the system dialog is answered by PORTOLAN_E2E_FILE_DIALOG).
+    click(&c, "nav-datasets").await;
+    click(&c, "dataset-import").await;
+    set_value(&c, "dataset-import-name", "notes").await;
+    click(&c, "dataset-import-confirm").await;
+    find(&c, "dataset-row-2").await;
+    click(&c, "dataset-save").await;
+    wait_text(&c, "dataset-status", "version 1").await;
+    find(&c, "dataset-item-notes").await;
+    shot(&c, "08-dataset").await;
+
+    // Two versions × two models on the dataset, a contains check and a judge.
+    click(&c, "nav-compare").await;
+    select(&c, "compare-prompt", "digest").await;
+    select(&c, "compare-version", "1").await;
+    click(&c, "compare-extra-version-2").await;
+    for m in ["demo/fast", "demo/small"] {
+        click(&c, &format!("model-option-{m}")).await;
+    }
+    select(&c, "compare-dataset", "notes").await;
+    click(&c, "add-evaluator").await;
+    select(&c, "evaluator-type", "contains").await;
+    set_value(&c, "evaluator-value", "Summarise").await;
+    wait_enabled(&c, "evaluator-save").await;
+    click(&c, "evaluator-save").await;
+    find(&c, "evaluator-chip-0").await;
+    click(&c, "add-evaluator").await;
+    select(&c, "evaluator-type", "judge").await;
+    set_value(
+        &c,
+        "evaluator-rubric",
+        "The answer stays on the topic of the text.",
+    )
+    .await;
+    wait_enabled(&c, "evaluator-save").await;
+    click(&c, "evaluator-save").await;
+    find(&c, "evaluator-chip-1").await;
+    click(&c, "run-compare").await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(el) = c.find(Locator::Css(&tid("experiment-confirm"))).await {
+            let _ = el.click().await;
+        }
+        let status = find(&c, "compare-status")
+            .await
+            .text()
+            .await
+            .unwrap_or_default();
+        if status.contains("done") {
+            break;
+        }
+        assert!(!status.contains("error"), "the experiment failed");
+        assert!(Instant::now() < deadline, "the experiment did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let base = wait_text(&c, "column-pass-0", "%").await;
+    assert!(
+        base.contains("100%"),
+        "version 1 passes every check: {base}"
+    );
+    let worse = wait_text(&c, "comparison-2", "worse").await;
+    eprintln!("e2e: column 3 against the baseline: {worse}");
+    shot(&c, "09-experiment").await;
+
+    // A failing cell: the check's reason and the judge's.
+    click(&c, "cell-0-2").await;
+    find(&c, "cell-detail").await;
+    wait_text(&c, "verdict-reason-0", "does not contain").await;
+    wait_text(&c, "verdict-reason-1", "on topic").await;
+    shot(&c, "10-cell-detail").await;
+    if c.find(Locator::Css(&tid("cell-detail-close")))
+        .await
+        .is_ok()
+    {
+        click(&c, "cell-detail-close").await;
+    }
+
+    // The gate refuses to move production to version 2.
+    click(&c, "nav-prompts").await;
+    click(&c, "prompt-item-digest").await;
+    find(&c, "version-item-2")
+        .await
+        .find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    select(&c, "label-gate-eval", "digest-check").await;
+    click(&c, "set-label-2").await;
+    let refused = wait_text(&c, "gate-refused", "not moved").await;
+    assert!(refused.contains("row 1"), "{refused}");
+    find(&c, "gate-regressed-row").await;
+    scroll_to(&c, "gate-refused").await;
+    shot(&c, "11-gate-refused").await;
+
+    // The gate's run is saved too: reopen it from history (two columns, version 1 against 2).
+    click(&c, "nav-compare").await;
+    scroll_to(&c, "experiment-history").await;
+    let open = find_prefix(&c, "history-open-").await;
+    step("open from history", open.click()).await;
+    let header = wait_text(&c, "column-1", "digest@2").await;
+    assert!(header.contains("demo/fast"), "{header}");
+    assert!(
+        c.find(Locator::Css(&tid("column-2"))).await.is_err(),
+        "the reopened gate run has two columns"
+    );
+    shot(&c, "12-history").await;
+
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+}
+
+/// Waits (bounded) until a button is enabled (an evaluator form validates as it is typed).
+async fn wait_enabled(c: &Client, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(el) = c.find(Locator::Css(&tid(id))).await
+            && el.is_enabled().await.unwrap_or(false)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never became enabled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// PSS of the whole tree, RSS of the whole tree and PSS of the app's own process (the Rust side),
 /// in KiB: the desktop app and its WebKit child processes.
 fn app_tree_memory() -> (u64, u64, u64) {
@@ -441,6 +607,109 @@ async fn matrix_of_8_models_by_50_rows() {
         );
         if run == RUNS {
             shot(&c, "matrix-8x50").await;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+}
+
+/// An experiment at the size the issue names: 1,000 dataset rows × 4 columns (two versions of
+/// `summarize` × demo/fast and an OpenAI model on the local fake upstream) with a `contains`
+/// check, run ten times in one window: prints per run the wall time, the cells kept in the DOM,
+/// the time per scroll step of the grid (median and max) and the memory of the app's process
+/// tree. A benchmark (bench/experiment-matrix.sh), not part of `./test`.
+#[tokio::test]
+#[ignore = "a benchmark: run bench/experiment-matrix.sh"]
+async fn experiment_of_1000_rows_by_4_columns() {
+    let c = connect().await;
+    c.set_window_size(1280, 800).await.ok();
+    click(&c, "nav-compare").await;
+    select(&c, "compare-prompt", "summarize").await;
+    select(&c, "compare-version", "1").await;
+    click(&c, "compare-extra-version-2").await;
+    click(&c, "model-option-demo/fast").await;
+    let openai = find_prefix(&c, "model-option-gpt-4o-mini").await;
+    step("pick gpt-4o-mini", openai.click()).await;
+    let conc = find(&c, "compare-concurrency").await;
+    conc.clear().await.ok();
+    conc.send_keys("16").await.unwrap();
+    select(&c, "compare-dataset", "bench-1000").await;
+    click(&c, "add-evaluator").await;
+    select(&c, "evaluator-type", "icontains").await;
+    set_value(&c, "evaluator-value", "release").await;
+    wait_enabled(&c, "evaluator-save").await;
+    click(&c, "evaluator-save").await;
+    let (pss0, rss0, own0) = app_tree_memory();
+    eprintln!(
+        "experiment: before any run: {} MB PSS ({} MB RSS), of which the app's own process {} MB PSS",
+        pss0 / 1024,
+        rss0 / 1024,
+        own0 / 1024
+    );
+    for run in 1..=RUNS {
+        let started = Instant::now();
+        click(&c, "run-compare").await;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            if let Ok(el) = c.find(Locator::Css(&tid("experiment-confirm"))).await {
+                let _ = el.click().await;
+            }
+            let status = find(&c, "compare-status")
+                .await
+                .text()
+                .await
+                .unwrap_or_default();
+            if status.contains("done") {
+                break;
+            }
+            assert!(!status.contains("error"), "run {run} failed");
+            assert!(Instant::now() < deadline, "run {run} did not finish");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let wall = started.elapsed();
+        let in_dom = c
+            .find_all(Locator::Css("[data-testid^=\"cell-output-\"]"))
+            .await
+            .unwrap()
+            .len();
+        let steps = c
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   const el = document.querySelector('[data-testid="compare-grid"]');
+                   const times = [];
+                   const step = Math.max(1, Math.floor(el.clientHeight / 2));
+                   let y = 0;
+                   const next = () => {
+                     if (y > el.scrollHeight || times.length >= 200) { el.scrollTop = 0; done(times); return; }
+                     const t0 = performance.now();
+                     el.scrollTop = y;
+                     el.dispatchEvent(new Event('scroll'));
+                     setTimeout(() => { el.getBoundingClientRect(); document.body.offsetHeight; times.push(performance.now() - t0); y += step; next(); }, 0);
+                   };
+                   next();"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        let times: Vec<f64> = serde_json::from_value(steps).unwrap_or_default();
+        let max = times.iter().cloned().fold(0.0, f64::max);
+        let mut sorted = times.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let (pss, rss, own) = app_tree_memory();
+        eprintln!(
+            "experiment: run {run}: 4000 cells in {:.1} s; {in_dom} cells in the DOM; scroll: {} steps, median {median:.1} ms, max {max:.1} ms; app tree {} MB PSS ({} MB RSS), app process {} MB PSS",
+            wall.as_secs_f64(),
+            times.len(),
+            pss / 1024,
+            rss / 1024,
+            own / 1024
+        );
+        assert!(
+            in_dom < 4000,
+            "the grid renders only the rows in view ({in_dom} cells)"
+        );
+        if run == RUNS {
+            shot(&c, "experiment-1000x4").await;
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
