@@ -14,3 +14,4 @@ mod gateway;
 mod governance;
 mod sdk;
 mod security;
+mod semantic_cache;

@@ -6,26 +6,38 @@
 
 use super::admit::Admitted;
 use super::call::CallOptions;
-use super::config::{CacheMode, DEFAULT_CACHE_MAX_AGE_SECS, DEFAULT_SEMANTIC_THRESHOLD};
+use super::config::{CacheMode, DEFAULT_CACHE_MAX_AGE_SECS};
 use super::record::now_ms;
 use super::services::Services;
 use super::targets::{self, Reachable};
-use crate::cache::{CacheEntry, CacheStatus, exact_key, partition_key};
+use crate::cache::{CacheEntry, CacheStatus, exact_key, near_miss, partition_key};
 use crate::chat::ChatResponse;
-use crate::embeddings::LOCAL_EMBEDDER;
+use crate::embeddings::LOCAL_MODEL as DEFAULT_EMBEDDER;
 
 /// Where a call's answer is looked for and kept.
 pub(super) struct CachePlan {
     exact: String,
     partition: String,
-    /// The embedder's name, the last user message's vector, and the similarity a hit needs.
-    semantic: Option<(String, Vec<f32>, f32)>,
+    semantic: Option<Semantic>,
     max_age: u64,
     mode: CacheMode,
     force_refresh: bool,
     /// False under an output guardrail.
     fill: bool,
 }
+
+/// How a call is looked for by similarity.
+struct Semantic {
+    embedder: String,
+    /// The last user message's vector, and the message itself (for the near-miss check).
+    vector: Vec<f32>,
+    query: String,
+    /// The similarity a hit needs.
+    threshold: f32,
+}
+
+/// Candidates above the threshold checked for a near-miss before one is served.
+const SEMANTIC_CANDIDATES: usize = 5;
 
 /// What the lookup found.
 pub(super) enum Lookup {
@@ -48,7 +60,15 @@ pub(super) async fn plan(
     // routing config, every target it can reach as resolved now (provider, virtual key, address,
     // model; a rotated or re-pointed key is another partition) and the similarity a semantic hit
     // needs. Worked out only when caching is on.
-    let threshold = cfg.threshold.unwrap_or(DEFAULT_SEMANTIC_THRESHOLD);
+    // The embedder decides the default threshold (each has its own scale).
+    let embedder = services
+        .settings()
+        .embedding_model
+        .clone()
+        .unwrap_or_else(|| DEFAULT_EMBEDDER.into());
+    let threshold = cfg
+        .threshold
+        .unwrap_or_else(|| crate::embeddings::default_threshold(&embedder));
     let fingerprint = {
         let mut c = admitted.config.clone();
         c.cache = None;
@@ -77,14 +97,14 @@ pub(super) async fn plan(
     if cfg.mode == CacheMode::Semantic
         && let Some(text) = request.last_user_text()
     {
-        let model = services
-            .settings()
-            .embedding_model
-            .clone()
-            .unwrap_or_else(|| LOCAL_EMBEDDER.into());
-        match services.embed(&model, &[text]).await {
+        match services.embed(&embedder, std::slice::from_ref(&text)).await {
             Ok((mut v, name)) if !v.is_empty() => {
-                semantic = Some((name, v.remove(0), threshold));
+                semantic = Some(Semantic {
+                    embedder: name,
+                    vector: v.remove(0),
+                    threshold,
+                    query: text,
+                });
             }
             Ok(_) => {}
             Err(e) => {
@@ -127,16 +147,38 @@ impl CachePlan {
                 return Lookup::Miss(CacheStatus::Miss);
             }
         }
-        if let Some((embedder, v, threshold)) = &self.semantic {
-            match cache
-                .get_nearest(&self.partition, embedder, v, *threshold, now)
+        if let Some(s) = &self.semantic {
+            let candidates = match cache
+                .get_nearest(
+                    &self.partition,
+                    &s.embedder,
+                    &s.vector,
+                    s.threshold,
+                    now,
+                    SEMANTIC_CANDIDATES,
+                )
                 .await
             {
-                Ok(Some(m)) => return Lookup::Hit(m.response, CacheStatus::SemanticHit),
-                Ok(None) => {}
+                Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "cache lookup failed; calling the provider");
                     return Lookup::Miss(CacheStatus::Miss);
+                }
+            };
+            // Similar is not enough: the two must agree on numbers, names, negations, order.
+            for c in candidates {
+                let Some(query) = &c.query else { continue };
+                if let Err(why) = near_miss::agrees(&s.query, query) {
+                    tracing::debug!(similarity = c.similarity, %why, "semantic near-miss, not served");
+                    continue;
+                }
+                match cache.get_exact(&c.key, now).await {
+                    Ok(Some(r)) => return Lookup::Hit(r, CacheStatus::SemanticHit),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cache lookup failed; calling the provider");
+                        return Lookup::Miss(CacheStatus::Miss);
+                    }
                 }
             }
         }
@@ -155,7 +197,8 @@ impl CachePlan {
             embedding: self
                 .semantic
                 .as_ref()
-                .map(|(n, v, _)| (n.clone(), v.clone())),
+                .map(|s| (s.embedder.clone(), s.vector.clone())),
+            query: self.semantic.as_ref().map(|s| s.query.clone()),
             now_ms: now_ms(),
             max_age_secs: self.max_age,
         };

@@ -133,7 +133,8 @@ pub struct CacheConfig {
     /// Seconds an entry stays valid (default 7 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
-    /// Cosine similarity a semantic hit needs (default 0.95).
+    /// Cosine similarity a semantic hit needs (default: the embedder's own, see
+    /// [`crate::embeddings::default_threshold`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +142,6 @@ pub struct CacheConfig {
 }
 
 pub const DEFAULT_CACHE_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
-pub const DEFAULT_SEMANTIC_THRESHOLD: f32 = 0.95;
 
 /// A config that cannot be used, with the path to the offending node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

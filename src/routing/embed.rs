@@ -12,7 +12,6 @@ use super::record::{Finished, Ledger, ServedBy, ms};
 use super::resolve::TargetSpec;
 use super::services::Services;
 use crate::chat::{ChatMessage, ChatRequest, Usage};
-use crate::embeddings::{LOCAL_EMBEDDER, LocalHashEmbedder};
 use crate::guardrails::Redactions;
 use crate::logs::AttemptRecord;
 use crate::providers::{self, Endpoint, FailureKind, Provider, ProviderError, estimate_tokens};
@@ -127,7 +126,7 @@ pub(super) async fn embed(
     let inputs: Vec<String> = request.messages.iter().map(|m| m.text()).collect();
 
     // Where the call goes, and whether the token may go there.
-    let local = model == LOCAL_EMBEDDER;
+    let local = crate::embeddings::is_local(model);
     let endpoint = if local {
         Endpoint {
             provider: Provider::Demo,
@@ -135,7 +134,7 @@ pub(super) async fn embed(
             api_key: None,
             key_name: None,
             key_id: None,
-            model: LOCAL_EMBEDDER.into(),
+            model: model.to_owned(),
         }
     } else {
         match services.resolve_target(&TargetSpec::default(), model).await {
@@ -168,7 +167,7 @@ pub(super) async fn embed(
     // The call itself.
     let started = Instant::now();
     let result = if local {
-        Ok(inputs.iter().map(|t| LocalHashEmbedder.embed(t)).collect())
+        services.embed_raw(model, &inputs).await.map(|(v, _)| v)
     } else {
         let limits =
             settings.attempt_limits(settings.request_timeout_ms, settings.stream_idle_timeout_ms);
@@ -234,7 +233,7 @@ pub(super) async fn embed(
     Ok(Embeddings {
         vectors,
         model: if local {
-            LOCAL_EMBEDDER.into()
+            model.to_owned()
         } else {
             format!("{}/{}", endpoint.provider, endpoint.model)
         },

@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::resolve::{KeyCache, TargetSpec, resolve};
 use super::settings::EngineSettings;
 use crate::chat::Usage;
-use crate::embeddings::{LOCAL_EMBEDDER, LocalHashEmbedder, normalize};
+use crate::embeddings::{
+    LOCAL_EMBEDDER, LOCAL_MODEL, LocalHashEmbedder, embed_with_local_model, normalize,
+};
 use crate::logs::CallRecord;
 use crate::pricing::{PriceTable, TokenUsage, cost_usd};
 use crate::providers::{self, Endpoint, ProviderError};
@@ -266,6 +268,15 @@ impl Services {
                 inputs.iter().map(|t| LocalHashEmbedder.embed(t)).collect(),
                 LOCAL_EMBEDDER.into(),
             ));
+        }
+        if model == LOCAL_MODEL {
+            // Inference takes milliseconds of CPU: off the executor's threads.
+            let texts = inputs.to_vec();
+            let vectors = tokio::task::spawn_blocking(move || embed_with_local_model(&texts))
+                .await
+                .map_err(|e| ProviderError::internal(format!("the local embedder stopped: {e}")))?
+                .map_err(|e| ProviderError::internal(format!("the local embedder failed: {e}")))?;
+            return Ok((vectors, LOCAL_MODEL.into()));
         }
         let endpoint = self.resolve_target(&TargetSpec::default(), model).await?;
         let settings = self.settings();

@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 use super::{
     Actor, BudgetAlert, GatewayToken, Refusal, RenderedPrompt, Reservation, StoredResponse, Subject,
 };
-use crate::cache::{CacheEntry, SemanticMatch};
+use crate::cache::CacheEntry;
+use crate::cache::ann::Candidate;
 use crate::chat::ChatResponse;
 use crate::error::Result;
 use crate::keys::VirtualKey;
@@ -116,8 +117,9 @@ pub trait CallLog: Send + Sync {
 #[async_trait]
 pub trait CacheStore: Send + Sync {
     async fn get_exact(&self, key: &str, now_ms: i64) -> Result<Option<ChatResponse>>;
-    /// The most similar unexpired entry of `partition` embedded by `embedder`, if its
-    /// similarity reaches `threshold`.
+    /// Up to `limit` unexpired entries of `partition` embedded by `embedder` whose similarity
+    /// reaches `threshold`, most similar first (the caller checks them for near-misses and reads
+    /// the answer of the first that passes with [`CacheStore::get_exact`]).
     async fn get_nearest(
         &self,
         partition: &str,
@@ -125,7 +127,8 @@ pub trait CacheStore: Send + Sync {
         vector: &[f32],
         threshold: f32,
         now_ms: i64,
-    ) -> Result<Option<SemanticMatch>>;
+        limit: usize,
+    ) -> Result<Vec<Candidate>>;
     async fn put(&self, entry: CacheEntry) -> Result<()>;
     /// Deletes expired entries; returns how many.
     async fn purge_expired(&self, now_ms: i64) -> Result<usize>;

@@ -297,6 +297,11 @@ CREATE INDEX experiments_created ON experiments(created_at);
 ALTER TABLE calls ADD COLUMN variables TEXT;  -- JSON: what rendered the call's prompt
 "#;
 
+/// The semantic cache keeps the text it embedded (the near-miss check compares it).
+const V9: &str = r#"
+ALTER TABLE cache_entries ADD COLUMN query TEXT;
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -307,11 +312,12 @@ fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Brings the database to the latest schema. Returns true when the database was brand new.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<bool> {

@@ -1,7 +1,8 @@
 //! The response cache in SQLite: entries in `cache_entries`, keyed by the exact-match hash, with
-//! the semantic partition, embedder and vector beside them. The vectors of a partition are kept
-//! in memory once searched, so a semantic lookup does not re-read them; a brute-force cosine scan
-//! over one partition finds the nearest.
+//! the semantic partition, embedder, vector and request text beside them. The vectors of a
+//! partition are loaded into memory when it is first searched (the index is rebuilt from the
+//! table at start) and kept there, searched exactly while small and through an HNSW index once
+//! large ([`crate::cache::ann`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,17 +10,17 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{OptionalExtension, params};
 
 use super::Store;
-use crate::cache::{CacheEntry, SemanticMatch, worth_caching};
+use crate::cache::ann::{Candidate, Partition};
+use crate::cache::{CacheEntry, worth_caching};
 use crate::chat::ChatResponse;
-use crate::embeddings::{cosine, from_bytes, to_bytes};
+use crate::embeddings::{from_bytes, to_bytes};
 use crate::error::Result;
-
-type Vectors = Vec<(String, Arc<[f32]>, i64)>;
 
 /// The SQLite response cache.
 pub struct SqliteCache {
     store: Arc<Store>,
-    partitions: Mutex<HashMap<String, Vectors>>,
+    /// Searchable vectors by (partition, embedder).
+    partitions: Mutex<HashMap<(String, String), Partition>>,
 }
 
 impl SqliteCache {
@@ -48,7 +49,8 @@ impl SqliteCache {
         }
     }
 
-    /// The most similar unexpired entry of `partition` with similarity ≥ `threshold`.
+    /// Up to `limit` unexpired entries of `partition` embedded by `embedder` with similarity ≥
+    /// `threshold`, most similar first.
     pub fn get_nearest(
         &self,
         partition: &str,
@@ -56,41 +58,45 @@ impl SqliteCache {
         vector: &[f32],
         threshold: f32,
         now_ms: i64,
-    ) -> Result<Option<SemanticMatch>> {
-        let best = {
-            let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
-            if !partitions.contains_key(partition) {
-                let conn = self.store.conn();
-                let mut stmt = conn.prepare_cached(
-                    "SELECT key, embedding, expires_at FROM cache_entries
-                     WHERE partition = ?1 AND embedder = ?2 AND embedding IS NOT NULL AND expires_at > ?3",
-                )?;
-                let rows = stmt
-                    .query_map(params![partition, embedder, now_ms], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            from_bytes(&r.get::<_, Vec<u8>>(1)?).into(),
-                            r.get::<_, i64>(2)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vectors>>()?;
-                partitions.insert(partition.to_owned(), rows);
-            }
-            let entries = partitions.entry(partition.to_owned()).or_default();
-            entries.retain(|(_, _, exp)| *exp > now_ms);
-            entries
-                .iter()
-                .map(|(k, v, _)| (k.clone(), cosine(v, vector)))
-                .filter(|(_, s)| *s >= threshold)
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-        };
-        let Some((key, similarity)) = best else {
-            return Ok(None);
-        };
-        Ok(self.get_exact(&key, now_ms)?.map(|response| SemanticMatch {
-            response,
-            similarity,
-        }))
+        limit: usize,
+    ) -> Result<Vec<Candidate>> {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        let id = (partition.to_owned(), embedder.to_owned());
+        if !partitions.contains_key(&id) {
+            let loaded = self.load_partition(partition, embedder, now_ms)?;
+            partitions.insert(id.clone(), loaded);
+        }
+        Ok(partitions
+            .get_mut(&id)
+            .map(|p| p.search(vector, threshold, limit, now_ms))
+            .unwrap_or_default())
+    }
+
+    /// Waits until the partition's index (if one is being built) is ready; for benchmarks.
+    pub fn wait_for_index(&self, partition: &str, embedder: &str) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = partitions.get_mut(&(partition.to_owned(), embedder.to_owned())) {
+            p.wait_for_index();
+        }
+    }
+
+    fn load_partition(&self, partition: &str, embedder: &str, now_ms: i64) -> Result<Partition> {
+        let conn = self.store.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT key, embedding, expires_at, query FROM cache_entries
+             WHERE partition = ?1 AND embedder = ?2 AND embedding IS NOT NULL AND expires_at > ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![partition, embedder, now_ms], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    from_bytes(&r.get::<_, Vec<u8>>(1)?),
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Partition::from_entries(rows))
     }
 
     /// Stores an answer (an empty one is skipped). With an embedding, it also becomes findable
@@ -104,11 +110,11 @@ impl SqliteCache {
             .saturating_add((entry.max_age_secs as i64).saturating_mul(1000));
         let conn = self.store.conn();
         conn.prepare_cached(
-            "INSERT INTO cache_entries(key, partition, created_at, expires_at, model, response, embedder, embedding)
-             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO cache_entries(key, partition, created_at, expires_at, model, response, embedder, embedding, query)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(key) DO UPDATE SET partition = excluded.partition, created_at = excluded.created_at,
                  expires_at = excluded.expires_at, model = excluded.model, response = excluded.response,
-                 embedder = excluded.embedder, embedding = excluded.embedding, hits = 0",
+                 embedder = excluded.embedder, embedding = excluded.embedding, query = excluded.query, hits = 0",
         )?
         .execute(params![
             entry.key,
@@ -119,13 +125,14 @@ impl SqliteCache {
             serde_json::to_string(&entry.response)?,
             entry.embedding.as_ref().map(|(n, _)| n.as_str()),
             entry.embedding.as_ref().map(|(_, v)| to_bytes(v)),
+            entry.query,
         ])?;
         drop(conn);
-        if let Some((_, v)) = &entry.embedding {
+        if let Some((embedder, v)) = &entry.embedding {
             let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(entries) = partitions.get_mut(&entry.partition) {
-                entries.retain(|(k, _, _)| *k != entry.key);
-                entries.push((entry.key.clone(), v.as_slice().into(), expires));
+            // A partition not loaded yet reads this entry from the table when it is.
+            if let Some(p) = partitions.get_mut(&(entry.partition.clone(), embedder.clone())) {
+                p.insert(entry.key.clone(), v.clone(), expires, entry.query.clone());
             }
         }
         Ok(())

@@ -16,7 +16,8 @@ use super::{
     Actor, BudgetAlert, GatewayToken, Refusal, RenderedPrompt, Reservation, Store, StoredResponse,
     Subject,
 };
-use crate::cache::{CacheEntry, SemanticMatch};
+use crate::cache::CacheEntry;
+use crate::cache::ann::Candidate;
 use crate::chat::ChatResponse;
 use crate::error::{Error, Result};
 use crate::keys::VirtualKey;
@@ -228,14 +229,15 @@ impl CacheStore for SqliteCacheStore {
         vector: &[f32],
         threshold: f32,
         now_ms: i64,
-    ) -> Result<Option<SemanticMatch>> {
+        limit: usize,
+    ) -> Result<Vec<Candidate>> {
         let (c, p, e, v) = (
             self.0.clone(),
             partition.to_owned(),
             embedder.to_owned(),
             vector.to_vec(),
         );
-        run(move || c.get_nearest(&p, &e, &v, threshold, now_ms)).await
+        run(move || c.get_nearest(&p, &e, &v, threshold, now_ms, limit)).await
     }
 
     async fn put(&self, entry: CacheEntry) -> Result<()> {

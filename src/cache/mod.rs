@@ -5,6 +5,9 @@
 //! here; where entries are kept is the cache store's business ([`crate::store::CacheStore`]).
 //! Errors and empty answers are never cached.
 
+pub mod ann;
+pub mod near_miss;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -83,15 +86,10 @@ pub struct CacheEntry {
     pub response: ChatResponse,
     /// With an embedding (and the embedder's name), the entry is also found semantically.
     pub embedding: Option<(String, Vec<f32>)>,
+    /// The text that was embedded (the last user message), for the near-miss check.
+    pub query: Option<String>,
     pub now_ms: i64,
     pub max_age_secs: u64,
-}
-
-/// A semantic match.
-#[derive(Debug, Clone)]
-pub struct SemanticMatch {
-    pub response: ChatResponse,
-    pub similarity: f32,
 }
 
 /// Whether an answer is worth caching: errors never get here, and an empty answer (no text, no
