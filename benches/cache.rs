@@ -173,7 +173,7 @@ fn main() {
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000]);
     let dims = 384;
-    println!("\nOne partition of N entries (random unit vectors, {dims} dimensions):");
+    println!("\nOne partition of N entries (clustered synthetic unit vectors, {dims} dimensions):");
     for n in scales {
         let base = rss_mb();
         let mut rng = 0x2545_F491_4F6C_DD1Du64;

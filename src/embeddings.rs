@@ -170,10 +170,43 @@ mod tests {
         assert!(cosine(&a[0], &a[1]) > 0.85, "{}", cosine(&a[0], &a[1]));
         assert!(cosine(&a[0], &a[2]) < 0.3, "{}", cosine(&a[0], &a[2]));
         assert!(a[3].iter().all(|x| *x == 0.0), "blank text embeds as zero");
-        // The model shipped is the one named: its identity is fixed.
-        let info = pocket_encoder::model_info();
-        assert_eq!(info.dimensions, 384);
     }
+
+    /// The weights compiled in are the ones the threshold was calibrated on and stored vectors
+    /// were made with. A crate upgrade that changes them must change [`LOCAL_MODEL`]'s name too
+    /// (old vectors would not be comparable), so this test pins both their checksums and what
+    /// they compute.
+    #[test]
+    fn the_shipped_model_is_the_calibrated_one() {
+        let info = pocket_encoder::model_info();
+        assert_eq!(
+            info.revision,
+            "sha256:dabb40d5d98a22372c8921acf048cb54bb8bf6d781b1233b2a360d5125789c7e",
+            "the 4-bit weights changed: rename LOCAL_MODEL and recalibrate its threshold"
+        );
+        assert_eq!(
+            info.tokenizer_sha256,
+            "a9576e4dadfe7f78f071a1c00ba6902cc83ec6ed7e9b590ee974950bd4d54393"
+        );
+        assert_eq!(
+            info.upstream_model,
+            "sentence-transformers/paraphrase-MiniLM-L3-v2"
+        );
+        assert_eq!(info.dimensions, 384);
+        let v = embed_with_local_model(&["What is the capital of France?".to_string()]).unwrap();
+        let head: Vec<f32> = v[0][..6].to_vec();
+        for (got, want) in head.iter().zip(GOLDEN_HEAD) {
+            assert!(
+                (got - want).abs() < 1e-3,
+                "{head:?} differs from {GOLDEN_HEAD:?}"
+            );
+        }
+    }
+    // The first coordinates of "What is the capital of France?" (release and debug builds agree
+    // to far better than the tolerance).
+    const GOLDEN_HEAD: [f32; 6] = [
+        0.034338, 0.020567, -0.163097, -0.003197, -0.000814, -0.006731,
+    ];
 
     #[test]
     fn near_repeats_are_close_and_others_far() {
