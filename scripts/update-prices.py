@@ -29,9 +29,9 @@ import re
 import sys
 from pathlib import Path
 
-# LiteLLM `litellm_provider` -> Portolan provider name. Portolan's names are the ones in
-# src/keys.rs (KNOWN_PROVIDERS); cerebras, perplexity and cohere are kept under their own names for
-# when Portolan grows those providers. Anything not listed here is dropped.
+# LiteLLM `litellm_provider` -> Portolan provider name. Portolan's names are the ids in
+# src/providers/registry.rs; cerebras and perplexity are kept under their own names for when
+# Portolan grows those providers. Anything not listed here is dropped.
 PROVIDERS = {
     "openai": "openai",
     "azure": "azure-openai",
@@ -48,7 +48,19 @@ PROVIDERS = {
     "cerebras": "cerebras",
     "perplexity": "perplexity",
     "cohere_chat": "cohere",
+    "cohere": "cohere",
+    "bedrock": "bedrock",
+    "bedrock_converse": "bedrock",
+    "vertex_ai-language-models": "vertex",
+    "vertex_ai-embedding-models": "vertex",
+    "vertex_ai-anthropic_models": "vertex",
 }
+
+# Cloud providers list models under the same bare names as the first-party APIs
+# ("gemini-2.5-flash" is both Google AI Studio's and Vertex's), and a bare key decides which
+# provider a bare model name belongs to. Their entries are therefore kept under a prefix of their
+# own (the one LiteLLM already uses for some of them), which Portolan's registry knows.
+NAMESPACED = {"bedrock": "bedrock/", "vertex": "vertex_ai/"}
 
 # LiteLLM modes kept. Everything else (image generation, audio, realtime, responses-only models,
 # rerank, moderation ...) is priced in units other than text tokens or not called by Portolan.
@@ -130,8 +142,14 @@ def build(raw: dict) -> dict[str, dict]:
         if key == "sample_spec" or not isinstance(spec, dict):
             continue
         entry = convert(key, spec)
-        if entry is not None:
-            models[key] = entry
+        if entry is None:
+            continue
+        prefix = NAMESPACED.get(entry["provider"])
+        if prefix and not key.startswith(prefix):
+            key = prefix + key
+            if key in raw:
+                continue  # LiteLLM lists it under the prefixed name too; that entry is kept
+        models[key] = entry
     # LiteLLM aliases ({"alias_of": "claude-sonnet-5-5"}) carry no fields of their own; they get
     # the prices of the model they name when that model is kept.
     for key, spec in raw.items():

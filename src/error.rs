@@ -124,6 +124,9 @@ pub enum Error {
     #[error("the secret for virtual key '{0}' is empty")]
     EmptySecret(String),
 
+    #[error("the credentials for virtual key '{name}' cannot be used: {reason}")]
+    InvalidCredentials { name: String, reason: String },
+
     #[error(
         "the master key ({source_desc}) is not the one this data directory's keys were sealed with; \
          set PORTOLAN_MASTER_KEY to the original key or restore master.key"
@@ -234,6 +237,7 @@ impl Error {
             Error::DuplicateKey(_) => "duplicate_key",
             Error::UnknownProvider { .. } => "unknown_provider",
             Error::EmptySecret(_) => "empty_secret",
+            Error::InvalidCredentials { .. } => "invalid_credentials",
             Error::BaseUrlNeeded { .. } | Error::InvalidBaseUrl { .. } => "invalid_key_config",
             Error::InvalidBudget(_) | Error::InvalidAlertThreshold(_) | Error::ZeroRateLimit => {
                 "invalid_limit"

@@ -61,6 +61,14 @@ impl NewKey {
         if secret.is_some_and(str::is_empty) && spec.needs_secret {
             return Err(Error::EmptySecret(self.name.clone()));
         }
+        if let Some(secret) = secret {
+            crate::cloud_credentials::validate_secret(provider, secret).map_err(|e| {
+                Error::InvalidCredentials {
+                    name: self.name.clone(),
+                    reason: e.0,
+                }
+            })?;
+        }
         Ok(())
     }
 }

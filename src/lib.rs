@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod cache;
 pub mod chat;
+pub mod cloud_credentials;
 pub mod compare;
 pub mod datasets;
 pub mod dialects;

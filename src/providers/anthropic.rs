@@ -26,8 +26,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text, send_request,
-    tool_call_arguments, unix_now,
+    Access, AttemptLimits, Auth, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text,
+    send_request, tool_call_arguments, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
@@ -772,20 +772,32 @@ impl StreamState {
 // Transport
 // ---------------------------------------------------------------------------------------------
 
+/// Where Messages API calls for `endpoint` go, with its key.
+fn access(endpoint: &Endpoint) -> Access {
+    let auth = match endpoint.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
+        Some(key) => Auth::Header("x-api-key", key.clone()),
+        None => Auth::None,
+    };
+    Access {
+        url: url(endpoint),
+        auth,
+    }
+}
+
 async fn send(
     client: &reqwest::Client,
     endpoint: &Endpoint,
+    access: &Access,
     body: &Value,
     limits: AttemptLimits,
     whole_timeout: bool,
 ) -> Result<reqwest::Response, ProviderError> {
-    let mut builder = client
-        .post(url(endpoint))
-        .header("anthropic-version", ANTHROPIC_VERSION)
-        .json(body);
-    if let Some(key) = endpoint.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
-        builder = builder.header("x-api-key", key.expose());
-    }
+    let builder = access.auth.apply(
+        client
+            .post(&access.url)
+            .header("anthropic-version", ANTHROPIC_VERSION)
+            .json(body),
+    );
     send_request(
         endpoint,
         builder,
@@ -803,7 +815,18 @@ pub async fn complete(
     limits: AttemptLimits,
 ) -> Result<ChatResponse, ProviderError> {
     let body = request_body(&endpoint.model, request, false)?;
-    let response = send(client, endpoint, &body, limits, true).await?;
+    complete_at(client, endpoint, &access(endpoint), &body, limits).await
+}
+
+/// A non-streamed Messages call with a prepared body, sent where `access` says.
+pub(crate) async fn complete_at(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    access: &Access,
+    body: &Value,
+    limits: AttemptLimits,
+) -> Result<ChatResponse, ProviderError> {
+    let response = send(client, endpoint, access, body, limits, true).await?;
     let text = body_text(endpoint, response, limits).await?;
     parse_response(endpoint.provider.id(), &text)
 }
@@ -815,7 +838,18 @@ pub async fn stream(
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
     let body = request_body(&endpoint.model, request, true)?;
-    let response = send(client, endpoint, &body, limits, false).await?;
+    stream_at(client, endpoint, &access(endpoint), &body, limits).await
+}
+
+/// A streamed Messages call with a prepared body, sent where `access` says.
+pub(crate) async fn stream_at(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    access: &Access,
+    body: &Value,
+    limits: AttemptLimits,
+) -> Result<ChunkStream, ProviderError> {
+    let response = send(client, endpoint, access, body, limits, false).await?;
     let mut events = Events::new(endpoint.provider.id(), response, limits);
     let mut state = StreamState::new(endpoint.provider.id(), &endpoint.model);
     let provider = endpoint.provider.id().to_owned();

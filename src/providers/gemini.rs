@@ -34,8 +34,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::anthropic::parse_data_url;
 use super::sse::Events;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text, new_completion_id,
-    send_request, tool_call_arguments, unix_now,
+    Access, AttemptLimits, Auth, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text,
+    new_completion_id, send_request, tool_call_arguments, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
@@ -50,7 +50,8 @@ fn model_name(endpoint: &Endpoint) -> &str {
     endpoint.model.trim().trim_start_matches("models/")
 }
 
-fn url(endpoint: &Endpoint, method: &str) -> String {
+/// The model's URL on AI Studio (before `:method`), with the key.
+fn access(endpoint: &Endpoint) -> Access {
     let base = endpoint.base_url.trim().trim_end_matches('/');
     let base = if base.is_empty() {
         DEFAULT_BASE_URL
@@ -61,11 +62,18 @@ fn url(endpoint: &Endpoint, method: &str) -> String {
         .strip_suffix("/v1beta")
         .or_else(|| base.strip_suffix("/v1"))
         .unwrap_or(base);
-    format!("{base}/v1beta/models/{}:{method}", model_name(endpoint))
+    let auth = match endpoint.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
+        Some(key) => Auth::Header("x-goog-api-key", key.clone()),
+        None => Auth::None,
+    };
+    Access {
+        url: format!("{base}/v1beta/models/{}", model_name(endpoint)),
+        auth,
+    }
 }
 
 /// Gemini's error JSON: `{"error":{"code":…,"message":…,"status":…}}` (sometimes in an array).
-fn error_message(v: &Value) -> Option<String> {
+pub(crate) fn error_message(v: &Value) -> Option<String> {
     let v = v.as_array().and_then(|a| a.first()).unwrap_or(v);
     let e = v.get("error")?;
     let message = e.get("message").and_then(Value::as_str);
@@ -95,7 +103,7 @@ fn retry_delay(v: &Value) -> Option<Duration> {
 }
 
 /// Gemini's error bodies: the message, and the 429 wait in `RetryInfo`.
-const GEMINI_ERRORS: ErrorFormat = ErrorFormat {
+pub(crate) const GEMINI_ERRORS: ErrorFormat = ErrorFormat {
     message: error_message,
     retry_delay,
 };
@@ -954,18 +962,17 @@ impl StreamState {
 async fn send(
     client: &reqwest::Client,
     endpoint: &Endpoint,
+    access: &Access,
     method: &str,
     body: &Value,
     limits: AttemptLimits,
     stream: bool,
 ) -> Result<reqwest::Response, ProviderError> {
-    let mut builder = client.post(url(endpoint, method)).json(body);
+    let mut builder = client.post(format!("{}:{method}", access.url)).json(body);
     if stream {
         builder = builder.query(&[("alt", "sse")]);
     }
-    if let Some(key) = endpoint.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
-        builder = builder.header("x-goog-api-key", key.expose());
-    }
+    let builder = access.auth.apply(builder);
     send_request(endpoint, builder, limits, !stream, GEMINI_ERRORS).await
 }
 
@@ -975,8 +982,28 @@ pub async fn complete(
     request: &ChatRequest,
     limits: AttemptLimits,
 ) -> Result<ChatResponse, ProviderError> {
+    complete_at(client, endpoint, &access(endpoint), request, limits).await
+}
+
+/// A `generateContent` call sent where `access` says (AI Studio or Vertex AI).
+pub(crate) async fn complete_at(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    access: &Access,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ChatResponse, ProviderError> {
     let body = request_body(request)?;
-    let response = send(client, endpoint, "generateContent", &body, limits, false).await?;
+    let response = send(
+        client,
+        endpoint,
+        access,
+        "generateContent",
+        &body,
+        limits,
+        false,
+    )
+    .await?;
     let text = body_text(endpoint, response, limits).await?;
     parse_response(endpoint.provider.id(), model_name(endpoint), &text)
 }
@@ -987,10 +1014,22 @@ pub async fn stream(
     request: &ChatRequest,
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
+    stream_at(client, endpoint, &access(endpoint), request, limits).await
+}
+
+/// A `streamGenerateContent` call sent where `access` says (AI Studio or Vertex AI).
+pub(crate) async fn stream_at(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    access: &Access,
+    request: &ChatRequest,
+    limits: AttemptLimits,
+) -> Result<ChunkStream, ProviderError> {
     let body = request_body(request)?;
     let response = send(
         client,
         endpoint,
+        access,
         "streamGenerateContent",
         &body,
         limits,
@@ -1046,7 +1085,16 @@ pub async fn embed(
         .map(|text| json!({"model": model, "content": {"parts": [{"text": text}]}}))
         .collect();
     let body = json!({"requests": requests});
-    let response = send(client, endpoint, "batchEmbedContents", &body, limits, false).await?;
+    let response = send(
+        client,
+        endpoint,
+        &access(endpoint),
+        "batchEmbedContents",
+        &body,
+        limits,
+        false,
+    )
+    .await?;
     let text = body_text(endpoint, response, limits).await?;
     parse_embeddings(endpoint.provider.id(), &text, inputs.len())
 }

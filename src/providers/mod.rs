@@ -6,6 +6,8 @@
 //! [`gemini`] translate; [`demo`] answers locally with no key and no network.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod cohere;
 pub mod demo;
 mod error;
 pub mod gemini;
@@ -13,6 +15,9 @@ pub mod openai;
 pub mod registry;
 pub mod scrub;
 mod sse;
+#[cfg(test)]
+pub(crate) mod test_support;
+pub mod vertex;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -138,6 +143,9 @@ pub async fn complete(
         }
         Protocol::Anthropic => anthropic::complete(client, endpoint, request, limits).await,
         Protocol::Gemini => gemini::complete(client, endpoint, request, limits).await,
+        Protocol::Bedrock => bedrock::complete(client, endpoint, request, limits).await,
+        Protocol::Vertex => vertex::complete(client, endpoint, request, limits).await,
+        Protocol::Cohere => cohere::complete(client, endpoint, request, limits).await,
         Protocol::Demo => demo::complete(endpoint, request).await,
     }
 }
@@ -156,6 +164,9 @@ pub async fn stream(
         }
         Protocol::Anthropic => anthropic::stream(client, endpoint, request, limits).await,
         Protocol::Gemini => gemini::stream(client, endpoint, request, limits).await,
+        Protocol::Bedrock => bedrock::stream(client, endpoint, request, limits).await,
+        Protocol::Vertex => vertex::stream(client, endpoint, request, limits).await,
+        Protocol::Cohere => cohere::stream(client, endpoint, request, limits).await,
         Protocol::Demo => demo::stream(endpoint, request).await,
     }
 }
@@ -173,12 +184,47 @@ pub async fn embed(
             openai::embed(client, endpoint, inputs, limits).await
         }
         Protocol::Gemini => gemini::embed(client, endpoint, inputs, limits).await,
+        Protocol::Vertex => vertex::embed(client, endpoint, inputs, limits).await,
+        Protocol::Cohere => cohere::embed(client, endpoint, inputs, limits).await,
+        Protocol::Bedrock => Err(ProviderError::config(
+            "Bedrock embeddings are not supported yet; configure an OpenAI-compatible, Ollama, Gemini, Vertex or Cohere embedding model",
+        )),
         Protocol::Anthropic => Err(ProviderError::config(
             "Anthropic offers no embedding API; configure an OpenAI-compatible, Ollama or Gemini embedding model",
         )),
         Protocol::Demo => Err(ProviderError::config(
             "the demo provider has no embedding model; use the local embedder",
         )),
+    }
+}
+
+/// Where one request goes and how it is authorised, for adapters whose wire format several
+/// services speak (Anthropic's Messages API directly and on Vertex AI; Gemini's generateContent
+/// on AI Studio and on Vertex AI).
+#[derive(Clone)]
+pub(crate) struct Access {
+    /// The URL (for Gemini: up to and including the model, before `:method`).
+    pub url: String,
+    pub auth: Auth,
+}
+
+/// How a request proves who sends it.
+#[derive(Clone)]
+pub(crate) enum Auth {
+    /// A secret in a header of the provider's choosing (`x-api-key`, `x-goog-api-key`).
+    Header(&'static str, SecretString),
+    /// `Authorization: Bearer …` (an OAuth access token).
+    Bearer(SecretString),
+    None,
+}
+
+impl Auth {
+    pub(crate) fn apply(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::Header(name, secret) => builder.header(*name, secret.expose()),
+            Auth::Bearer(token) => builder.bearer_auth(token.expose()),
+            Auth::None => builder,
+        }
     }
 }
 

@@ -16,6 +16,12 @@ pub enum Protocol {
     AzureOpenAi,
     Anthropic,
     Gemini,
+    /// AWS Bedrock's Converse API, SigV4-signed.
+    Bedrock,
+    /// Google Vertex AI: Gemini and Anthropic models, with a service account's OAuth token.
+    Vertex,
+    /// Cohere's v2 Chat API.
+    Cohere,
     Demo,
 }
 
@@ -29,6 +35,9 @@ pub enum Provider {
     AzureOpenAi,
     Anthropic,
     Gemini,
+    Bedrock,
+    Vertex,
+    Cohere,
     Ollama,
     Groq,
     Mistral,
@@ -76,6 +85,9 @@ pub struct ProviderSpec {
     pub bare_model_names: bool,
     /// A cheap model to test a key with (one token), when there is one everybody has.
     pub test_model: Option<&'static str>,
+    /// Its secret is a set of cloud credentials (JSON, see `crate::cloud_credentials`) rather
+    /// than one API key, and its address is derived from them unless the key names one.
+    pub uses_credentials: bool,
 }
 
 const fn spec(id: &'static str, label: &'static str, protocol: Protocol) -> ProviderSpec {
@@ -92,6 +104,7 @@ const fn spec(id: &'static str, label: &'static str, protocol: Protocol) -> Prov
         price_prefixes: &[],
         bare_model_names: false,
         test_model: None,
+        uses_credentials: false,
     }
 }
 
@@ -126,6 +139,30 @@ const GEMINI: ProviderSpec = ProviderSpec {
     bare_model_names: true,
     test_model: Some("gemini-2.5-flash"),
     ..spec("gemini", "Google Gemini", Protocol::Gemini)
+};
+const BEDROCK: ProviderSpec = ProviderSpec {
+    // The address follows the key's region: https://bedrock-runtime.{region}.amazonaws.com.
+    base_url_hint: Some("https://bedrock-runtime.<region>.amazonaws.com"),
+    // Its price entries are kept under "bedrock/" (see scripts/update-prices.py).
+    test_model: Some("us.anthropic.claude-haiku-4-5-20251001-v1:0"),
+    uses_credentials: true,
+    ..spec("bedrock", "AWS Bedrock", Protocol::Bedrock)
+};
+const VERTEX: ProviderSpec = ProviderSpec {
+    // The address follows the key's location: https://{location}-aiplatform.googleapis.com.
+    base_url_hint: Some("https://<location>-aiplatform.googleapis.com"),
+    price_prefixes: &["vertex_ai/"],
+    test_model: Some("gemini-2.5-flash"),
+    uses_credentials: true,
+    ..spec("vertex", "Google Vertex AI", Protocol::Vertex)
+};
+const COHERE: ProviderSpec = ProviderSpec {
+    default_base_url: Some("https://api.cohere.com"),
+    model_prefixes: &["command-", "embed-english", "embed-multilingual", "embed-v"],
+    inference_rank: Some(6),
+    bare_model_names: true,
+    test_model: Some("command-r7b-12-2024"),
+    ..spec("cohere", "Cohere", Protocol::Cohere)
 };
 const OLLAMA: ProviderSpec = ProviderSpec {
     default_base_url: Some("http://127.0.0.1:11434/v1"),
@@ -205,11 +242,14 @@ const DEMO: ProviderSpec = ProviderSpec {
 
 impl Provider {
     /// Every provider, in the order lists show them.
-    pub const ALL: [Provider; 16] = [
+    pub const ALL: [Provider; 19] = [
         Provider::OpenAi,
         Provider::AzureOpenAi,
         Provider::Anthropic,
         Provider::Gemini,
+        Provider::Bedrock,
+        Provider::Vertex,
+        Provider::Cohere,
         Provider::Ollama,
         Provider::Groq,
         Provider::Mistral,
@@ -233,6 +273,9 @@ impl Provider {
             Provider::AzureOpenAi => &AZURE_OPENAI,
             Provider::Anthropic => &ANTHROPIC,
             Provider::Gemini => &GEMINI,
+            Provider::Bedrock => &BEDROCK,
+            Provider::Vertex => &VERTEX,
+            Provider::Cohere => &COHERE,
             Provider::Ollama => &OLLAMA,
             Provider::Groq => &GROQ,
             Provider::Mistral => &MISTRAL,
@@ -341,7 +384,7 @@ mod tests {
         for p in Provider::ALL {
             let s = p.spec();
             // A provider without a fixed address must ask for one.
-            if s.default_base_url.is_none() && s.protocol != Protocol::Demo {
+            if s.default_base_url.is_none() && s.protocol != Protocol::Demo && !s.uses_credentials {
                 assert!(
                     s.needs_base_url,
                     "{p} has no address and does not ask for one"

@@ -291,7 +291,9 @@ pub async fn resolve(
     let own_url = key
         .as_ref()
         .and_then(|(k, _)| k.base_url.clone())
-        .or_else(|| spec_of.default_base_url.map(str::to_owned));
+        .or_else(|| spec_of.default_base_url.map(str::to_owned))
+        // Cloud providers derive their address from the key's region or location.
+        .or_else(|| spec_of.uses_credentials.then(String::new));
     let base_url = match spec.custom_host {
         Some(host) => {
             custom_host_allowed(spec, host, key.as_ref().map(|(k, _)| k), own_url.as_deref())?;

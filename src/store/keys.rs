@@ -7,7 +7,7 @@ use super::audit::{Actor, Change};
 use super::{Store, fmt_time, now, parse_time};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
-use crate::keys::{NewKey, VirtualKey, mask};
+use crate::keys::{NewKey, VirtualKey};
 use crate::secrets::SecretString;
 
 const COLUMNS: &str =
@@ -48,7 +48,7 @@ impl Store {
                 key.base_url,
                 key.notes,
                 sealed,
-                mask(plain),
+                crate::cloud_credentials::mask(&key.provider, plain),
                 at
             ],
         )?;
@@ -108,7 +108,12 @@ impl Store {
         let conn = self.conn();
         conn.execute(
             "UPDATE virtual_keys SET secret = ?2, mask = ?3, updated_at = ?4 WHERE id = ?1",
-            params![current.id, sealed, mask(plain), fmt_time(&now())],
+            params![
+                current.id,
+                sealed,
+                crate::cloud_credentials::mask(&current.provider, plain),
+                fmt_time(&now())
+            ],
         )?;
         self.audit(
             &conn,

@@ -315,6 +315,49 @@ pub(crate) async fn messages(ctx: &Ctx) -> Response {
     respond_chat(&wire, ctx, call, stream, behavior).await
 }
 
+/// Vertex AI's `…/publishers/anthropic/models/{model}:rawPredict` and `:streamRawPredict`: the
+/// Messages body without `model` and with `anthropic_version: "vertex-2023-10-16"` in it (the
+/// caller has checked the bearer token).
+pub(crate) async fn vertex_raw_predict(ctx: &Ctx, model: &str, streaming_method: bool) -> Response {
+    let wire = Anthropic::new(ctx.shared.next_seq());
+    let Some(body) = ctx.body.as_ref().filter(|b| b.is_object()) else {
+        return wire.fail(StatusCode::BAD_REQUEST, "request body is required");
+    };
+    if body.get("anthropic_version").and_then(Value::as_str) != Some("vertex-2023-10-16") {
+        return wire.fail(
+            StatusCode::BAD_REQUEST,
+            "anthropic_version: Input should be 'vertex-2023-10-16'",
+        );
+    }
+    if body.get("model").is_some() {
+        return wire.fail(
+            StatusCode::BAD_REQUEST,
+            "model: Extra inputs are not permitted",
+        );
+    }
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return wire.fail(StatusCode::BAD_REQUEST, "messages: Field required");
+    };
+    if body.get("max_tokens").and_then(Value::as_u64).is_none() {
+        return wire.fail(StatusCode::BAD_REQUEST, "max_tokens: Field required");
+    }
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if stream != streaming_method {
+        return wire.fail(
+            StatusCode::BAD_REQUEST,
+            "stream must be true with streamRawPredict and absent with rawPredict",
+        );
+    }
+    let (prompt, last_user) = count_prompt(body, messages);
+    let mut call = ctx.new_call(wire.seq, model.to_owned(), prompt, &last_user);
+    call.max_tokens = body.get("max_tokens").and_then(Value::as_u64);
+    let behavior = ctx
+        .shared
+        .next_behavior()
+        .unwrap_or_else(|| Behavior::reply(call.default_text.clone()));
+    respond_chat(&wire, ctx, call, stream, behavior).await
+}
+
 /// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`; pops no behaviour.
 pub(crate) fn count_tokens(ctx: &Ctx) -> Response {
     let wire = Anthropic::new(ctx.shared.next_seq());

@@ -158,8 +158,12 @@ fn content_text(content: &Value) -> String {
     }
 }
 
-/// Checks `x-goog-api-key` or `?key=` when a key is expected.
+/// Checks `x-goog-api-key` or `?key=` when a key is expected (on Vertex AI's paths the bearer
+/// token was checked before).
 fn check_auth(ctx: &Ctx, wire: &Gemini) -> Option<Response> {
+    if ctx.path.contains("/publishers/google/") {
+        return None;
+    }
     let expected = ctx.shared.expected_key()?;
     let given = ctx
         .header("x-goog-api-key")
@@ -239,6 +243,20 @@ async fn generate(ctx: &Ctx, model: &str, stream: bool) -> Response {
             );
         }
     };
+    // Vertex AI (unlike AI Studio) wants every content's role, and only these two.
+    if ctx.path.contains("/publishers/google/")
+        && contents.iter().any(|c| {
+            !matches!(
+                c.get("role").and_then(Value::as_str),
+                Some("user" | "model")
+            )
+        })
+    {
+        return wire.fail(
+            StatusCode::BAD_REQUEST,
+            "Unable to submit request because Please use a valid role: user, model.. Learn more: https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/gemini",
+        );
+    }
     let (prompt, last_user) = count_prompt(body, contents);
     let mut call = ctx.new_call(wire.seq, model.to_string(), prompt, &last_user);
     call.max_tokens = body
@@ -302,6 +320,35 @@ async fn embed(ctx: &Ctx, batch: bool) -> Response {
             }
         }
     };
+    let behavior = ctx
+        .shared
+        .next_embedding_behavior()
+        .unwrap_or_else(|| Behavior::reply(""));
+    deliver_json(&wire, ctx, &behavior, start_delay(&behavior), doc, wire.seq).await
+}
+
+/// Vertex AI's `…/publishers/google/models/{model}:predict` for text embeddings:
+/// `{"instances": [{"content": …}]}` → `{"predictions": [{"embeddings": {"values": […]}}]}`.
+pub(crate) async fn vertex_predict(ctx: &Ctx) -> Response {
+    let wire = Gemini::new(ctx.shared.next_seq(), Framing::SseCrlf);
+    let body = match json_body(ctx, &wire) {
+        Ok(b) => b,
+        Err(resp) => return *resp,
+    };
+    let Some(instances) = body.get("instances").and_then(Value::as_array) else {
+        return wire.fail(StatusCode::BAD_REQUEST, "instances is required");
+    };
+    let predictions: Vec<Value> = instances
+        .iter()
+        .map(|i| {
+            let text = i.get("content").and_then(Value::as_str).unwrap_or_default();
+            json!({"embeddings": {
+                "values": embedding(text, EMBEDDING_DIMS),
+                "statistics": {"token_count": words(text), "truncated": false}
+            }})
+        })
+        .collect();
+    let doc = json!({"predictions": predictions});
     let behavior = ctx
         .shared
         .next_embedding_behavior()

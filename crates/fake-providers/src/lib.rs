@@ -52,8 +52,10 @@
 //! with finish reason `length` / `max_tokens` / `MAX_TOKENS`.
 
 mod anthropic;
+mod bedrock;
 mod behavior;
 mod body;
+mod cohere;
 mod conn;
 mod control;
 mod gemini;
@@ -62,6 +64,7 @@ mod respond;
 mod router;
 mod state;
 mod text;
+mod vertex;
 mod wire;
 
 use std::io;
@@ -73,6 +76,7 @@ use tokio::sync::oneshot;
 
 pub use behavior::{Behavior, RecordedRequest};
 pub use control::behavior_from_json;
+pub use vertex::TEST_RSA_KEY;
 
 use conn::{ConnMeta, KillListener};
 use state::Shared;
@@ -246,6 +250,49 @@ impl FakeServer {
     /// differs from `key`, or is missing, get the provider's 401 error.
     pub fn expect_key(&self, key: &str) {
         self.shared.expect_key(key);
+    }
+
+    /// Bedrock: from now on, requests must carry a SigV4 signature made with these credentials
+    /// (recomputed and compared); another access key id gets `UnrecognizedClientException`, a
+    /// wrong signature `InvalidSignatureException`.
+    pub fn expect_aws(
+        &self,
+        access_key_id: &str,
+        secret_access_key: &str,
+        session_token: Option<&str>,
+    ) {
+        self.shared.expect_aws(state::AwsExpected {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            session_token: session_token.map(str::to_owned),
+            expired: false,
+        });
+    }
+
+    /// Bedrock: the expected (temporary) credentials have expired: every request gets 403
+    /// `ExpiredTokenException`.
+    pub fn expire_aws_credentials(&self) {
+        if let Some(mut aws) = self.shared.expected_aws() {
+            aws.expired = true;
+            self.shared.expect_aws(aws);
+        }
+    }
+
+    /// Vertex: a service account key file (JSON) whose token endpoint is this server's
+    /// `/token`, signed with the test key [`TEST_RSA_KEY`].
+    pub fn vertex_service_account(&self, project: &str) -> String {
+        vertex::service_account_json(&self.url("/token"), project)
+    }
+
+    /// Vertex: forgets every access token issued so far (as a revocation or an early expiry
+    /// does), so the next model call gets 401 until the client fetches a new one.
+    pub fn revoke_tokens(&self) {
+        self.shared.revoke_tokens();
+    }
+
+    /// Vertex: how many service-account token requests were granted.
+    pub fn token_grants(&self) -> usize {
+        self.shared.token_grants()
     }
 
     /// Reports `n` cached prompt tokens in usage (see the crate docs).

@@ -32,6 +32,8 @@ pub(crate) struct Ctx {
     pub(crate) body: Option<Value>,
     /// Whether the body had any bytes.
     pub(crate) has_body: bool,
+    /// The body as received (Bedrock's signature covers its exact bytes).
+    pub(crate) raw: bytes::Bytes,
 }
 
 impl Ctx {
@@ -103,6 +105,9 @@ pub(crate) fn error_response(
     retry_after_ms: Option<u64>,
 ) -> Response {
     let mut resp = json_response(wire, status, &wire.error_body(status, message, seq));
+    if let Some((name, value)) = wire.error_type_header(status) {
+        set_header(&mut resp, name, &value);
+    }
     if let Some(v) = retry_after {
         set_header(&mut resp, "retry-after", v);
     }

@@ -17,7 +17,7 @@ use crate::behavior::RecordedRequest;
 use crate::conn::ConnMeta;
 use crate::respond::Ctx;
 use crate::state::Shared;
-use crate::{anthropic, gemini, openai};
+use crate::{anthropic, bedrock, cohere, gemini, openai, vertex};
 
 /// Largest request body read (larger bodies are recorded as empty).
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -67,11 +67,31 @@ pub(crate) async fn dispatch(
         headers: parts.headers,
         body: json,
         has_body: !bytes.is_empty(),
+        raw: bytes,
     };
     route(&ctx).await
 }
 
 async fn route(ctx: &Ctx) -> Response {
+    let post_ = ctx.method == Method::POST;
+    // Bedrock: the model id is one percent-encoded segment (its `:` and `/` included).
+    if post_ && let Some(rest) = ctx.path.strip_prefix("/model/") {
+        if let Some(id) = rest.strip_suffix("/converse-stream") {
+            return bedrock::converse(ctx, &bedrock::decode_model_id(id), true).await;
+        }
+        if let Some(id) = rest.strip_suffix("/converse") {
+            return bedrock::converse(ctx, &bedrock::decode_model_id(id), false).await;
+        }
+    }
+    if post_ && ctx.path == "/token" {
+        return vertex::token(ctx);
+    }
+    if post_ && ctx.path == "/v2/chat" {
+        return cohere::chat(ctx).await;
+    }
+    if post_ && ctx.path == "/v2/embed" {
+        return cohere::embed(ctx).await;
+    }
     // Some clients percent-encode the colon of Gemini's method segment.
     let path = ctx.path.replace("%3A", ":").replace("%3a", ":");
     let post = ctx.method == Method::POST;
@@ -88,6 +108,14 @@ async fn route(ctx: &Ctx) -> Response {
         }
     }
 
+    // Vertex AI: `/v1/projects/{p}/locations/{l}/publishers/{publisher}/models/{m}:{method}`.
+    if post
+        && let Some(idx) = path.find("/publishers/")
+        && let Some((publisher, rest)) = path[idx + "/publishers/".len()..].split_once("/models/")
+        && let Some((model, method)) = rest.split_once(':')
+    {
+        return vertex::model_method(ctx, publisher, model, method).await;
+    }
     if let Some(idx) = path.find("/models/") {
         let rest = &path[idx + "/models/".len()..];
         if post

@@ -29,6 +29,21 @@ struct State {
     unrecorded: usize,
     recording_off: bool,
     seq: u64,
+    /// Bedrock: the AWS credentials signatures are checked against.
+    aws: Option<AwsExpected>,
+    /// Vertex: access tokens this server's token endpoint issued and still honours.
+    tokens: Vec<String>,
+    /// Vertex: service-account token requests answered so far.
+    token_grants: usize,
+}
+
+/// The AWS credentials a fake Bedrock accepts, and whether they have expired.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AwsExpected {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: String,
+    pub(crate) session_token: Option<String>,
+    pub(crate) expired: bool,
 }
 
 impl Shared {
@@ -72,6 +87,36 @@ impl Shared {
 
     pub(crate) fn expected_key(&self) -> Option<String> {
         self.lock().expected_key.clone()
+    }
+
+    pub(crate) fn expect_aws(&self, expected: AwsExpected) {
+        self.lock().aws = Some(expected);
+    }
+
+    pub(crate) fn expected_aws(&self) -> Option<AwsExpected> {
+        self.lock().aws.clone()
+    }
+
+    /// Issues a new access token (the token endpoint's answer).
+    pub(crate) fn issue_token(&self) -> String {
+        let mut s = self.lock();
+        s.seq += 1;
+        s.token_grants += 1;
+        let token = format!("ya29.fake-{:06}", s.seq);
+        s.tokens.push(token.clone());
+        token
+    }
+
+    pub(crate) fn token_valid(&self, token: &str) -> bool {
+        self.lock().tokens.iter().any(|t| t == token)
+    }
+
+    pub(crate) fn revoke_tokens(&self) {
+        self.lock().tokens.clear();
+    }
+
+    pub(crate) fn token_grants(&self) -> usize {
+        self.lock().token_grants
     }
 
     pub(crate) fn set_cached_tokens(&self, n: u64) {

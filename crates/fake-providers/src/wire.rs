@@ -70,6 +70,9 @@ pub(crate) enum Framing {
     SseCrlf,
     /// A JSON array streamed element by element (Gemini without `alt=sse`).
     JsonArray,
+    /// AWS's binary event-stream: one frame per event, its type in the `:event-type` header
+    /// (Bedrock's ConverseStream).
+    EventStream,
 }
 
 /// Turns events into bytes; stateful for the JSON-array framing.
@@ -96,11 +99,24 @@ impl Framer {
             Framing::Sse => "text/event-stream; charset=utf-8",
             Framing::SseCrlf => "text/event-stream",
             Framing::JsonArray => "application/json; charset=UTF-8",
+            Framing::EventStream => "application/vnd.amazon.eventstream",
         }
     }
 
     /// Frames a batch of events into one chunk of bytes.
     pub(crate) fn frame(&mut self, evs: Vec<Ev>) -> Bytes {
+        if self.framing == Framing::EventStream {
+            let mut out = Vec::new();
+            for ev in evs {
+                let (name, payload) = match ev {
+                    Ev::Json(name, data) => (name.unwrap_or("unknown"), data.to_string()),
+                    Ev::Done => continue,
+                    Ev::Malformed => ("contentBlockDelta", BROKEN_JSON.to_string()),
+                };
+                out.extend(event_frame(name, payload.as_bytes()));
+            }
+            return Bytes::from(out);
+        }
         let mut out = String::new();
         for ev in evs {
             self.frame_one(&mut out, ev);
@@ -110,6 +126,7 @@ impl Framer {
 
     fn frame_one(&mut self, out: &mut String, ev: Ev) {
         match self.framing {
+            Framing::EventStream => unreachable!("event-stream frames are binary"),
             Framing::Sse => match ev {
                 Ev::Json(name, data) => {
                     if let Some(name) = name {
@@ -174,6 +191,12 @@ pub(crate) trait Wire: Send + Sync {
         None
     }
 
+    /// A header naming the error's kind, for providers that put it there (Bedrock's
+    /// `x-amzn-ErrorType`).
+    fn error_type_header(&self, _status: StatusCode) -> Option<(&'static str, String)> {
+        None
+    }
+
     /// Framing of this provider's streams.
     fn framing(&self) -> Framing;
 
@@ -220,4 +243,36 @@ pub(crate) fn argument_pieces(args: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// One binary event-stream frame (AWS's framing, written by AWS's own crate): an event, or with
+/// `exception_type` an exception.
+pub(crate) fn stream_frame(
+    message_type: &str,
+    type_header: (&str, &str),
+    payload: &[u8],
+) -> Vec<u8> {
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let message = Message::new(bytes::Bytes::copy_from_slice(payload))
+        .add_header(Header::new(
+            ":message-type",
+            HeaderValue::String(message_type.to_owned().into()),
+        ))
+        .add_header(Header::new(
+            type_header.0.to_owned(),
+            HeaderValue::String(type_header.1.to_owned().into()),
+        ))
+        .add_header(Header::new(
+            ":content-type",
+            HeaderValue::String("application/json".into()),
+        ));
+    let mut out = Vec::new();
+    aws_smithy_eventstream::frame::write_message_to(&message, &mut out)
+        .expect("an event-stream frame of this size encodes");
+    out
+}
+
+/// An event frame named `event_type`.
+pub(crate) fn event_frame(event_type: &str, payload: &[u8]) -> Vec<u8> {
+    stream_frame("event", (":event-type", event_type), payload)
 }

@@ -46,15 +46,12 @@ fn endpoint(base: &str, model: &str) -> Endpoint {
 #[test]
 fn urls() {
     assert_eq!(
-        url(&endpoint("", "gemini-2.5-flash"), "generateContent"),
-        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+        access(&endpoint("", "gemini-2.5-flash")).url,
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash"
     );
     assert_eq!(
-        url(
-            &endpoint("http://127.0.0.1:1/v1beta/", "models/m"),
-            "streamGenerateContent"
-        ),
-        "http://127.0.0.1:1/v1beta/models/m:streamGenerateContent"
+        access(&endpoint("http://127.0.0.1:1/v1beta/", "models/m")).url,
+        "http://127.0.0.1:1/v1beta/models/m"
     );
 }
 
