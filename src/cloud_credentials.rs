@@ -92,6 +92,11 @@ impl VertexCredentials {
 }
 
 fn check_region(kind: &str, value: &str) -> Result<(), CredentialsError> {
+    if value.is_empty() {
+        return Err(invalid(format!(
+            "no {kind}: give one (--region us-east-1 for Bedrock, --location us-central1 for Vertex AI)"
+        )));
+    }
     let ok = !value.is_empty()
         && value.len() <= 64
         && value
@@ -284,6 +289,71 @@ pub fn mask(provider: &str, secret: &str) -> String {
         },
         _ => crate::keys::mask(secret),
     }
+}
+
+/// What cloud credentials need beside the secret itself (none of it secret).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloudFields<'a> {
+    /// AWS region (Bedrock).
+    pub region: Option<&'a str>,
+    /// Vertex AI location.
+    pub location: Option<&'a str>,
+    /// Google Cloud project, when not the service account's own (Vertex AI).
+    pub project: Option<&'a str>,
+}
+
+/// The secret to store for a key of `provider`, from what a person gave: an API key as it is;
+/// for Bedrock and Vertex AI, the credentials read ([`bedrock_from_input`],
+/// [`vertex_from_input`]) with `fields` (else, when rotating, the `previous` secret's region,
+/// location and project), as one checked JSON document.
+pub fn secret_for(
+    provider: &str,
+    raw: &str,
+    fields: CloudFields<'_>,
+    previous: Option<&str>,
+) -> Result<String, CredentialsError> {
+    fn given(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|s| !s.is_empty())
+    }
+    let (region, location, project) = (
+        given(fields.region),
+        given(fields.location),
+        given(fields.project),
+    );
+    match Provider::from_id(provider) {
+        Some(Provider::Bedrock) => {
+            let before = previous.and_then(|p| aws(p).ok());
+            let region = region.or(before.as_ref().map(|c| c.region.as_str()));
+            to_json(&bedrock_from_input(raw, region)?)
+        }
+        Some(Provider::Vertex) => {
+            let before = previous.and_then(|p| vertex(p).ok());
+            let location = location
+                .or(before.as_ref().map(|c| c.location.as_str()))
+                .unwrap_or("");
+            let project = project.or(before.as_ref().and_then(|c| c.project.as_deref()));
+            to_json(&vertex_from_input(raw, location, project)?)
+        }
+        _ => {
+            for (flag, value) in [
+                ("region", region),
+                ("location", location),
+                ("project", project),
+            ] {
+                if value.is_some() {
+                    return Err(invalid(format!(
+                        "a {flag} is for Bedrock or Vertex AI keys, not {provider}"
+                    )));
+                }
+            }
+            Ok(raw.to_owned())
+        }
+    }
+}
+
+/// Credentials as the JSON stored for a key.
+fn to_json<T: Serialize>(value: &T) -> Result<String, CredentialsError> {
+    serde_json::to_string(value).map_err(|e| invalid(e.to_string()))
 }
 
 /// Checks a secret about to be stored for `provider`: cloud credentials must parse and be

@@ -5,6 +5,7 @@ mod support;
 
 mod cli_bundle;
 mod cli_calls;
+mod cli_cloud_providers;
 mod cli_keys;
 mod cli_prompts;
 mod dialects;

@@ -201,9 +201,29 @@ fn provider_help() -> String {
     )
 }
 
+/// Where a secret comes from, and what cloud credentials need beside it.
+#[derive(clap::Args, Debug, Default)]
+struct CloudArgs {
+    /// Read the secret (or the credentials file) from this file instead of stdin
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<std::path::PathBuf>,
+    /// AWS region of a Bedrock key (us-east-1…)
+    #[arg(long)]
+    region: Option<String>,
+    /// Vertex AI location of a Vertex key (us-central1, europe-west4, global…)
+    #[arg(long)]
+    location: Option<String>,
+    /// Google Cloud project of a Vertex key, when not the service account's own
+    #[arg(long)]
+    project: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum KeysCmd {
-    /// Add a key; the secret is read from stdin (or asked for, without echo, on a terminal)
+    /// Add a key; the secret is read from stdin (or asked for, without echo, on a terminal), or
+    /// from --secret-file. Bedrock takes AWS credentials (the JSON `aws sts` prints, or a
+    /// credentials file section) and --region; Vertex AI takes a service account key file and
+    /// --location
     Add {
         name: String,
         #[arg(long, help = provider_help())]
@@ -212,14 +232,20 @@ enum KeysCmd {
         base_url: Option<String>,
         #[arg(long)]
         notes: Option<String>,
+        #[command(flatten)]
+        cloud: CloudArgs,
     },
     /// List keys (secrets are shown masked)
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Replace a key's secret (read from stdin), keeping its name and id
-    Rotate { name: String },
+    /// Replace a key's secret (read from stdin or --secret-file), keeping its name and id
+    Rotate {
+        name: String,
+        #[command(flatten)]
+        cloud: CloudArgs,
+    },
     /// Remove a key
     Remove { name: String },
     /// Set a spend or token budget on a key
@@ -595,6 +621,42 @@ fn read_secret(prompt: &str) -> Result<SecretString, Error> {
     Ok(SecretString::new(trimmed))
 }
 
+/// The secret to store for a key: read from --secret-file or stdin (never the command line),
+/// made into checked cloud credentials with the flags for Bedrock and Vertex AI (when rotating,
+/// the previous secret's region, location and project are kept unless given again).
+fn cloud_secret(
+    name: &str,
+    provider: &str,
+    cloud: &CloudArgs,
+    prompt: &str,
+    previous: Option<&SecretString>,
+) -> Result<SecretString, Error> {
+    let raw = match &cloud.secret_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::io(format!("could not read {}", path.display()), e))?;
+            SecretString::new(text.trim_end_matches(['\n', '\r']).to_owned())
+        }
+        None => read_secret(prompt)?,
+    };
+    let fields = portolan::cloud_credentials::CloudFields {
+        region: cloud.region.as_deref(),
+        location: cloud.location.as_deref(),
+        project: cloud.project.as_deref(),
+    };
+    portolan::cloud_credentials::secret_for(
+        provider,
+        raw.expose(),
+        fields,
+        previous.map(SecretString::expose),
+    )
+    .map(SecretString::new)
+    .map_err(|e| Error::InvalidCredentials {
+        name: name.to_owned(),
+        reason: e.0,
+    })
+}
+
 fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
     match cmd {
         KeysCmd::Add {
@@ -602,7 +664,11 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
             provider,
             base_url,
             notes,
+            cloud,
         } => {
+            // Portkey's provider names ("vertex-ai") are stored under Portolan's.
+            let provider = portolan::providers::Provider::from_id(&provider)
+                .map_or(provider, |p| p.id().to_owned());
             let new = NewKey {
                 name,
                 provider,
@@ -613,7 +679,13 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
             if store.list_keys()?.iter().any(|k| k.name == new.name) {
                 return Err(Error::DuplicateKey(new.name).into());
             }
-            let secret = read_secret(&format!("Secret for virtual key '{}': ", new.name))?;
+            let secret = cloud_secret(
+                &new.name,
+                &new.provider,
+                &cloud,
+                &format!("Secret for virtual key '{}': ", new.name),
+                None,
+            )?;
             let key = store.add_key(&new, &secret, &Actor::Cli)?;
             println!(
                 "added virtual key {} ({}, {}) {}",
@@ -667,9 +739,15 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
             }
             Ok(())
         }
-        KeysCmd::Rotate { name } => {
-            store.get_key(&name)?;
-            let secret = read_secret(&format!("New secret for virtual key '{name}': "))?;
+        KeysCmd::Rotate { name, cloud } => {
+            let (current, previous) = store.key_secret(&name)?;
+            let secret = cloud_secret(
+                &name,
+                &current.provider,
+                &cloud,
+                &format!("New secret for virtual key '{name}': "),
+                Some(&previous),
+            )?;
             let key = store.rotate_key(&name, &secret, &Actor::Cli)?;
             println!("rotated virtual key {} {}", key.name, key.mask);
             Ok(())

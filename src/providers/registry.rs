@@ -310,7 +310,19 @@ impl Provider {
     }
 
     pub fn from_id(id: &str) -> Option<Provider> {
-        Provider::ALL.into_iter().find(|p| p.id() == id)
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.id() == id)
+            .or(match id {
+                // Portkey's names for the same providers, so its configs work unchanged.
+                "vertex-ai" => Some(Provider::Vertex),
+                "google" => Some(Provider::Gemini),
+                "together-ai" => Some(Provider::Together),
+                "fireworks-ai" => Some(Provider::Fireworks),
+                "mistral-ai" => Some(Provider::Mistral),
+                "x-ai" => Some(Provider::XAi),
+                _ => None,
+            })
     }
 
     /// The provider a bare model name belongs to by its prefix (the longest prefix that
@@ -338,6 +350,14 @@ impl Provider {
     /// How a model of this provider is written in a model list: bare for the first-party APIs
     /// whose names are unambiguous, else `provider/model`.
     pub fn listed_model_id(self, model: &str) -> String {
+        // A price-table key under another prefix (`vertex_ai/gemini-2.5-flash`) is listed under
+        // the provider's own (`vertex/gemini-2.5-flash`).
+        let model = self
+            .spec()
+            .price_prefixes
+            .iter()
+            .find_map(|p| model.strip_prefix(p))
+            .unwrap_or(model);
         if self.spec().bare_model_names || model.starts_with(&format!("{}/", self.id())) {
             model.to_owned()
         } else {
@@ -410,6 +430,19 @@ mod tests {
             Some(Provider::OpenAi)
         );
         assert_eq!(Provider::by_model_prefix("my-model"), None);
+        assert_eq!(
+            Provider::by_model_prefix("command-a-03-2025"),
+            Some(Provider::Cohere)
+        );
+        assert_eq!(
+            Provider::Vertex.listed_model_id("vertex_ai/gemini-2.5-flash"),
+            "vertex/gemini-2.5-flash"
+        );
+        assert_eq!(
+            Provider::Bedrock.listed_model_id("bedrock/us.anthropic.claude-sonnet-4-6"),
+            "bedrock/us.anthropic.claude-sonnet-4-6"
+        );
+        assert_eq!(Provider::from_id("vertex-ai"), Some(Provider::Vertex));
         let order = Provider::inference_order();
         assert_eq!(order[0], Provider::OpenAi);
         assert_eq!(order.last(), Some(&Provider::AzureOpenAi));

@@ -188,6 +188,9 @@ pub struct ProviderDto {
     pub base_url_hint: String,
     /// The model a key test uses; none means the user names one.
     pub test_model: Option<String>,
+    /// What its secret is: `api_key`, `aws` (access key id, secret, optional session token, and
+    /// a region) or `service_account` (Google's key file, and a location).
+    pub credentials: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
@@ -405,8 +408,28 @@ pub struct NewKeyDto {
     pub provider: String,
     pub base_url: Option<String>,
     pub notes: Option<String>,
-    /// Write-only: never sent back.
+    /// Write-only: never sent back. For AWS: a JSON object with `access_key_id`,
+    /// `secret_access_key` and optionally `session_token`; for Vertex AI: the service account's
+    /// key file.
     pub secret: String,
+    /// Bedrock's AWS region.
+    #[serde(default)]
+    #[ts(optional)]
+    pub region: Option<String>,
+    /// Vertex AI's location.
+    #[serde(default)]
+    #[ts(optional)]
+    pub location: Option<String>,
+    /// Vertex AI's project, when not the service account's own.
+    #[serde(default)]
+    #[ts(optional)]
+    pub project: Option<String>,
+    /// A file to read the secret from when `secret` is empty (a service account key file
+    /// chosen in the system dialog: its content goes straight to the sealed store, not through
+    /// the window).
+    #[serde(default)]
+    #[ts(optional)]
+    pub secret_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]

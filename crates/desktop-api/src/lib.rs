@@ -237,6 +237,12 @@ pub fn providers() -> Vec<ProviderDto> {
                     .unwrap_or_default()
                     .into(),
                 test_model: s.test_model.map(Into::into),
+                credentials: match p {
+                    Provider::Bedrock => "aws",
+                    Provider::Vertex => "service_account",
+                    _ => "api_key",
+                }
+                .into(),
             }
         })
         .collect()
@@ -714,17 +720,39 @@ impl Desktop {
             base_url: key.base_url.clone().filter(|u| !u.is_empty()),
             notes: key.notes.clone(),
         };
+        let fields = portolan::cloud_credentials::CloudFields {
+            region: key.region.as_deref(),
+            location: key.location.as_deref(),
+            project: key.project.as_deref(),
+        };
+        let raw = match key.secret_file.as_deref().filter(|_| key.secret.is_empty()) {
+            Some(path) => zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                AppError::new("io", format!("could not read the key file {path}: {e}"))
+            })?),
+            None => zeroize::Zeroizing::new(key.secret.clone()),
+        };
+        let secret = portolan::cloud_credentials::secret_for(&key.provider, &raw, fields, None)
+            .map_err(|e| AppError::new("invalid_credentials", e.0))?;
         self.store()
-            .add_key(&new, &SecretString::new(key.secret.clone()), &ACTOR)?;
+            .add_key(&new, &SecretString::new(secret), &ACTOR)?;
         self.list_keys()?
             .into_iter()
             .find(|k| k.name == key.name)
             .ok_or_else(|| AppError::new("key_not_found", "the key vanished"))
     }
 
+    /// Replaces a key's secret; cloud credentials keep the key's region, location and project.
     pub fn rotate_key(&self, name: &str, secret: &str) -> ApiResult<()> {
+        let (key, previous) = self.store().key_secret(name)?;
+        let secret = portolan::cloud_credentials::secret_for(
+            &key.provider,
+            secret,
+            Default::default(),
+            Some(previous.expose()),
+        )
+        .map_err(|e| AppError::new("invalid_credentials", e.0))?;
         self.store()
-            .rotate_key(name, &SecretString::new(secret.to_owned()), &ACTOR)?;
+            .rotate_key(name, &SecretString::new(secret), &ACTOR)?;
         Ok(())
     }
 

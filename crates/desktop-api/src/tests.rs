@@ -177,6 +177,42 @@ async fn compare_streams_events_and_logs_every_cell() {
     assert_eq!(err.kind, "invalid_compare");
 }
 
+#[test]
+fn cloud_keys_take_their_fields_and_keep_them_when_rotated() {
+    let (_dir, d) = desktop();
+    let aws = |secret: &str, region: Option<&str>| NewKeyDto {
+        name: "aws".into(),
+        provider: "bedrock".into(),
+        base_url: None,
+        notes: None,
+        secret: format!(
+            r#"{{"access_key_id": "AKIAFAKEEXAMPLE12345", "secret_access_key": "{secret}"}}"#
+        ),
+        region: region.map(Into::into),
+        location: None,
+        project: None,
+        secret_file: None,
+    };
+    let err = d.add_key(&aws("s3cr3t-value", None)).unwrap_err();
+    assert!(err.message.contains("no AWS region"), "{}", err.message);
+    let key = d.add_key(&aws("s3cr3t-value", Some("eu-west-3"))).unwrap();
+    assert_eq!(key.mask, "AKI…2345 (eu-west-3)");
+    d.rotate_key(
+        "aws",
+        r#"{"access_key_id": "AKIAFAKEEXAMPLE99999", "secret_access_key": "new-secret"}"#,
+    )
+    .unwrap();
+    let listed = d.list_keys().unwrap();
+    assert_eq!(listed[0].mask, "AKI…9999 (eu-west-3)", "the region is kept");
+    assert!(
+        !serde_json::to_string(&listed)
+            .unwrap()
+            .contains("new-secret")
+    );
+    let vertex = providers().into_iter().find(|p| p.id == "vertex").unwrap();
+    assert_eq!(vertex.credentials, "service_account");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_write_only_and_the_gateway_switches() {
     let (_dir, d) = desktop();
@@ -187,6 +223,10 @@ async fn keys_are_write_only_and_the_gateway_switches() {
             base_url: Some("http://127.0.0.1:9/v1".into()),
             notes: None,
             secret: "".into(),
+            region: None,
+            location: None,
+            project: None,
+            secret_file: None,
         })
         .unwrap();
     assert_eq!(key.provider, "ollama");
@@ -203,6 +243,10 @@ async fn keys_are_write_only_and_the_gateway_switches() {
             base_url: None,
             notes: None,
             secret: "sk-abcdefghijklmnopqrstuvwxyz123456".into(),
+            region: None,
+            location: None,
+            project: None,
+            secret_file: None,
         })
         .unwrap();
     assert_eq!(added.mask, "sk-…3456");

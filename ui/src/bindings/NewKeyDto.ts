@@ -2,6 +2,26 @@
 
 export type NewKeyDto = { name: string, provider: string, base_url: string | null, notes: string | null, 
 /**
- * Write-only: never sent back.
+ * Write-only: never sent back. For AWS: a JSON object with `access_key_id`,
+ * `secret_access_key` and optionally `session_token`; for Vertex AI: the service account's
+ * key file.
  */
-secret: string, };
+secret: string, 
+/**
+ * Bedrock's AWS region.
+ */
+region?: string, 
+/**
+ * Vertex AI's location.
+ */
+location?: string, 
+/**
+ * Vertex AI's project, when not the service account's own.
+ */
+project?: string, 
+/**
+ * A file to read the secret from when `secret` is empty (a service account key file
+ * chosen in the system dialog: its content goes straight to the sealed store, not through
+ * the window).
+ */
+secret_file?: string, };

@@ -11,4 +11,9 @@ base_url_hint: string,
 /**
  * The model a key test uses; none means the user names one.
  */
-test_model: string | null, };
+test_model: string | null, 
+/**
+ * What its secret is: `api_key`, `aws` (access key id, secret, optional session token, and
+ * a region) or `service_account` (Google's key file, and a location).
+ */
+credentials: string, };

@@ -5,7 +5,8 @@ import { Empty, ErrorText, Section } from "../../components/ui";
 import { useResource } from "../../lib/resources";
 import { api, errorMessage } from "../../lib/api";
 import { formatLatency, formatRelative, formatTime } from "../../lib/format";
-import { PROVIDERS, providerInfo, validateKeyForm } from "../../lib/providers";
+import { EMPTY_CLOUD, PROVIDERS, keyRequest, providerInfo, rotatePlaceholder, validateKeyForm } from "../../lib/providers";
+import type { CloudFields } from "../../lib/providers";
 
 export function KeysScreen() {
   const keys = useResource("keys");
@@ -53,13 +54,16 @@ function AddKeyForm({ onAdded }: { onAdded: () => void }) {
   const [provider, setProvider] = useState("openai");
   const [baseUrl, setBaseUrl] = useState("");
   const [secret, setSecret] = useState("");
+  const [cloud, setCloud] = useState<CloudFields>(EMPTY_CLOUD);
   const [error, setError] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const info = providerInfo(provider);
+  const setField = (field: keyof CloudFields) => (e: { target: { value: string } }) =>
+    setCloud((c) => ({ ...c, [field]: e.target.value }));
 
   const submit = async () => {
-    const problem = validateKeyForm({ name, provider, baseUrl, secret });
+    const problem = validateKeyForm({ name, provider, baseUrl, secret, cloud });
     if (problem) {
       setError(problem);
       return;
@@ -68,7 +72,7 @@ function AddKeyForm({ onAdded }: { onAdded: () => void }) {
     setError(null);
     setNote(null);
     try {
-      const k = await api.addKey({ name: name.trim(), provider, base_url: baseUrl.trim() || null, notes: null, secret });
+      const k = await api.addKey(keyRequest({ name, provider, baseUrl, secret, cloud }));
       setNote(`Added “${k.name}” (${k.mask}).`);
       setName("");
       setBaseUrl("");
@@ -77,6 +81,7 @@ function AddKeyForm({ onAdded }: { onAdded: () => void }) {
       setError(errorMessage(e));
     } finally {
       setSecret(""); // write-only: never kept around after a submit
+      setCloud((c) => ({ ...EMPTY_CLOUD, region: c.region, location: c.location }));
       setBusy(false);
     }
   };
@@ -117,19 +122,86 @@ function AddKeyForm({ onAdded }: { onAdded: () => void }) {
             onChange={(e) => setBaseUrl(e.target.value)}
           />
         </label>
-        <label className="field">
-          <span>Secret{info.needs_secret ? "" : " (optional)"}</span>
-          <input
-            className="input mono secret"
-            type="text"
-            autoComplete="off"
-            spellCheck={false}
-            data-testid="key-secret"
-            placeholder={info.needs_secret ? "sk-…" : "not needed"}
-            value={secret}
-            onChange={(e) => setSecret(e.target.value)}
-          />
-        </label>
+        {info.credentials === "aws" && (
+          <>
+            <label className="field">
+              <span>Access key id</span>
+              <input className="input mono" data-testid="key-aws-id" autoComplete="off" spellCheck={false} placeholder="AKIA…" value={cloud.accessKeyId} onChange={setField("accessKeyId")} />
+            </label>
+            <label className="field">
+              <span>Secret access key</span>
+              <input className="input mono secret" data-testid="key-aws-secret" autoComplete="off" spellCheck={false} value={cloud.secretAccessKey} onChange={setField("secretAccessKey")} />
+            </label>
+            <label className="field">
+              <span>Session token (optional)</span>
+              <input className="input mono secret" data-testid="key-aws-token" autoComplete="off" spellCheck={false} placeholder="for temporary credentials" value={cloud.sessionToken} onChange={setField("sessionToken")} />
+            </label>
+            <label className="field">
+              <span>Region</span>
+              <input className="input mono" data-testid="key-aws-region" placeholder="us-east-1" value={cloud.region} onChange={setField("region")} />
+            </label>
+          </>
+        )}
+        {info.credentials === "service_account" && (
+          <>
+            <div className="field span-all">
+              <span>Service account key file</span>
+              <div className="row">
+                <button
+                  type="button"
+                  className="btn btn-small"
+                  data-testid="key-sa-file"
+                  onClick={() =>
+                    void api.pickFile(false, null).then((path) => path && setCloud((c) => ({ ...c, serviceAccountFile: path, serviceAccount: "" })))
+                  }
+                >
+                  Choose file…
+                </button>
+                {cloud.serviceAccountFile ? (
+                  <span className="mono small">
+                    {cloud.serviceAccountFile}{" "}
+                    <button type="button" className="btn btn-small" onClick={() => setCloud((c) => ({ ...c, serviceAccountFile: null }))}>
+                      Clear
+                    </button>
+                  </span>
+                ) : (
+                  <textarea
+                    className="input mono secret grow"
+                    data-testid="key-sa-json"
+                    rows={3}
+                    spellCheck={false}
+                    placeholder='or paste it: {"type": "service_account", …}'
+                    value={cloud.serviceAccount}
+                    onChange={setField("serviceAccount")}
+                  />
+                )}
+              </div>
+            </div>
+            <label className="field">
+              <span>Location</span>
+              <input className="input mono" data-testid="key-gcp-location" placeholder="us-central1" value={cloud.location} onChange={setField("location")} />
+            </label>
+            <label className="field">
+              <span>Project (optional)</span>
+              <input className="input mono" data-testid="key-gcp-project" placeholder="the key file's own" value={cloud.project} onChange={setField("project")} />
+            </label>
+          </>
+        )}
+        {info.credentials === "api_key" && (
+          <label className="field">
+            <span>Secret{info.needs_secret ? "" : " (optional)"}</span>
+            <input
+              className="input mono secret"
+              type="text"
+              autoComplete="off"
+              spellCheck={false}
+              data-testid="key-secret"
+              placeholder={info.needs_secret ? "sk-…" : "not needed"}
+              value={secret}
+              onChange={(e) => setSecret(e.target.value)}
+            />
+          </label>
+        )}
         <div className="field key-submit">
           <button type="submit" className="btn btn-primary" data-testid="add-key" disabled={busy}>
             Add key
@@ -227,7 +299,7 @@ function KeyRow({ k, onChanged }: { k: KeyDto; onChanged: () => void }) {
                   spellCheck={false}
                   className="input mono grow secret"
                   aria-label={`New secret for ${k.name}`}
-                  placeholder="New secret"
+                  placeholder={rotatePlaceholder(k.provider)}
                   value={secret}
                   onChange={(e) => setSecret(e.target.value)}
                 />
