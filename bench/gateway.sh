@@ -115,5 +115,49 @@ printf '%-26s %10s %12s %12s %14s\n' "chat completions" "$(rps "$g32")" \
 api_row "responses (store: false)" /v1/responses "$RESPONSES" '{"model":"gpt-4o-mini","input":"Say ok","store":false,"stream":true}'
 api_row "responses (stored)" /v1/responses "$RESPONSES_STORED" '{"model":"gpt-4o-mini","input":"Say ok","stream":true}'
 api_row "anthropic messages" /v1/messages "$MESSAGES" '{"model":"gpt-4o-mini","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"Say ok"}]}'
+# OpenTelemetry export: the same chat call with export off, to a collector that accepts, to one
+# that is down (connection refused) and to one that accepts connections and never answers. The
+# settings are picked up by the running gateway within half a second.
+python3 - "$work" <<'PY' &
+import socket, sys, threading, http.server
+work = sys.argv[1]
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+ok = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+hang = socket.socket(); hang.bind(("127.0.0.1", 0)); hang.listen(1024)
+held = []
+def hold():
+    while True:
+        c, _ = hang.accept(); held.append(c)
+threading.Thread(target=hold, daemon=True).start()
+open(f"{work}/collectors", "w").write(f"{ok.server_address[1]} {hang.getsockname()[1]}\n")
+ok.serve_forever()
+PY
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/collectors" ] && break; sleep 0.05; done
+read -r OK_PORT HANG_PORT < "$work/collectors"
+DOWN_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+otel_row() { # label
+  sleep 1
+  local c1 c32
+  c1=$(run_wrk "$GW/v1/chat/completions" 1 "$PORTOLAN_TOKEN")
+  c32=$(run_wrk "$GW/v1/chat/completions" 32 "$PORTOLAN_TOKEN")
+  printf '%-34s %10s %12s %12s\n' "$1" "$(rps "$c32")" "$(to_ms "$(pct "$c1" 50%)")" "$(to_ms "$(pct "$c1" 99%)")"
+}
+printf '\nOpenTelemetry export (chat completions through the gateway)\n'
+printf '%-34s %10s %12s %12s\n' "export" "req/s c=32" "p50 c=1 (ms)" "p99 c=1 (ms)"
+otel_row "off"
+"$BIN" settings otel --endpoint "http://127.0.0.1:$OK_PORT/v1/traces" >/dev/null
+otel_row "on, collector accepting"
+"$BIN" settings otel --endpoint "http://127.0.0.1:$DOWN_PORT/v1/traces" >/dev/null
+otel_row "on, collector down"
+"$BIN" settings otel --endpoint "http://127.0.0.1:$HANG_PORT/v1/traces" >/dev/null
+otel_row "on, collector hanging"
+"$BIN" status | grep OpenTelemetry || true
+"$BIN" settings otel --off >/dev/null
+
 logged=$("$BIN" logs --limit 1 --json | grep -c '"id"' || true)
 echo "(calls were logged: $([ "$logged" -ge 1 ] && echo yes || echo no))"

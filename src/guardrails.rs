@@ -313,6 +313,18 @@ impl PiiScanner {
     }
 }
 
+/// `text` with the built-in PII kinds replaced by placeholders, for copies of calls that leave
+/// the machine apart from the call itself (exported telemetry).
+pub fn redact_pii(text: &str) -> String {
+    static SCANNER: LazyLock<Option<PiiScanner>> =
+        LazyLock::new(|| PiiScanner::new(&PiiConfig::new(PiiAction::Redact)).ok());
+    match SCANNER.as_ref() {
+        Some(scanner) => Redactions::default().redact(scanner, text),
+        // The built-in patterns always compile; should they not, nothing is exported as is.
+        None => "[redacted]".to_owned(),
+    }
+}
+
 /// Placeholders handed out during one call, so the same value gets the same placeholder in every
 /// message and the answer can be restored.
 #[derive(Debug, Default, Clone)]

@@ -55,6 +55,15 @@ fn sortable_id_at(prefix: &str, mut ms: u64, random: [u8; 8]) -> String {
     id
 }
 
+/// A new trace id: 32 lower-case hex digits, as W3C and OpenTelemetry write them, so a call's
+/// trace is the same id in Portolan's logs and in an OpenTelemetry backend. Time-ordered: the
+/// first 12 digits are the milliseconds since the epoch, the other 20 random.
+pub fn new_trace_id() -> String {
+    let ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let random: [u8; 10] = random_bytes();
+    format!("{:012x}{}", ms & 0xffff_ffff_ffff, hex::encode(random))
+}
+
 /// Random bytes from the system RNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];

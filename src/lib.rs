@@ -20,6 +20,7 @@ pub mod keys;
 pub mod logs;
 pub mod message;
 pub mod models;
+pub mod otel;
 pub mod paths;
 pub mod pricing;
 pub mod prompt_file;

@@ -65,6 +65,9 @@ pub struct CallRecord {
     pub variables: Option<String>,
     #[serde(default)]
     pub attempts: Vec<AttemptRecord>,
+    /// The caller's span from a W3C `traceparent`, for exported telemetry (not stored).
+    #[serde(skip)]
+    pub parent_span_id: Option<String>,
 }
 
 /// Filters for listing calls.

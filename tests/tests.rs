@@ -13,6 +13,7 @@ mod engine;
 mod evals;
 mod gateway;
 mod governance;
+mod otel;
 mod sdk;
 mod security;
 mod semantic_cache;

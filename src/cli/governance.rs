@@ -205,6 +205,66 @@ pub fn pii(store: &Store, mode: &str, restore: bool) -> CliResult {
     Ok(())
 }
 
+pub fn otel(
+    store: &Store,
+    endpoint: Option<String>,
+    headers: &[String],
+    content: bool,
+    off: bool,
+) -> CliResult {
+    let mut settings = EngineSettings::load(store)?;
+    if off {
+        settings.otel = Default::default();
+        settings.save(store, &Actor::Cli)?;
+        println!("OpenTelemetry export: off");
+        return Ok(());
+    }
+    let endpoint = endpoint.unwrap_or_default();
+    let url = url::Url::parse(&endpoint)
+        .map_err(|e| CliError::Usage(format!("--endpoint '{endpoint}' is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(CliError::Usage(format!(
+            "--endpoint '{endpoint}' must be an http:// or https:// URL (OTLP/HTTP)"
+        )));
+    }
+    let mut sealed = std::collections::BTreeMap::new();
+    for h in headers {
+        let (name, value) = h.split_once('=').ok_or_else(|| {
+            CliError::Usage(format!("--header '{h}' should look like name=value"))
+        })?;
+        let name = name.trim().to_ascii_lowercase();
+        if name.is_empty() || reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(CliError::Usage(format!("'{name}' is not a header name")));
+        }
+        let record_id = portolan::otel::OtelSettings::header_record_id(&name);
+        sealed.insert(name, store.seal_value(&record_id, value.trim())?);
+    }
+    settings.otel = portolan::otel::OtelSettings {
+        endpoint: Some(endpoint.clone()),
+        headers: sealed,
+        content,
+    };
+    settings.save(store, &Actor::Cli)?;
+    println!(
+        "OpenTelemetry export: {endpoint}{}{}",
+        if headers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " with {} header{} (sealed)",
+                headers.len(),
+                if headers.len() == 1 { "" } else { "s" }
+            )
+        },
+        if content {
+            "; message content on (PII redacted)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
 pub fn show_settings(store: &Store, json: bool) -> CliResult {
     let settings = EngineSettings::load(store)?;
     if json {

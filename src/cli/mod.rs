@@ -103,6 +103,21 @@ enum SettingsCmd {
     /// Change one engine setting, e.g. `settings set responses_retention_days 7`; the value is
     /// JSON (numbers, true/false, null, "text") or else plain text
     Set { name: String, value: String },
+    /// Export every call as OpenTelemetry spans (GenAI conventions) over OTLP/HTTP; off by default
+    Otel {
+        /// The collector's OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces
+        #[arg(long, required_unless_present = "off")]
+        endpoint: Option<String>,
+        /// A header sent with every export (repeatable), e.g. x-api-key=… (stored sealed)
+        #[arg(long = "header", value_name = "K=V")]
+        headers: Vec<String>,
+        /// Export message content (after PII redaction)
+        #[arg(long, value_parser = ["on", "off"], default_value = "off")]
+        content: String,
+        /// Stop exporting
+        #[arg(long, conflicts_with_all = ["endpoint", "headers"])]
+        off: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -317,6 +332,12 @@ pub fn run(cli: Cli) -> CliResult {
             governance::pii(&store, &mode, restore)
         }
         Command::Settings(SettingsCmd::Show { json }) => governance::show_settings(&store, json),
+        Command::Settings(SettingsCmd::Otel {
+            endpoint,
+            headers,
+            content,
+            off,
+        }) => governance::otel(&store, endpoint, &headers, content == "on", off),
         Command::Settings(SettingsCmd::Set { name, value }) => {
             governance::set_setting(&store, &name, &value)
         }
@@ -763,11 +784,22 @@ fn keys(store: &Store, cmd: KeysCmd) -> CliResult {
 fn status(store: &Store, json: bool) -> CliResult {
     let prompts = store.list_prompts()?;
     let keys = store.list_keys()?;
+    let otel = portolan::routing::EngineSettings::load(store)?.otel;
+    let stats = portolan::otel::read_stats(store.data_dir());
     let value = serde_json::json!({
         "data_dir": store.data_dir(),
         "database": store.db_path(),
         "prompts": prompts.len(),
         "virtual_keys": keys.len(),
+        "otel": {
+            "endpoint": otel.endpoint,
+            "content": otel.content,
+            "exported": stats.as_ref().map(|s| s.exported),
+            "dropped": stats.as_ref().map(|s| s.dropped),
+            "failed_exports": stats.as_ref().map(|s| s.failed_exports),
+            "last_error": stats.as_ref().and_then(|s| s.last_error.clone()),
+            "updated_at": stats.as_ref().map(|s| s.updated_at.clone()),
+        },
     });
     if json {
         return print_json(&value);
@@ -776,5 +808,19 @@ fn status(store: &Store, json: bool) -> CliResult {
     println!("database:       {}", store.db_path().display());
     println!("prompts:        {}", prompts.len());
     println!("virtual keys:   {}", keys.len());
+    match (&otel.endpoint, &stats) {
+        (None, _) => println!("OpenTelemetry:  off"),
+        (Some(url), None) => println!("OpenTelemetry:  {url} (nothing exported yet)"),
+        (Some(url), Some(s)) => println!(
+            "OpenTelemetry:  {url}: {} spans exported, {} dropped (as of {}){}",
+            s.exported,
+            s.dropped,
+            s.updated_at,
+            s.last_error
+                .as_deref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        ),
+    }
     Ok(())
 }

@@ -56,13 +56,20 @@ fn truthy(v: &str) -> bool {
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`).
+#[cfg(test)]
 fn traceparent_trace(v: &str) -> Option<String> {
+    traceparent_parts(v).map(|(trace, _)| trace)
+}
+
+/// The trace id and the caller's span id of a W3C `traceparent`; `None` when malformed or
+/// either id is all zeros.
+fn traceparent_parts(v: &str) -> Option<(String, String)> {
     let parts: Vec<&str> = v.trim().split('-').collect();
-    (parts.len() == 4
-        && parts[1].len() == 32
-        && parts[1].bytes().all(|b| b.is_ascii_hexdigit())
-        && parts[1] != "0".repeat(32))
-    .then(|| parts[1].to_ascii_lowercase())
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0')
+    };
+    (parts.len() == 4 && hex(parts[1], 32) && hex(parts[2], 16))
+        .then(|| (parts[1].to_ascii_lowercase(), parts[2].to_ascii_lowercase()))
 }
 
 /// Reads the routing headers. A saved config id is not supported: a non-JSON value is an error
@@ -117,12 +124,18 @@ pub fn call_options(headers: &HeaderMap) -> Result<CallOptions, ApiError> {
         config = Some(c);
     }
     options.config = config;
-    options.trace_id = routing.get("trace-id").map(str::to_owned).or_else(|| {
-        headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(traceparent_trace)
-    });
+    let parent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(traceparent_parts);
+    options.trace_id = routing
+        .get("trace-id")
+        .map(str::to_owned)
+        .or_else(|| parent.as_ref().map(|(trace, _)| trace.clone()));
+    // The caller's span is the parent when the call continues the caller's trace.
+    options.parent_span_id = parent
+        .filter(|(trace, _)| options.trace_id.as_deref() == Some(trace.as_str()))
+        .map(|(_, span)| span);
     if let Some(text) = routing.get("metadata") {
         let meta: BTreeMap<String, serde_json::Value> =
             serde_json::from_str(text).map_err(|e| {

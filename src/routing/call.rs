@@ -27,6 +27,9 @@ pub struct PromptRef {
 pub struct CallOptions {
     pub config: Option<RouteConfig>,
     pub trace_id: Option<String>,
+    /// The caller's span (16 hex digits) from a W3C `traceparent`: exported spans are its
+    /// children.
+    pub parent_span_id: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub prompt: Option<PromptRef>,
     /// The variables that rendered the prompt (logged with the call).

@@ -199,6 +199,16 @@ impl Engine {
         self.call_log().dropped()
     }
 
+    /// What the OpenTelemetry exporter has done since this engine started.
+    pub fn otel_stats(&self) -> &crate::otel::OtelStats {
+        self.services.otel_stats()
+    }
+
+    /// The exporter's endpoint and counters now (with its last error).
+    pub fn otel_snapshot(&self) -> crate::otel::OtelStatsSnapshot {
+        self.services.otel_snapshot()
+    }
+
     /// Resolves a model string the way a call would (for listing and key tests).
     pub async fn resolve(&self, model: &str) -> Result<Endpoint, ProviderError> {
         self.services

@@ -74,7 +74,7 @@ impl Ledger {
         let trace_id = options
             .trace_id
             .clone()
-            .unwrap_or_else(|| crate::ids::new_sortable_id("trace"));
+            .unwrap_or_else(crate::ids::new_trace_id);
         let call_id = crate::ids::new_sortable_id("call");
         Ledger {
             base: CallRecord {
@@ -108,6 +108,7 @@ impl Ledger {
                 response: None,
                 metadata: options.metadata.clone(),
                 attempts: Vec::new(),
+                parent_span_id: options.parent_span_id.clone(),
             },
             call_id,
             trace_id,

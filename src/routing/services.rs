@@ -36,6 +36,8 @@ pub(crate) struct Services {
     keys: KeyCache,
     /// Budgets crossing their alert threshold, for whoever shows them (the app's notifications).
     alerts: tokio::sync::broadcast::Sender<BudgetAlert>,
+    /// OpenTelemetry export of finished calls.
+    otel: crate::otel::OtelExport,
 }
 
 impl Services {
@@ -57,6 +59,7 @@ impl Services {
             .user_agent(concat!("portolan/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::Error::HttpClient(e.to_string()))?;
+        let backends_dir = backends.data_dir.clone();
         Ok(Services {
             backends,
             client,
@@ -67,6 +70,7 @@ impl Services {
             busy: Arc::new(Busy::default()),
             keys: KeyCache::default(),
             alerts: tokio::sync::broadcast::channel(64).0,
+            otel: crate::otel::OtelExport::new(backends_dir),
         })
     }
 
@@ -197,7 +201,24 @@ impl Services {
     }
 
     pub fn log(&self, record: CallRecord) {
+        let settings = self.settings();
+        self.otel.record(
+            &settings.otel,
+            &self.backends.catalog,
+            &self.client,
+            &record,
+        );
         self.call_log().log(record);
+    }
+
+    /// What the OpenTelemetry exporter has done since the engine started.
+    pub fn otel_stats(&self) -> &crate::otel::OtelStats {
+        self.otel.stats()
+    }
+
+    /// The exporter's settings and counters now.
+    pub fn otel_snapshot(&self) -> crate::otel::OtelStatsSnapshot {
+        self.otel.snapshot(self.settings().otel.endpoint.clone())
     }
 
     pub async fn resolve_target(

@@ -28,8 +28,8 @@ pub struct EngineSettings {
     /// Calls older than this many days are deleted when the engine starts (0 keeps all).
     pub log_retention_days: u32,
     /// Model string of the embedding model for semantic caching (e.g.
-    /// `@openai-main/text-embedding-3-small`, `ollama/nomic-embed-text`); unset uses the local
-    /// hashing embedder `local-hash-v1`.
+    /// `@openai-main/text-embedding-3-small`, `ollama/nomic-embed-text`, or `local-hash-v1`);
+    /// unset uses the sentence model compiled in, `local-minilm-l3-v2-q4`.
     pub embedding_model: Option<String>,
     /// PII guardrail applied to every call that names none in its config.
     pub pii: crate::guardrails::PiiAction,
@@ -52,6 +52,8 @@ pub struct EngineSettings {
     pub responses_retention_days: u32,
     /// An evaluation whose estimated worst-case cost is above this (USD) needs `--yes`.
     pub eval_confirm_above_usd: f64,
+    /// OpenTelemetry export of calls (off until an endpoint is set).
+    pub otel: crate::otel::OtelSettings,
 }
 
 impl Default for EngineSettings {
@@ -76,6 +78,7 @@ impl Default for EngineSettings {
             reservation_lease_secs: 900,
             responses_retention_days: 30,
             eval_confirm_above_usd: 1.0,
+            otel: crate::otel::OtelSettings::default(),
         }
     }
 }

@@ -56,6 +56,9 @@ pub trait Catalog: Send + Sync {
     async fn token_by_hash(&self, hash: &str) -> Result<Option<GatewayToken>>;
     async fn touch_token(&self, id: &str) -> Result<()>;
     /// The settings document named `key`.
+    /// A value sealed with the master key for `record_id` (base64, as settings keep secrets such
+    /// as an OpenTelemetry backend's header), opened; `name` names it in errors.
+    async fn open_sealed(&self, record_id: &str, name: &str, sealed: &str) -> Result<SecretString>;
     async fn setting(&self, key: &str) -> Result<Option<Value>>;
 }
 
@@ -146,6 +149,8 @@ pub trait Conversations: Send + Sync {
 /// One implementation of each storage concern, as the engine holds them.
 #[derive(Clone)]
 pub struct Backends {
+    /// Where local state files live (the exporter's counters), if anywhere.
+    pub data_dir: Option<std::path::PathBuf>,
     pub catalog: Arc<dyn Catalog>,
     pub governance: Arc<dyn Governance>,
     pub calls: Arc<dyn CallLog>,

@@ -358,6 +358,7 @@ const CALL_COLUMNS: &str = "id, trace_id, created_at, source, prompt_id, prompt_
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
     let u = |v: Option<i64>| v.map(|x| x as u64);
     Ok(CallRecord {
+        parent_span_id: None,
         id: r.get(0)?,
         trace_id: r.get(1)?,
         created_at: r.get(2)?,

@@ -21,6 +21,30 @@ impl Store {
     }
 
     /// Replaces the settings document `key`, auditing the top-level fields that changed.
+    /// `plaintext` sealed with the master key for `record_id`, as base64 (for secrets kept in
+    /// settings).
+    pub fn seal_value(&self, record_id: &str, plaintext: &str) -> Result<String> {
+        use base64::Engine;
+        let sealed = self.master_key()?.seal(record_id, plaintext.as_bytes());
+        Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+    }
+
+    /// Opens what [`Store::seal_value`] sealed.
+    pub fn open_sealed(
+        &self,
+        record_id: &str,
+        name: &str,
+        sealed: &str,
+    ) -> Result<crate::secrets::SecretString> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|_| crate::error::Error::SecretTampered {
+                name: name.to_owned(),
+            })?;
+        self.master_key()?.open(record_id, name, &bytes)
+    }
+
     pub fn save_setting(&self, key: &str, value: &Value, actor: &Actor) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;

@@ -102,6 +102,11 @@ impl Catalog for SqliteCatalog {
         let k = key.to_owned();
         blocking(&self.0, move |st| st.setting(&k)).await
     }
+
+    async fn open_sealed(&self, record_id: &str, name: &str, sealed: &str) -> Result<SecretString> {
+        let (r, n, s) = (record_id.to_owned(), name.to_owned(), sealed.to_owned());
+        blocking(&self.0, move |st| st.open_sealed(&r, &n, &s)).await
+    }
 }
 
 #[async_trait]
@@ -306,6 +311,7 @@ impl Backends {
         let catalog = Arc::new(SqliteCatalog(store.clone()));
         let calls = Arc::new(SqliteCallLog::start(store.clone(), log_retention_days)?);
         Ok(Backends {
+            data_dir: Some(store.data_dir().to_path_buf()),
             catalog: catalog.clone(),
             governance: catalog,
             conversations: calls.clone(),

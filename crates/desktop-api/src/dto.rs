@@ -459,6 +459,25 @@ pub struct GatewayStatus {
     #[ts(type = "number")]
     pub requests: u64,
     pub tokens: Vec<TokenDto>,
+    pub otel: OtelStatusDto,
+}
+
+/// OpenTelemetry export as the Gateway screen shows it (set with `portolan settings otel`).
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct OtelStatusDto {
+    /// The collector's URL; none when export is off.
+    pub endpoint: Option<String>,
+    /// Whether message content is exported (after PII redaction).
+    pub content: bool,
+    /// The names of the headers sent (their values are sealed, never shown).
+    pub headers: Vec<String>,
+    /// Spans exported and dropped since the app started.
+    #[ts(type = "number")]
+    pub exported: u64,
+    #[ts(type = "number")]
+    pub dropped: u64,
+    pub last_error: Option<String>,
 }
 
 /// A budget crossing its alert threshold, pushed to the window as the `budget-alert` event.

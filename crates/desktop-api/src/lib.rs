@@ -822,7 +822,20 @@ impl Desktop {
                 last_used_at: t.last_used_at.as_ref().map(time),
             })
             .collect();
+        let settings = self
+            .blocking(|d| Ok(portolan::routing::EngineSettings::load(d.store())?))
+            .await?;
+        let snapshot = self.engine.otel_snapshot();
+        let otel = OtelStatusDto {
+            endpoint: settings.otel.endpoint.clone(),
+            content: settings.otel.content,
+            headers: settings.otel.headers.keys().cloned().collect(),
+            exported: snapshot.exported,
+            dropped: snapshot.dropped,
+            last_error: snapshot.last_error,
+        };
         Ok(GatewayStatus {
+            otel,
             running: g.is_some(),
             url: g
                 .as_ref()

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import type { GatewayStatus } from "../../bindings/GatewayStatus";
+import type { OtelStatusDto } from "../../bindings/OtelStatusDto";
 import { CopyButton, Empty, ErrorText, Section } from "../../components/ui";
 import { useAsync } from "../../hooks/useAsync";
 import { useResource } from "../../lib/resources";
@@ -107,11 +108,57 @@ export function GatewayScreen({ initialSlug, active = true }: { initialSlug: str
           {!running && <div className="muted small">Turn the gateway on to call your prompts from any OpenAI SDK; every call is logged on the Logs screen.</div>}
         </div>
       </section>
+      {status && <Telemetry otel={status.otel} />}
       <div className="gateway-grid">
         <Tokens status={status} onChanged={refresh} />
         <SnippetsPanel url={status?.url ?? `http://127.0.0.1:${port || 8787}/v1`} running={running} initialSlug={initialSlug} />
       </div>
     </div>
+  );
+}
+
+/** OpenTelemetry export: where spans go and how many made it (set with `portolan settings otel`). */
+export function Telemetry({ otel }: { otel: OtelStatusDto }) {
+  return (
+    <section className="panel" data-testid="otel-panel">
+      <header className="panel-head">
+        <h2>OpenTelemetry</h2>
+        <span className="muted small">Every call as GenAI spans over OTLP/HTTP</span>
+      </header>
+      <div className="panel-body gateway-main">
+        {otel.endpoint ? (
+          <>
+            <div className="stat">
+              <span className="muted small">Collector</span>
+              <span className="mono" data-testid="otel-endpoint">
+                {otel.endpoint}
+              </span>
+            </div>
+            <div className="stat">
+              <span className="muted small">Content</span>
+              <span>{otel.content ? "on (PII redacted)" : "off"}</span>
+            </div>
+            {otel.headers.length > 0 && (
+              <div className="stat">
+                <span className="muted small">Headers (sealed)</span>
+                <span className="mono">{otel.headers.join(", ")}</span>
+              </div>
+            )}
+            <div className="stat">
+              <span className="muted small">Spans exported / dropped</span>
+              <span className="mono stat-num" data-testid="otel-counts">
+                {otel.exported} / {otel.dropped}
+              </span>
+            </div>
+            {otel.last_error && <div className="tone-warn small">Last export failed: {otel.last_error}</div>}
+          </>
+        ) : (
+          <span className="muted small" data-testid="otel-off">
+            Off. Switch it on with <code>portolan settings otel --endpoint http://collector:4318/v1/traces</code>; calls are never slowed by it.
+          </span>
+        )}
+      </div>
+    </section>
   );
 }
 
