@@ -52,6 +52,14 @@ impl ChatRequest {
     }
 
     /// The completion-token limit, whichever field the caller used.
+    /// The non-empty stop sequences, as providers that take a list want them.
+    pub fn stop_sequences(&self) -> Vec<String> {
+        self.stop
+            .as_ref()
+            .map(|s| s.to_vec().into_iter().filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    }
+
     pub fn max_output_tokens(&self) -> Option<u32> {
         self.max_completion_tokens.or(self.max_tokens)
     }
@@ -354,6 +362,23 @@ impl ChatChunk {
             choices: Vec::new(),
             usage: None,
         }
+    }
+
+    /// A chunk with one delta (and maybe the finish reason) for choice 0.
+    pub fn with_delta(
+        id: &str,
+        model: &str,
+        created: i64,
+        delta: Delta,
+        finish_reason: Option<&str>,
+    ) -> Self {
+        let mut chunk = ChatChunk::new(id, model, created);
+        chunk.choices.push(ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish_reason.map(str::to_owned),
+        });
+        chunk
     }
 
     /// A chunk carrying one piece of text for choice 0.

@@ -21,17 +21,15 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
-use super::sse::Events;
+use super::sse::{Events, relay};
 use super::{
     Access, AttemptLimits, Auth, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text,
     send_request, tool_call_arguments, unix_now,
 };
 use crate::chat::{
-    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
-    FunctionCall, FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ContentPart, Delta, FunctionCall,
+    FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
 };
 
 /// The API version header Portolan speaks.
@@ -339,15 +337,9 @@ pub(crate) fn request_body(
     if let Some(k) = request.extra.get("top_k").filter(|k| k.is_number()) {
         body.insert("top_k".into(), k.clone());
     }
-    if let Some(stop) = &request.stop {
-        let stops: Vec<String> = stop
-            .to_vec()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !stops.is_empty() {
-            body.insert("stop_sequences".into(), json!(stops));
-        }
+    let stops = request.stop_sequences();
+    if !stops.is_empty() {
+        body.insert("stop_sequences".into(), json!(stops));
     }
     if let Some(tools) = request.tools.as_ref().filter(|t| !t.is_empty()) {
         let tools: Vec<Value> = tools
@@ -561,13 +553,13 @@ impl StreamState {
     }
 
     fn chunk(&self, delta: Delta, finish_reason: Option<String>) -> ChatChunk {
-        let mut c = ChatChunk::new(&self.id, &self.model, self.created);
-        c.choices.push(ChunkChoice {
-            index: 0,
+        ChatChunk::with_delta(
+            &self.id,
+            &self.model,
+            self.created,
             delta,
-            finish_reason,
-        });
-        c
+            finish_reason.as_deref(),
+        )
     }
 
     /// The role chunk, the first time anything arrives.
@@ -850,39 +842,15 @@ pub(crate) async fn stream_at(
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
     let response = send(client, endpoint, access, body, limits, false).await?;
-    let mut events = Events::new(endpoint.provider.id(), response, limits);
-    let mut state = StreamState::new(endpoint.provider.id(), &endpoint.model);
-    let provider = endpoint.provider.id().to_owned();
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let items = match events.next().await {
-                Err(e) => Err(e),
-                Ok(None) => Err(ProviderError::incomplete(
-                    &provider,
-                    "no message_stop event",
-                )),
-                Ok(Some(event)) => state.on_event(&event.event, &event.data),
-            };
-            match items {
-                Ok(chunks) => {
-                    for chunk in chunks {
-                        if tx.send(Ok(chunk)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if state.finished() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            }
-        }
-    });
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    let events = Events::new(endpoint.provider.id(), response, limits);
+    let state = StreamState::new(endpoint.provider.id(), &endpoint.model);
+    Ok(relay(
+        events,
+        state,
+        "no message_stop event",
+        StreamState::on_event,
+        StreamState::finished,
+    ))
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ use super::{
     unix_now,
 };
 use crate::chat::{
-    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
-    FunctionCall, FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ContentPart, Delta, FunctionCall,
+    FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
 };
 use crate::cloud_credentials::{self, AwsCredentials};
 
@@ -264,15 +264,9 @@ pub(crate) fn request_body(request: &ChatRequest) -> Result<Value, ProviderError
     if let Some(p) = request.top_p {
         config.insert("topP".into(), json!(p));
     }
-    if let Some(stop) = &request.stop {
-        let stops: Vec<String> = stop
-            .to_vec()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !stops.is_empty() {
-            config.insert("stopSequences".into(), json!(stops));
-        }
+    let stops = request.stop_sequences();
+    if !stops.is_empty() {
+        config.insert("stopSequences".into(), json!(stops));
     }
     if !config.is_empty() {
         body.insert("inferenceConfig".into(), Value::Object(config));
@@ -436,13 +430,7 @@ impl StreamState {
     }
 
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> ChatChunk {
-        let mut chunk = ChatChunk::new(&self.id, &self.model, self.created);
-        chunk.choices.push(ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: finish.map(str::to_owned),
-        });
-        chunk
+        ChatChunk::with_delta(&self.id, &self.model, self.created, delta, finish)
     }
 
     fn tool_delta(&self, index: u32, id: Option<&str>, name: Option<&str>, args: &str) -> Delta {

@@ -8,17 +8,15 @@
 //! raw tokens. Streams are server-sent events whose JSON `type` says what each is.
 
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
-use super::sse::Events;
+use super::sse::{Events, relay};
 use super::{
     AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text, new_completion_id,
     send_request, unix_now,
 };
 use crate::chat::{
-    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
-    FunctionCall, FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ContentPart, Delta, FunctionCall,
+    FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
 };
 
 const PROVIDER: &str = "cohere";
@@ -166,15 +164,9 @@ pub(crate) fn request_body(
     if let Some(k) = request.extra.get("top_k").filter(|k| k.is_number()) {
         body.insert("k".into(), k.clone());
     }
-    if let Some(stop) = &request.stop {
-        let stops: Vec<String> = stop
-            .to_vec()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !stops.is_empty() {
-            body.insert("stop_sequences".into(), json!(stops));
-        }
+    let stops = request.stop_sequences();
+    if !stops.is_empty() {
+        body.insert("stop_sequences".into(), json!(stops));
     }
     if let Some(seed) = request.seed {
         body.insert("seed".into(), json!(seed));
@@ -399,13 +391,7 @@ impl StreamState {
     }
 
     fn chunk(&self, delta: Delta, finish: Option<&str>) -> ChatChunk {
-        let mut chunk = ChatChunk::new(&self.id, &self.model, self.created);
-        chunk.choices.push(ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: finish.map(str::to_owned),
-        });
-        chunk
+        ChatChunk::with_delta(&self.id, &self.model, self.created, delta, finish)
     }
 
     /// One event's data (its JSON `type` says what it is).
@@ -559,35 +545,14 @@ pub async fn stream(
 ) -> Result<ChunkStream, ProviderError> {
     let body = request_body(&endpoint.model, request, true)?;
     let response = send(client, endpoint, "chat", &body, limits, false).await?;
-    let mut events = Events::new(PROVIDER, response, limits);
-    let mut state = StreamState::new(&endpoint.model);
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let items = match events.next().await {
-                Err(e) => Err(e),
-                Ok(None) => Err(ProviderError::incomplete(PROVIDER, "no message-end event")),
-                Ok(Some(event)) => state.on_event(&event.data),
-            };
-            match items {
-                Ok(chunks) => {
-                    for chunk in chunks {
-                        if tx.send(Ok(chunk)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if state.finished() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            }
-        }
-    });
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    let events = Events::new(PROVIDER, response, limits);
+    Ok(relay(
+        events,
+        StreamState::new(&endpoint.model),
+        "no message-end event",
+        |state, _name, data| state.on_event(data),
+        StreamState::finished,
+    ))
 }
 
 /// Embeds texts with a Cohere embedding model. Cohere asks what the texts are for; the vectors

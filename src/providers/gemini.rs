@@ -554,15 +554,9 @@ pub(crate) fn request_body(request: &ChatRequest) -> Result<Value, ProviderError
     if let Some(max) = request.max_output_tokens() {
         config.insert("maxOutputTokens".into(), json!(max));
     }
-    if let Some(stop) = &request.stop {
-        let stops: Vec<String> = stop
-            .to_vec()
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !stops.is_empty() {
-            config.insert("stopSequences".into(), json!(stops));
-        }
+    let stops = request.stop_sequences();
+    if !stops.is_empty() {
+        config.insert("stopSequences".into(), json!(stops));
     }
     if let Some(n) = request.n {
         config.insert("candidateCount".into(), json!(n));

@@ -13,7 +13,8 @@ use futures_util::Stream;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::{AttemptLimits, BodyLimits, ProviderError};
+use super::{AttemptLimits, BodyLimits, ChunkStream, ProviderError};
+use crate::chat::ChatChunk;
 
 /// Why the byte stream under the parser stopped.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,49 @@ impl Stream for Capped {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// Relays a stream of named events through `on_event` (event name, data → chunks) on a task of
+/// its own, until `finished` says the answer is whole, an error ends it, or the body ends early
+/// (then `incomplete` says what was missing).
+pub(crate) fn relay<S>(
+    mut events: Events,
+    mut state: S,
+    incomplete: &'static str,
+    on_event: fn(&mut S, &str, &str) -> Result<Vec<ChatChunk>, ProviderError>,
+    finished: fn(&S) -> bool,
+) -> ChunkStream
+where
+    S: Send + 'static,
+{
+    let provider = events.provider.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let items = match events.next().await {
+                Err(e) => Err(e),
+                Ok(None) => Err(ProviderError::incomplete(&provider, incomplete)),
+                Ok(Some(event)) => on_event(&mut state, &event.event, &event.data),
+            };
+            match items {
+                Ok(chunks) => {
+                    for chunk in chunks {
+                        if tx.send(Ok(chunk)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if finished(&state) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 pub(crate) struct Events {
