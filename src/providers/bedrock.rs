@@ -21,9 +21,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::anthropic::parse_data_url;
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, ToolChoice, body_text,
     error_from_response, from_reqwest, merge_turn, new_completion_id, tool_call_arguments,
-    unix_now,
+    tool_choice, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ContentPart, Delta, FunctionCall,
@@ -194,30 +194,15 @@ fn map_messages(messages: &[ChatMessage]) -> Result<(Vec<Value>, Vec<Value>), Pr
     Ok((system, messages))
 }
 
+/// Converse's `toolChoice`; `None` for "none" (Converse has no such choice: the tools are left
+/// out instead).
 fn map_tool_choice(choice: &Value) -> Result<Option<Value>, ProviderError> {
-    match choice {
-        Value::String(s) => match s.as_str() {
-            "auto" => Ok(Some(json!({"auto": {}}))),
-            "required" | "any" => Ok(Some(json!({"any": {}}))),
-            "none" => Ok(None),
-            other => Err(ProviderError::config(format!(
-                "bedrock: unknown tool_choice '{other}'"
-            ))),
-        },
-        Value::Object(o) => {
-            let name = o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    ProviderError::config("bedrock: tool_choice object needs function.name")
-                })?;
-            Ok(Some(json!({"tool": {"name": name}})))
-        }
-        _ => Err(ProviderError::config(
-            "bedrock: tool_choice must be a string or an object",
-        )),
-    }
+    Ok(match tool_choice(PROVIDER, choice)? {
+        ToolChoice::Auto => Some(json!({"auto": {}})),
+        ToolChoice::Required => Some(json!({"any": {}})),
+        ToolChoice::None => None,
+        ToolChoice::Function(name) => Some(json!({"tool": {"name": name}})),
+    })
 }
 
 /// The Converse body for a unified request. Options Converse cannot carry are refused by name.

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 
 use super::sse::{Events, relay};
 use super::{
-    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text, new_completion_id,
-    send_request, unix_now,
+    AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, ToolChoice, body_text,
+    new_completion_id, send_request, tool_choice, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ContentPart, Delta, FunctionCall,
@@ -108,29 +108,12 @@ fn map_message(m: &ChatMessage) -> Result<Value, ProviderError> {
 fn map_tool_choice(
     choice: &Value,
 ) -> Result<(Option<&'static str>, Option<String>), ProviderError> {
-    match choice {
-        Value::String(s) => match s.as_str() {
-            "auto" => Ok((None, None)),
-            "none" => Ok((Some("NONE"), None)),
-            "required" | "any" => Ok((Some("REQUIRED"), None)),
-            other => Err(ProviderError::config(format!(
-                "cohere: unknown tool_choice '{other}'"
-            ))),
-        },
-        Value::Object(o) => {
-            let name = o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    ProviderError::config("cohere: tool_choice object needs function.name")
-                })?;
-            Ok((Some("REQUIRED"), Some(name.to_owned())))
-        }
-        _ => Err(ProviderError::config(
-            "cohere: tool_choice must be a string or an object",
-        )),
-    }
+    Ok(match tool_choice(PROVIDER, choice)? {
+        ToolChoice::Auto => (None, None),
+        ToolChoice::None => (Some("NONE"), None),
+        ToolChoice::Required => (Some("REQUIRED"), None),
+        ToolChoice::Function(name) => (Some("REQUIRED"), Some(name)),
+    })
 }
 
 /// The v2 Chat body for a unified request.

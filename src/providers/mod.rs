@@ -393,6 +393,49 @@ pub(crate) fn merge_turn(
     }
 }
 
+/// OpenAI's `tool_choice`, read once for the adapters that translate it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ToolChoice {
+    Auto,
+    None,
+    /// Some tool must be called (`"required"`).
+    Required,
+    /// This function must be called.
+    Function(String),
+}
+
+/// Reads OpenAI's `tool_choice` (`"auto"`, `"none"`, `"required"`, or
+/// `{"type": "function", "function": {"name": …}}`), naming `provider` in errors.
+pub(crate) fn tool_choice(
+    provider: &str,
+    choice: &serde_json::Value,
+) -> Result<ToolChoice, ProviderError> {
+    use serde_json::Value;
+    match choice {
+        Value::String(s) => match s.as_str() {
+            "auto" => Ok(ToolChoice::Auto),
+            "none" => Ok(ToolChoice::None),
+            "required" | "any" => Ok(ToolChoice::Required),
+            other => Err(ProviderError::config(format!(
+                "{provider}: unknown tool_choice '{other}'"
+            ))),
+        },
+        Value::Object(o) => o
+            .get("function")
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .map(|name| ToolChoice::Function(name.to_owned()))
+            .ok_or_else(|| {
+                ProviderError::config(format!(
+                    "{provider}: tool_choice object needs function.name"
+                ))
+            }),
+        _ => Err(ProviderError::config(format!(
+            "{provider}: tool_choice must be a string or an object"
+        ))),
+    }
+}
+
 /// Rough token count for providers that report none: about four characters a token.
 pub fn estimate_tokens(text: &str) -> u64 {
     (text.chars().count() as u64)
