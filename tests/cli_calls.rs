@@ -159,9 +159,12 @@ fn run_and_chat_print_answers_and_footers() {
         "Three bullets."
     );
     let footer = String::from_utf8_lossy(&out.stderr);
+    // Trace ids are 32 hex digits, as W3C and OpenTelemetry write them.
+    let trace = footer.split("trace ").nth(1).unwrap_or("").trim();
     assert!(
         footer.contains("openai/gpt-4o-mini")
-            && footer.contains("trace trace_")
+            && trace.len() == 32
+            && trace.bytes().all(|b| b.is_ascii_hexdigit())
             && footer.contains('$'),
         "{footer}"
     );
