@@ -255,6 +255,21 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
     step("open keys", find(&c, "nav-keys").await.click()).await;
     find(&c, "key-name").await;
     shot(&c, "06-keys").await;
+    // A Bedrock key: the form asks for AWS's fields instead of one secret, and the list shows
+    // who the credentials are, not a secret.
+    select(&c, "key-provider", "bedrock").await;
+    for (id, text) in [
+        ("key-name", "e2e-aws"),
+        ("key-aws-id", "AKIAE2EEXAMPLE123456"),
+        ("key-aws-secret", "e2e-secret-access-key-value"),
+        ("key-aws-region", "eu-west-3"),
+    ] {
+        find(&c, id).await.send_keys(text).await.unwrap();
+    }
+    find(&c, "add-key").await.click().await.unwrap();
+    let added = wait_text(&c, "key-added", "e2e-aws").await;
+    assert!(added.contains("AKI…3456 (eu-west-3)"), "{added}");
+    shot(&c, "06b-keys-bedrock").await;
     eprintln!("e2e: gateway");
     step("open gateway", find(&c, "nav-gateway").await.click()).await;
     find(&c, "gateway-toggle").await;

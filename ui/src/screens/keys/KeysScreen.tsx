@@ -209,7 +209,11 @@ function AddKeyForm({ onAdded }: { onAdded: () => void }) {
         </div>
         <div className="span-all">
           <ErrorText error={error} />
-          {note && <div className="tone-ok small">{note}</div>}
+          {note && (
+            <div className="tone-ok small" data-testid="key-added">
+              {note}
+            </div>
+          )}
         </div>
       </form>
     </section>
