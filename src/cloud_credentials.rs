@@ -97,8 +97,7 @@ fn check_region(kind: &str, value: &str) -> Result<(), CredentialsError> {
             "no {kind}: give one (--region us-east-1 for Bedrock, --location us-central1 for Vertex AI)"
         )));
     }
-    let ok = !value.is_empty()
-        && value.len() <= 64
+    let ok = value.len() <= 64
         && value
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
@@ -257,22 +256,19 @@ pub fn vertex_from_input(
     Ok(creds)
 }
 
-/// Parses a stored Bedrock secret.
+/// Parses a stored Bedrock secret (checked when it was stored: see [`validate_secret`]).
 pub fn aws(secret: &str) -> Result<AwsCredentials, CredentialsError> {
-    let creds: AwsCredentials = serde_json::from_str(secret).map_err(|_| {
+    serde_json::from_str(secret).map_err(|_| {
         invalid("this Bedrock key's secret is not a set of AWS credentials; rotate it with `portolan keys rotate NAME --region REGION` and the credentials on stdin")
-    })?;
-    creds.validate()?;
-    Ok(creds)
+    })
 }
 
-/// Parses a stored Vertex secret.
+/// Parses a stored Vertex secret (checked when it was stored, private key included: see
+/// [`validate_secret`]; parsing the RSA key on every call would cost more than the call's JSON).
 pub fn vertex(secret: &str) -> Result<VertexCredentials, CredentialsError> {
-    let creds: VertexCredentials = serde_json::from_str(secret).map_err(|_| {
+    serde_json::from_str(secret).map_err(|_| {
         invalid("this Vertex AI key's secret is not a service account with a location; rotate it with `portolan keys rotate NAME --location LOCATION` and the key file on stdin")
-    })?;
-    creds.validate()?;
-    Ok(creds)
+    })
 }
 
 /// What a listing shows of a stored secret: for cloud credentials, who they are (never a
@@ -360,8 +356,8 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, CredentialsError> {
 /// complete.
 pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), CredentialsError> {
     match provider {
-        Provider::Bedrock => aws(secret).map(|_| ()),
-        Provider::Vertex => vertex(secret).map(|_| ()),
+        Provider::Bedrock => aws(secret)?.validate(),
+        Provider::Vertex => vertex(secret)?.validate(),
         _ => Ok(()),
     }
 }
@@ -408,6 +404,7 @@ mod tests {
         assert_eq!(m, "AKI…6789 (us-east-1)");
         assert!(!format!("{c:?}").contains("very-secret"));
         assert!(aws(&stored).is_ok());
+        assert!(validate_secret(Provider::Bedrock, &stored).is_ok());
         assert!(aws("sk-plain").unwrap_err().0.contains("keys rotate"));
     }
 }

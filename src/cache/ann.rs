@@ -69,6 +69,9 @@ pub struct Partition {
     building: Option<(std::sync::mpsc::Receiver<Index>, Vec<usize>)>,
     /// Slots the index holds that no longer count (replaced).
     dead: usize,
+    /// The earliest expiry among the slots: before it, nothing has expired and a search need
+    /// not count what did.
+    earliest_expiry: i64,
 }
 
 impl Partition {
@@ -96,6 +99,9 @@ impl Partition {
             self.dead += 1;
         }
         let id = self.slots.len();
+        if id == 0 || expires_at < self.earliest_expiry {
+            self.earliest_expiry = expires_at;
+        }
         self.by_key.insert(key.clone(), id);
         self.slots.push(Slot {
             key,
@@ -200,12 +206,16 @@ impl Partition {
         now_ms: i64,
     ) -> Vec<Candidate> {
         self.adopt_index(false);
-        // Drop what expired or was replaced, when it outweighs what is left.
-        let stale = self
-            .slots
-            .iter()
-            .filter(|s| !s.live || s.expires_at <= now_ms)
-            .count();
+        // Drop what expired or was replaced, when it outweighs what is left. Expired slots are
+        // counted (a pass over all of them) only once something may have expired.
+        let stale = if self.earliest_expiry > now_ms {
+            self.dead
+        } else {
+            self.slots
+                .iter()
+                .filter(|s| !s.live || s.expires_at <= now_ms)
+                .count()
+        };
         if stale > 0 && stale * 2 > self.slots.len() && self.building.is_none() {
             self.compact(now_ms);
         }

@@ -475,14 +475,21 @@ fn counts(items: &[String]) -> BTreeMap<&str, usize> {
 
 /// Whether two requests ask the same question, as far as their distinguishing tokens tell.
 pub fn agrees(a: &str, b: &str) -> Result<(), Disagreement> {
-    let (sa, sb) = (signature(a), signature(b));
+    agrees_with(&signature(a), b)
+}
+
+/// [`agrees`], with the first request's signature made once (a lookup checks several cached
+/// candidates against the same request).
+pub fn agrees_with(sa: &Signature, b: &str) -> Result<(), Disagreement> {
+    let sb = signature(b);
+    let sb = &sb;
     if counts(&sa.numbers) != counts(&sb.numbers) {
         return Err(Disagreement::Numbers);
     }
     if counts(&sa.quoted) != counts(&sb.quoted) {
         return Err(Disagreement::Quoted);
     }
-    for (x, other) in [(&sa, &sb), (&sb, &sa)] {
+    for (x, other) in [(sa, sb), (sb, sa)] {
         for e in &x.entities {
             if !other.words.contains(e) && !other.entities.contains(e) {
                 return Err(Disagreement::Entity(e.clone()));
@@ -506,7 +513,7 @@ pub fn agrees(a: &str, b: &str) -> Result<(), Disagreement> {
             .cloned()
             .collect()
     };
-    if seq(&sa) != seq(&sb) {
+    if seq(sa) != seq(sb) {
         return Err(Disagreement::Order);
     }
     let only_a: Vec<&String> = sa.content.difference(&sb.content).collect();

@@ -215,7 +215,7 @@ async fn grade_plain(
                 .model
                 .clone()
                 .or_else(|| engine.settings().embedding_model.clone())
-                .unwrap_or_else(|| "local-hash-v1".into());
+                .unwrap_or_else(|| crate::embeddings::LOCAL_EMBEDDER.into());
             match engine
                 .embed(&model, &[cell.output.to_owned(), reference])
                 .await

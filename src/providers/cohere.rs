@@ -20,12 +20,14 @@ use crate::chat::{
 };
 
 const PROVIDER: &str = "cohere";
-const DEFAULT_BASE_URL: &str = "https://api.cohere.com";
 
 fn url(endpoint: &Endpoint, path: &str) -> String {
     let base = endpoint.base_url.trim().trim_end_matches('/');
     let base = if base.is_empty() {
-        DEFAULT_BASE_URL
+        super::Provider::Cohere
+            .spec()
+            .default_base_url
+            .unwrap_or_default()
     } else {
         base
     };

@@ -166,9 +166,10 @@ impl CachePlan {
                 }
             };
             // Similar is not enough: the two must agree on numbers, names, negations, order.
+            let signature = near_miss::signature(&s.query);
             for c in candidates {
                 let Some(query) = &c.query else { continue };
-                if let Err(why) = near_miss::agrees(&s.query, query) {
+                if let Err(why) = near_miss::agrees_with(&signature, query) {
                     tracing::debug!(similarity = c.similarity, %why, "semantic near-miss, not served");
                     continue;
                 }
