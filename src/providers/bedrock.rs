@@ -22,8 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::anthropic::parse_data_url;
 use super::{
     AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, ToolChoice, body_text,
-    error_from_response, from_reqwest, merge_turn, new_completion_id, tool_call_arguments,
-    tool_choice, unix_now,
+    merge_turn, new_completion_id, send_request, tool_call_arguments, tool_choice, unix_now,
 };
 use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ContentPart, Delta, FunctionCall,
@@ -75,6 +74,13 @@ fn error_message(v: &Value) -> Option<String> {
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
+
+/// Bedrock's error bodies, with the kind AWS names in `x-amzn-ErrorType`.
+const BEDROCK_ERRORS: ErrorFormat = ErrorFormat {
+    message: error_message,
+    retry_delay: |_| None,
+    kind_header: Some("x-amzn-errortype"),
+};
 
 /// The HTTP status an exception type stands for (exception frames arrive inside a 200).
 fn exception_status(kind: &str) -> u16 {
@@ -602,30 +608,10 @@ async fn send(
     for (name, value) in instructions.headers() {
         builder = builder.header(name, value);
     }
-    if whole_timeout {
-        builder = builder.timeout(limits.request_timeout);
-    } else {
+    if !whole_timeout {
         builder = builder.header("accept", "application/vnd.amazon.eventstream");
     }
-    let response = tokio::time::timeout(limits.request_timeout, builder.send())
-        .await
-        .map_err(|_| ProviderError::timeout(PROVIDER, limits.request_timeout))?
-        .map_err(|e| from_reqwest(PROVIDER, &e, limits.request_timeout))?;
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    // `ValidationException:http://internal.amazon.com/…` → `ValidationException`.
-    let kind = response
-        .headers()
-        .get("x-amzn-errortype")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(':').next().unwrap_or(v).to_owned());
-    let mut error =
-        error_from_response(PROVIDER, response, ErrorFormat::headers_only(error_message)).await;
-    if let Some(kind) = kind.filter(|k| !k.is_empty()) {
-        error.message = format!("{} ({kind})", error.message);
-    }
-    Err(error)
+    send_request(endpoint, builder, limits, whole_timeout, BEDROCK_ERRORS).await
 }
 
 pub async fn complete(

@@ -106,6 +106,7 @@ fn retry_delay(v: &Value) -> Option<Duration> {
 pub(crate) const GEMINI_ERRORS: ErrorFormat = ErrorFormat {
     message: error_message,
     retry_delay,
+    kind_header: None,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -234,6 +234,9 @@ impl Auth {
 pub(crate) struct ErrorFormat {
     pub message: fn(&serde_json::Value) -> Option<String>,
     pub retry_delay: fn(&serde_json::Value) -> Option<Duration>,
+    /// A header naming the error's kind, added to the message (AWS's `x-amzn-ErrorType`:
+    /// `ThrottlingException:http://…` reads `(ThrottlingException)`).
+    pub kind_header: Option<&'static str>,
 }
 
 impl ErrorFormat {
@@ -242,6 +245,7 @@ impl ErrorFormat {
         ErrorFormat {
             message,
             retry_delay: |_| None,
+            kind_header: None,
         }
     }
 }
@@ -348,6 +352,12 @@ pub(crate) async fn error_from_response(
 ) -> ProviderError {
     let status = response.status().as_u16();
     let header_retry = retry_after(response.headers());
+    let kind = format
+        .kind_header
+        .and_then(|name| response.headers().get(name))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(':').next().unwrap_or(v).to_owned())
+        .filter(|k| !k.is_empty());
     // An error body is read only as far as is worth keeping; the rest is not waited for.
     let body = match read_capped(response, ERROR_BODY_READ).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -364,9 +374,13 @@ pub(crate) async fn error_from_response(
         }
     });
     let retry = header_retry.or_else(|| parsed.as_ref().and_then(format.retry_delay));
+    let message = match kind {
+        Some(kind) => format!("{provider} returned {status}: {message} ({kind})"),
+        None => format!("{provider} returned {status}: {message}"),
+    };
     ProviderError::upstream(
         status,
-        format!("{provider} returned {status}: {message}"),
+        message,
         (!snippet.trim().is_empty()).then_some(snippet),
     )
     .with_retry_after(retry)
