@@ -847,8 +847,13 @@ pub(crate) async fn stream_at(
     Ok(relay(
         events,
         state,
-        "no message_stop event",
-        StreamState::on_event,
+        |state, event| state.on_event(&event.event, &event.data),
+        |state| {
+            Err(ProviderError::incomplete(
+                &state.provider,
+                "no message_stop event",
+            ))
+        },
         StreamState::finished,
     ))
 }

@@ -16,10 +16,9 @@ use aws_smithy_types::event_stream::Message;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::anthropic::parse_data_url;
+use super::sse::{EventSource, relay};
 use super::{
     AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, ToolChoice, body_text,
     merge_turn, new_completion_id, send_request, tool_call_arguments, tool_choice, unix_now,
@@ -634,91 +633,77 @@ pub async fn stream(
 ) -> Result<ChunkStream, ProviderError> {
     let body = request_body(request)?;
     let response = send(client, endpoint, "converse-stream", &body, limits, false).await?;
-    let mut bytes = response.bytes_stream();
-    let mut state = StreamState::new(&endpoint.model);
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(async move {
-        let mut decoder = MessageFrameDecoder::new();
-        let mut buffer = BytesMut::new();
-        let mut total = 0usize;
-        let send_all = |items: Result<Vec<ChatChunk>, ProviderError>| {
-            let tx = tx.clone();
-            async move {
-                match items {
-                    Ok(chunks) => {
-                        for chunk in chunks {
-                            if tx.send(Ok(chunk)).await.is_err() {
-                                return false;
-                            }
-                        }
-                        true
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        false
-                    }
-                }
-            }
-        };
+    let frames = Frames {
+        bytes: response.bytes_stream().boxed(),
+        decoder: MessageFrameDecoder::new(),
+        buffer: BytesMut::new(),
+        total: 0,
+        limits,
+    };
+    Ok(relay(
+        frames,
+        StreamState::new(&endpoint.model),
+        |state, message| state.on_message(&message),
+        StreamState::on_end,
+        StreamState::finished,
+    ))
+}
+
+/// ConverseStream's frames, decoded from the body as it arrives, within the idle timeout and
+/// the stream's size limits.
+struct Frames {
+    bytes: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    decoder: MessageFrameDecoder,
+    buffer: BytesMut,
+    total: usize,
+    limits: AttemptLimits,
+}
+
+impl EventSource for Frames {
+    type Event = Message;
+
+    async fn next_event(&mut self) -> Result<Option<Message>, ProviderError> {
+        let limits = self.limits;
         loop {
-            let next = tokio::time::timeout(limits.idle_timeout, bytes.next()).await;
-            let piece = match next {
-                Err(_) => Err(ProviderError::stalled(PROVIDER, limits.idle_timeout)),
-                Ok(None) => {
-                    let _ = send_all(state.on_end()).await;
-                    return;
-                }
-                Ok(Some(Err(e))) => Err(ProviderError::incomplete(
-                    PROVIDER,
-                    &format!("connection broke: {e}"),
-                )),
-                Ok(Some(Ok(piece))) => Ok(piece),
-            };
-            let piece = match piece {
-                Ok(p) => p,
+            match self.decoder.decode_frame(&mut self.buffer) {
+                Ok(DecodedFrame::Complete(message)) => return Ok(Some(message)),
+                Ok(DecodedFrame::Incomplete) => {}
                 Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
+                    return Err(ProviderError::malformed(
+                        PROVIDER,
+                        format!("event stream: {e}"),
+                    ));
                 }
-            };
-            total += piece.len();
-            if total > limits.body.max_stream_bytes {
-                let e =
-                    ProviderError::too_large(PROVIDER, "a stream", limits.body.max_stream_bytes);
-                let _ = tx.send(Err(e)).await;
-                return;
             }
-            buffer.extend_from_slice(&piece);
-            if buffer.len() > limits.body.max_event_bytes {
-                let e = ProviderError::too_large(
+            let piece = match tokio::time::timeout(limits.idle_timeout, self.bytes.next()).await {
+                Err(_) => return Err(ProviderError::stalled(PROVIDER, limits.idle_timeout)),
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(e))) => {
+                    return Err(ProviderError::incomplete(
+                        PROVIDER,
+                        &format!("connection broke: {e}"),
+                    ));
+                }
+                Ok(Some(Ok(piece))) => piece,
+            };
+            self.total += piece.len();
+            if self.total > limits.body.max_stream_bytes {
+                return Err(ProviderError::too_large(
+                    PROVIDER,
+                    "a stream",
+                    limits.body.max_stream_bytes,
+                ));
+            }
+            self.buffer.extend_from_slice(&piece);
+            if self.buffer.len() > limits.body.max_event_bytes {
+                return Err(ProviderError::too_large(
                     PROVIDER,
                     "a stream event",
                     limits.body.max_event_bytes,
-                );
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-            loop {
-                match decoder.decode_frame(&mut buffer) {
-                    Ok(DecodedFrame::Incomplete) => break,
-                    Ok(DecodedFrame::Complete(message)) => {
-                        if !send_all(state.on_message(&message)).await {
-                            return;
-                        }
-                        if state.finished() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let e = ProviderError::malformed(PROVIDER, format!("event stream: {e}"));
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                }
+                ));
             }
         }
-    });
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    }
 }
 
 #[cfg(test)]

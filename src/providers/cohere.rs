@@ -534,8 +534,8 @@ pub async fn stream(
     Ok(relay(
         events,
         StreamState::new(&endpoint.model),
-        "no message-end event",
-        |state, _name, data| state.on_event(data),
+        |state, event| state.on_event(&event.data),
+        |_| Err(ProviderError::incomplete(PROVIDER, "no message-end event")),
         StreamState::finished,
     ))
 }

@@ -86,27 +86,45 @@ impl Stream for Capped {
     }
 }
 
-/// Relays a stream of named events through `on_event` (event name, data → chunks) on a task of
-/// its own, until `finished` says the answer is whole, an error ends it, or the body ends early
-/// (then `incomplete` says what was missing).
-pub(crate) fn relay<S>(
-    mut events: Events,
+/// Where a provider's stream events come from: server-sent events ([`Events`]), or another
+/// framing (Bedrock's binary event stream). `Ok(None)` when the body ended cleanly.
+pub(crate) trait EventSource: Send + 'static {
+    type Event: Send;
+    fn next_event(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Option<Self::Event>, ProviderError>> + Send;
+}
+
+impl EventSource for Events {
+    type Event = Event;
+    fn next_event(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Option<Event>, ProviderError>> + Send {
+        self.next()
+    }
+}
+
+/// Relays a provider's stream events through `on_event` (event → chunks) on a task of its own,
+/// until `finished` says the answer is whole, an error ends it, or the body ends (then `on_end`
+/// says whether what came was whole).
+pub(crate) fn relay<E, S>(
+    mut events: E,
     mut state: S,
-    incomplete: &'static str,
-    on_event: fn(&mut S, &str, &str) -> Result<Vec<ChatChunk>, ProviderError>,
+    on_event: fn(&mut S, E::Event) -> Result<Vec<ChatChunk>, ProviderError>,
+    on_end: fn(&mut S) -> Result<Vec<ChatChunk>, ProviderError>,
     finished: fn(&S) -> bool,
 ) -> ChunkStream
 where
+    E: EventSource,
     S: Send + 'static,
 {
-    let provider = events.provider.clone();
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
-            let items = match events.next().await {
-                Err(e) => Err(e),
-                Ok(None) => Err(ProviderError::incomplete(&provider, incomplete)),
-                Ok(Some(event)) => on_event(&mut state, &event.event, &event.data),
+            let (items, ended) = match events.next_event().await {
+                Err(e) => (Err(e), true),
+                Ok(None) => (on_end(&mut state), true),
+                Ok(Some(event)) => (on_event(&mut state, event), false),
             };
             match items {
                 Ok(chunks) => {
@@ -115,7 +133,7 @@ where
                             return;
                         }
                     }
-                    if finished(&state) {
+                    if ended || finished(&state) {
                         return;
                     }
                 }
