@@ -412,7 +412,12 @@ pub fn to_csv(rows: &[Row]) -> String {
 
 /// A stable hash of rows (a save with the same rows is not a new version).
 pub fn rows_hash(rows: &[Row]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, to_jsonl(rows).as_bytes()).as_ref())
+    jsonl_hash(&to_jsonl(rows))
+}
+
+/// [`rows_hash`] of rows already written as [`to_jsonl`].
+pub fn jsonl_hash(jsonl: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, jsonl.as_bytes()).as_ref())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::audit::{Actor, Change};
 use super::{Store, fmt_time, now};
-use crate::datasets::{DatasetError, Row, rows_hash, to_jsonl};
+use crate::datasets::{DatasetError, Row, jsonl_hash, to_jsonl};
 use crate::error::{Error, Result};
 use crate::ids::{new_id, validate_slug};
 
@@ -87,6 +87,7 @@ impl Store {
         }
         let id = new_id("ds");
         let at = fmt_time(&now());
+        let jsonl = to_jsonl(rows);
         tx.execute(
             "INSERT INTO datasets(id, name, description, created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?4)",
             params![id, name, description, at],
@@ -94,7 +95,7 @@ impl Store {
         tx.execute(
             "INSERT INTO dataset_versions(dataset_id, version, rows, row_count, content_hash, message, created_at)
              VALUES(?1, 1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, to_jsonl(rows), rows.len() as i64, rows_hash(rows), message, at],
+            params![id, jsonl, rows.len() as i64, jsonl_hash(&jsonl), message, at],
         )?;
         self.audit(
             &tx,
@@ -142,7 +143,9 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| DatasetError::NotFound(name.to_owned()))?;
-        if hash == rows_hash(rows) {
+        let jsonl = to_jsonl(rows);
+        let new_hash = jsonl_hash(&jsonl);
+        if hash == new_hash {
             return Ok(DatasetSave {
                 name: name.to_owned(),
                 version: latest,
@@ -155,7 +158,7 @@ impl Store {
         tx.execute(
             "INSERT INTO dataset_versions(dataset_id, version, rows, row_count, content_hash, message, created_at)
              VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, version, to_jsonl(rows), rows.len() as i64, rows_hash(rows), message, at],
+            params![id, version, jsonl, rows.len() as i64, new_hash, message, at],
         )?;
         tx.execute(
             "UPDATE datasets SET updated_at = ?2 WHERE id = ?1",
