@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 use ts_rs::TS;
 
 use portolan::datasets::{self, Row};
@@ -18,7 +17,7 @@ use portolan::evals::gate::{self, GateOutcome};
 use portolan::evals::report::{self, RowChange};
 use portolan::store::{DatasetSave, DatasetSummary, DatasetVersion, ExperimentSummary};
 
-use super::{ACTOR, ApiResult, AppError, CompareEventDto, Desktop, EVENT_BATCH_WINDOW, event_dto};
+use super::{ACTOR, ApiResult, AppError, CompareEventDto, Desktop, event_dto, forward_batched};
 
 /// An experiment to run from the Compare screen.
 #[derive(Debug, Clone, Deserialize, Serialize, TS, PartialEq)]
@@ -281,11 +280,8 @@ impl Desktop {
         let repeats = spec.repeats.max(1) as usize;
         let plan = experiment::plan(self.engine(), spec).await?;
         plan.check_budgets(self.store())?;
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        if let Ok(mut c) = self.cancel.lock() {
-            *c = Some(cancel_tx);
-        }
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ExperimentEvent>();
+        let cancel_rx = self.arm_cancel();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ExperimentEvent>();
         let to_dto = move |ev: ExperimentEvent| match ev {
             ExperimentEvent::Cell { event } => {
                 let mut dto = event_dto(event);
@@ -307,38 +303,15 @@ impl Desktop {
             }
             ExperimentEvent::Evaluated { cell } => ExperimentEventDto::Evaluated { cell: *cell },
         };
-        let forward = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![to_dto(first)];
-                let deadline = tokio::time::Instant::now() + EVENT_BATCH_WINDOW;
-                let mut closed = false;
-                loop {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(ev)) => batch.push(to_dto(ev)),
-                        Ok(None) => {
-                            closed = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                on_event(batch);
-                if closed {
-                    break;
-                }
-            }
-        });
+        let forward = forward_batched(rx, to_dto, on_event);
         let result = experiment::run_until(self.engine(), plan, Some(tx), Some(cancel_rx)).await;
         let _ = forward.await;
         self.engine().flush_logs_async().await;
         let mut e = result?;
-        let store = self.store.clone();
         let saved = e.clone();
-        e.id = tokio::task::spawn_blocking(move || store.save_experiment(&saved))
-            .await
-            .map_err(|err| {
-                AppError::new("internal", format!("saving the experiment stopped: {err}"))
-            })??;
+        e.id = self
+            .blocking(move |d| Ok(d.store().save_experiment(&saved)?))
+            .await?;
         Ok(e)
     }
 

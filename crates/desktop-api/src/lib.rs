@@ -248,7 +248,52 @@ pub fn providers() -> Vec<ProviderDto> {
         .collect()
 }
 
+/// Forwards a run's events to the window in batches, one message per [`EVENT_BATCH_WINDOW`]
+/// instead of one per token: each message to the web view is a script evaluation, and thousands
+/// of them per run grew WebKit's memory by tens of MB per run (bench/compare-matrix.sh). Ends
+/// when the run drops its sender.
+pub(crate) fn forward_batched<E, D>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<E>,
+    map: impl Fn(E) -> D + Send + 'static,
+    on_event: impl Fn(Vec<D>) + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()>
+where
+    E: Send + 'static,
+    D: Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![map(first)];
+            let deadline = tokio::time::Instant::now() + EVENT_BATCH_WINDOW;
+            let mut closed = false;
+            loop {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(ev)) => batch.push(map(ev)),
+                    Ok(None) => {
+                        closed = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            on_event(batch);
+            if closed {
+                break;
+            }
+        }
+    })
+}
+
 impl Desktop {
+    /// Arms the cancel switch for a new run (comparison or experiment); cancelling flips it.
+    pub(crate) fn arm_cancel(&self) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        if let Ok(mut c) = self.cancel.lock() {
+            *c = Some(tx);
+        }
+        rx
+    }
+
     /// Opens the data directory (`PORTOLAN_HOME` or the platform's) the way the CLI does;
     /// changes made from the app are audited as `app`.
     pub fn open(data_dir: Option<&Path>) -> ApiResult<Desktop> {
@@ -478,10 +523,7 @@ impl Desktop {
         if request.models.is_empty() || request.models.len() > 8 {
             return Err(AppError::new("invalid_compare", "pick 1 to 8 models"));
         }
-        let (cancel_tx, mut cancel_rx) = watch::channel(false);
-        if let Ok(mut c) = self.cancel.lock() {
-            *c = Some(cancel_tx);
-        }
+        let mut cancel_rx = self.arm_cancel();
         let spec = CompareSpec {
             prompt: request.prompt.clone(),
             selector: request
@@ -492,31 +534,8 @@ impl Desktop {
             per_provider_concurrency: request.concurrency.clamp(1, 16) as usize,
             metadata: Default::default(),
         };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let forward = tokio::spawn(async move {
-            // One message per window instead of one per token: each message to the web view is
-            // a script evaluation, and thousands of them per run grew WebKit's memory by tens of
-            // MB per run (bench/compare-matrix.sh).
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![event_dto(first)];
-                let deadline = tokio::time::Instant::now() + EVENT_BATCH_WINDOW;
-                let mut closed = false;
-                loop {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(ev)) => batch.push(event_dto(ev)),
-                        Ok(None) => {
-                            closed = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                on_event(batch);
-                if closed {
-                    break;
-                }
-            }
-        });
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let forward = forward_batched(rx, event_dto, on_event);
         let engine = self.engine.clone();
         let result = tokio::select! {
             r = compare::run(&engine, spec, Some(tx)) => r.map_err(AppError::from),
