@@ -278,6 +278,38 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
     let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
 }
 
+/// Scrolls the grid from top to bottom by half a screen at a time (at most `max_steps` steps),
+/// timing each step: the scroll, the rows that came into view rendered, layout forced. Returns
+/// the number of steps and their median and longest time in ms.
+async fn scroll_grid(c: &Client, max_steps: usize) -> (usize, f64, f64) {
+    let steps = c
+        .execute_async(
+            r#"const max = arguments[0];
+               const done = arguments[arguments.length - 1];
+               const el = document.querySelector('[data-testid="compare-grid"]');
+               const times = [];
+               const step = Math.max(1, Math.floor(el.clientHeight / 2));
+               let y = 0;
+               const next = () => {
+                 if (y > el.scrollHeight || times.length >= max) { el.scrollTop = 0; done(times); return; }
+                 const t0 = performance.now();
+                 el.scrollTop = y;
+                 el.dispatchEvent(new Event('scroll'));
+                 setTimeout(() => { el.getBoundingClientRect(); document.body.offsetHeight; times.push(performance.now() - t0); y += step; next(); }, 0);
+               };
+               next();"#,
+            vec![serde_json::json!(max_steps.min(1 << 30))],
+        )
+        .await
+        .unwrap();
+    let times: Vec<f64> = serde_json::from_value(steps).unwrap_or_default();
+    let max = times.iter().cloned().fold(0.0, f64::max);
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    (times.len(), median, max)
+}
+
 /// The first element whose data-testid starts with `prefix` (waiting, bounded).
 async fn find_prefix(c: &Client, prefix: &str) -> fantoccini::elements::Element {
     let sel = format!("[data-testid^=\"{prefix}\"]");
@@ -583,35 +615,12 @@ async fn matrix_of_8_models_by_50_rows() {
             .len();
         // Scroll the grid from top to bottom in half-screen steps; each step waits for React
         // to render the rows that came into view, then forces layout, and is timed.
-        let steps = c
-            .execute_async(
-                r#"const done = arguments[arguments.length - 1];
-                   const el = document.querySelector('[data-testid="compare-grid"]');
-                   const times = [];
-                   const step = Math.max(1, Math.floor(el.clientHeight / 2));
-                   let y = 0;
-                   const next = () => {
-                     if (y > el.scrollHeight) { el.scrollTop = 0; done(times); return; }
-                     const t0 = performance.now();
-                     el.scrollTop = y;
-                     el.dispatchEvent(new Event('scroll'));
-                     setTimeout(() => { el.getBoundingClientRect(); document.body.offsetHeight; times.push(performance.now() - t0); y += step; next(); }, 0);
-                   };
-                   next();"#,
-                vec![],
-            )
-            .await
-            .unwrap();
-        let times: Vec<f64> = serde_json::from_value(steps).unwrap_or_default();
-        let max = times.iter().cloned().fold(0.0, f64::max);
-        let mut sorted = times.clone();
-        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let (steps, median, max) = scroll_grid(&c, usize::MAX).await;
         let (pss, rss, own) = app_tree_memory();
         eprintln!(
             "matrix: run {run}: 400 cells in {:.1} s; {in_dom} cells in the DOM; scroll: {} steps, median {median:.1} ms, max {max:.1} ms; app tree {} MB PSS ({} MB RSS), app process {} MB PSS",
             wall.as_secs_f64(),
-            times.len(),
+            steps,
             pss / 1024,
             rss / 1024,
             own / 1024
@@ -686,35 +695,12 @@ async fn experiment_of_1000_rows_by_4_columns() {
             .await
             .unwrap()
             .len();
-        let steps = c
-            .execute_async(
-                r#"const done = arguments[arguments.length - 1];
-                   const el = document.querySelector('[data-testid="compare-grid"]');
-                   const times = [];
-                   const step = Math.max(1, Math.floor(el.clientHeight / 2));
-                   let y = 0;
-                   const next = () => {
-                     if (y > el.scrollHeight || times.length >= 200) { el.scrollTop = 0; done(times); return; }
-                     const t0 = performance.now();
-                     el.scrollTop = y;
-                     el.dispatchEvent(new Event('scroll'));
-                     setTimeout(() => { el.getBoundingClientRect(); document.body.offsetHeight; times.push(performance.now() - t0); y += step; next(); }, 0);
-                   };
-                   next();"#,
-                vec![],
-            )
-            .await
-            .unwrap();
-        let times: Vec<f64> = serde_json::from_value(steps).unwrap_or_default();
-        let max = times.iter().cloned().fold(0.0, f64::max);
-        let mut sorted = times.clone();
-        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let (steps, median, max) = scroll_grid(&c, 200).await;
         let (pss, rss, own) = app_tree_memory();
         eprintln!(
             "experiment: run {run}: 4000 cells in {:.1} s; {in_dom} cells in the DOM; scroll: {} steps, median {median:.1} ms, max {max:.1} ms; app tree {} MB PSS ({} MB RSS), app process {} MB PSS",
             wall.as_secs_f64(),
-            times.len(),
+            steps,
             pss / 1024,
             rss / 1024,
             own / 1024
