@@ -5,8 +5,10 @@
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
+use serde_json::{Map, Value};
+
 use crate::prompt_file::settings_yaml;
-use crate::prompts::PromptVersion;
+use crate::prompts::{Message, PromptContent, PromptVersion};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,29 +84,71 @@ pub struct VersionDiff {
 pub fn diff_versions(old: &PromptVersion, new: &PromptVersion) -> VersionDiff {
     let mut sections = vec![diff_section(
         "settings".into(),
-        Some(&settings_yaml(&old.content)),
-        Some(&settings_yaml(&new.content)),
+        Some(&settings_yaml(&without_tool_params(&old.content))),
+        Some(&settings_yaml(&without_tool_params(&new.content))),
         old.version,
         new.version,
     )];
+    // Tools one section each (by function name), then the tool choice and the response format.
+    let (old_tools, new_tools) = (tool_sections(&old.content), tool_sections(&new.content));
+    let mut names: Vec<&String> = old_tools.iter().map(|(n, _)| n).collect();
+    for (n, _) in &new_tools {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    for name in names {
+        let find = |list: &[(String, String)]| {
+            list.iter().find(|(n, _)| n == name).map(|(_, y)| y.clone())
+        };
+        sections.push(diff_section(
+            format!("tool {name}"),
+            find(&old_tools).as_deref(),
+            find(&new_tools).as_deref(),
+            old.version,
+            new.version,
+        ));
+    }
+    for (title, keys) in [
+        ("tool choice", &["tool_choice", "parallel_tool_calls"][..]),
+        ("response format", &["response_format"][..]),
+    ] {
+        let (a, b) = (
+            params_yaml(&old.content, keys),
+            params_yaml(&new.content, keys),
+        );
+        if a.is_some() || b.is_some() {
+            sections.push(diff_section(
+                title.into(),
+                a.as_deref(),
+                b.as_deref(),
+                old.version,
+                new.version,
+            ));
+        }
+    }
     let n = old.content.messages.len().max(new.content.messages.len());
     for i in 0..n {
         let a = old.content.messages.get(i);
         let b = new.content.messages.get(i);
+        let head = |m: &Message| match &m.tool_call_id {
+            Some(id) => format!("{} {id}", m.role),
+            None => m.role.to_string(),
+        };
         let role = match (a, b) {
-            (Some(a), Some(b)) if a.role != b.role => format!("{} → {}", a.role, b.role),
-            (Some(m), _) | (None, Some(m)) => m.role.to_string(),
+            (Some(a), Some(b)) if head(a) != head(b) => format!("{} → {}", head(a), head(b)),
+            (Some(m), _) | (None, Some(m)) => head(m),
             (None, None) => unreachable!("i < max(len)"),
         };
         let title = format!("message {} ({role})", i + 1);
         let mut section = diff_section(
             title,
-            a.map(|m| m.content.as_str()),
-            b.map(|m| m.content.as_str()),
+            a.map(message_text).as_deref(),
+            b.map(message_text).as_deref(),
             old.version,
             new.version,
         );
-        if section.change == SectionChange::Unchanged && a.map(|m| m.role) != b.map(|m| m.role) {
+        if section.change == SectionChange::Unchanged && a.map(head) != b.map(head) {
             section.change = SectionChange::Modified;
         }
         sections.push(section);
@@ -118,6 +162,61 @@ pub fn diff_versions(old: &PromptVersion, new: &PromptVersion) -> VersionDiff {
             .any(|s| s.change != SectionChange::Unchanged),
         sections,
     }
+}
+
+/// The content without the tool parameters, which have sections of their own.
+fn without_tool_params(content: &PromptContent) -> PromptContent {
+    let mut c = content.clone();
+    for key in TOOL_PARAMS {
+        c.params.remove(*key);
+    }
+    c
+}
+
+const TOOL_PARAMS: &[&str] = &[
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+];
+
+/// Each declared tool's definition as YAML, by function name.
+fn tool_sections(content: &PromptContent) -> Vec<(String, String)> {
+    let Some(Value::Array(tools)) = content.params.get("tools") else {
+        return Vec::new();
+    };
+    tools
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let name = t
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("#{}", i + 1), str::to_owned);
+            (name, serde_norway::to_string(t).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// The parameters `keys` as YAML, None when the version has none of them.
+fn params_yaml(content: &PromptContent, keys: &[&str]) -> Option<String> {
+    let picked: Map<String, Value> = keys
+        .iter()
+        .filter_map(|k| content.params.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect();
+    (!picked.is_empty()).then(|| serde_norway::to_string(&picked).unwrap_or_default())
+}
+
+/// A message's text followed by its tool calls, written as in a prompt file.
+fn message_text(m: &Message) -> String {
+    let mut text = m.content.clone();
+    for call in &m.tool_calls {
+        text.push_str(&format!(
+            "\n\ntool_call {} {}:\n{}",
+            call.id, call.name, call.arguments
+        ));
+    }
+    text
 }
 
 fn diff_section(
@@ -337,5 +436,65 @@ mod tests {
         let d = diff_versions(&a, &a);
         assert!(!d.changed);
         assert!(d.to_text(false, Colour::Never).contains("identical"));
+    }
+
+    #[test]
+    fn tools_schema_and_calls_get_sections_of_their_own() {
+        use serde_json::json;
+        let tool = |name: &str, desc: &str| {
+            json!({"type": "function", "function": {"name": name, "description": desc,
+                "parameters": {"type": "object"}}})
+        };
+        let mut a = version(1, "m", &[(Role::User, "x")]);
+        a.content.params.insert(
+            "tools".into(),
+            json!([tool("get_weather", "Weather"), tool("old", "Gone")]),
+        );
+        a.content.params.insert("temperature".into(), json!(0.2));
+        let mut b = version(2, "m", &[(Role::User, "x")]);
+        b.content.params.insert(
+            "tools".into(),
+            json!([tool("get_weather", "Weather now"), tool("new_one", "New")]),
+        );
+        b.content.params.insert("temperature".into(), json!(0.2));
+        b.content.params.insert(
+            "response_format".into(),
+            json!({"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}),
+        );
+        let mut call = Message::new(Role::Assistant, "");
+        call.tool_calls.push(crate::message::ToolCallTemplate {
+            id: "c1".into(),
+            name: "get_weather".into(),
+            arguments: "{}".into(),
+        });
+        b.content.messages.push(call);
+        b.content.messages.push(Message::tool_result("c1", "{}"));
+        let d = diff_versions(&a, &b);
+        let kinds: Vec<_> = d
+            .sections
+            .iter()
+            .map(|s| (s.title.as_str(), s.change))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("settings", SectionChange::Unchanged),
+                ("tool get_weather", SectionChange::Modified),
+                ("tool old", SectionChange::Removed),
+                ("tool new_one", SectionChange::Added),
+                ("response format", SectionChange::Added),
+                ("message 1 (user)", SectionChange::Unchanged),
+                ("message 2 (assistant)", SectionChange::Added),
+                ("message 3 (tool c1)", SectionChange::Added),
+            ]
+        );
+        assert!(
+            d.sections[1]
+                .unified
+                .contains("+  description: Weather now"),
+            "{}",
+            d.sections[1].unified
+        );
+        assert!(d.sections[6].unified.contains("+tool_call c1 get_weather:"));
     }
 }

@@ -97,6 +97,20 @@ pub enum Error {
     #[error("invalid variables: {0}")]
     InvalidVariables(String),
 
+    /// A tool definition, tool choice or response schema that cannot be sent: `at` is where in
+    /// the prompt (`tools[0].function.parameters`), `reason` what is wrong there.
+    #[error("{at}: {reason}")]
+    InvalidSchema { at: String, reason: String },
+
+    /// Tool calls and tool results in a template that do not fit together.
+    #[error("tool use in the template: {0}")]
+    InvalidToolUse(String),
+
+    /// An image in a message that cannot be sent (too large, not an image, unreadable, or a
+    /// local path where only URLs are allowed).
+    #[error("image: {0}")]
+    Image(String),
+
     #[error("no virtual key named '{0}'")]
     KeyNotFound(String),
 
@@ -233,6 +247,9 @@ impl Error {
             Error::PromptFile { .. } | Error::PromptFileAt { .. } => "prompt_file",
             Error::PriceTable { .. } => "price_table",
             Error::InvalidVariables(_) => "invalid_variables",
+            Error::InvalidSchema { .. } => "invalid_schema",
+            Error::InvalidToolUse(_) => "invalid_tool_use",
+            Error::Image(_) => "invalid_image",
             Error::KeyNotFound(_) => "key_not_found",
             Error::DuplicateKey(_) => "duplicate_key",
             Error::UnknownProvider { .. } => "unknown_provider",

@@ -16,6 +16,7 @@ pub mod evals;
 pub mod gateway;
 pub mod guardrails;
 pub mod ids;
+pub mod images;
 pub mod keys;
 pub mod logs;
 pub mod message;
@@ -33,6 +34,7 @@ pub mod secrets;
 pub mod seed;
 pub mod store;
 pub mod template;
+pub mod tools;
 
 pub use error::{Error, Result};
 pub use store::{Store, StoreOptions};

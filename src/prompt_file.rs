@@ -25,6 +25,24 @@
 //! {{ticket}}
 //! ```
 //!
+//! Tool use is written as sections too: `tool_call <id> <function>:` opens a call's arguments (a
+//! template rendering to a JSON object) attached to the assistant message before it, and
+//! `tool <id>:` opens the result answering that call:
+//!
+//! ```text
+//! assistant:
+//! Let me look that up.
+//!
+//! tool_call call_1 get_weather:
+//! {"city": "{{city}}"}
+//!
+//! tool call_1:
+//! {"temp_c": 21}
+//! ```
+//!
+//! Images are Markdown image lines in a message's text (`![chart](data:image/png;base64,…)` or
+//! `![photo]({{photo}})`), see [`crate::images`].
+//!
 //! [`render`] writes the canonical form; [`parse`] reads it back to the same content, and a
 //! canonical file parsed and rendered again gives the same bytes. Sections are separated by one
 //! blank line, so a message's own trailing newlines survive the round trip. A message line that
@@ -37,6 +55,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::message::{ToolCallTemplate, is_function_name, is_tool_call_id};
 use crate::prompts::{Message, PromptContent, Role, VariableSpec};
 
 pub const EXTENSION: &str = ".prompt.md";
@@ -131,21 +150,48 @@ pub fn render(file: &PromptFile) -> String {
     out.push_str("---\n");
     out.push_str(&yaml);
     out.push_str("---\n");
-    for (i, message) in file.content.messages.iter().enumerate() {
-        if i > 0 {
+    let section = |out: &mut String, head: &str, text: &str| {
+        if !out.ends_with("---\n") {
             out.push('\n');
         }
-        out.push_str(message.role.as_str());
+        out.push_str(head);
         out.push_str(":\n");
-        for line in message.content.split_inclusive('\n') {
+        for line in text.split_inclusive('\n') {
             if escaped_marker_depth(line.trim_end_matches('\n')).is_some() {
                 out.push('\\');
             }
             out.push_str(line);
         }
         out.push('\n');
+    };
+    for message in &file.content.messages {
+        let head = match (&message.role, &message.tool_call_id) {
+            (Role::Tool, Some(id)) => format!("tool {id}"),
+            (role, _) => role.as_str().to_owned(),
+        };
+        section(&mut out, &head, &message.content);
+        for call in &message.tool_calls {
+            section(
+                &mut out,
+                &format!("tool_call {} {}", call.id, call.name),
+                &call.arguments,
+            );
+        }
     }
     out
+}
+
+/// What a section line opens.
+#[derive(Debug, Clone, PartialEq)]
+enum Marker {
+    Role(Role),
+    /// `tool <id>:`, the result of a call.
+    ToolResult(String),
+    /// `tool_call <id> <function>:`, a call of the assistant message before it.
+    ToolCall {
+        id: String,
+        name: String,
+    },
 }
 
 /// A line that reads as a role line once `n` leading backslashes are removed: `Some(n)`.
@@ -155,10 +201,25 @@ fn escaped_marker_depth(line: &str) -> Option<usize> {
     marker(stripped).map(|_| depth)
 }
 
-fn marker(line: &str) -> Option<Role> {
+fn marker(line: &str) -> Option<Marker> {
     let head = line.trim_end_matches([' ', '\t']);
-    let role = head.strip_suffix(':')?;
-    Role::parse(role)
+    let head = head.strip_suffix(':')?;
+    let mut words = head.split(' ');
+    match (words.next()?, words.next(), words.next(), words.next()) {
+        ("tool", Some(id), None, None) if is_tool_call_id(id) => {
+            Some(Marker::ToolResult(id.to_owned()))
+        }
+        ("tool_call", Some(id), Some(name), None)
+            if is_tool_call_id(id) && is_function_name(name) =>
+        {
+            Some(Marker::ToolCall {
+                id: id.to_owned(),
+                name: name.to_owned(),
+            })
+        }
+        (role, None, None, None) if role != "tool" => Role::parse(role).map(Marker::Role),
+        _ => None,
+    }
 }
 
 /// Reads a prompt file. `path` is used in error messages only.
@@ -258,7 +319,7 @@ fn parse_body_located(
     } else {
         std::borrow::Cow::Borrowed(body)
     };
-    let find_marker = |line: &str| -> Option<Role> {
+    let find_marker = |line: &str| -> Option<Marker> {
         if lenient_markers {
             let l = line
                 .trim()
@@ -272,15 +333,20 @@ fn parse_body_located(
     };
     let mut messages: Vec<Message> = Vec::new();
     let mut starts: Vec<usize> = Vec::new();
-    let mut current: Option<(Role, String)> = None;
+    let mut current: Option<(Marker, String)> = None;
     for (i, line) in body.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches('\n');
-        if let Some(role) = find_marker(bare) {
-            if let Some((r, text)) = current.take() {
-                messages.push(Message::new(r, finish_section(text, false)));
+        if let Some(marker) = find_marker(bare) {
+            if let Some((m, text)) = current.take() {
+                close_section(&mut messages, m, finish_section(text, false));
             }
-            current = Some((role, String::new()));
-            starts.push(first_line + i + 1);
+            // A call joins the assistant message before it; anything else starts a message.
+            if !matches!(marker, Marker::ToolCall { .. })
+                || !matches!(messages.last(), Some(m) if m.role == Role::Assistant)
+            {
+                starts.push(first_line + i + 1);
+            }
+            current = Some((marker, String::new()));
             continue;
         }
         match &mut current {
@@ -300,8 +366,8 @@ fn parse_body_located(
             }
         }
     }
-    if let Some((r, text)) = current.take() {
-        messages.push(Message::new(r, finish_section(text, true)));
+    if let Some((m, text)) = current.take() {
+        close_section(&mut messages, m, finish_section(text, true));
     }
     if messages.is_empty() {
         return Err(Error::PromptFile {
@@ -310,6 +376,30 @@ fn parse_body_located(
         });
     }
     Ok((messages, starts))
+}
+
+/// Adds a finished section: a message, or a tool call on the assistant message before it (a
+/// call with no assistant message before it opens one with no text).
+fn close_section(messages: &mut Vec<Message>, marker: Marker, text: String) {
+    match marker {
+        Marker::Role(role) => messages.push(Message::new(role, text)),
+        Marker::ToolResult(id) => messages.push(Message::tool_result(id, text)),
+        Marker::ToolCall { id, name } => {
+            let call = ToolCallTemplate {
+                id,
+                name,
+                arguments: text,
+            };
+            match messages.last_mut() {
+                Some(m) if m.role == Role::Assistant => m.tool_calls.push(call),
+                _ => {
+                    let mut m = Message::new(Role::Assistant, "");
+                    m.tool_calls.push(call);
+                    messages.push(m);
+                }
+            }
+        }
+    }
 }
 
 /// Removes what the writer added after a message: its line break and, between sections, the
@@ -379,6 +469,66 @@ mod tests {
         let parsed = parse(&text, Path::new("x.prompt.md")).unwrap();
         assert_eq!(parsed, file);
         assert_eq!(render(&parsed), text);
+    }
+
+    #[test]
+    fn tool_use_and_images_round_trip() {
+        let mut file = sample();
+        file.content.params.insert(
+            "tools".into(),
+            json!([{"type": "function", "function": {"name": "get_weather",
+                "description": "Weather now",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                    "required": ["city"]}}}]),
+        );
+        file.content
+            .params
+            .insert("tool_choice".into(), json!("auto"));
+        file.content.params.insert(
+            "response_format".into(),
+            json!({"type": "json_schema", "json_schema": {"name": "reply",
+                "schema": {"type": "object", "properties": {"answer": {"type": "string"}}}}}),
+        );
+        let mut call = Message::new(Role::Assistant, "Checking.");
+        call.tool_calls.push(ToolCallTemplate {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: "{\"city\": \"{{city}}\"}".into(),
+        });
+        call.tool_calls.push(ToolCallTemplate {
+            id: "call_2".into(),
+            name: "get_weather".into(),
+            arguments: "{\"city\": \"Oslo\"}".into(),
+        });
+        let mut silent = Message::new(Role::Assistant, "");
+        silent.tool_calls.push(ToolCallTemplate {
+            id: "call_3".into(),
+            name: "get_weather".into(),
+            arguments: "{}".into(),
+        });
+        file.content.messages = vec![
+            Message::new(
+                Role::User,
+                "What is in ![this](data:image/png;base64,AAAA)?\n![photo]({{photo}})",
+            ),
+            call,
+            Message::tool_result("call_1", "{\"temp_c\": 21}"),
+            Message::tool_result("call_2", "tool call_9:\nnot a marker"),
+            silent,
+            Message::tool_result("call_3", "{}"),
+            Message::new(Role::Assistant, "It is 21 °C."),
+        ];
+        let text = render(&file);
+        assert!(
+            text.contains("assistant:\nChecking.\n\ntool_call call_1 get_weather:\n{\"city\": \"{{city}}\"}\n\ntool_call call_2 get_weather:"),
+            "{text}"
+        );
+        assert!(text.contains("\ntool call_2:\n\\tool call_9:\n"), "{text}");
+        let parsed = parse(&text, Path::new("x.prompt.md")).unwrap();
+        assert_eq!(parsed, file);
+        assert_eq!(render(&parsed), text);
+        let (_, starts) = parse_located(&text, Path::new("x.prompt.md")).unwrap();
+        assert_eq!(starts.len(), file.content.messages.len());
     }
 
     #[test]

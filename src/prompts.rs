@@ -67,8 +67,14 @@ impl PromptContent {
         }
         for (index, message) in self.messages.iter().enumerate() {
             template::compile(index, message.role, &message.content)?;
+            for call in &message.tool_calls {
+                template::compile(index, message.role, &call.arguments)?;
+            }
+            crate::images::validate_embedded(&message.content, index)?;
         }
+        validate_tool_use(&self.messages)?;
         validate_params(&self.params)?;
+        crate::tools::validate_params(&self.params)?;
         for (name, _) in &self.variables {
             validate_variable_name(name)?;
         }
@@ -128,6 +134,71 @@ fn write_canonical(value: &Value, out: &mut String) {
         }
         other => out.push_str(&other.to_string()),
     }
+}
+
+/// Tool calls only on assistant messages, each with a unique id and a usable function name;
+/// `tool` messages only after the call they answer (by id), and each call answered at most once.
+fn validate_tool_use(messages: &[Message]) -> Result<()> {
+    use crate::message::{is_function_name, is_tool_call_id};
+    let mut open: Vec<&str> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    let bad = |s: String| Err(Error::InvalidToolUse(s));
+    for (i, m) in messages.iter().enumerate() {
+        let n = i + 1;
+        if !m.tool_calls.is_empty() && m.role != Role::Assistant {
+            return bad(format!(
+                "message {n} ({}) has tool calls; only assistant messages call tools",
+                m.role
+            ));
+        }
+        for call in &m.tool_calls {
+            if !is_tool_call_id(&call.id) {
+                return bad(format!(
+                    "message {n}: '{}' is not a usable call id (letters, digits, '_' or '-')",
+                    call.id
+                ));
+            }
+            if !is_function_name(&call.name) {
+                return bad(format!(
+                    "message {n}: '{}' is not a function name",
+                    call.name
+                ));
+            }
+            if seen.contains(&call.id.as_str()) {
+                return bad(format!(
+                    "message {n}: the call id '{}' is used twice",
+                    call.id
+                ));
+            }
+            seen.push(&call.id);
+            open.push(&call.id);
+        }
+        match (m.role, &m.tool_call_id) {
+            (Role::Tool, None) => {
+                return bad(format!(
+                    "message {n} is a tool result without the id of the call it answers"
+                ));
+            }
+            (Role::Tool, Some(id)) => match open.iter().position(|o| o == id) {
+                Some(at) => {
+                    open.remove(at);
+                }
+                None => {
+                    return bad(format!(
+                        "message {n} answers the call '{id}', which no earlier assistant message makes (or another result already answered)"
+                    ));
+                }
+            },
+            (_, Some(_)) => {
+                return bad(format!(
+                    "message {n} ({}) has a call id; only tool messages answer calls",
+                    m.role
+                ));
+            }
+            (_, None) => {}
+        }
+    }
+    Ok(())
 }
 
 fn validate_variable_name(name: &str) -> Result<()> {
@@ -315,6 +386,61 @@ mod tests {
         assert!(matches!(
             PromptContent::default().validate(),
             Err(Error::EmptyPrompt)
+        ));
+    }
+
+    #[test]
+    fn tool_use_in_templates_must_fit_together() {
+        use crate::message::ToolCallTemplate;
+        let call = |id: &str| {
+            let mut m = Message::new(Role::Assistant, "");
+            m.tool_calls.push(ToolCallTemplate {
+                id: id.into(),
+                name: "lookup".into(),
+                arguments: "{\"q\": \"{{q}}\"}".into(),
+            });
+            m
+        };
+        let with = |messages: Vec<Message>| PromptContent {
+            messages,
+            ..Default::default()
+        };
+        let ok = with(vec![
+            Message::new(Role::User, "{{q}}"),
+            call("c1"),
+            Message::tool_result("c1", "{}"),
+        ]);
+        ok.validate().unwrap();
+        assert_eq!(ok.references().unwrap().variables, ["q"]);
+        let cases = [
+            (
+                vec![Message::tool_result("c9", "{}")],
+                "no earlier assistant message makes",
+            ),
+            (
+                vec![
+                    call("c1"),
+                    Message::tool_result("c1", ""),
+                    Message::tool_result("c1", ""),
+                ],
+                "another result already answered",
+            ),
+            (vec![call("c1"), call("c1")], "used twice"),
+            (vec![Message::new(Role::Tool, "{}")], "without the id"),
+        ];
+        for (messages, want) in cases {
+            let e = with(messages).validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        let mut user_call = call("c1");
+        user_call.role = Role::User;
+        let e = with(vec![user_call]).validate().unwrap_err().to_string();
+        assert!(e.contains("only assistant messages call tools"), "{e}");
+        let mut broken = call("c1");
+        broken.tool_calls[0].arguments = "{{#if x}}".into();
+        assert!(matches!(
+            with(vec![broken]).validate(),
+            Err(Error::TemplateSyntax { .. } | Error::TemplateSyntaxNoPosition { .. })
         ));
     }
 }

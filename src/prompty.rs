@@ -1,7 +1,7 @@
 //! Import of Microsoft Prompty `.prompty` files.
 //!
 //! Prompty's front matter (`name`, `description`, `model: {api, configuration, parameters}`,
-//! `inputs`, `sample`) maps onto a Portolan prompt: the deployment or model name becomes the model
+//! `inputs`, `sample`, `tools`) maps onto a Portolan prompt: the deployment or model name becomes the model
 //! string, `parameters` the model parameters, `inputs` the variables (with `sample` values as
 //! defaults). The body uses the same role lines. Prompty templates are Jinja2; the simple
 //! `{{ name }}` substitutions are valid Handlebars, while Jinja statements (`{% … %}`) and filters
@@ -45,11 +45,33 @@ pub fn parse(text: &str, path: &Path) -> Result<PromptFile> {
         .find_map(|k| str_at(&front, &["model", "configuration", k]))
         .or_else(|| str_at(&front, &["model", "id"]))
         .or_else(|| str_at(&front, &["model"]));
-    let params: Map<String, Value> = front
+    let mut params: Map<String, Value> = front
         .pointer("/model/parameters")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    // Newer Prompty files declare tools at the top level, flat (`name`, `description`,
+    // `parameters`); they become OpenAI function tools unless the parameters already have some.
+    if let Some(Value::Array(tools)) = front.get("tools")
+        && !params.contains_key("tools")
+    {
+        let mapped: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                if t.get("function").is_some() {
+                    return t.clone();
+                }
+                let mut function = Map::new();
+                for key in ["name", "description", "parameters"] {
+                    if let Some(v) = t.get(key) {
+                        function.insert(key.into(), v.clone());
+                    }
+                }
+                serde_json::json!({"type": "function", "function": function})
+            })
+            .collect();
+        params.insert("tools".into(), Value::Array(mapped));
+    }
 
     let sample = front.get("sample").and_then(Value::as_object);
     let mut variables: IndexMap<String, VariableSpec> = IndexMap::new();
@@ -188,5 +210,22 @@ Address {{firstName}} by name.
         assert!(e.starts_with("x.prompty:5:") && e.contains("Jinja2"), "{e}");
         let text = "---\nname: x\n---\nuser:\n{{ a | upper }}\n";
         assert!(parse(text, Path::new("x.prompty")).is_err());
+    }
+
+    #[test]
+    fn tools_and_schemas_come_along() {
+        let text = "---\nname: weather\nmodel:\n  api: chat\n  configuration:\n    name: gpt-4o\n  parameters:\n    response_format:\n      type: json_schema\n      json_schema:\n        name: reply\n        schema:\n          type: object\ntools:\n- name: get_weather\n  description: Weather now\n  parameters:\n    type: object\n    properties:\n      city:\n        type: string\n---\nuser:\n{{ city }}\n";
+        let f = parse(text, Path::new("weather.prompty")).unwrap();
+        assert_eq!(
+            f.content.params["tools"],
+            json!([{"type": "function", "function": {"name": "get_weather",
+                "description": "Weather now",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])
+        );
+        assert_eq!(
+            f.content.params["response_format"]["type"],
+            json!("json_schema")
+        );
+        f.content.validate().unwrap();
     }
 }

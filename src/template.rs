@@ -157,6 +157,9 @@ pub fn references(messages: &[Message]) -> Result<TemplateRefs> {
     let mut refs = TemplateRefs::default();
     for (index, message) in messages.iter().enumerate() {
         refs.merge(references_in(index, message.role, &message.content)?);
+        for call in &message.tool_calls {
+            refs.merge(references_in(index, message.role, &call.arguments)?);
+        }
     }
     Ok(refs)
 }
@@ -361,14 +364,15 @@ fn first_segment(path: &str) -> Option<String> {
 /// template and every partial it needs, so a render is pure template evaluation.
 pub struct CompiledPrompt {
     registry: Handlebars<'static>,
-    roles: Vec<Role>,
+    /// The messages as written; their texts and tool-call arguments are registered templates.
+    shapes: Vec<Message>,
     defaults: Map<String, Value>,
 }
 
 impl std::fmt::Debug for CompiledPrompt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompiledPrompt")
-            .field("roles", &self.roles)
+            .field("messages", &self.shapes.len())
             .finish_non_exhaustive()
     }
 }
@@ -377,6 +381,10 @@ const MESSAGE_TEMPLATE_NAMES: [&str; 16] = [
     "m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "m10", "m11", "m12", "m13", "m14",
     "m15",
 ];
+
+fn tool_call_template_name(index: usize, call: usize) -> String {
+    format!("m{index}.call{call}")
+}
 
 fn message_template_name(index: usize) -> std::borrow::Cow<'static, str> {
     match MESSAGE_TEMPLATE_NAMES.get(index) {
@@ -402,6 +410,10 @@ impl CompiledPrompt {
         for (index, message) in messages.iter().enumerate() {
             let template = compile(index, message.role, &message.content)?;
             registry.register_template(&message_template_name(index), template);
+            for (c, call) in message.tool_calls.iter().enumerate() {
+                let template = compile(index, message.role, &call.arguments)?;
+                registry.register_template(&tool_call_template_name(index, c), template);
+            }
         }
         for (slug, source) in partials {
             registry
@@ -414,7 +426,7 @@ impl CompiledPrompt {
         }
         Ok(CompiledPrompt {
             registry,
-            roles: messages.iter().map(|m| m.role).collect(),
+            shapes: messages.to_vec(),
             defaults,
         })
     }
@@ -438,27 +450,39 @@ impl CompiledPrompt {
         &self,
         context: &Context,
     ) -> std::result::Result<Vec<Message>, RenderFailure> {
-        let mut out = Vec::with_capacity(self.roles.len());
-        for (index, role) in self.roles.iter().enumerate() {
-            let content = self
-                .registry
-                .render_with_context(&message_template_name(index), context)
-                .map_err(|e| match e.reason() {
-                    RenderErrorReason::MissingVariable(path) => {
-                        RenderFailure::Missing(path.clone().unwrap_or_else(|| "?".into()))
-                    }
-                    RenderErrorReason::PartialNotFound(name) => {
-                        RenderFailure::Other(Error::UnknownPartial(name.clone()))
-                    }
-                    other => RenderFailure::Other(Error::Render {
-                        message_index: index,
-                        role: role.as_str().to_owned(),
-                        reason: other.to_string(),
-                    }),
-                })?;
+        let mut out = Vec::with_capacity(self.shapes.len());
+        for (index, shape) in self.shapes.iter().enumerate() {
+            let role = &shape.role;
+            let render = |name: &str| {
+                self.registry
+                    .render_with_context(name, context)
+                    .map_err(|e| match e.reason() {
+                        RenderErrorReason::MissingVariable(path) => {
+                            RenderFailure::Missing(path.clone().unwrap_or_else(|| "?".into()))
+                        }
+                        RenderErrorReason::PartialNotFound(name) => {
+                            RenderFailure::Other(Error::UnknownPartial(name.clone()))
+                        }
+                        other => RenderFailure::Other(Error::Render {
+                            message_index: index,
+                            role: role.as_str().to_owned(),
+                            reason: other.to_string(),
+                        }),
+                    })
+            };
+            let content = render(&message_template_name(index))?;
+            let mut tool_calls = Vec::with_capacity(shape.tool_calls.len());
+            for (c, call) in shape.tool_calls.iter().enumerate() {
+                tool_calls.push(crate::message::ToolCallTemplate {
+                    arguments: render(&tool_call_template_name(index, c))?,
+                    ..call.clone()
+                });
+            }
             out.push(Message {
                 role: *role,
                 content,
+                tool_calls,
+                tool_call_id: shape.tool_call_id.clone(),
             });
         }
         Ok(out)

@@ -282,11 +282,7 @@ pub fn run(store: Store, args: RunArgs) -> CliResult {
         })?;
     let mut request = ChatRequest {
         model,
-        messages: rendered
-            .messages
-            .iter()
-            .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
-            .collect(),
+        messages: rendered.chat_messages(portolan::images::ImageAccess::LocalFiles)?,
         stream: args.stream.then_some(true),
         stream_options: args.stream.then_some(StreamOptions {
             include_usage: Some(true),

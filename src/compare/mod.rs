@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::cache::CacheStatus;
-use crate::chat::{ChatMessage, ChatRequest, Usage};
+use crate::chat::{ChatRequest, Usage};
 use crate::error::{Error, Result};
 use crate::prompts::VersionSelector;
 use crate::routing::{CallOptions, Engine, PromptRef};
@@ -138,11 +138,7 @@ pub async fn run(
         for (column, model) in spec.models.iter().enumerate() {
             let mut request = ChatRequest {
                 model: model.clone(),
-                messages: r
-                    .messages
-                    .iter()
-                    .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
-                    .collect(),
+                messages: r.chat_messages(crate::images::ImageAccess::LocalFiles)?,
                 ..Default::default()
             };
             let mut params = r.params.clone();

@@ -24,7 +24,7 @@ use super::assertions::{
 use super::judge::{self, JudgeSettings};
 use super::summary::{self, Summary};
 use crate::cache::CacheStatus;
-use crate::chat::{ChatMessage, ChatRequest, Usage};
+use crate::chat::{ChatRequest, Usage};
 use crate::compare::runner::{self, Job};
 use crate::compare::{Cell, CompareEvent};
 use crate::datasets::Row;
@@ -337,13 +337,15 @@ pub async fn plan(engine: &Engine, spec: ExperimentSpec) -> Result<Plan, Error> 
                             params: col.params.clone(),
                         });
                     }
+                    let messages = rendered
+                        .chat_messages(crate::images::ImageAccess::LocalFiles)
+                        .unwrap_or_else(|e| {
+                            problems.push(format!("column {}, row {}: {e}", c + 1, r + 1));
+                            Vec::new()
+                        });
                     let mut request = ChatRequest {
                         model,
-                        messages: rendered
-                            .messages
-                            .iter()
-                            .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
-                            .collect(),
+                        messages,
                         ..Default::default()
                     };
                     let mut params = rendered.params.clone();

@@ -12,7 +12,7 @@
 use serde_json::{Map, Value, json};
 
 use super::assertions::{Assertion, CellView, Check, Graded, Similarity, Verdict};
-use crate::chat::{ChatMessage, ChatRequest};
+use crate::chat::ChatRequest;
 use crate::prompts::VersionSelector;
 use crate::routing::{CallBody, CallOptions, Engine, PromptRef};
 
@@ -56,10 +56,8 @@ async fn ask(
     let mut request = ChatRequest {
         model,
         messages: rendered
-            .messages
-            .iter()
-            .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
-            .collect(),
+            .chat_messages(crate::images::ImageAccess::LocalFiles)
+            .map_err(|e| format!("judge prompt '{prompt}': {e}"))?,
         ..Default::default()
     };
     let mut params = rendered.params.clone();

@@ -73,6 +73,8 @@ impl From<Error> for ApiError {
                 (400, "render_failed")
             }
             Error::InvalidVariables(_) | Error::InvalidFeedback(_) => (400, "invalid_request"),
+            Error::InvalidSchema { .. } | Error::InvalidToolUse(_) => (400, "invalid_request"),
+            Error::Image(_) => (400, "invalid_image"),
             Error::TraceNotFound(_) => (404, "trace_not_found"),
             Error::KeyNotFound(_) => (404, "virtual_key_not_found"),
             Error::Json(_) => (400, "invalid_json"),

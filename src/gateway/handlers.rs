@@ -17,7 +17,7 @@ use super::calls;
 use super::error::ApiError;
 use super::guard::Caller;
 use super::headers::call_options;
-use crate::chat::{ChatMessage, ChatRequest};
+use crate::chat::ChatRequest;
 use crate::prompts::VersionSelector;
 use crate::routing::{CallBody, CallOptions, PromptRef};
 
@@ -230,11 +230,7 @@ async fn render_for_call(
     let rendered = render_allowed(state, caller, &reference, &sel, &variables).await?;
     let mut request = ChatRequest {
         model: rendered.model.clone().unwrap_or_default(),
-        messages: rendered
-            .messages
-            .iter()
-            .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
-            .collect(),
+        messages: rendered.chat_messages(crate::images::ImageAccess::UrlsOnly)?,
         ..Default::default()
     };
     let mut params = rendered.params.clone();

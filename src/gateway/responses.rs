@@ -163,11 +163,10 @@ pub async fn create(
         Some(spec) => Some(render_prompt(&state, &caller, spec).await?),
         None => None,
     };
-    let lead: Vec<ChatMessage> = rendered
-        .iter()
-        .flat_map(|r| r.messages.iter())
-        .map(|m| ChatMessage::new(m.role.as_str(), m.content.clone()))
-        .collect();
+    let lead: Vec<ChatMessage> = match &rendered {
+        Some(r) => r.chat_messages(crate::images::ImageAccess::UrlsOnly)?,
+        None => Vec::new(),
+    };
     let prompt_model = rendered.as_ref().and_then(|r| r.model.clone());
     let mut chat = request
         .to_chat(&previous, lead, prompt_model)

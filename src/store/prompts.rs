@@ -27,6 +27,17 @@ pub struct RenderedPrompt {
     pub messages: Vec<Message>,
 }
 
+impl RenderedPrompt {
+    /// The rendered messages as chat messages (images as image parts, tool calls with their
+    /// arguments); `access` says whether image paths may be read from this machine.
+    pub fn chat_messages(
+        &self,
+        access: crate::images::ImageAccess,
+    ) -> Result<Vec<crate::chat::ChatMessage>> {
+        crate::message::to_chat_messages(&self.messages, access)
+    }
+}
+
 const PARTIAL_DEPTH_LIMIT: usize = 16;
 
 /// Whether `id` has the shape of a prompt id (`pr_` and letters, digits or `_`).

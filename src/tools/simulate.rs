@@ -1,0 +1,225 @@
+//! Simulated tool results, so a tool-using prompt runs to its final answer on every model
+//! without the real functions: per tool, a fixed JSON result, the value of one of the row's
+//! variables, or a small Handlebars template over the call's arguments (and the row's
+//! variables under `row`). The loop that sends the results back lives with the matrix runner
+//! ([`crate::compare::runner`]); this module says what each result is.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::chat::ToolCall;
+use crate::error::{Error, Result};
+
+/// The most model calls a simulated exchange makes unless told otherwise.
+pub const DEFAULT_MAX_STEPS: u32 = 4;
+/// The most a run may ask for.
+pub const MAX_STEPS_LIMIT: u32 = 16;
+
+/// Where one tool's simulated result comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum ToolResultSource {
+    /// This JSON, whatever the arguments.
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
+    Fixed(Value),
+    /// The row's variable of this name (text as is, anything else as JSON).
+    FromVariable(String),
+    /// A Handlebars template over the arguments (`{{city}}`) and the row (`{{row.name}}`).
+    Template(String),
+}
+
+/// Simulated results per tool and how many model calls an exchange may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ToolSimulation {
+    #[serde(default)]
+    pub results: BTreeMap<String, ToolResultSource>,
+    #[serde(default = "default_steps")]
+    pub max_steps: u32,
+}
+
+fn default_steps() -> u32 {
+    DEFAULT_MAX_STEPS
+}
+
+impl Default for ToolSimulation {
+    fn default() -> Self {
+        ToolSimulation {
+            results: BTreeMap::new(),
+            max_steps: DEFAULT_MAX_STEPS,
+        }
+    }
+}
+
+impl ToolSimulation {
+    /// Whether any tool has a simulated result.
+    pub fn is_active(&self) -> bool {
+        !self.results.is_empty()
+    }
+
+    /// Checks the step count and compiles every template, so a broken one fails before any
+    /// model is called.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_steps == 0 || self.max_steps > MAX_STEPS_LIMIT {
+            return Err(Error::InvalidToolUse(format!(
+                "max_steps must be from 1 to {MAX_STEPS_LIMIT}, not {}",
+                self.max_steps
+            )));
+        }
+        for (name, source) in &self.results {
+            if let ToolResultSource::Template(t) = source {
+                handlebars::Template::compile(t).map_err(|e| {
+                    Error::InvalidToolUse(format!(
+                        "the simulated result of '{name}' is not a valid template: {e}"
+                    ))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the command line's `NAME=JSON`, `NAME=var:VARIABLE` or `NAME=template:TEXT`.
+    pub fn parse_cli(&mut self, text: &str) -> Result<()> {
+        let (name, rest) = text.split_once('=').ok_or_else(|| {
+            Error::InvalidToolUse(format!(
+                "'{text}': write NAME=JSON, NAME=var:VARIABLE or NAME=template:TEXT"
+            ))
+        })?;
+        let source = if let Some(v) = rest.strip_prefix("var:") {
+            ToolResultSource::FromVariable(v.trim().to_owned())
+        } else if let Some(t) = rest.strip_prefix("template:") {
+            ToolResultSource::Template(t.to_owned())
+        } else {
+            ToolResultSource::Fixed(serde_json::from_str(rest).map_err(|e| {
+                Error::InvalidToolUse(format!(
+                    "the result for '{name}' is not JSON ({e}); to fill it in per call, write {name}=template:TEXT"
+                ))
+            })?)
+        };
+        self.results.insert(name.trim().to_owned(), source);
+        self.validate()
+    }
+
+    /// The result for `call` in a row with `vars`, as the text of a `tool` message; None when
+    /// the tool has no simulated result (the exchange stops there). An error is a result the
+    /// simulation cannot make (a missing variable, a template that fails).
+    pub fn result(
+        &self,
+        call: &ToolCall,
+        vars: &Map<String, Value>,
+    ) -> Option<std::result::Result<String, String>> {
+        let source = self.results.get(&call.function.name)?;
+        Some(match source {
+            ToolResultSource::Fixed(v) => Ok(as_text(v)),
+            ToolResultSource::FromVariable(name) => vars.get(name).map(as_text).ok_or_else(|| {
+                format!(
+                    "the row has no variable '{name}' for the result of '{}'",
+                    call.function.name
+                )
+            }),
+            ToolResultSource::Template(t) => {
+                let args: Value =
+                    serde_json::from_str(&call.function.arguments).unwrap_or_else(|_| json!({}));
+                let mut context = match args {
+                    Value::Object(m) => m,
+                    other => Map::from_iter([("arguments".to_owned(), other)]),
+                };
+                context.insert("row".into(), Value::Object(vars.clone()));
+                let mut hb = handlebars::Handlebars::new();
+                hb.register_escape_fn(handlebars::no_escape);
+                hb.render_template(t, &Value::Object(context)).map_err(|e| {
+                    format!(
+                        "the simulated result of '{}' failed: {e}",
+                        call.function.name
+                    )
+                })
+            }
+        })
+    }
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::FunctionCall;
+
+    fn call(name: &str, args: &str) -> ToolCall {
+        ToolCall {
+            id: "c".into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: name.into(),
+                arguments: args.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn each_source_makes_its_result() {
+        let mut sim = ToolSimulation::default();
+        sim.parse_cli(r#"get_weather={"temp_c": 21}"#).unwrap();
+        sim.parse_cli("lookup=var:record").unwrap();
+        sim.parse_cli(r#"echo=template:{"city": "{{city}}", "for": "{{row.user}}"}"#)
+            .unwrap();
+        let vars = Map::from_iter([
+            ("record".to_owned(), json!({"id": 7})),
+            ("user".to_owned(), json!("ana")),
+        ]);
+        let r = |name: &str, args: &str| sim.result(&call(name, args), &vars);
+        assert_eq!(r("get_weather", "{}"), Some(Ok(r#"{"temp_c":21}"#.into())));
+        assert_eq!(r("lookup", "{}"), Some(Ok(r#"{"id":7}"#.into())));
+        assert_eq!(
+            r("echo", r#"{"city":"Oslo"}"#),
+            Some(Ok(r#"{"city": "Oslo", "for": "ana"}"#.into()))
+        );
+        assert_eq!(r("unknown", "{}"), None);
+        let missing = ToolSimulation {
+            results: BTreeMap::from([(
+                "lookup".to_owned(),
+                ToolResultSource::FromVariable("nope".into()),
+            )]),
+            ..Default::default()
+        };
+        assert!(
+            missing
+                .result(&call("lookup", "{}"), &vars)
+                .unwrap()
+                .unwrap_err()
+                .contains("no variable 'nope'")
+        );
+    }
+
+    #[test]
+    fn bad_specs_are_refused_before_a_run() {
+        let mut sim = ToolSimulation::default();
+        assert!(
+            sim.parse_cli("f={not json")
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
+        assert!(sim.parse_cli("no-equals").is_err());
+        assert!(
+            sim.parse_cli("f=template:{{#if}}")
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid template")
+        );
+        let many = ToolSimulation {
+            max_steps: 99,
+            ..Default::default()
+        };
+        assert!(many.validate().is_err());
+    }
+}
