@@ -11,8 +11,11 @@
 //! `tool_choice`, `parallel_tool_calls: false` → `disable_parallel_tool_use`, `user` →
 //! `metadata.user_id`, and a `top_k` passed as an extra field.
 //!
-//! What is deliberately left out: `response_format` (Anthropic has no JSON mode; the request
-//! is sent without it rather than failing), `seed`, `presence_penalty`, `frequency_penalty`,
+//! `response_format` of type `json_schema` → `output_config.format` (structured outputs); type
+//! `json_object` is refused with a config error naming it, since Anthropic has no JSON mode
+//! without a schema and dropping it would return prose where the caller expects JSON.
+//!
+//! What is deliberately left out: `seed`, `presence_penalty`, `frequency_penalty`,
 //! `logprobs` and other OpenAI-only extras. `n > 1` is refused with a config error, since
 //! Anthropic returns one answer per request and silently returning fewer choices would be a
 //! truncation. Thinking blocks in answers are skipped.
@@ -375,6 +378,27 @@ pub(crate) fn request_body(
     }
     if let Some(user) = request.user.as_ref().filter(|u| !u.is_empty()) {
         body.insert("metadata".into(), json!({"user_id": user}));
+    }
+    if let Some(format) = &request.response_format {
+        match format.get("type").and_then(Value::as_str) {
+            None | Some("text") => {}
+            Some("json_schema") => {
+                let schema = format.pointer("/json_schema/schema").ok_or_else(|| {
+                    ProviderError::config(
+                        "anthropic: response_format json_schema needs json_schema.schema",
+                    )
+                })?;
+                body.insert(
+                    "output_config".into(),
+                    json!({"format": {"type": "json_schema", "schema": schema}}),
+                );
+            }
+            Some(other) => {
+                return Err(ProviderError::config(format!(
+                    "anthropic cannot honour response_format '{other}': it has no JSON mode without a schema; give response_format type json_schema with a schema, or ask for JSON in the prompt"
+                )));
+            }
+        }
     }
     if stream {
         body.insert("stream".into(), json!(true));

@@ -212,6 +212,7 @@ fn map_tool_choice(choice: &Value) -> Result<Option<Value>, ProviderError> {
 
 /// The Converse body for a unified request. Options Converse cannot carry are refused by name.
 pub(crate) fn request_body(request: &ChatRequest) -> Result<Value, ProviderError> {
+    super::refuse_serial_tool_calls("bedrock", request)?;
     if request.n.is_some_and(|n| n > 1) {
         return Err(ProviderError::config(
             "bedrock returns one answer per request: n > 1 is not supported",

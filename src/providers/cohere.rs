@@ -124,6 +124,7 @@ pub(crate) fn request_body(
     request: &ChatRequest,
     stream: bool,
 ) -> Result<Value, ProviderError> {
+    super::refuse_serial_tool_calls(PROVIDER, request)?;
     if request.n.is_some_and(|n| n > 1) {
         return Err(ProviderError::config(
             "cohere returns one answer per request: n > 1 is not supported",

@@ -533,6 +533,7 @@ fn map_response_format(
 
 /// The `generateContent` body for a unified request.
 pub(crate) fn request_body(request: &ChatRequest) -> Result<Value, ProviderError> {
+    super::refuse_serial_tool_calls("gemini", request)?;
     let (system, contents) = map_messages(&request.messages)?;
     let mut body = Map::new();
     body.insert("contents".into(), Value::Array(contents));

@@ -418,6 +418,24 @@ pub(crate) enum ToolChoice {
     Function(String),
 }
 
+/// Refuses `parallel_tool_calls: false` (with tools) for a provider that cannot turn parallel
+/// calls off: answering with several calls where the caller asked for one at a time would
+/// break its loop.
+pub(crate) fn refuse_serial_tool_calls(
+    provider: &str,
+    request: &ChatRequest,
+) -> Result<(), ProviderError> {
+    let has_tools = request.tools.as_ref().is_some_and(|t| !t.is_empty());
+    if has_tools
+        && request.extra.get("parallel_tool_calls") == Some(&serde_json::Value::Bool(false))
+    {
+        return Err(ProviderError::config(format!(
+            "{provider} cannot honour parallel_tool_calls: false (it has no way to ask for one call at a time); remove it for this model"
+        )));
+    }
+    Ok(())
+}
+
 /// Reads OpenAI's `tool_choice` (`"auto"`, `"none"`, `"required"`, or
 /// `{"type": "function", "function": {"name": …}}`), naming `provider` in errors.
 pub(crate) fn tool_choice(

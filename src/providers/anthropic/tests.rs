@@ -67,7 +67,8 @@ fn parameters_are_mapped() {
     r.stop = Some(Stop::One("END".into()));
     r.user = Some("u-1".into());
     r.seed = Some(7);
-    r.response_format = Some(json!({"type": "json_object"}));
+    r.response_format = Some(json!({"type": "json_schema", "json_schema": {"name": "r",
+        "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}}));
     r.extra.insert("top_k".into(), json!(5));
     let body = request_body("m", &r, true).unwrap();
     assert_eq!(body["max_tokens"], 100);
@@ -78,7 +79,22 @@ fn parameters_are_mapped() {
     assert_eq!(body["metadata"], json!({"user_id": "u-1"}));
     assert_eq!(body["stream"], true);
     assert!(body.get("response_format").is_none());
+    assert_eq!(
+        body["output_config"],
+        json!({"format": {"type": "json_schema",
+            "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}})
+    );
     assert!(body.get("seed").is_none());
+
+    let mut json_mode = r.clone();
+    json_mode.response_format = Some(json!({"type": "json_object"}));
+    let e = request_body("m", &json_mode, false).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Config);
+    assert!(
+        e.message.contains("response_format 'json_object'"),
+        "{}",
+        e.message
+    );
 
     r.n = Some(2);
     assert_eq!(

@@ -260,6 +260,29 @@ fn request_errors() {
         request_body(&req(vec![])).unwrap_err().kind,
         FailureKind::Config
     );
+    let mut serial = req(vec![ChatMessage::new("user", "x")]);
+    serial.tools = Some(vec![Tool {
+        kind: "function".into(),
+        function: FunctionDef {
+            name: "f".into(),
+            description: None,
+            parameters: None,
+        },
+    }]);
+    serial
+        .extra
+        .insert("parallel_tool_calls".into(), serde_json::json!(false));
+    let e = request_body(&serial).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Config);
+    assert!(
+        e.message.contains("parallel_tool_calls: false"),
+        "{}",
+        e.message
+    );
+    serial
+        .extra
+        .insert("parallel_tool_calls".into(), serde_json::json!(true));
+    request_body(&serial).unwrap();
 }
 
 #[test]
