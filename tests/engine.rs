@@ -732,6 +732,7 @@ fn compare_spec(rows: usize, concurrency: usize) -> portolan::compare::CompareSp
             .collect(),
         per_provider_concurrency: concurrency,
         metadata: BTreeMap::new(),
+        tools: Default::default(),
     }
 }
 

@@ -8,6 +8,7 @@ mod cli_calls;
 mod cli_cloud_providers;
 mod cli_keys;
 mod cli_prompts;
+mod cli_tools;
 mod dialects;
 mod engine;
 mod evals;

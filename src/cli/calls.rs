@@ -15,6 +15,7 @@ use portolan::compare::{self, CompareEvent, CompareSpec};
 use portolan::logs::LogFilter;
 use portolan::prompts::VersionSelector;
 use portolan::routing::{CallBody, CallInfo, CallOptions, Engine, PromptRef, RouteConfig};
+use portolan::tools::simulate::ToolSimulation;
 use portolan::{Error, Store};
 
 use super::{CliError, CliResult, collect_vars, print_json};
@@ -43,8 +44,36 @@ pub struct RunArgs {
     /// Tag the call: --tag key=value (repeatable)
     #[arg(long = "tag", value_name = "K=V")]
     tags: Vec<String>,
+    #[command(flatten)]
+    tools: ToolArgs,
     #[arg(long)]
     json: bool,
+}
+
+/// Simulated tool results, so a tool-using prompt runs to its final answer.
+#[derive(Args, Debug, Default)]
+pub struct ToolArgs {
+    /// A tool's simulated result (repeatable): NAME=JSON, NAME=var:VARIABLE (the row's value),
+    /// or NAME=template:TEXT (Handlebars over the call's arguments, the row under `row`)
+    #[arg(long = "tool-result", value_name = "NAME=…")]
+    results: Vec<String>,
+    /// The most model calls one exchange may make
+    #[arg(long, default_value_t = portolan::tools::simulate::DEFAULT_MAX_STEPS)]
+    max_tool_steps: u32,
+}
+
+impl ToolArgs {
+    fn simulation(&self) -> Result<ToolSimulation, Error> {
+        let mut sim = ToolSimulation {
+            max_steps: self.max_tool_steps,
+            ..Default::default()
+        };
+        for r in &self.results {
+            sim.parse_cli(r)?;
+        }
+        sim.validate()?;
+        Ok(sim)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -81,6 +110,8 @@ pub struct CompareArgs {
     /// Calls in flight at once per provider
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    #[command(flatten)]
+    tools: ToolArgs,
     #[arg(long)]
     json: bool,
 }
@@ -292,6 +323,19 @@ pub fn run(store: Store, args: RunArgs) -> CliResult {
     let mut params = rendered.params.clone();
     params.remove("model");
     request.apply_params(&params)?;
+    let simulation = args.tools.simulation()?;
+    if request.tools.as_ref().is_some_and(|t| !t.is_empty()) || simulation.is_active() {
+        // A tool-using prompt runs as a one-cell comparison: the calls are checked and shown,
+        // and simulated results carry it to its final answer.
+        return run_tool_exchange(
+            store,
+            &args,
+            request.model.clone(),
+            selector,
+            variables,
+            simulation,
+        );
+    }
     let options = CallOptions {
         config: read_config(args.config.as_deref())?,
         metadata: parse_tags(&args.tags)?,
@@ -305,6 +349,55 @@ pub fn run(store: Store, args: RunArgs) -> CliResult {
     };
     let engine = engine(store)?;
     runtime()?.block_on(send_and_print(&engine, request, options, args.json))
+}
+
+fn run_tool_exchange(
+    store: Store,
+    args: &RunArgs,
+    model: String,
+    selector: VersionSelector,
+    variables: Map<String, Value>,
+    tools: ToolSimulation,
+) -> CliResult {
+    let spec = CompareSpec {
+        prompt: args.prompt.clone(),
+        selector,
+        models: vec![model],
+        variable_sets: vec![variables],
+        per_provider_concurrency: 1,
+        metadata: parse_tags(&args.tags)?,
+        tools,
+    };
+    let store = Arc::new(store);
+    let engine = Engine::new(store.clone())?;
+    let result = runtime()?.block_on(compare::run(&engine, spec, None))?;
+    engine.flush_logs();
+    let cell = &result.cells[0][0];
+    if args.json {
+        return print_json(cell);
+    }
+    print_exchange(cell, "", true);
+    if !cell.output.is_empty() {
+        println!("{}", cell.output);
+    }
+    eprintln!(
+        "{} · {} ms · {}→{} tok · {}{} · trace {}",
+        cell.model,
+        cell.latency_ms,
+        cell.usage.map_or(0, |u| u.prompt_tokens),
+        cell.usage.map_or(0, |u| u.completion_tokens),
+        fmt_cost(cell.cost_usd),
+        if cell.steps.is_empty() {
+            String::new()
+        } else {
+            format!(" · {} steps", cell.steps.len() + 1)
+        },
+        cell.trace_id.as_deref().unwrap_or("-")
+    );
+    match &cell.error {
+        Some(e) => Err(CliError::Call(e.clone())),
+        None => Ok(()),
+    }
 }
 
 pub fn chat(store: Store, args: ChatArgs) -> CliResult {
@@ -362,6 +455,43 @@ fn read_jsonl(path: &Path) -> Result<Vec<Map<String, Value>>, Error> {
     Ok(sets)
 }
 
+/// A cell's tool exchange: each call (`→ name {args}`, flagged when its arguments break the
+/// tool's schema) and each simulated result (`← …`); `full` prints arguments pretty and whole.
+fn print_exchange(cell: &compare::CellResult, indent: &str, full: bool) {
+    let pad = if full {
+        indent.to_owned()
+    } else {
+        format!("{indent}{:<28} ", "")
+    };
+    let call_line = |c: &portolan::tools::CheckedCall| {
+        let args = if full {
+            c.pretty_arguments()
+        } else {
+            excerpt(&c.arguments, 70)
+        };
+        let flag = c
+            .problem
+            .as_ref()
+            .map(|p| format!("\n{pad}  ✗ invalid arguments: {p}"))
+            .unwrap_or_default();
+        format!("{pad}→ {} {args}{flag}", c.name)
+    };
+    for step in &cell.steps {
+        if !step.text.trim().is_empty() {
+            println!("{pad}{}", excerpt(&step.text, 90));
+        }
+        for c in &step.calls {
+            println!("{}", call_line(c));
+        }
+        for r in &step.results {
+            println!("{pad}← {} {}", r.name, excerpt(&r.content, 70));
+        }
+    }
+    for c in &cell.tool_calls {
+        println!("{}", call_line(c));
+    }
+}
+
 fn excerpt(text: &str, n: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= n {
@@ -387,6 +517,7 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
         variable_sets,
         per_provider_concurrency: args.concurrency,
         metadata: BTreeMap::new(),
+        tools: args.tools.simulation()?,
     };
     let store = Arc::new(store);
     let engine = Engine::new(store.clone())?;
@@ -474,7 +605,8 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
                 ),
             };
             println!("  {:<28} {stats}", cell.model);
-            if cell.error.is_none() {
+            print_exchange(cell, "  ", false);
+            if cell.error.is_none() && (!cell.output.is_empty() || cell.tool_calls.is_empty()) {
                 println!("  {:<28} {}", "", excerpt(&cell.output, 90));
             }
         }

@@ -27,6 +27,8 @@ pub struct CompareSpec {
     /// Calls in flight at once per provider (the most; a provider answering 429 gets fewer).
     pub per_provider_concurrency: usize,
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// Simulated tool results (empty: a tool call ends the cell).
+    pub tools: crate::tools::simulate::ToolSimulation,
 }
 
 /// Where a cell sits: row = variable set, column = model.
@@ -74,6 +76,13 @@ pub struct CellResult {
     pub cost_usd: Option<f64>,
     pub cache_status: Option<CacheStatus>,
     pub trace_id: Option<String>,
+    /// The calls the answer ended with (none when it ended in text), checked against the
+    /// tools' schemas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::tools::CheckedCall>,
+    /// Earlier turns of a simulated tool exchange, in order; `output` is the last turn's text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<crate::tools::ToolStep>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -110,6 +119,11 @@ pub async fn run(
     if spec.models.is_empty() {
         return Err(Error::NoModels);
     }
+    spec.tools.validate()?;
+    let simulation = spec
+        .tools
+        .is_active()
+        .then(|| std::sync::Arc::new(spec.tools.clone()));
     let sets = if spec.variable_sets.is_empty() {
         vec![Map::new()]
     } else {
@@ -162,6 +176,7 @@ pub async fn run(
                     source: Some("compare".into()),
                     ..Default::default()
                 },
+                simulation: simulation.clone(),
             });
         }
     }

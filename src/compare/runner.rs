@@ -14,8 +14,13 @@ use tokio::task::JoinSet;
 
 use super::lane::{Outcome, ProviderLane};
 use super::{Cell, CellResult, CompareEvent};
-use crate::chat::{ChatRequest, StreamOptions};
+use crate::cache::CacheStatus;
+use crate::chat::{
+    ChatMessage, ChatRequest, ChunkAccumulator, MessageContent, StreamOptions, ToolCall, Usage,
+};
 use crate::routing::{CallBody, CallOptions, Engine};
+use crate::tools::simulate::ToolSimulation;
+use crate::tools::{CheckedCall, ToolResult, ToolSchemas, ToolStep};
 
 /// Times a cell answered 429 is queued again (after the provider's pause) before it is shown
 /// as failed.
@@ -27,6 +32,8 @@ pub struct Job {
     pub model: String,
     pub request: ChatRequest,
     pub options: CallOptions,
+    /// Simulated tool results, to run a tool-using prompt to its final answer.
+    pub simulation: Option<Arc<ToolSimulation>>,
 }
 
 /// Starts every job; each task's result is its cell's. Jobs wait for their provider's lane, so at
@@ -65,6 +72,7 @@ pub async fn spawn(
                 model,
                 mut request,
                 options,
+                simulation,
             } = job;
             request.stream = Some(true);
             request.stream_options = Some(StreamOptions {
@@ -85,6 +93,7 @@ pub async fn spawn(
                     model.clone(),
                     request.clone(),
                     options.clone(),
+                    simulation.as_deref(),
                     events.as_ref(),
                 )
                 .await;
@@ -112,12 +121,31 @@ pub async fn spawn(
     tasks
 }
 
+/// What one model turn gave.
+struct Turn {
+    text: String,
+    calls: Vec<ToolCall>,
+    error: Option<String>,
+    outcome: Outcome,
+    trace_id: Option<String>,
+    provider: Option<String>,
+    usage: Option<Usage>,
+    cost_usd: Option<f64>,
+    cache_status: Option<CacheStatus>,
+    ttft_ms: Option<u64>,
+}
+
+/// Runs one cell: one model call, or — when the answer calls tools that `simulation` has
+/// results for — a loop that sends the simulated results back until the model answers without
+/// calls or `max_steps` calls were made. Every step is logged under the first step's trace;
+/// the cell's cost, tokens and latency are the sums.
 async fn run_cell(
     engine: &Engine,
     cell: Cell,
     model: String,
-    request: ChatRequest,
-    options: CallOptions,
+    mut request: ChatRequest,
+    mut options: CallOptions,
+    simulation: Option<&ToolSimulation>,
     events: Option<&mpsc::UnboundedSender<CompareEvent>>,
 ) -> (CellResult, Outcome) {
     let started = Instant::now();
@@ -131,27 +159,154 @@ async fn run_cell(
         latency_ms: 0,
         ttft_ms: None,
         usage: None,
-        cost_usd: None,
+        cost_usd: Some(0.0),
         cache_status: None,
         trace_id: None,
+        tool_calls: Vec::new(),
+        steps: Vec::new(),
     };
+    let schemas = request
+        .tools
+        .as_deref()
+        .map(ToolSchemas::new)
+        .unwrap_or_default();
+    let vars = options.variables.clone().unwrap_or_default();
+    let simulation = simulation.filter(|s| s.is_active());
+    let max_steps = simulation.map_or(1, |s| s.max_steps.max(1));
     let mut outcome = Outcome::Done;
+    for step in 1..=max_steps {
+        let step_started = Instant::now();
+        let turn = one_turn(
+            engine,
+            cell,
+            request.clone(),
+            options.clone(),
+            events,
+            started,
+        )
+        .await;
+        outcome = turn.outcome;
+        if result.trace_id.is_none() {
+            result.trace_id = turn.trace_id.clone();
+        }
+        result.provider = turn.provider.or(result.provider.take());
+        result.ttft_ms = result.ttft_ms.or(turn.ttft_ms);
+        result.cache_status = turn.cache_status.or(result.cache_status);
+        result.usage = match (result.usage, turn.usage) {
+            (Some(a), Some(b)) => Some(Usage::new(
+                a.prompt_tokens + b.prompt_tokens,
+                a.completion_tokens + b.completion_tokens,
+                a.cached_tokens() + b.cached_tokens(),
+            )),
+            (a, b) => a.or(b),
+        };
+        result.cost_usd = result.cost_usd.zip(turn.cost_usd).map(|(a, b)| a + b);
+        if let Some(e) = turn.error {
+            result.error = Some(e);
+            break;
+        }
+        let checked: Vec<CheckedCall> = turn.calls.iter().map(|c| schemas.check(c)).collect();
+        let results: Option<Vec<std::result::Result<String, String>>> = match simulation {
+            Some(sim) if step < max_steps && !turn.calls.is_empty() => {
+                turn.calls.iter().map(|c| sim.result(c, &vars)).collect()
+            }
+            _ => None,
+        };
+        let Some(results) = results else {
+            result.output = turn.text;
+            result.tool_calls = checked;
+            break;
+        };
+        let mut sent = Vec::with_capacity(results.len());
+        let mut failed = None;
+        for (call, r) in turn.calls.iter().zip(results) {
+            match r {
+                Ok(content) => sent.push(ToolResult {
+                    id: call.id.clone(),
+                    name: call.function.name.clone(),
+                    content,
+                }),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        request.messages.push(ChatMessage {
+            role: "assistant".into(),
+            content: (!turn.text.is_empty()).then(|| MessageContent::Text(turn.text.clone())),
+            tool_calls: Some(turn.calls.clone()),
+            ..Default::default()
+        });
+        for r in &sent {
+            request.messages.push(ChatMessage {
+                tool_call_id: Some(r.id.clone()),
+                ..ChatMessage::new("tool", r.content.clone())
+            });
+        }
+        result.steps.push(ToolStep {
+            text: turn.text,
+            calls: checked,
+            results: sent,
+            latency_ms: step_started.elapsed().as_millis() as u64,
+            cost_usd: turn.cost_usd,
+        });
+        if let Some(e) = failed {
+            result.error = Some(format!("step {step}: {e}"));
+            break;
+        }
+        options.trace_id = result.trace_id.clone();
+        options
+            .metadata
+            .insert("tool_step".into(), (step + 1).to_string());
+    }
+    result.latency_ms = started.elapsed().as_millis() as u64;
+    (result, outcome)
+}
+
+/// One model call, streamed: its text (sent on as deltas), its tool calls and its measures.
+async fn one_turn(
+    engine: &Engine,
+    cell: Cell,
+    request: ChatRequest,
+    options: CallOptions,
+    events: Option<&mpsc::UnboundedSender<CompareEvent>>,
+    started: Instant,
+) -> Turn {
+    let mut turn = Turn {
+        text: String::new(),
+        calls: Vec::new(),
+        error: None,
+        outcome: Outcome::Done,
+        trace_id: None,
+        provider: None,
+        usage: None,
+        cost_usd: None,
+        cache_status: None,
+        ttft_ms: None,
+    };
     match engine.chat(request, options).await {
         Err(e) => {
             if e.status() == 429 {
-                outcome = Outcome::RateLimited {
+                turn.outcome = Outcome::RateLimited {
                     retry_after: e.retry_after_ms.map(Duration::from_millis),
                 };
             }
-            result.error = Some(e.message);
-            result.trace_id = Some(e.trace_id);
+            turn.error = Some(e.message);
+            turn.trace_id = Some(e.trace_id);
         }
         Ok(call) => {
-            result.provider = call.info.provider.clone();
-            result.trace_id = Some(call.info.trace_id.clone());
+            turn.provider = call.info.provider.clone();
+            turn.trace_id = Some(call.info.trace_id.clone());
             match call.body {
-                CallBody::Complete(resp) => result.output = resp.text(),
+                CallBody::Complete(resp) => {
+                    turn.text = resp.text();
+                    if let Some(choice) = resp.choices.into_iter().next() {
+                        turn.calls = choice.message.tool_calls.unwrap_or_default();
+                    }
+                }
                 CallBody::Stream(mut s) => {
+                    let mut acc = ChunkAccumulator::default();
                     while let Some(item) = s.next().await {
                         match item {
                             Ok(chunk) => {
@@ -159,11 +314,10 @@ async fn run_cell(
                                     if let Some(t) =
                                         c.delta.content.as_deref().filter(|t| !t.is_empty())
                                     {
-                                        if result.ttft_ms.is_none() {
-                                            result.ttft_ms =
+                                        if turn.ttft_ms.is_none() {
+                                            turn.ttft_ms =
                                                 Some(started.elapsed().as_millis() as u64);
                                         }
-                                        result.output.push_str(t);
                                         if let Some(tx) = events {
                                             let _ = tx.send(CompareEvent::Delta {
                                                 cell,
@@ -172,26 +326,31 @@ async fn run_cell(
                                         }
                                     }
                                 }
+                                acc.push(&chunk);
                             }
                             Err(e) => {
-                                result.error = Some(e.message);
+                                turn.error = Some(e.message);
                                 break;
                             }
                         }
                     }
+                    let resp = acc.finish();
+                    turn.text = resp.text();
+                    if let Some(choice) = resp.choices.into_iter().next() {
+                        turn.calls = choice.message.tool_calls.unwrap_or_default();
+                    }
                 }
             }
             if let Some(s) = call.info.summary() {
-                result.usage = s.usage;
-                result.cost_usd = s.cost_usd;
-                result.cache_status = Some(s.cache_status);
-                result.ttft_ms = s.ttft_ms.or(result.ttft_ms);
-                if result.error.is_none() && !s.success {
-                    result.error = s.error.clone();
+                turn.usage = s.usage;
+                turn.cost_usd = s.cost_usd;
+                turn.cache_status = Some(s.cache_status);
+                turn.ttft_ms = s.ttft_ms.or(turn.ttft_ms);
+                if turn.error.is_none() && !s.success {
+                    turn.error = s.error.clone();
                 }
             }
         }
     }
-    result.latency_ms = started.elapsed().as_millis() as u64;
-    (result, outcome)
+    turn
 }

@@ -99,6 +99,8 @@ pub struct ExperimentSpec {
     /// Judge calls in flight at once.
     pub judge_concurrency: usize,
     pub metadata: BTreeMap<String, String>,
+    /// Simulated tool results, so tool-using prompts run to their final answer.
+    pub tools: crate::tools::simulate::ToolSimulation,
 }
 
 impl Default for ExperimentSpec {
@@ -117,6 +119,7 @@ impl Default for ExperimentSpec {
             per_provider_concurrency: 8,
             judge_concurrency: 8,
             metadata: BTreeMap::new(),
+            tools: Default::default(),
         }
     }
 }
@@ -245,6 +248,9 @@ pub async fn plan(engine: &Engine, spec: ExperimentSpec) -> Result<Plan, Error> 
     }
     if spec.repeats == 0 {
         problems.push("repeats must be at least 1".into());
+    }
+    if let Err(e) = spec.tools.validate() {
+        problems.push(e.to_string());
     }
     let assertions = compile_all(&spec.assertions, &mut problems, "");
     let mut gates = Vec::new();
@@ -518,6 +524,12 @@ pub struct ExperimentCell {
     pub cache_status: Option<CacheStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The calls the answer ended with, checked against the tools' schemas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::tools::CheckedCall>,
+    /// Earlier turns of a simulated tool exchange.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<crate::tools::ToolStep>,
     /// The experiment's assertions in order, then the row's own.
     pub verdicts: Vec<Verdict>,
 }
@@ -629,6 +641,7 @@ pub async fn run_until(
         ..
     } = plan;
     let repeats = spec.repeats.max(1);
+    let simulation = spec.tools.is_active().then(|| Arc::new(spec.tools.clone()));
     let experiment_tag = crate::ids::new_sortable_id("exp");
     let mut jobs = Vec::new();
     for repeat in 0..repeats {
@@ -656,6 +669,7 @@ pub async fn run_until(
                         force_refresh: repeats > 1,
                         ..Default::default()
                     },
+                    simulation: simulation.clone(),
                 });
             }
         }
@@ -732,6 +746,8 @@ pub async fn run_until(
             cost_usd: result.cost_usd,
             cache_status: result.cache_status,
             trace_id: result.trace_id,
+            tool_calls: result.tool_calls,
+            steps: result.steps,
             verdicts: Vec::new(),
         };
         let (engine, judges, settings) = (engine.clone(), judges.clone(), judge_settings.clone());

@@ -221,6 +221,30 @@ impl CheckedCall {
     }
 }
 
+/// One model turn of a tool-using exchange that ended in calls, and the simulated results
+/// sent back for them.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ToolStep {
+    /// What the model said alongside its calls (often nothing).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    pub calls: Vec<CheckedCall>,
+    pub results: Vec<ToolResult>,
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// A simulated result as sent back to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ToolResult {
+    pub id: String,
+    pub name: String,
+    pub content: String,
+}
+
 /// The declared tools' argument schemas, compiled once per run.
 #[derive(Clone, Default)]
 pub struct ToolSchemas {

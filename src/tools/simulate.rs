@@ -19,7 +19,7 @@ pub const MAX_STEPS_LIMIT: u32 = 16;
 
 /// Where one tool's simulated result comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum ToolResultSource {
     /// This JSON, whatever the arguments.

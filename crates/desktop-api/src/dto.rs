@@ -213,6 +213,10 @@ pub struct CompareRequest {
     #[ts(type = "Array<Record<string, unknown>>")]
     pub variable_sets: Vec<serde_json::Map<String, serde_json::Value>>,
     pub concurrency: u32,
+    /// Simulated tool results (none: a tool call ends the cell).
+    #[serde(default)]
+    #[ts(optional)]
+    pub tools: Option<portolan::tools::simulate::ToolSimulation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
@@ -231,6 +235,12 @@ pub struct CellDto {
     pub cost_usd: Option<f64>,
     pub cache_status: Option<String>,
     pub trace_id: Option<String>,
+    /// The calls the answer ended with, checked against the tools' schemas.
+    #[serde(default)]
+    pub tool_calls: Vec<portolan::tools::CheckedCall>,
+    /// Earlier turns of a simulated tool exchange.
+    #[serde(default)]
+    pub steps: Vec<portolan::tools::ToolStep>,
 }
 
 /// Sent on the comparison's channel as cells progress.

@@ -44,6 +44,10 @@ pub struct ExperimentRequest {
     #[serde(default)]
     pub judge_model: Option<String>,
     pub concurrency: u32,
+    /// Simulated tool results, so tool-using prompts run to their final answer.
+    #[serde(default)]
+    #[ts(optional)]
+    pub tools: Option<portolan::tools::simulate::ToolSimulation>,
 }
 
 /// What a run will do and cost at most, before it starts.
@@ -250,6 +254,7 @@ impl Desktop {
             baseline: req.baseline as usize,
             judge_model: req.judge_model.clone().filter(|m| !m.trim().is_empty()),
             per_provider_concurrency: req.concurrency.clamp(1, 16) as usize,
+            tools: req.tools.clone().unwrap_or_default(),
             ..Default::default()
         })
     }

@@ -204,6 +204,8 @@ fn cell_of(c: &compare::CellResult) -> CellDto {
         cost_usd: c.cost_usd,
         cache_status: c.cache_status.map(|s| s.as_str().to_owned()),
         trace_id: c.trace_id.clone(),
+        tool_calls: c.tool_calls.clone(),
+        steps: c.steps.clone(),
     }
 }
 
@@ -533,6 +535,7 @@ impl Desktop {
             variable_sets: request.variable_sets.clone(),
             per_provider_concurrency: request.concurrency.clamp(1, 16) as usize,
             metadata: Default::default(),
+            tools: request.tools.clone().unwrap_or_default(),
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let forward = forward_batched(rx, event_dto, on_event);

@@ -129,6 +129,7 @@ async fn compare_streams_events_and_logs_every_cell() {
                 .clone(),
         ],
         concurrency: 4,
+        tools: None,
     };
     let result = d
         .run_compare(request, move |batch| sink.lock().unwrap().extend(batch))
@@ -169,6 +170,7 @@ async fn compare_streams_events_and_logs_every_cell() {
                 models: vec![],
                 variable_sets: vec![],
                 concurrency: 1,
+                tools: None,
             },
             |_| {},
         )
@@ -464,6 +466,7 @@ async fn datasets_experiments_history_and_rows_from_calls() {
         baseline: 0,
         judge_model: None,
         concurrency: 4,
+        tools: None,
     };
     let plan = d.plan_experiment(&request).await.unwrap();
     assert_eq!((plan.calls, plan.judge_calls), (6, 0));
@@ -546,6 +549,7 @@ async fn cancelling_an_experiment_keeps_the_cells_that_finished() {
         baseline: 0,
         judge_model: None,
         concurrency: 1,
+        tools: None,
     };
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     let runner = d.clone();
