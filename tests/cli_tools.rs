@@ -303,6 +303,65 @@ fn structured_output_reaches_each_provider_in_its_format() {
     );
 }
 
+#[test]
+fn an_eval_file_grades_tool_use_and_the_final_answer_on_each_model() {
+    let t = three_providers();
+    let text = WEATHER.replace(
+        "    tool_choice: auto\n",
+        "    tool_choice: auto\n    response_format:\n      type: json_schema\n      json_schema:\n        name: report\n        schema: {\"type\": \"object\", \"required\": [\"temp_c\"]}\n",
+    );
+    let file = t.env.write_str("weather.prompt.md", &text);
+    t.env.ok(&["prompts", "create", "weather", "--file", &file]);
+    let eval = format!(
+        r#"name: weather-tools
+prompts: [weather]
+models: ["{}", "{}", "{}"]
+rows:
+  - {{vars: {{city: Oslo, photo: "https://example.invalid/sky.png"}}}}
+assert:
+  - {{type: tool-called, value: {{name: get_weather, times: 1, arguments: {{path: $.city, equals: Oslo}}}}}}
+  - {{type: tool-args-valid}}
+  - {{type: final-json-schema}}
+tools:
+  results:
+    get_weather: {{fixed: {{temp_c: 21}}}}
+  max_steps: 3
+"#,
+        t.models[0], t.models[1], t.models[2]
+    );
+    let path = t.env.write_str("weather.eval.yaml", &eval);
+    // Column 1 answers well; column 2 calls with bad arguments, then answers; column 3 ends
+    // with prose instead of JSON.
+    t.fakes[0].push(Behavior::tool_call("get_weather", json!({"city": "Oslo"})));
+    t.fakes[0].push(Behavior::reply(r#"{"temp_c": 21}"#));
+    t.fakes[1].push(Behavior::tool_call("get_weather", json!({"town": "Oslo"})));
+    t.fakes[1].push(Behavior::reply(r#"{"temp_c": 21}"#));
+    t.fakes[2].push(Behavior::tool_call("get_weather", json!({"city": "Oslo"})));
+    t.fakes[2].push(Behavior::reply("It is 21 degrees."));
+    let out = t
+        .env
+        .run(&["eval", "run", "--file", &path, "--json", "--yes"], "");
+    let e: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&out.stderr)));
+    let verdicts = |c: usize| -> Vec<Option<bool>> {
+        let cell = e["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["column"] == c)
+            .unwrap();
+        cell["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["pass"].as_bool())
+            .collect()
+    };
+    assert_eq!(verdicts(0), [Some(true), Some(true), Some(true)], "{e}");
+    assert_eq!(verdicts(1), [Some(false), Some(false), Some(true)], "{e}");
+    assert_eq!(verdicts(2), [Some(true), Some(true), Some(false)], "{e}");
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD

@@ -43,6 +43,9 @@ pub const KINDS: &[&str] = &[
     "factuality",
     "model-graded-closedqa",
     "pairwise",
+    "tool-called",
+    "tool-args-valid",
+    "final-json-schema",
 ];
 
 /// An assertion as written: promptfoo's fields plus Portolan's (`gate`, `model`, `method`).
@@ -158,6 +161,18 @@ fn invalid(kind: &str, reason: impl Into<String>) -> AssertionError {
         kind: kind.into(),
         reason: reason.into(),
     }
+}
+
+/// What a call's arguments must match for `tool-called`.
+#[derive(Debug, Clone)]
+pub enum ArgsMatch {
+    /// The value at a path (`$.city`) equals this.
+    Path {
+        path: Vec<PathStep>,
+        expected: Value,
+    },
+    /// The arguments fit this JSON Schema.
+    Schema(Arc<jsonschema::Validator>),
 }
 
 /// Text with the row's variables filled in (`{{name}}`), compiled once.
@@ -289,6 +304,19 @@ pub enum Check {
         threshold: f64,
     },
     Graded(Graded),
+    /// The exchange called a function (`name`, any when None) between `min` and `max` times,
+    /// and (when given) at least one of those calls' arguments match.
+    ToolCalled {
+        name: Option<String>,
+        min: usize,
+        max: Option<usize>,
+        arguments: Option<ArgsMatch>,
+    },
+    /// Every tool call's arguments fit the tool's schema.
+    ToolArgsValid,
+    /// The final answer (after any tool exchange) is JSON that fits this schema, or the
+    /// prompt's `response_format` schema when None.
+    FinalJsonSchema(Option<Arc<jsonschema::Validator>>),
 }
 
 /// A compiled assertion with its negation and pass mark.
@@ -446,6 +474,22 @@ impl Check {
                         .map_err(|e| invalid(kind, format!("invalid JSON schema: {e}")))?,
                 ))
             }
+            "tool-called" => compile_tool_called(kind, spec)?,
+            "tool-args-valid" => Check::ToolArgsValid,
+            "final-json-schema" => Check::FinalJsonSchema(match v {
+                None | Some(Value::Null) => None,
+                Some(schema) => {
+                    let schema = match schema {
+                        Value::String(s) => serde_json::from_str(s)
+                            .map_err(|e| invalid(kind, format!("the schema is not JSON: {e}")))?,
+                        other => other.clone(),
+                    };
+                    Some(Arc::new(
+                        crate::tools::compile_schema("the schema", &schema)
+                            .map_err(|e| invalid(kind, e.to_string()))?,
+                    ))
+                }
+            }),
             "json-path" => {
                 let o = v
                     .and_then(Value::as_object)
@@ -615,6 +659,108 @@ pub struct CellView<'a> {
     pub expected: Option<&'a str>,
     pub latency_ms: u64,
     pub cost_usd: Option<f64>,
+    /// Earlier turns of a tool exchange, and the calls the answer ended with.
+    pub steps: &'a [crate::tools::ToolStep],
+    pub tool_calls: &'a [crate::tools::CheckedCall],
+    /// The column's `response_format`, for `final-json-schema` without a schema of its own.
+    pub response_format: Option<&'a Value>,
+}
+
+impl CellView<'_> {
+    /// A view of an answer alone (no tool use, no response format).
+    pub fn of_text<'a>(
+        output: &'a str,
+        vars: &'a Map<String, Value>,
+        expected: Option<&'a str>,
+        latency_ms: u64,
+        cost_usd: Option<f64>,
+    ) -> CellView<'a> {
+        CellView {
+            output,
+            vars,
+            expected,
+            latency_ms,
+            cost_usd,
+            steps: &[],
+            tool_calls: &[],
+            response_format: None,
+        }
+    }
+
+    /// Every call the exchange made, in order.
+    pub fn calls(&self) -> impl Iterator<Item = &crate::tools::CheckedCall> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.calls.iter())
+            .chain(self.tool_calls.iter())
+    }
+}
+
+fn compile_tool_called(kind: &str, spec: &AssertionSpec) -> Result<Check, AssertionError> {
+    let (name, o) = match &spec.value {
+        None | Some(Value::Null) => (None, None),
+        Some(Value::String(s)) => (Some(s.clone()), None),
+        Some(Value::Object(o)) => (
+            o.get("name").and_then(Value::as_str).map(str::to_owned),
+            Some(o),
+        ),
+        Some(_) => {
+            return Err(invalid(
+                kind,
+                "the value is a function name or {name, times, min, max, arguments}",
+            ));
+        }
+    };
+    let count = |key: &str| -> Result<Option<usize>, AssertionError> {
+        match o.and_then(|o| o.get(key)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(|n| Some(n as usize))
+                .ok_or_else(|| invalid(kind, format!("`{key}` must be a whole number"))),
+        }
+    };
+    let times = count("times")?;
+    let min = times
+        .or(count("min")?)
+        .or(spec.min.map(|m| m as usize))
+        .unwrap_or(1);
+    let max = times.or(count("max")?).or(spec.max.map(|m| m as usize));
+    if max.is_some_and(|m| m < min) {
+        return Err(invalid(kind, "`max` is below `min`"));
+    }
+    let arguments = match o.and_then(|o| o.get("arguments")) {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(a)) if a.contains_key("path") => {
+            let path = a
+                .get("path")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(kind, "arguments.path must be a text like $.city"))?;
+            Some(ArgsMatch::Path {
+                path: parse_path(path).map_err(|e| invalid(kind, e))?,
+                expected: a
+                    .get("equals")
+                    .cloned()
+                    .ok_or_else(|| invalid(kind, "arguments.path needs the value it `equals`"))?,
+            })
+        }
+        Some(Value::Object(a)) if a.contains_key("schema") => Some(ArgsMatch::Schema(Arc::new(
+            crate::tools::compile_schema("arguments.schema", &a["schema"])
+                .map_err(|e| invalid(kind, e.to_string()))?,
+        ))),
+        Some(_) => {
+            return Err(invalid(
+                kind,
+                "arguments is {path: \"$.city\", equals: value} or {schema: {…}}",
+            ));
+        }
+    };
+    Ok(Check::ToolCalled {
+        name,
+        min,
+        max,
+        arguments,
+    })
 }
 
 fn fold(s: &str, on: bool) -> std::borrow::Cow<'_, str> {
@@ -780,6 +926,116 @@ impl Assertion {
                     )
                 }
             },
+            Check::ToolCalled {
+                name,
+                min,
+                max,
+                arguments,
+            } => {
+                let named: Vec<&crate::tools::CheckedCall> = cell
+                    .calls()
+                    .filter(|c| name.as_ref().is_none_or(|n| &c.name == n))
+                    .collect();
+                let what = name
+                    .as_deref()
+                    .map_or("a tool".to_owned(), |n| format!("{n}"));
+                let n = named.len();
+                let range = match max {
+                    Some(m) if m == min => format!("{min}"),
+                    Some(m) => format!("{min}–{m}"),
+                    None => format!("at least {min}"),
+                };
+                if n < *min || max.is_some_and(|m| n > m) {
+                    return Verdict::fail(format!(
+                        "called {what} {n} time{}, wanted {range}",
+                        if n == 1 { "" } else { "s" }
+                    ));
+                }
+                match arguments {
+                    None => Verdict::pass(format!(
+                        "called {what} {n} time{}",
+                        if n == 1 { "" } else { "s" }
+                    )),
+                    Some(m) => {
+                        let parsed: Vec<Option<Value>> = named
+                            .iter()
+                            .map(|c| serde_json::from_str::<Value>(&c.arguments).ok())
+                            .collect();
+                        let hit = parsed.iter().flatten().any(|args| match m {
+                            ArgsMatch::Path { path, expected } => {
+                                follow(args, path).is_some_and(|f| f == expected)
+                            }
+                            ArgsMatch::Schema(v) => v.is_valid(args),
+                        });
+                        let seen: Vec<String> =
+                            named.iter().map(|c| short(&c.arguments)).take(3).collect();
+                        Verdict::of(
+                            hit,
+                            format!("called {what} with matching arguments"),
+                            format!(
+                                "called {what}, but no call's arguments match (sent {})",
+                                seen.join(", ")
+                            ),
+                        )
+                    }
+                }
+            }
+            Check::ToolArgsValid => {
+                let calls: Vec<&crate::tools::CheckedCall> = cell.calls().collect();
+                if calls.is_empty() {
+                    return Verdict::fail("made no tool calls");
+                }
+                let bad: Vec<String> = calls
+                    .iter()
+                    .filter_map(|c| c.problem.as_ref().map(|p| format!("{}: {p}", c.name)))
+                    .collect();
+                Verdict::of(
+                    bad.is_empty(),
+                    format!(
+                        "{} call{} with valid arguments",
+                        calls.len(),
+                        if calls.len() == 1 { "" } else { "s" }
+                    ),
+                    format!("invalid arguments: {}", bad.join("; ")),
+                )
+            }
+            Check::FinalJsonSchema(schema) => {
+                if !cell.tool_calls.is_empty() {
+                    return Verdict::fail("the exchange ended on a tool call, not a final answer");
+                }
+                let compiled;
+                let validator = match schema {
+                    Some(v) => v.as_ref(),
+                    None => {
+                        let from_prompt = cell
+                            .response_format
+                            .map(crate::tools::response_schema)
+                            .transpose()
+                            .ok()
+                            .flatten()
+                            .flatten();
+                        let Some(s) = from_prompt else {
+                            return Verdict::error(
+                                "no schema: give one as the value, or a response_format json_schema in the prompt",
+                            );
+                        };
+                        compiled = match crate::tools::compile_schema("response_format", s) {
+                            Ok(v) => v,
+                            Err(e) => return Verdict::error(e.to_string()),
+                        };
+                        &compiled
+                    }
+                };
+                match serde_json::from_str::<Value>(out.trim()) {
+                    Err(e) => Verdict::fail(format!("the final answer is not JSON ({e})")),
+                    Ok(doc) => match crate::tools::schema_problem(validator, &doc) {
+                        None => Verdict::pass("the final answer fits the schema"),
+                        Some(p) => {
+                            Verdict::fail(format!("the final answer breaks the schema: {p}"))
+                        }
+                    },
+                }
+            }
             Check::JsonPath { path, expected } => match find_json(out) {
                 None => Verdict::fail("is not JSON"),
                 Some(doc) => match follow(&doc, path) {
@@ -953,13 +1209,13 @@ mod tests {
             .as_object()
             .unwrap()
             .clone();
-        Assertion::compile(&spec).unwrap().check(&CellView {
+        Assertion::compile(&spec).unwrap().check(&CellView::of_text(
             output,
-            vars: &vars,
-            expected: Some("The capital of France is Paris."),
-            latency_ms: 120,
-            cost_usd: Some(0.002),
-        })
+            &vars,
+            Some("The capital of France is Paris."),
+            120,
+            Some(0.002),
+        ))
     }
 
     fn passes(v: Verdict) -> bool {
@@ -1097,5 +1353,119 @@ mod tests {
         assert_eq!(g.to_string(), "pass_rate >= 0.9");
         assert!(Gate::parse("mean>4").unwrap().holds(4.5));
         assert!(Gate::parse("median >= 1").is_err());
+    }
+
+    #[test]
+    fn tool_use_evaluators_read_every_step() {
+        use crate::tools::{CheckedCall, ToolResult, ToolStep};
+        let call = |name: &str, args: &str, problem: Option<&str>| CheckedCall {
+            id: "c".into(),
+            name: name.into(),
+            arguments: args.into(),
+            problem: problem.map(str::to_owned),
+        };
+        let steps = vec![ToolStep {
+            text: String::new(),
+            calls: vec![
+                call("get_weather", r#"{"city":"Oslo"}"#, None),
+                call("get_weather", r#"{"city":"Bergen"}"#, None),
+            ],
+            results: vec![ToolResult {
+                id: "c".into(),
+                name: "get_weather".into(),
+                content: "{}".into(),
+            }],
+            latency_ms: 5,
+            cost_usd: None,
+        }];
+        let vars = Map::new();
+        let format = json!({"type": "json_schema", "json_schema": {"name": "r",
+            "schema": {"type": "object", "required": ["temp_c"]}}});
+        let view = |output: &'static str, finals: &'static [CheckedCall]| CellView {
+            output,
+            vars: &vars,
+            expected: None,
+            latency_ms: 1,
+            cost_usd: None,
+            steps: &steps,
+            tool_calls: finals,
+            response_format: Some(&format),
+        };
+        let check = |spec: Value, v: &CellView<'_>| {
+            let spec: AssertionSpec = serde_json::from_value(spec).unwrap();
+            Assertion::compile(&spec).unwrap().check(v)
+        };
+        let answer = view(r#"{"temp_c": 21}"#, &[]);
+        let pass = |spec: Value| check(spec, &answer).pass;
+        assert_eq!(
+            pass(json!({"type": "tool-called", "value": "get_weather"})),
+            Some(true)
+        );
+        assert_eq!(
+            pass(json!({"type": "tool-called", "value": "set_alarm"})),
+            Some(false)
+        );
+        assert_eq!(
+            pass(json!({"type": "tool-called", "value": {"name": "get_weather", "times": 1}})),
+            Some(false)
+        );
+        assert_eq!(
+            pass(
+                json!({"type": "tool-called", "value": {"name": "get_weather",
+                "arguments": {"path": "$.city", "equals": "Bergen"}}})
+            ),
+            Some(true)
+        );
+        let v = check(
+            json!({"type": "tool-called", "value": {"name": "get_weather",
+                "arguments": {"schema": {"type": "object", "required": ["country"]}}}}),
+            &answer,
+        );
+        assert_eq!(v.pass, Some(false));
+        assert!(
+            v.reason.contains("no call's arguments match"),
+            "{}",
+            v.reason
+        );
+        assert_eq!(pass(json!({"type": "tool-args-valid"})), Some(true));
+        // The schema comes from the prompt's response_format when the check gives none.
+        assert_eq!(pass(json!({"type": "final-json-schema"})), Some(true));
+        let v = check(
+            json!({"type": "final-json-schema"}),
+            &view(r#"{"temp": 21}"#, &[]),
+        );
+        assert!(v.reason.contains("breaks the schema"), "{}", v.reason);
+        let v = check(
+            json!({"type": "final-json-schema", "value": {"type": "array"}}),
+            &answer,
+        );
+        assert_eq!(v.pass, Some(false));
+        // An exchange that ends on a call (with bad arguments) has no final answer.
+        static BAD: std::sync::LazyLock<Vec<CheckedCall>> = std::sync::LazyLock::new(|| {
+            vec![CheckedCall {
+                id: "d".into(),
+                name: "get_weather".into(),
+                arguments: "{}".into(),
+                problem: Some("\"city\" is a required property".into()),
+            }]
+        });
+        let ended = view("", &BAD);
+        let v = check(json!({"type": "tool-args-valid"}), &ended);
+        assert!(
+            v.pass == Some(false) && v.reason.contains("city"),
+            "{}",
+            v.reason
+        );
+        let v = check(json!({"type": "final-json-schema"}), &ended);
+        assert!(v.reason.contains("ended on a tool call"), "{}", v.reason);
+        // Bad specs fail when compiled.
+        for bad in [
+            json!({"type": "tool-called", "value": 3}),
+            json!({"type": "tool-called", "value": {"min": 3, "max": 1}}),
+            json!({"type": "final-json-schema", "value": {"type": "nope"}}),
+        ] {
+            let spec: AssertionSpec = serde_json::from_value(bad.clone()).unwrap();
+            assert!(Assertion::compile(&spec).is_err(), "{bad}");
+        }
     }
 }

@@ -418,12 +418,20 @@ pub async fn plan(engine: &Engine, spec: ExperimentSpec) -> Result<Plan, Error> 
     };
     let repeats = spec.repeats as usize;
     let judges_per_cell = assertions.iter().filter(|a| a.calls_models()).count();
+    let mut cells = 0;
     for (c, col) in columns.iter().enumerate() {
         for row in &requests {
+            // A simulated tool exchange may take up to max_steps calls per cell (each later
+            // step sends a little more than the first; the first's price stands in for it).
+            let steps = if spec.tools.is_active() && row[c].tools.is_some() {
+                spec.tools.max_steps as usize
+            } else {
+                1
+            };
             match engine.estimate(&row[c]).await {
                 Ok(e) => match e.usd {
                     Some(u) => {
-                        let u = u * repeats as f64;
+                        let u = u * (repeats * steps) as f64;
                         estimate.outputs_usd = estimate.outputs_usd.map(|t| t + u);
                         if let Some(k) = e.key_name {
                             *estimate.by_key.entry(k).or_default() += u;
@@ -446,14 +454,15 @@ pub async fn plan(engine: &Engine, spec: ExperimentSpec) -> Result<Plan, Error> 
                     .into());
                 }
             }
-            estimate.calls += repeats;
+            estimate.calls += repeats * steps;
+            cells += repeats;
         }
     }
     let pairwise = assertions
         .iter()
         .filter(|a| matches!(a.check, Check::Graded(Graded::Pairwise { .. })))
         .count();
-    estimate.judge_calls = estimate.calls * (judges_per_cell - pairwise)
+    estimate.judge_calls = cells * (judges_per_cell - pairwise)
         + rows.len() * repeats * (columns.len().saturating_sub(1)) * 2 * pairwise;
     if estimate.judge_calls > 0 {
         let judge_model = spec
@@ -643,6 +652,16 @@ pub async fn run_until(
     let repeats = spec.repeats.max(1);
     let simulation = spec.tools.is_active().then(|| Arc::new(spec.tools.clone()));
     let experiment_tag = crate::ids::new_sortable_id("exp");
+    // Each column's response format, for `final-json-schema` without a schema of its own.
+    let formats: Arc<Vec<Option<Value>>> = Arc::new(
+        (0..columns.len())
+            .map(|c| {
+                requests
+                    .first()
+                    .and_then(|r| r.get(c)?.response_format.clone())
+            })
+            .collect(),
+    );
     let mut jobs = Vec::new();
     for repeat in 0..repeats {
         for (r, row_requests) in requests.iter().enumerate() {
@@ -751,11 +770,12 @@ pub async fn run_until(
             verdicts: Vec::new(),
         };
         let (engine, judges, settings) = (engine.clone(), judges.clone(), judge_settings.clone());
-        let (assertions, row_assertions, rows, inputs) = (
+        let (assertions, row_assertions, rows, inputs, formats) = (
             assertions.clone(),
             row_assertions.clone(),
             rows.clone(),
             inputs.clone(),
+            formats.clone(),
         );
         let events = events.clone();
         let baseline = spec.baseline;
@@ -782,6 +802,9 @@ pub async fn run_until(
                         expected: expected.as_deref(),
                         latency_ms: cell.latency_ms,
                         cost_usd: cell.cost_usd,
+                        steps: &cell.steps,
+                        tool_calls: &cell.tool_calls,
+                        response_format: formats[cell.column].as_ref(),
                     };
                     if a.calls_models() {
                         let _permit = judges.acquire().await;

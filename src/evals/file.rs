@@ -18,6 +18,11 @@
 //! gates: ["pass_rate >= 0.8"]   # on the share of rows passing every check
 //! judge_model: gpt-4o-mini
 //! repeats: 1
+//! tools:                        # simulated tool results: tool-using prompts run to an answer
+//!   results:
+//!     get_weather: {template: '{"city": "{{city}}", "temp_c": 21}'}
+//!     lookup_order: {from_variable: order}
+//!   max_steps: 4
 //! ```
 
 use std::collections::BTreeMap;
@@ -91,6 +96,8 @@ pub struct EvalFile {
     pub concurrency: Option<usize>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<crate::tools::simulate::ToolSimulation>,
 }
 
 impl EvalFile {
@@ -208,6 +215,7 @@ impl EvalFile {
             seed: self.seed.unwrap_or(1),
             per_provider_concurrency: self.concurrency.unwrap_or(8),
             metadata: self.metadata.clone(),
+            tools: self.tools.clone().unwrap_or_default(),
             ..Default::default()
         })
     }

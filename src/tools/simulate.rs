@@ -17,9 +17,14 @@ pub const DEFAULT_MAX_STEPS: u32 = 4;
 /// The most a run may ask for.
 pub const MAX_STEPS_LIMIT: u32 = 16;
 
-/// Where one tool's simulated result comes from.
+/// Where one tool's simulated result comes from. Written as a one-key map (`{fixed: …}`,
+/// `{from_variable: name}`, `{template: "…"}`) in JSON and YAML alike.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(
+    rename_all = "snake_case",
+    try_from = "SourceFields",
+    into = "SourceFields"
+)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum ToolResultSource {
     /// This JSON, whatever the arguments.
@@ -29,6 +34,49 @@ pub enum ToolResultSource {
     FromVariable(String),
     /// A Handlebars template over the arguments (`{{city}}`) and the row (`{{row.name}}`).
     Template(String),
+}
+
+/// [`ToolResultSource`] as its map (YAML has no map form for enums of its own).
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SourceFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fixed: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_variable: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    template: Option<String>,
+}
+
+impl TryFrom<SourceFields> for ToolResultSource {
+    type Error = String;
+    fn try_from(f: SourceFields) -> std::result::Result<Self, String> {
+        match (f.fixed, f.from_variable, f.template) {
+            (Some(v), None, None) => Ok(ToolResultSource::Fixed(v)),
+            (None, Some(n), None) => Ok(ToolResultSource::FromVariable(n)),
+            (None, None, Some(t)) => Ok(ToolResultSource::Template(t)),
+            _ => Err("a simulated result is one of {fixed: JSON}, {from_variable: NAME} or {template: TEXT}".into()),
+        }
+    }
+}
+
+impl From<ToolResultSource> for SourceFields {
+    fn from(s: ToolResultSource) -> Self {
+        match s {
+            ToolResultSource::Fixed(v) => SourceFields {
+                fixed: Some(v),
+                ..Default::default()
+            },
+            ToolResultSource::FromVariable(n) => SourceFields {
+                from_variable: Some(n),
+                ..Default::default()
+            },
+            ToolResultSource::Template(t) => SourceFields {
+                template: Some(t),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// Simulated results per tool and how many model calls an exchange may take.
@@ -198,6 +246,28 @@ mod tests {
                 .unwrap_err()
                 .contains("no variable 'nope'")
         );
+    }
+
+    #[test]
+    fn sources_read_as_one_key_maps_in_json_and_yaml() {
+        let yaml = "results:\n  a: {fixed: {x: 1}}\n  b: {from_variable: v}\n  c: {template: 'x {{y}}'}\nmax_steps: 2\n";
+        let sim: ToolSimulation = serde_norway::from_str(yaml).unwrap();
+        assert_eq!(sim.results["a"], ToolResultSource::Fixed(json!({"x": 1})));
+        assert_eq!(sim.results["b"], ToolResultSource::FromVariable("v".into()));
+        let json_text = serde_json::to_string(&sim).unwrap();
+        assert!(
+            json_text.contains(r#""b":{"from_variable":"v"}"#),
+            "{json_text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ToolSimulation>(&json_text).unwrap(),
+            sim
+        );
+        let e =
+            serde_norway::from_str::<ToolSimulation>("results:\n  a: {fixed: 1, template: x}\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("one of"), "{e}");
     }
 
     #[test]
