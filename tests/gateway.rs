@@ -456,6 +456,77 @@ async fn a_broken_stream_ends_with_an_error_event_not_done() {
 }
 
 #[tokio::test]
+async fn prompt_completions_send_saved_tools_schema_and_images() {
+    use portolan::prompts::{Message, PromptContent, Role};
+    let g = Gw::start().await;
+    let mut content = PromptContent {
+        model: Some("gpt-4o-mini".into()),
+        messages: vec![Message::new(
+            Role::User,
+            "What is in this picture?\n![picture]({{picture}})",
+        )],
+        ..Default::default()
+    };
+    content.params.insert(
+        "tools".into(),
+        json!([{"type": "function", "function": {"name": "describe",
+            "parameters": {"type": "object", "properties": {"what": {"type": "string"}}}}}]),
+    );
+    content
+        .params
+        .insert("tool_choice".into(), json!("required"));
+    content.params.insert(
+        "response_format".into(),
+        json!({"type": "json_schema", "json_schema": {"name": "seen",
+            "schema": {"type": "object"}}}),
+    );
+    g.store
+        .create_prompt("vision", &content, None, &Actor::Cli)
+        .unwrap();
+    let pixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+    g.fake
+        .push(Behavior::tool_call("describe", json!({"what": "a dot"})));
+    let r = g
+        .post("/v1/prompts/vision/completions")
+        .json(&json!({"variables": {"picture": pixel}, "tool_choice": "auto"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "describe"
+    );
+    let sent = g.fake.last_request().unwrap().body;
+    assert_eq!(sent["tools"][0]["function"]["name"], "describe");
+    assert_eq!(sent["response_format"]["json_schema"]["name"], "seen");
+    // The request's own tool_choice overrides the saved one.
+    assert_eq!(sent["tool_choice"], "auto");
+    let parts = sent["messages"][0]["content"].as_array().unwrap();
+    assert_eq!(parts[1]["image_url"]["url"], pixel);
+    // A local path is not read on behalf of a network caller; nothing reaches the provider.
+    let before = g.fake.request_count();
+    let (s, e) = error_of(
+        g.post("/v1/prompts/vision/completions")
+            .json(&json!({"variables": {"picture": "/etc/hostname"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str().unwrap()), (400, "invalid_image"));
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read local files"),
+        "{e}"
+    );
+    assert_eq!(g.fake.request_count(), before);
+}
+
+#[tokio::test]
 async fn prompts_are_served_by_id_or_slug() {
     let g = Gw::start().await;
     let list: Value = g
