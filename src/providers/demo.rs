@@ -2,15 +2,25 @@
 //! so a newcomer can try prompts, comparisons, logs and costs at once. Every answer says it is a
 //! demo. Models: `demo/small`, `demo/large` (slower, longer answers) and `demo/fast` (no
 //! simulated latency); any other `demo/<name>` behaves like `demo/small`.
+//!
+//! Tool use is simulated too, so tool-using prompts can be tried offline: given tools (and no
+//! `tool_choice: none`), a demo model's first answer calls the forced tool or the first one,
+//! with arguments made from the tool's schema and words of the request (`demo/large` fills every
+//! property, the others only the required ones); once the conversation holds tool results, it
+//! answers in text about them. With `response_format` `json_schema` the answer is a JSON value
+//! of the schema's shape.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use serde_json::{Map, Value, json};
+
 use super::{ChunkStream, Endpoint, ProviderError, estimate_tokens, new_completion_id, unix_now};
 use crate::chat::{
-    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, Usage,
+    ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, Delta, FunctionCall,
+    FunctionCallDelta, ToolCall, ToolCallDelta, Usage,
 };
 
 struct Profile {
@@ -63,9 +73,144 @@ const FILLERS: &[&str] = &[
     "Swap the model for a real one when you are ready",
 ];
 
+/// The tool call a demo model makes for `request`, if it makes one.
+pub fn tool_call(model: &str, request: &ChatRequest) -> Option<ToolCall> {
+    let tools = request.tools.as_ref().filter(|t| !t.is_empty())?;
+    if request.messages.last().is_some_and(|m| m.role == "tool") {
+        return None;
+    }
+    let forced = request
+        .tool_choice
+        .as_ref()
+        .and_then(|c| c.pointer("/function/name"))
+        .and_then(Value::as_str);
+    if request.tool_choice.as_ref().and_then(Value::as_str) == Some("none") {
+        return None;
+    }
+    let tool = forced
+        .and_then(|f| tools.iter().find(|t| t.function.name == f))
+        .unwrap_or(&tools[0]);
+    let prompt = request.last_user_text().unwrap_or_default();
+    let words = content_words(&prompt);
+    let all = model.trim_start_matches("demo/") == "large";
+    let args = tool
+        .function
+        .parameters
+        .as_ref()
+        .map(|s| example(s, &words, all, 0))
+        .unwrap_or_else(|| json!({}));
+    let seq = request.messages.iter().filter(|m| m.role == "tool").count();
+    Some(ToolCall {
+        id: format!("call_demo{:04x}{seq}", hash(&prompt) & 0xffff),
+        kind: "function".into(),
+        function: FunctionCall {
+            name: tool.function.name.clone(),
+            arguments: args.to_string(),
+        },
+    })
+}
+
+/// Words of a request worth using as argument values: capitalised ones first (names, places).
+fn content_words(text: &str) -> Vec<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '-')
+        .filter(|w| w.len() > 2)
+        .map(str::to_owned)
+        .collect();
+    let mut out: Vec<String> = words
+        .iter()
+        .skip(1)
+        .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
+        .cloned()
+        .collect();
+    out.extend(words.into_iter().rev());
+    out
+}
+
+/// A value of `schema`'s shape, strings taken from `words`; `all` fills optional properties.
+fn example(schema: &Value, words: &[String], all: bool, depth: usize) -> Value {
+    if let Some(v) = schema.get("const") {
+        return v.clone();
+    }
+    if let Some(Value::Array(options)) = schema.get("enum")
+        && let Some(first) = options.first()
+    {
+        return first.clone();
+    }
+    let kind = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    };
+    match kind {
+        "object" if depth < 4 => {
+            let required: Vec<&str> = schema
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut out = Map::new();
+            if let Some(Value::Object(props)) = schema.get("properties") {
+                for (i, (name, prop)) in props.iter().enumerate() {
+                    if all || required.contains(&name.as_str()) || required.is_empty() && i == 0 {
+                        let w = &words[i.min(words.len().saturating_sub(1))..];
+                        out.insert(name.clone(), example(prop, w, all, depth + 1));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        "array" if depth < 4 => match schema.get("items") {
+            Some(items) => json!([example(items, words, all, depth + 1)]),
+            None => json!([]),
+        },
+        "integer" => json!(schema.get("minimum").and_then(Value::as_i64).unwrap_or(1)),
+        "number" => json!(schema.get("minimum").and_then(Value::as_f64).unwrap_or(1.5)),
+        "boolean" => json!(true),
+        "null" => Value::Null,
+        "object" => json!({}),
+        "array" => json!([]),
+        _ => json!(words.first().cloned().unwrap_or_else(|| "demo".into())),
+    }
+}
+
 /// The deterministic answer text for a request.
 pub fn answer(model: &str, request: &ChatRequest) -> String {
     let prompt = request.last_user_text().unwrap_or_default();
+    if let Some(schema) = request
+        .response_format
+        .as_ref()
+        .filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema"))
+        .and_then(|f| f.pointer("/json_schema/schema"))
+    {
+        let all = model.trim_start_matches("demo/") == "large";
+        return example(schema, &content_words(&prompt), all, 0).to_string();
+    }
+    if let Some(result) = request.messages.last().filter(|m| m.role == "tool") {
+        let name = request
+            .messages
+            .iter()
+            .rev()
+            .filter_map(|m| m.tool_calls.as_ref())
+            .flatten()
+            .find(|c| Some(&c.id) == result.tool_call_id.as_ref())
+            .map_or("the tool", |c| c.function.name.as_str());
+        let text: String = result.text().chars().take(120).collect();
+        return format!(
+            "[demo:{}] Going by {name}, which returned {text}, here is the answer to \"{}\".",
+            model.trim_start_matches("demo/"),
+            prompt
+                .split_whitespace()
+                .take(12)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     let words: Vec<&str> = prompt.split_whitespace().take(12).collect();
     let h = hash(&format!("{model}\u{0}{prompt}"));
     let p = profile(model);
@@ -115,10 +260,25 @@ pub async fn complete(
 ) -> Result<ChatResponse, ProviderError> {
     check(endpoint)?;
     let model = format!("demo/{}", endpoint.model.trim_start_matches("demo/"));
-    let text = answer(&model, request);
+    let call = tool_call(&model, request);
+    let text = match &call {
+        Some(c) => c.function.arguments.clone(),
+        None => answer(&model, request),
+    };
     let usage = usage(request, &text);
     let p = profile(&model);
     tokio::time::sleep(p.first_token + p.per_token * usage.completion_tokens as u32).await;
+    let (message, finish) = match call {
+        Some(c) => (
+            ChatMessage {
+                role: "assistant".into(),
+                tool_calls: Some(vec![c]),
+                ..Default::default()
+            },
+            "tool_calls",
+        ),
+        None => (ChatMessage::new("assistant", text), "stop"),
+    };
     Ok(ChatResponse {
         id: new_completion_id(),
         object: "chat.completion".into(),
@@ -126,8 +286,8 @@ pub async fn complete(
         model,
         choices: vec![Choice {
             index: 0,
-            message: ChatMessage::new("assistant", text),
-            finish_reason: Some("stop".into()),
+            message,
+            finish_reason: Some(finish.into()),
             logprobs: None,
         }],
         usage: Some(usage),
@@ -141,7 +301,11 @@ pub async fn stream(
 ) -> Result<ChunkStream, ProviderError> {
     check(endpoint)?;
     let model = format!("demo/{}", endpoint.model.trim_start_matches("demo/"));
-    let text = answer(&model, request);
+    let call = tool_call(&model, request);
+    let text = match &call {
+        Some(c) => c.function.arguments.clone(),
+        None => answer(&model, request),
+    };
     let usage = usage(request, &text);
     let p = profile(&model);
     let id = new_completion_id();
@@ -160,6 +324,31 @@ pub async fn stream(
             finish_reason: None,
         });
         if tx.send(Ok(first)).await.is_err() {
+            return;
+        }
+        if let Some(c) = call {
+            tokio::time::sleep(p.per_token * usage.completion_tokens as u32).await;
+            let mut chunk = ChatChunk::new(&id, &model, created);
+            chunk.choices.push(ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    tool_calls: Some(vec![ToolCallDelta {
+                        index: 0,
+                        id: Some(c.id),
+                        kind: Some("function".into()),
+                        function: Some(FunctionCallDelta {
+                            name: Some(c.function.name),
+                            arguments: Some(c.function.arguments),
+                        }),
+                    }]),
+                    ..Default::default()
+                },
+                finish_reason: Some("tool_calls".into()),
+            });
+            let _ = tx.send(Ok(chunk)).await;
+            let mut u = ChatChunk::new(&id, &model, created);
+            u.usage = Some(usage);
+            let _ = tx.send(Ok(u)).await;
             return;
         }
         for piece in text.split_inclusive(' ') {
@@ -214,5 +403,46 @@ mod tests {
         let mut r = req("hello there");
         r.max_tokens = Some(5);
         assert!(estimate_tokens(&answer("demo/large", &r)) <= 5);
+    }
+
+    #[test]
+    fn tools_are_called_then_results_answered_and_schemas_followed() {
+        let mut r = req("What is the weather in Oslo today?");
+        r.tools = Some(vec![crate::chat::Tool {
+            kind: "function".into(),
+            function: crate::chat::FunctionDef {
+                name: "get_weather".into(),
+                description: None,
+                parameters: Some(json!({"type": "object",
+                    "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                    "required": ["city"]})),
+            },
+        }]);
+        let small = tool_call("demo/small", &r).unwrap();
+        assert_eq!(small.function.name, "get_weather");
+        assert_eq!(small.function.arguments, r#"{"city":"Oslo"}"#);
+        let large = tool_call("demo/large", &r).unwrap();
+        assert_eq!(large.function.arguments, r#"{"city":"Oslo","days":1}"#);
+        r.messages.push(ChatMessage {
+            role: "assistant".into(),
+            tool_calls: Some(vec![small.clone()]),
+            ..Default::default()
+        });
+        r.messages.push(ChatMessage {
+            tool_call_id: Some(small.id.clone()),
+            ..ChatMessage::new("tool", r#"{"temp_c": 21}"#)
+        });
+        assert!(tool_call("demo/small", &r).is_none());
+        let text = answer("demo/small", &r);
+        assert!(
+            text.contains("get_weather") && text.contains("temp_c"),
+            "{text}"
+        );
+        let mut j = req("Describe Oslo");
+        j.response_format = Some(json!({"type": "json_schema", "json_schema": {"name": "x",
+            "schema": {"type": "object", "properties": {"city": {"type": "string"},
+                "rank": {"type": "integer"}}, "required": ["city", "rank"]}}}));
+        let doc: Value = serde_json::from_str(&answer("demo/fast", &j)).unwrap();
+        assert_eq!(doc, json!({"city": "Oslo", "rank": 1}));
     }
 }

@@ -2,6 +2,7 @@
 import type { AssertionSpec } from "./AssertionSpec";
 import type { ColumnSpec } from "./ColumnSpec";
 import type { Row } from "./Row";
+import type { ToolSimulation } from "./ToolSimulation";
 
 /**
  * An experiment to run from the Compare screen.
@@ -14,4 +15,8 @@ columns: Array<ColumnSpec>,
 /**
  * A dataset (its latest version when `version` is null), or none: `rows` are used.
  */
-dataset: string | null, dataset_version: number | null, rows: Array<Row>, assertions: Array<AssertionSpec>, gates: Array<string>, repeats: number, baseline: number, judge_model: string | null, concurrency: number, };
+dataset: string | null, dataset_version: number | null, rows: Array<Row>, assertions: Array<AssertionSpec>, gates: Array<string>, repeats: number, baseline: number, judge_model: string | null, concurrency: number, 
+/**
+ * Simulated tool results, so tool-using prompts run to their final answer.
+ */
+tools?: ToolSimulation, };
