@@ -59,6 +59,7 @@ pub struct Message {
 /// A tool call written in a template: its id, the function, and its arguments as a template
 /// that renders to a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ToolCallTemplate {
     pub id: String,
     pub name: String,

@@ -67,6 +67,16 @@ pub async fn save_prompt(
 }
 
 #[tauri::command]
+pub async fn check_params(d: State<'_, Desktop>, params_json: String) -> Res<()> {
+    d.blocking(move |d| d.check_params(&params_json)).await
+}
+
+#[tauri::command]
+pub async fn image_data_url(d: State<'_, Desktop>, path: String) -> Res<String> {
+    d.blocking(move |d| d.image_data_url(&path)).await
+}
+
+#[tauri::command]
 pub async fn preview(
     d: State<'_, Desktop>,
     slug: String,

@@ -44,6 +44,8 @@ pub fn run() {
             commands::create_prompt,
             commands::save_prompt,
             commands::preview,
+            commands::check_params,
+            commands::image_data_url,
             commands::set_label,
             commands::diff_versions,
             commands::list_models,

@@ -25,10 +25,8 @@ pub const MAX_STEPS_LIMIT: u32 = 16;
     try_from = "SourceFields",
     into = "SourceFields"
 )]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum ToolResultSource {
     /// This JSON, whatever the arguments.
-    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     Fixed(Value),
     /// The row's variable of this name (text as is, anything else as JSON).
     FromVariable(String),
@@ -85,6 +83,12 @@ impl From<ToolResultSource> for SourceFields {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ToolSimulation {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ts",
+        ts(
+            type = "Record<string, { fixed: unknown } | { from_variable: string } | { template: string }>"
+        )
+    )]
     pub results: BTreeMap<String, ToolResultSource>,
     #[serde(default = "default_steps")]
     pub max_steps: u32,

@@ -25,8 +25,8 @@ const version = (slug: string, n: number, latest: number, labels: string[]): Ver
       { name: "customer_name", description: "The customer's first name", default_json: null },
     ],
     messages: [
-      { role: "system", content: `You are a support agent. Write in a {{tone}} tone.\n{{> house-style}}\n{{#if known_issue}}\nKnown issue: {{known_issue}}.\n{{/if}}` },
-      { role: "user", content: "Customer: {{customer_name}}\n\n{{ticket}}" },
+      { role: "system", content: `You are a support agent. Write in a {{tone}} tone.\n{{> house-style}}\n{{#if known_issue}}\nKnown issue: {{known_issue}}.\n{{/if}}`, tool_calls: [], tool_call_id: null },
+      { role: "user", content: "Customer: {{customer_name}}\n\n{{ticket}}", tool_calls: [], tool_call_id: null },
     ],
   },
   variables_used: ["tone", "known_issue", "customer_name", "ticket"],
@@ -84,6 +84,7 @@ function compare(req: CompareReq, channel: { id: number }) {
           const cell: CellDto = {
             row, column, model, provider: "demo", output: text, error: null, latency_ms: 400 * (column + 1), ttft_ms: 60,
             prompt_tokens: 140, completion_tokens: words.length, cost_usd: 0.000123 * (column + 1), cache_status: "MISS", trace_id: `tr-${row}-${column}`,
+            tool_calls: [], steps: [],
           };
           cells[row][column] = cell;
           send({ type: "finished", cell });

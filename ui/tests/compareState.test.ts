@@ -17,6 +17,8 @@ const cell = (row: number, column: number, extra: Partial<CellDto> = {}): CellDt
   cost_usd: 0.0001,
   cache_status: "miss",
   trace_id: `t-${row}-${column}`,
+  tool_calls: [],
+  steps: [],
   ...extra,
 });
 

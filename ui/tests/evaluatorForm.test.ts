@@ -131,7 +131,7 @@ describe("evaluator form → AssertionSpec", () => {
   it("every type the select offers turns into a spec of that type once filled in", () => {
     for (const t of EVALUATOR_TYPES) {
       let f = form(kind(t.type));
-      if (t.fields.includes("value")) f = evaluatorFormReducer(f, set("value", t.valueKind === "json" ? "{}" : t.valueKind === "number" ? "1" : "x"));
+      if (t.fields.includes("value")) f = evaluatorFormReducer(f, set("value", t.valueKind === "json" || t.valueKind === "optional-json" ? "{}" : t.valueKind === "number" ? "1" : "x"));
       if (t.fields.includes("path")) f = form(kind(t.type), set("path", "$.a"), set("equals", "1"));
       if (t.fields.includes("min")) f = evaluatorFormReducer(f, set("min", "1"));
       if (t.type === "judge") f = evaluatorFormReducer(f, set("rubric", "good"));

@@ -36,6 +36,8 @@ function dto(row: number, column: number, over: Partial<CellDto> = {}): CellDto 
     cost_usd: 0.001,
     cache_status: "MISS",
     trace_id: `t-${row}-${column}`,
+    tool_calls: [],
+    steps: [],
     ...over,
   };
 }

@@ -41,7 +41,7 @@ function version(n: number): Version {
     message: null,
     created_at: "",
     labels: [],
-    draft: { description: null, model: "demo/small", params_json: "{}", variables: [], messages: [{ role: "user", content: `v${n}` }] },
+    draft: { description: null, model: "demo/small", params_json: "{}", variables: [], messages: [{ role: "user", content: `v${n}`, tool_calls: [], tool_call_id: null }] },
     variables_used: [],
     partials: [],
     file_text: "",

@@ -66,9 +66,36 @@ pub struct PromptSummary {
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
 #[ts(export)]
 pub struct MessageDto {
-    /// `system`, `user` or `assistant`.
+    /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
     pub content: String,
+    /// An assistant message's tool calls (few-shot examples of tool use).
+    #[serde(default)]
+    pub tool_calls: Vec<portolan::message::ToolCallTemplate>,
+    /// A tool message: the id of the call it answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+}
+
+impl MessageDto {
+    /// A message of text only.
+    pub fn text(role: &str, content: impl Into<String>) -> MessageDto {
+        MessageDto {
+            role: role.into(),
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    pub fn of(m: &portolan::prompts::Message) -> MessageDto {
+        MessageDto {
+            role: m.role.to_string(),
+            content: m.content.clone(),
+            tool_calls: m.tool_calls.clone(),
+            tool_call_id: m.tool_call_id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]

@@ -71,37 +71,30 @@ fn draft_of(content: &PromptContent) -> PromptDraft {
                 default_json: spec.default.as_ref().map(|v| v.to_string()),
             })
             .collect(),
-        messages: content
-            .messages
-            .iter()
-            .map(|m| MessageDto {
-                role: m.role.to_string(),
-                content: m.content.clone(),
-            })
-            .collect(),
+        messages: content.messages.iter().map(MessageDto::of).collect(),
+    }
+}
+
+fn params_of(params_json: &str) -> ApiResult<Map<String, Value>> {
+    match serde_json::from_str::<Value>(if params_json.trim().is_empty() {
+        "{}"
+    } else {
+        params_json
+    }) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(AppError::new(
+            "invalid_params",
+            "model parameters must be a JSON object, like {\"temperature\": 0.2}",
+        )),
+        Err(e) => Err(AppError::new(
+            "invalid_params",
+            format!("model parameters are not valid JSON: {e}"),
+        )),
     }
 }
 
 fn content_of(draft: &PromptDraft) -> ApiResult<PromptContent> {
-    let params = match serde_json::from_str::<Value>(if draft.params_json.trim().is_empty() {
-        "{}"
-    } else {
-        &draft.params_json
-    }) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => {
-            return Err(AppError::new(
-                "invalid_params",
-                "model parameters must be a JSON object, like {\"temperature\": 0.2}",
-            ));
-        }
-        Err(e) => {
-            return Err(AppError::new(
-                "invalid_params",
-                format!("model parameters are not valid JSON: {e}"),
-            ));
-        }
-    };
+    let params = params_of(&draft.params_json)?;
     let mut variables = VariableMap::new();
     for v in &draft.variables {
         // A default that is not JSON is taken as a plain string (`friendly` for `"friendly"`).
@@ -126,10 +119,17 @@ fn content_of(draft: &PromptDraft) -> ApiResult<PromptContent> {
         let role = Role::parse(&m.role).ok_or_else(|| {
             AppError::new(
                 "invalid_role",
-                format!("'{}' is not a role (system, user or assistant)", m.role),
+                format!(
+                    "'{}' is not a role (system, user, assistant or tool)",
+                    m.role
+                ),
             )
         })?;
-        messages.push(Message::new(role, m.content.clone()));
+        messages.push(Message {
+            tool_calls: m.tool_calls.clone(),
+            tool_call_id: m.tool_call_id.clone().filter(|id| !id.trim().is_empty()),
+            ..Message::new(role, m.content.clone())
+        });
     }
     Ok(PromptContent {
         description: draft.description.clone().filter(|d| !d.trim().is_empty()),
@@ -426,15 +426,26 @@ impl Desktop {
         let refs = self.store().draft_references(slug, &content)?;
         let messages = self.store().render_draft(slug, &content, variables)?;
         Ok(PreviewDto {
-            messages: messages
-                .into_iter()
-                .map(|m| MessageDto {
-                    role: m.role.to_string(),
-                    content: m.content,
-                })
-                .collect(),
+            messages: messages.iter().map(MessageDto::of).collect(),
             variables_used: refs.variables,
         })
+    }
+
+    /// Checks the editor's parameters as a save would (types, tools, tool choice and response
+    /// schema), so the tools editor can show an error as it is typed.
+    pub fn check_params(&self, params_json: &str) -> ApiResult<()> {
+        let params = params_of(params_json)?;
+        portolan::prompts::validate_params(&params)?;
+        portolan::tools::validate_params(&params)?;
+        Ok(())
+    }
+
+    /// An image file as a data URL to embed in a message (type from its extension, at most
+    /// 5 MB).
+    pub fn image_data_url(&self, path: &str) -> ApiResult<String> {
+        Ok(portolan::images::data_url_from_file(std::path::Path::new(
+            path,
+        ))?)
     }
 
     pub fn set_label(&self, prompt: &str, version: i64, label: &str) -> ApiResult<()> {

@@ -20,14 +20,8 @@ fn draft(system: &str, user: &str) -> PromptDraft {
             default_json: Some("\"kind\"".into()),
         }],
         messages: vec![
-            MessageDto {
-                role: "system".into(),
-                content: system.into(),
-            },
-            MessageDto {
-                role: "user".into(),
-                content: user.into(),
-            },
+            MessageDto::text("system", system),
+            MessageDto::text("user", user),
         ],
     }
 }
@@ -630,4 +624,54 @@ async fn the_label_gate_refuses_a_regression_and_an_override_is_audited() {
         .unwrap();
     assert!(back.allowed, "{back:?}");
     assert_eq!(label(&d), 1);
+}
+
+#[test]
+fn drafts_keep_tool_calls_and_parameters_are_checked_as_typed() {
+    let (_dir, d) = desktop();
+    let mut draft = draft("You help with {{tone}} weather.", "Weather in {{city}}?");
+    draft.params_json = r#"{"tools": [{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]}"#
+        .into();
+    draft.messages.push(MessageDto {
+        tool_calls: vec![portolan::message::ToolCallTemplate {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: r#"{"city": "{{city}}"}"#.into(),
+        }],
+        ..MessageDto::text("assistant", "")
+    });
+    draft.messages.push(MessageDto {
+        tool_call_id: Some("call_1".into()),
+        ..MessageDto::text("tool", r#"{"temp_c": 21}"#)
+    });
+    d.create_prompt("weather", &draft, None).unwrap();
+    let v = d.get_version("weather", None).unwrap();
+    assert_eq!(v.draft.messages, draft.messages);
+    assert!(
+        v.file_text.contains("tool_call call_1 get_weather:"),
+        "{}",
+        v.file_text
+    );
+    // The tools editor's inline check names where a schema breaks.
+    let e = d
+        .check_params(r#"{"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "strng"}}}}}]}"#)
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("tools[0].function.parameters at /properties/x/type"),
+        "{}",
+        e.message
+    );
+    d.check_params(&draft.params_json).unwrap();
+    // Images: a file becomes a data URL; anything else is refused with the reason.
+    let png = _dir.path().join("dot.png");
+    std::fs::write(&png, [0x89, b'P', b'N', b'G']).unwrap();
+    assert!(
+        d.image_data_url(png.to_str().unwrap())
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+    let e = d.image_data_url("/etc/hostname").unwrap_err();
+    assert!(e.message.contains("not a PNG"), "{}", e.message);
 }

@@ -101,6 +101,10 @@ export const api = {
     changes("prompts", call<Save>("save_prompt", { prompt, draft, message })),
   preview: (slug: string, draft: PromptDraft, variables: Record<string, unknown>) =>
     call<PreviewDto>("preview", { slug, draft, variables }),
+  /** Checks model parameters (tools, tool choice, response schema) as a save would. */
+  checkParams: (paramsJson: string) => call<null>("check_params", { paramsJson }),
+  /** An image file as a data URL (PNG, JPEG, GIF or WebP, at most 5 MB). */
+  imageDataUrl: (path: string) => call<string>("image_data_url", { path }),
   setLabel: (prompt: string, version: number, label: string) =>
     changes("prompts", call<null>("set_label", { prompt, version, label })),
   diffVersions: (prompt: string, from: number, to: number) =>

@@ -21,7 +21,7 @@ export type EvaluatorField =
   | "equals";
 
 /** How `value` is read: text, a list of texts, JSON, a number, or optional text. */
-export type ValueKind = "text" | "list" | "json" | "number" | "optional-text";
+export type ValueKind = "text" | "list" | "json" | "number" | "optional-text" | "optional-json";
 
 export interface EvaluatorType {
   type: string;
@@ -55,6 +55,23 @@ export const EVALUATOR_TYPES: readonly EvaluatorType[] = [
   { type: "latency", title: "answers within a time", fields: ["value"], valueKind: "number", valueLabel: "At most (ms)", placeholder: "2000" },
   { type: "cost", title: "costs at most an amount", fields: ["value"], valueKind: "number", valueLabel: "At most (USD)", placeholder: "0.002" },
   { type: "no-pii", title: "contains no personal data", fields: [] },
+  {
+    type: "tool-called",
+    title: "calls a tool (how often, with which arguments)",
+    fields: ["value", "min", "max", "path", "equals"],
+    valueKind: "optional-text",
+    valueLabel: "Function (blank: any tool)",
+    placeholder: "get_weather",
+  },
+  { type: "tool-args-valid", title: "calls tools with arguments that fit their schemas", fields: [] },
+  {
+    type: "final-json-schema",
+    title: "gives a final answer in JSON matching a schema",
+    fields: ["value"],
+    valueKind: "optional-json",
+    valueLabel: "JSON schema (blank: the prompt's response schema)",
+    placeholder: '{"type": "object", "required": ["answer"]}',
+  },
   {
     type: "similar",
     title: "is similar to a text",
@@ -175,6 +192,38 @@ function parseCount(text: string, what: string): number | null | string {
   return n;
 }
 
+/** `tool-called`: a function (optional), how many calls (optional), and arguments at a path. */
+function toolCalledSpec(form: EvaluatorForm, spec: AssertionSpec): SpecResult {
+  const value: { [key: string]: JsonValue } = {};
+  if (form.value.trim()) value.name = form.value.trim();
+  const count = (text: string, what: string): number | null | string => {
+    if (text.trim() === "") return null;
+    const n = Number(text.trim());
+    return Number.isInteger(n) && n >= 0 ? n : `${what} is a whole number of calls.`;
+  };
+  const min = count(form.min, "The fewest");
+  const max = count(form.max, "The most");
+  if (typeof min === "string") return fail(min);
+  if (typeof max === "string") return fail(max);
+  if (min !== null && max !== null && min > max) return fail("The fewest calls is above the most.");
+  if (min !== null) value.min = min;
+  if (max !== null) value.max = max;
+  const path = form.path.trim();
+  if (path !== "" || form.equals.trim() !== "") {
+    if (path === "") return fail("Give the arguments' path, e.g. $.city.");
+    if (form.equals.trim() === "") return fail("Give the value the argument must equal (JSON, or plain text).");
+    let equals: JsonValue;
+    try {
+      equals = JSON.parse(form.equals) as JsonValue;
+    } catch {
+      equals = form.equals;
+    }
+    value.arguments = { path, equals };
+  }
+  if (Object.keys(value).length > 0) spec.value = value;
+  return finishSpec(form, spec);
+}
+
 /** Items of a list typed one per line, or comma-separated on one line. */
 export function splitList(text: string): string[] {
   const parts = text.includes("\n") ? text.split("\n") : text.split(",");
@@ -186,6 +235,7 @@ export function toAssertionSpec(form: EvaluatorForm): SpecResult {
   const t = evaluatorType(form.kind);
   const spec: AssertionSpec = { type: `${form.negate ? "not-" : ""}${t.type}` };
   const has = (f: EvaluatorField) => showsField(form, f);
+  if (t.type === "tool-called") return toolCalledSpec(form, spec);
 
   if (has("value")) {
     const raw = form.value;
@@ -197,6 +247,18 @@ export function toAssertionSpec(form: EvaluatorForm): SpecResult {
       case "optional-text":
         if (raw.trim() !== "") spec.value = raw;
         break;
+      case "optional-json": {
+        if (raw.trim() === "") break;
+        let parsed: JsonValue;
+        try {
+          parsed = JSON.parse(raw) as JsonValue;
+        } catch (e) {
+          return fail(`The ${t.valueLabel ?? "value"} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return fail("A JSON schema is a JSON object.");
+        spec.value = parsed;
+        break;
+      }
       case "list": {
         const items = splitList(raw);
         if (items.length === 0) return fail("Give at least one text.");
@@ -268,7 +330,11 @@ export function toAssertionSpec(form: EvaluatorForm): SpecResult {
   if (has("method") && form.method !== "" && form.method !== "levenshtein") spec.method = form.method;
 
   if (has("prompt") && form.prompt !== "") spec.prompt = form.prompt;
+  return finishSpec(form, spec);
+}
 
+/** Adds what every type may have: a gate and a name. */
+function finishSpec(form: EvaluatorForm, spec: AssertionSpec): SpecResult {
   if (form.gate.trim() !== "") spec.gate = form.gate.trim();
   if (form.name.trim() !== "") spec.name = form.name.trim();
   return { spec, error: null };

@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { describe, expect, it, vi } from "vitest";
-import { fireEvent, render, screen } from "@testing-library/react";
+import { cleanup, fireEvent, render, screen, within } from "@testing-library/react";
 import type { CellDto } from "../../src/bindings/CellDto";
 import { compareReducer, idleState, liveTotals, type CompareState } from "../../src/lib/compareState";
 import { CompareGrid } from "../../src/screens/compare/CompareGrid";
@@ -20,6 +20,8 @@ function cell(row: number, column: number, output: string, over: Partial<CellDto
     cost_usd: 0.000123,
     cache_status: "MISS",
     trace_id: `trace-${row}-${column}`,
+    tool_calls: [],
+    steps: [],
     ...over,
   };
 }
@@ -85,5 +87,36 @@ describe("CompareGrid", () => {
     const cellEl = screen.getByTestId("cell-0-1");
     fireEvent.click(cellEl.querySelector('[aria-label="Thumbs down"]')!);
     expect(onFeedback).toHaveBeenCalledWith("trace-0-1", -1);
+  });
+
+  it("shows a tool exchange as calls and results, flags invalid arguments, and diffs calls like text", () => {
+    const call = (args: string, problem: string | null = null) => ({ id: "c1", name: "get_weather", arguments: args, problem });
+    let s = compareReducer(idleState, { type: "start", runId: 1, models: ["demo/small", "demo/large"], rows: 1 });
+    s = compareReducer(s, {
+      type: "events",
+      runId: 1,
+      events: [
+        {
+          type: "finished",
+          cell: cell(0, 0, "It is 21 °C in Oslo.", {
+            steps: [{ text: "", calls: [call('{"city":"Oslo"}')], results: [{ id: "c1", name: "get_weather", content: '{"temp_c":21}' }], latency_ms: 5 }],
+          }),
+        },
+        { type: "finished", cell: cell(0, 1, "", { tool_calls: [call('{"town":"Oslo"}', '"city" is a required property')] }) },
+      ],
+    });
+    grid(s, { rows: [{}] });
+    const first = within(screen.getByTestId("cell-0-0"));
+    expect(first.getByTestId("tool-call").textContent).toContain("get_weather");
+    expect(first.getByTestId("tool-call").textContent).toContain('"city": "Oslo"');
+    expect(first.getByTestId("tool-result").textContent).toContain('"temp_c": 21');
+    const second = within(screen.getByTestId("cell-0-1"));
+    expect(second.getByTestId("tool-call").textContent).toContain("✗ invalid arguments");
+    expect(second.getByTestId("tool-call").textContent).toContain('"city" is a required property');
+    cleanup();
+    grid(s, { rows: [{}], diffMode: true, baseline: 0 });
+    const out = screen.getByTestId("cell-output-0-1");
+    expect(out.querySelector(".diff-insert")?.textContent).toContain("town");
+    expect(out.querySelector(".diff-delete")?.textContent).toContain("city");
   });
 });

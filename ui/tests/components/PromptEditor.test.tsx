@@ -18,8 +18,8 @@ function version(n: number, over: Partial<Version> = {}): Version {
       params_json: "{}",
       variables: [],
       messages: [
-        { role: "system", content: "Be brief." },
-        { role: "user", content: "Hello {{name}}" },
+        { role: "system", content: "Be brief.", tool_calls: [], tool_call_id: null },
+        { role: "user", content: "Hello {{name}}", tool_calls: [], tool_call_id: null },
       ],
     },
     variables_used: ["name"],
@@ -38,6 +38,7 @@ const api = vi.hoisted(() => ({
   setLabel: vi.fn(),
   versionEvals: vi.fn(),
   listEvals: vi.fn(),
+  checkParams: vi.fn(),
 }));
 vi.mock("../../src/lib/api", async (original) => ({ ...(await original<object>()), api }));
 
@@ -49,9 +50,10 @@ beforeEach(() => {
   api.listVersions.mockResolvedValue([version(1)]);
   api.versionEvals.mockResolvedValue([]);
   api.listEvals.mockResolvedValue([]);
+  api.checkParams.mockResolvedValue(null);
   api.preview.mockImplementation((_slug, draft: Version["draft"], vars: Record<string, unknown>) =>
     Promise.resolve({
-      messages: draft.messages.map((m) => ({ role: m.role, content: m.content.replace("{{name}}", String(vars.name ?? "")) })),
+      messages: draft.messages.map((m) => ({ ...m, content: m.content.replace("{{name}}", String(vars.name ?? "")) })),
       variables_used: ["name"],
     }),
   );
@@ -93,5 +95,42 @@ describe("PromptEditor", () => {
     await waitFor(() => expect(screen.getByTestId("save-status").textContent).toContain("never closed"));
     expect((screen.getByPlaceholderText("What this prompt does") as HTMLInputElement).value).toBe("Broken");
     expect(screen.getByText(/unsaved/)).toBeTruthy();
+  });
+
+  it("edits tools as forms, checks their schemas as typed, and saves tool-call examples", async () => {
+    api.savePrompt.mockResolvedValue({ prompt_id: "pr_1", slug: "greet", version: 2, created: true });
+    render(<PromptEditor slug="greet" onSaved={() => undefined} />);
+    await screen.findByText("greet");
+    fireEvent.click(screen.getByTestId("add-tool"));
+    fireEvent.change(screen.getByLabelText("Tool 1 name"), { target: { value: "get_weather" } });
+    // A schema that is not JSON is flagged at once; the engine's sentence names the place.
+    fireEvent.change(screen.getByTestId("tool-schema-0"), { target: { value: '{"type": "object", "properties": {"city": {"type": "strng"}}' } });
+    expect(await screen.findByText(/Not JSON/)).toBeTruthy();
+    api.checkParams.mockRejectedValue({ kind: "invalid_schema", message: "tools[0].function.parameters at /properties/city/type: not a valid JSON Schema" });
+    fireEvent.change(screen.getByTestId("tool-schema-0"), { target: { value: '{"type": "object", "properties": {"city": {"type": "strng"}}}' } });
+    expect(await screen.findByTestId("tools-error", {}, { timeout: 2000 })).toBeTruthy();
+    expect(screen.getByTestId("tools-error").textContent).toContain("/properties/city/type");
+    api.checkParams.mockResolvedValue(null);
+    fireEvent.change(screen.getByTestId("tool-schema-0"), { target: { value: '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}' } });
+    await waitFor(() => expect(screen.queryByTestId("tools-error")).toBeNull(), { timeout: 2000 });
+    fireEvent.click(screen.getByText("Preview arguments form"));
+    expect(screen.getByTestId("tool-args-preview-0").textContent).toContain("city *");
+    // An assistant message calling the tool, and the tool's result.
+    fireEvent.change(screen.getByLabelText("Role of message 2"), { target: { value: "assistant" } });
+    fireEvent.click(screen.getByText("Add tool call"));
+    fireEvent.change(screen.getByLabelText("Message 2 call 1 arguments"), { target: { value: '{"city": "{{name}}"}' } });
+    fireEvent.click(screen.getByText("Add message"));
+    fireEvent.change(screen.getByLabelText("Role of message 3"), { target: { value: "tool" } });
+    fireEvent.change(screen.getByLabelText("Message 3 answers call"), { target: { value: "call_2_1" } });
+    fireEvent.click(screen.getByTestId("save-version"));
+    await waitFor(() => expect(api.savePrompt).toHaveBeenCalled());
+    const draft = api.savePrompt.mock.calls[0][1] as Version["draft"];
+    const params = JSON.parse(draft.params_json);
+    expect(params.tools[0].function).toEqual({
+      name: "get_weather",
+      parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+    });
+    expect(draft.messages[1]).toMatchObject({ role: "assistant", tool_calls: [{ id: "call_2_1", name: "get_weather", arguments: '{"city": "{{name}}"}' }] });
+    expect(draft.messages[2]).toMatchObject({ role: "tool", tool_call_id: "call_2_1", tool_calls: [] });
   });
 });

@@ -13,7 +13,7 @@ function version(n: number, labels: string[] = []): Version {
     message: `v${n}`,
     created_at: "2026-12-04T12:00:00Z",
     labels,
-    draft: { description: null, model: "demo/small", params_json: "{}", variables: [], messages: [{ role: "user", content: "Hi" }] },
+    draft: { description: null, model: "demo/small", params_json: "{}", variables: [], messages: [{ role: "user", content: "Hi", tool_calls: [], tool_call_id: null }] },
     variables_used: [],
     partials: [],
     file_text: "",

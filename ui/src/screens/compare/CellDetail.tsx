@@ -5,6 +5,7 @@ import { BADGE_SYMBOL, badgeKind, shownScore } from "../../lib/estimateFormat";
 import type { ExperimentState } from "../../lib/experimentState";
 import { formatCost, formatLatency, formatTokens } from "../../lib/format";
 import { wordDiff } from "../../lib/wordDiff";
+import { ToolExchange } from "../../components/ToolExchange";
 import type { CellRef } from "./ExperimentGrid";
 
 interface Props {
@@ -96,6 +97,12 @@ export function CellDetail({ state, at, onRepeat, onClose }: Props) {
               );
             })}
           </ol>
+        )}
+        {r && ((r.steps?.length ?? 0) > 0 || (r.tool_calls?.length ?? 0) > 0) && (
+          <>
+            <h3>Tool calls</h3>
+            <ToolExchange steps={r.steps} calls={r.tool_calls} />
+          </>
         )}
         <h3>Output</h3>
         {r?.error && <div className="error-text">{r.error}</div>}

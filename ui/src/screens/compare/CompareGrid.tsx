@@ -4,7 +4,9 @@ import { ThumbIcon } from "../../components/ui";
 import { useVirtualRows } from "../../hooks/useVirtualRows";
 import type { CellState, CompareState } from "../../lib/compareState";
 import { formatCost, formatLatency, formatTokens } from "../../lib/format";
+import { diffableText } from "../../lib/tools";
 import { wordDiff } from "../../lib/wordDiff";
+import { ToolExchange } from "../../components/ToolExchange";
 
 const ROW_HEIGHT = 232;
 const HEADER_HEIGHT = 64;
@@ -32,7 +34,8 @@ export function CompareGrid({ state, rows, totals, diffMode, baseline, feedback,
   for (let r = win.start; r < win.end; r++) {
     const rowCells = state.cells[r];
     if (!rowCells) continue;
-    const baseText = diffMode ? (rowCells[baseline]?.text ?? "") : "";
+    const baseCell = rowCells[baseline];
+    const baseText = diffMode ? diffableText(baseCell?.result, baseCell?.text ?? "") : "";
     visible.push(
       <div key={r} className="grid-row" style={{ gridTemplateColumns: template, height: ROW_HEIGHT, minWidth }} role="row">
         <RowHeader index={r} vars={rows[r]} />
@@ -132,7 +135,10 @@ const Cell = memo(function Cell({ row, col, cell, baseText, isBaseline, vote, on
         ? "streaming"
         : cell.status;
   const done = cell.status === "done" || cell.status === "error";
-  const diffParts = useMemo(() => (baseText !== null && done ? wordDiff(baseText, cell.text) : null), [baseText, cell.text, done]);
+  const diffParts = useMemo(
+    () => (baseText !== null && done ? wordDiff(baseText, diffableText(r, cell.text)) : null),
+    [baseText, r, cell.text, done],
+  );
   return (
     <div className={`cell cell-${cell.status}`} data-testid={`cell-${id}`} role="cell">
       <div className="cell-meta small">
@@ -153,6 +159,7 @@ const Cell = memo(function Cell({ row, col, cell, baseText, isBaseline, vote, on
           {r ? formatCost(r.cost_usd) : ""}
         </span>
       </div>
+      {!diffParts && r && <ToolExchange steps={r.steps} calls={r.tool_calls} />}
       <pre className="cell-output" data-testid={`cell-output-${id}`}>
         {diffParts
           ? diffParts.map((p, i) => (

@@ -30,7 +30,8 @@ import { EvaluatorsPanel } from "./EvaluatorForm";
 import { ExperimentCharts } from "./ExperimentCharts";
 import { ExperimentGrid, type CellRef } from "./ExperimentGrid";
 import { ExperimentHistory } from "./ExperimentHistory";
-import { DatasetPreview, DatasetSelect, ExperimentOptions, ExtraVersions, ModelPicker, VarRows } from "./SetupParts";
+import { DatasetPreview, DatasetSelect, ExperimentOptions, ExtraVersions, ModelPicker, ToolResultsPanel, VarRows } from "./SetupParts";
+import { readTools, simulationOf } from "../../lib/tools";
 import { useCompareRun } from "./useCompareRun";
 import { useExperimentRun } from "./useExperimentRun";
 
@@ -110,6 +111,12 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
     () => (version.data ? buildVariableFields(version.data.variables_used, version.data.draft.variables).filter((f) => f.used) : []),
     [version.data],
   );
+  // The compared version's tools: each may get a simulated result.
+  const toolNames = useMemo(() => (version.data ? readTools(version.data.draft.params_json).tools.map((t) => t.name) : []), [version.data]);
+  const simulation = useMemo(() => {
+    const results = Object.fromEntries(Object.entries(setup.toolResults).filter(([name]) => toolNames.includes(name)));
+    return simulationOf(results, setup.maxToolSteps);
+  }, [setup.toolResults, setup.maxToolSteps, toolNames]);
 
   // Datasets: listed once, again whenever one is saved.
   const datasets = useAsync<DatasetSummary[]>(useCallback(() => api.listDatasets(), []));
@@ -178,6 +185,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
   );
 
   const startExperiment = useCallback(async () => {
+    if (typeof simulation === "string") return dispatch({ type: "error", message: simulation });
     const columns = experimentColumns(setup, slug);
     if (columns.length > MAX_COLUMNS)
       return dispatch({ type: "error", message: `${columns.length} columns (versions × models): an experiment runs at most ${MAX_COLUMNS}.` });
@@ -216,6 +224,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
       baseline: base,
       judge_model: setup.judgeModel || null,
       concurrency,
+      tools: simulation ?? undefined,
     };
     const start: ExperimentStart = {
       name: setup.name.trim() || slug,
@@ -237,7 +246,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
       setPlanning(false);
       dispatch({ type: "error", message: errorMessage(e) });
     }
-  }, [setup, slug, dsVersion, buildSets, baseline, concurrency, columnLabels, launch]);
+  }, [setup, slug, dsVersion, buildSets, baseline, concurrency, columnLabels, launch, simulation]);
 
   const start = useCallback(() => {
     if (running) return;
@@ -249,12 +258,13 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
     }
     const sets = buildSets();
     if (typeof sets === "string") return dispatch({ type: "error", message: sets });
+    if (typeof simulation === "string") return dispatch({ type: "error", message: simulation });
     dispatch({ type: "started" });
     setShown("compare");
     setPlan(null);
     setConfirm(null);
-    run({ prompt: slug, version: versionSel ? Number(versionSel) : null, models: picked, variable_sets: sets, concurrency });
-  }, [running, slug, picked, experiment, startExperiment, buildSets, run, versionSel, concurrency]);
+    run({ prompt: slug, version: versionSel ? Number(versionSel) : null, models: picked, variable_sets: sets, concurrency, tools: simulation ?? undefined });
+  }, [running, slug, picked, experiment, startExperiment, buildSets, run, versionSel, concurrency, simulation]);
 
   const stop = useCallback(() => {
     if (planning) {
@@ -455,6 +465,15 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
               </label>
             )}
           </Section>
+          {toolNames.length > 0 && (
+            <ToolResultsPanel
+              tools={toolNames}
+              results={setup.toolResults}
+              maxSteps={setup.maxToolSteps}
+              onResult={(name, result) => dispatch({ type: "toolResult", name, result })}
+              onMaxSteps={(value) => dispatch({ type: "maxToolSteps", value })}
+            />
+          )}
           <ExperimentOptions
             repeats={setup.repeats}
             baseline={baseline}

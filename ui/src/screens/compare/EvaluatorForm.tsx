@@ -142,12 +142,12 @@ export function EvaluatorForm({ judgePrompts, onSave, onCancel }: { judgePrompts
           <span>Negate (passes when the check fails: not-{t.type})</span>
         </label>
         {show("value") &&
-          (t.valueKind === "json" || t.valueKind === "list" ? (
+          (t.valueKind === "json" || t.valueKind === "optional-json" || t.valueKind === "list" ? (
             <label className="field span-all">
               <span>{t.valueLabel}</span>
               <textarea
                 className={`input mono${error ? " invalid" : ""}`}
-                rows={t.valueKind === "json" ? 4 : 3}
+                rows={t.valueKind === "list" ? 3 : 4}
                 spellCheck={false}
                 data-testid="evaluator-value"
                 placeholder={t.placeholder}
@@ -172,7 +172,7 @@ export function EvaluatorForm({ judgePrompts, onSave, onCancel }: { judgePrompts
         {show("path") && (
           <>
             <label className="field">
-              <span>JSON path</span>
+              <span>{t.type === "tool-called" ? "Argument path (optional)" : "JSON path"}</span>
               <input
                 className="input mono"
                 data-testid="evaluator-path"
@@ -195,13 +195,13 @@ export function EvaluatorForm({ judgePrompts, onSave, onCancel }: { judgePrompts
         )}
         {show("min") && (
           <label className="field">
-            <span>At least (characters)</span>
+            <span>{t.type === "tool-called" ? "At least (calls; default 1)" : "At least (characters)"}</span>
             <input className="input" inputMode="numeric" data-testid="evaluator-min" value={form.min} onChange={(e) => dispatch({ type: "set", field: "min", value: e.target.value })} />
           </label>
         )}
         {show("max") && (
           <label className="field">
-            <span>At most (characters)</span>
+            <span>{t.type === "tool-called" ? "At most (calls)" : "At most (characters)"}</span>
             <input className="input" inputMode="numeric" data-testid="evaluator-max" value={form.max} onChange={(e) => dispatch({ type: "set", field: "max", value: e.target.value })} />
           </label>
         )}

@@ -6,7 +6,9 @@ import { BADGE_SYMBOL, badgeKind, findingText, formatDifference, formatScore, fo
 import { cellPassed, rowOutcome, type ColumnFigures, type Est, type ExpCell, type ExperimentState, type RowInfo } from "../../lib/experimentState";
 import { formatCost, formatLatency, formatTokens } from "../../lib/format";
 import { scrollToRow } from "../../lib/windowing";
+import { diffableText } from "../../lib/tools";
 import { wordDiff } from "../../lib/wordDiff";
+import { ToolExchange } from "../../components/ToolExchange";
 
 export const EXP_ROW_HEIGHT = 236;
 
@@ -247,8 +249,11 @@ const ExpCellView = memo(function ExpCellView({ row, col, rowCells, repeats, bas
           ? "checking"
           : cell.status;
   const baseCell = diffMode && col !== baseline ? rowCells[baseline * repeats + rep] : null;
-  const baseText = baseCell && (baseCell.status === "done" || baseCell.status === "error") ? baseCell.text : null;
-  const diffParts = useMemo(() => (baseText !== null && done ? wordDiff(baseText, cell.text) : null), [baseText, cell.text, done]);
+  const baseText = baseCell && (baseCell.status === "done" || baseCell.status === "error") ? diffableText(baseCell.result, baseCell.text) : null;
+  const diffParts = useMemo(
+    () => (baseText !== null && done ? wordDiff(baseText, diffableText(r, cell.text)) : null),
+    [baseText, r, cell.text, done],
+  );
 
   // Badges: one per verdict, over the repeats.
   const repeatsCells = [];
@@ -330,6 +335,7 @@ const ExpCellView = memo(function ExpCellView({ row, col, rowCells, repeats, bas
           )}
         </div>
       )}
+      {!diffParts && r && <ToolExchange steps={r.steps} calls={r.tool_calls} />}
       <pre className="cell-output" data-testid={`cell-output-${id}`}>
         {diffParts
           ? diffParts.map((p, i) => (

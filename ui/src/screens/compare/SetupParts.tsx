@@ -3,6 +3,7 @@ import type { DatasetSummary } from "../../bindings/DatasetSummary";
 import type { ModelOption } from "../../bindings/ModelOption";
 import { ErrorText, Section } from "../../components/ui";
 import type { Version } from "../../lib/api";
+import type { ToolResultDraft } from "../../lib/tools";
 import type { VariableField } from "../../lib/variables";
 import { MAX_MODELS } from "./compareSetup";
 
@@ -316,6 +317,71 @@ export function ExperimentOptions({
       <label className="field">
         <span>Name in the history</span>
         <input className="input" data-testid="compare-experiment-name" placeholder={placeholderName} value={name} onChange={(e) => onName(e.target.value)} />
+      </label>
+    </Section>
+  );
+}
+
+/** Simulated results for the prompt's tools, so each model runs to its final answer. */
+export function ToolResultsPanel({
+  tools,
+  results,
+  maxSteps,
+  onResult,
+  onMaxSteps,
+}: {
+  tools: string[];
+  results: Record<string, ToolResultDraft>;
+  maxSteps: number;
+  onResult: (name: string, r: ToolResultDraft) => void;
+  onMaxSteps: (n: number) => void;
+}) {
+  const PLACEHOLDER: Record<string, string> = {
+    fixed: '{"temp_c": 21}',
+    variable: "a row's variable, e.g. weather",
+    template: '{"city": "{{city}}", "temp_c": 21}',
+  };
+  return (
+    <Section title="Tool results" bodyClassName="exp-options" bodyTestId="tool-results">
+      <div className="muted small span-2">
+        The prompt has tools. Give a simulated result per tool and each model's calls are answered until it gives a final answer; without one, a
+        call ends the cell.
+      </div>
+      {tools.map((name) => {
+        const r = results[name] ?? { kind: "none", text: "" };
+        return (
+          <div key={name} className="field span-2">
+            <span className="mono">{name}</span>
+            <div className="row gap">
+              <select
+                className="input select-small"
+                aria-label={`Result of ${name}`}
+                data-testid={`tool-result-kind-${name}`}
+                value={r.kind}
+                onChange={(e) => onResult(name, { ...r, kind: e.target.value as ToolResultDraft["kind"] })}
+              >
+                <option value="none">no result (stop at the call)</option>
+                <option value="fixed">fixed JSON</option>
+                <option value="variable">from a row's variable</option>
+                <option value="template">template over the arguments</option>
+              </select>
+              {r.kind !== "none" && (
+                <input
+                  className="input mono grow"
+                  aria-label={`Result text of ${name}`}
+                  data-testid={`tool-result-text-${name}`}
+                  placeholder={PLACEHOLDER[r.kind]}
+                  value={r.text}
+                  onChange={(e) => onResult(name, { ...r, text: e.target.value })}
+                />
+              )}
+            </div>
+          </div>
+        );
+      })}
+      <label className="field">
+        <span>Most model calls per cell</span>
+        <input type="number" className="input" min={1} max={16} value={maxSteps} onChange={(e) => onMaxSteps(Number(e.target.value))} />
       </label>
     </Section>
   );

@@ -4,6 +4,7 @@
  */
 import type { AssertionSpec } from "../../bindings/AssertionSpec";
 import type { ColumnSpec } from "../../bindings/ColumnSpec";
+import type { ToolResultDraft } from "../../lib/tools";
 
 export const MAX_MODELS = 8;
 /** The engine runs at most this many columns (versions × models) in one experiment. */
@@ -38,6 +39,9 @@ export interface CompareSetup {
   /** Thumbs given in this run, by trace id. */
   feedback: Record<string, number>;
   formError: string | null;
+  /** Simulated results of the prompt's tools, by function name, and the step limit. */
+  toolResults: Record<string, ToolResultDraft>;
+  maxToolSteps: number;
 }
 
 export type SetupAction =
@@ -62,6 +66,8 @@ export type SetupAction =
   | { type: "gate"; text: string }
   | { type: "name"; text: string }
   | { type: "error"; message: string | null }
+  | { type: "toolResult"; name: string; result: ToolResultDraft }
+  | { type: "maxToolSteps"; value: number }
   /** A run starts: fresh feedback, no error, a baseline that exists among its columns. */
   | { type: "started"; columns?: number };
 
@@ -86,6 +92,8 @@ export function initialSetup(slug: string | null): CompareSetup {
     name: "",
     feedback: {},
     formError: null,
+    toolResults: {},
+    maxToolSteps: 4,
   };
 }
 
@@ -144,6 +152,10 @@ export function setupReducer(s: CompareSetup, a: SetupAction): CompareSetup {
       return { ...s, name: a.text };
     case "error":
       return { ...s, formError: a.message };
+    case "toolResult":
+      return { ...s, toolResults: { ...s.toolResults, [a.name]: a.result } };
+    case "maxToolSteps":
+      return { ...s, maxToolSteps: Math.min(16, Math.max(1, Math.round(a.value) || 1)) };
     case "started": {
       const columns = a.columns ?? s.picked.length;
       return { ...s, feedback: {}, formError: null, baseline: s.baseline >= columns ? 0 : s.baseline };

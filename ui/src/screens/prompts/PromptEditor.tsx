@@ -7,7 +7,10 @@ import { useShortcuts } from "../../hooks/useShortcuts";
 import { api, errorMessage, toAppError, type Version } from "../../lib/api";
 import { buildVariableFields, collectValues } from "../../lib/variables";
 import { DiffPanel } from "./DiffPanel";
-import { fromDraft, newUid, ROLES, toDraft, type EditorDraft } from "./draft";
+import { appendImage, imageVariables, readTools } from "../../lib/tools";
+import { callIdsBefore, fromDraft, newMessage, ROLES, toDraft, type EditorDraft, type EditorMessage } from "./draft";
+import { MessageImages, readDroppedImage, ToolCallsEditor } from "./MessageExtras";
+import { ToolsPanel } from "./ToolsPanel";
 import { editorReducer, initialEditor, type PreviewState } from "./editorState";
 import { PreviewPane } from "./PreviewPane";
 import { VariablesForm } from "./VariablesForm";
@@ -58,6 +61,10 @@ export function PromptEditor({ slug, onSaved }: Props) {
   const [doc, dispatch] = useReducer(editorReducer, initialEditor);
   const { loaded, loadError, draft, loadKey, commitMessage, saveStatus, saving } = doc;
   const [varInputs, setVarInputs] = useState<Record<string, string>>({});
+  /** Bumped when a message's text changes outside its editor (an image added), to reload it. */
+  const [revs, setRevs] = useState<Record<number, number>>({});
+  const [dropTarget, setDropTarget] = useState<number | null>(null);
+  const [imageError, setImageError] = useState<string | null>(null);
   const loadFailed = useCallback((message: string) => dispatch({ type: "loadFailed", message }), []);
   const { versions, refresh: refreshVersions } = useVersions(slug, loadFailed);
 
@@ -114,8 +121,26 @@ export function PromptEditor({ slug, onSaved }: Props) {
   if (!draft || !loaded) return <div className="muted pad">Loading {slug}…</div>;
 
   const update = (patch: Partial<EditorDraft>) => dispatch({ type: "edit", patch });
-  const setMessage = (uid: number, patch: Partial<{ role: string; content: string }>) => dispatch({ type: "editMessage", uid, patch });
+  const setMessage = (uid: number, patch: Partial<Omit<EditorMessage, "uid">>) => dispatch({ type: "editMessage", uid, patch });
+  /** A message's text replaced from outside its editor (images added or removed). */
+  const replaceText = (uid: number, content: string) => {
+    setMessage(uid, { content });
+    setRevs((r) => ({ ...r, [uid]: (r[uid] ?? 0) + 1 }));
+  };
   const partials = [...loaded.partials];
+  const toolNames = readTools(draft.params_json).tools.map((t) => t.name);
+  const imageVars = imageVariables(draft.messages.map((m) => m.content));
+  const onDrop = async (m: EditorMessage, files: FileList) => {
+    setDropTarget(null);
+    let content = m.content;
+    try {
+      for (const file of Array.from(files)) content = appendImage(content, file.name, await readDroppedImage(file));
+      setImageError(null);
+    } catch (e) {
+      setImageError(errorMessage(e));
+    }
+    if (content !== m.content) replaceText(m.uid, content);
+  };
 
   return (
     <div className="editor">
@@ -142,15 +167,31 @@ export function PromptEditor({ slug, onSaved }: Props) {
                 <button
                   type="button"
                   className="btn btn-small"
-                  onClick={() => update({ messages: [...draft.messages, { uid: newUid(), role: "user", content: "" }] })}
+                  onClick={() => update({ messages: [...draft.messages, newMessage("user")] })}
                 >
                   Add message
                 </button>
               </div>
             }
           >
+            <ErrorText error={imageError} />
             {draft.messages.map((m, i) => (
-              <div key={m.uid} className="message">
+              <div
+                key={m.uid}
+                className={`message${dropTarget === m.uid ? " drop-target" : ""}`}
+                data-testid={`message-${i}`}
+                onDragOver={(e) => {
+                  if (!e.dataTransfer.types.includes("Files")) return;
+                  e.preventDefault();
+                  setDropTarget(m.uid);
+                }}
+                onDragLeave={() => setDropTarget((t) => (t === m.uid ? null : t))}
+                onDrop={(e) => {
+                  if (e.dataTransfer.files.length === 0) return;
+                  e.preventDefault();
+                  void onDrop(m, e.dataTransfer.files);
+                }}
+              >
                 <div className="message-head">
                   <select
                     className="input select-small"
@@ -164,6 +205,23 @@ export function PromptEditor({ slug, onSaved }: Props) {
                       </option>
                     ))}
                   </select>
+                  {m.role === "tool" && (
+                    <input
+                      className="input mono select-small"
+                      aria-label={`Message ${i + 1} answers call`}
+                      placeholder="call id"
+                      list={`call-ids-${m.uid}`}
+                      value={m.tool_call_id}
+                      onChange={(e) => setMessage(m.uid, { tool_call_id: e.target.value })}
+                    />
+                  )}
+                  {m.role === "tool" && (
+                    <datalist id={`call-ids-${m.uid}`}>
+                      {callIdsBefore(draft.messages, m.uid).map((id) => (
+                        <option key={id} value={id} />
+                      ))}
+                    </datalist>
+                  )}
                   <span className="muted small">message {i + 1}</span>
                   <button
                     type="button"
@@ -176,7 +234,7 @@ export function PromptEditor({ slug, onSaved }: Props) {
                   </button>
                 </div>
                 <CodeEditor
-                  key={`${loadKey}-${m.uid}`}
+                  key={`${loadKey}-${m.uid}-${revs[m.uid] ?? 0}`}
                   testId={`message-editor-${i}`}
                   initial={m.content}
                   onChange={(content) => setMessage(m.uid, { content })}
@@ -185,10 +243,17 @@ export function PromptEditor({ slug, onSaved }: Props) {
                   ariaLabel={`Message ${i + 1} (${m.role}) template`}
                   placeholder="Type the template; {{name}} inserts a variable"
                 />
+                {m.role !== "tool" && (
+                  <MessageImages index={i} content={m.content} onChange={(c) => replaceText(m.uid, c)} onError={setImageError} />
+                )}
+                {m.role === "assistant" && (
+                  <ToolCallsEditor index={i} calls={m.tool_calls} toolNames={toolNames} onChange={(tool_calls) => setMessage(m.uid, { tool_calls })} />
+                )}
               </div>
             ))}
           </Section>
           <SettingsPanel draft={draft} update={update} />
+          <ToolsPanel paramsJson={draft.params_json} onChange={(params_json) => update({ params_json })} />
           <DeclaredVariables variables={draft.variables} onChange={(variables) => update({ variables })} />
           <section className="panel save-bar">
             <div className="row gap wrap">
@@ -216,6 +281,7 @@ export function PromptEditor({ slug, onSaved }: Props) {
         <div className="editor-col">
           <VariablesForm
             fields={fields}
+            imageVariables={imageVars}
             inputs={varInputs}
             errors={collected.errors}
             onChange={(name, value) => setVarInputs((v) => ({ ...v, [name]: value }))}

@@ -1,4 +1,5 @@
 import type { PromptDraft } from "../../bindings/PromptDraft";
+import type { ToolCallTemplate } from "../../bindings/ToolCallTemplate";
 import type { VariableDto } from "../../bindings/VariableDto";
 
 /** A message row in the editor; `uid` keeps each CodeMirror instance tied to its row. */
@@ -6,6 +7,10 @@ export interface EditorMessage {
   uid: number;
   role: string;
   content: string;
+  /** An assistant message's tool calls (arguments are a template rendering to JSON). */
+  tool_calls: ToolCallTemplate[];
+  /** A tool message: the id of the call it answers ("" while unset). */
+  tool_call_id: string;
 }
 
 /** The editor's working copy of a PromptDraft (strings instead of nulls, ids on messages). */
@@ -26,7 +31,13 @@ export function fromDraft(d: PromptDraft): EditorDraft {
     model: d.model ?? "",
     params_json: d.params_json,
     variables: d.variables.map((v) => ({ ...v })),
-    messages: d.messages.map((m) => ({ uid: newUid(), role: m.role, content: m.content })),
+    messages: d.messages.map((m) => ({
+      uid: newUid(),
+      role: m.role,
+      content: m.content,
+      tool_calls: m.tool_calls.map((c) => ({ ...c })),
+      tool_call_id: m.tool_call_id ?? "",
+    })),
   };
 }
 
@@ -39,7 +50,12 @@ export function toDraft(d: EditorDraft): PromptDraft {
     variables: d.variables
       .filter((v) => v.name.trim() !== "")
       .map((v) => ({ name: v.name.trim(), description: blank(v.description ?? ""), default_json: blank(v.default_json ?? "") })),
-    messages: d.messages.map((m) => ({ role: m.role, content: m.content })),
+    messages: d.messages.map((m) => ({
+      role: m.role,
+      content: m.content,
+      tool_calls: m.role === "assistant" ? m.tool_calls : [],
+      tool_call_id: m.role === "tool" ? m.tool_call_id.trim() || null : null,
+    })),
   };
 }
 
@@ -49,9 +65,24 @@ export const NEW_PROMPT_DRAFT: PromptDraft = {
   params_json: '{"temperature": 0.2}',
   variables: [],
   messages: [
-    { role: "system", content: "You are a helpful assistant." },
-    { role: "user", content: "{{input}}" },
+    { role: "system", content: "You are a helpful assistant.", tool_calls: [], tool_call_id: null },
+    { role: "user", content: "{{input}}", tool_calls: [], tool_call_id: null },
   ],
 };
 
-export const ROLES = ["system", "user", "assistant"] as const;
+export const ROLES = ["system", "user", "assistant", "tool"] as const;
+
+/** A new message row. */
+export function newMessage(role: string, content = ""): EditorMessage {
+  return { uid: newUid(), role, content, tool_calls: [], tool_call_id: "" };
+}
+
+/** The ids of the calls earlier assistant messages make, for a tool message to answer. */
+export function callIdsBefore(messages: EditorMessage[], uid: number): string[] {
+  const ids: string[] = [];
+  for (const m of messages) {
+    if (m.uid === uid) break;
+    for (const c of m.tool_calls) ids.push(c.id);
+  }
+  return ids;
+}

@@ -24,7 +24,7 @@ export type EditorAction =
   | { type: "loaded"; version: Version }
   | { type: "loadFailed"; message: string }
   | { type: "edit"; patch: Partial<EditorDraft> }
-  | { type: "editMessage"; uid: number; patch: Partial<Pick<EditorMessage, "role" | "content">> }
+  | { type: "editMessage"; uid: number; patch: Partial<Omit<EditorMessage, "uid">> }
   | { type: "commitMessage"; text: string }
   | { type: "saving" }
   /** Saved as `version`: the editors keep their text (it is what was saved). */
