@@ -110,13 +110,13 @@ fn main() {
     let mut passed = 0usize;
     for i in 0..checks {
         let a = &compiled[i % compiled.len()];
-        let v = a.check(&CellView {
-            output: outputs[i % outputs.len()],
-            vars: &vars,
-            expected: None,
-            latency_ms: 10,
-            cost_usd: Some(0.0),
-        });
+        let v = a.check(&CellView::of_text(
+            outputs[i % outputs.len()],
+            &vars,
+            None,
+            10,
+            Some(0.0),
+        ));
         passed += usize::from(v.pass == Some(true));
     }
     let secs = started.elapsed().as_secs_f64();

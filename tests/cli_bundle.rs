@@ -68,8 +68,8 @@ fn history_replays_as_commits_and_round_trips_through_git() {
         "--author",
         "Ada <ada@example.com>",
     ]);
-    // One per version: the 7 samples' first versions and summarize's second.
-    assert!(out.contains("8 commits"), "{out}");
+    // One per version: the 8 samples' first versions and summarize's second.
+    assert!(out.contains("9 commits"), "{out}");
     let log = git(
         repo.path(),
         &[
@@ -103,7 +103,7 @@ fn history_replays_as_commits_and_round_trips_through_git() {
     );
     assert_eq!(
         git(repo.path(), &["rev-list", "--count", "HEAD"]).trim(),
-        "8"
+        "9"
     );
     // Re-exporting with no change makes no commit.
     let again = env.ok(&[
@@ -117,7 +117,7 @@ fn history_replays_as_commits_and_round_trips_through_git() {
     assert!(again.contains("nothing to commit"), "{again}");
     assert_eq!(
         git(repo.path(), &["rev-list", "--count", "HEAD"]).trim(),
-        "8"
+        "9"
     );
 
     // Import into an empty library: same ids, versions, labels; exporting again gives the same bytes.

@@ -336,6 +336,90 @@ async fn click(c: &Client, id: &str) {
     step(&format!("click {id}"), find(c, id).await.click()).await;
 }
 
+/// Tool use, as a user would try it: open a prompt that declares a function (see
+/// `scripts/e2e.sh`), see it in the tools editor with its arguments form, check the editor
+/// catches a broken schema as it is typed, then compare it on two demo models with a simulated
+/// result for the function, so each column shows the call, the result sent back and the final
+/// answer.
+#[tokio::test]
+#[ignore = "needs the built app, tauri-driver and a display: run scripts/e2e.sh"]
+async fn a_user_compares_a_tool_using_prompt_on_two_models() {
+    let c = connect().await;
+    c.set_window_size(1280, 800).await.ok();
+
+    click(&c, "prompt-item-weather").await;
+    let tools = find(&c, "tools-panel").await;
+    let name = tools
+        .find(Locator::Css("input[aria-label='Tool 1 name']"))
+        .await
+        .expect("the tool's name field");
+    assert_eq!(
+        name.prop("value").await.unwrap().as_deref(),
+        Some("get_weather")
+    );
+    click(&c, "tool-preview-0").await;
+    let form = wait_text(&c, "tool-args-preview-0", "city *").await;
+    assert!(form.contains("unit"), "{form}");
+    // A typo in a schema is named where it is, as it is typed; putting it back clears it.
+    let schema = find(&c, "tool-schema-0").await;
+    let good = schema.prop("value").await.unwrap().unwrap_or_default();
+    set_value(
+        &c,
+        "tool-schema-0",
+        &good.replace("\"string\"", "\"strng\""),
+    )
+    .await;
+    let err = wait_text(&c, "tools-error", "[0].function.parameters at /properties/").await;
+    assert!(err.contains("type"), "{err}");
+    scroll_to(&c, "tools-panel").await;
+    shot(&c, "13-tools-editor").await;
+    set_value(&c, "tool-schema-0", &good).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.find(Locator::Css(&tid("tools-error"))).await.is_ok() {
+        assert!(Instant::now() < deadline, "the schema error never cleared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Compare on two demo models; get_weather answers with a fixed result.
+    click(&c, "nav-compare").await;
+    select(&c, "compare-prompt", "weather").await;
+    for m in ["demo/small", "demo/large", "demo/fast", "gpt-4o-mini"] {
+        let cb = find(&c, &format!("model-option-{m}")).await;
+        let on = cb.is_selected().await.unwrap_or(false);
+        if on != (m == "demo/small" || m == "demo/large") {
+            cb.click().await.unwrap();
+        }
+    }
+    set_value(&c, "var-0-city", "Oslo").await;
+    select(&c, "tool-result-kind-get_weather", "fixed").await;
+    set_value(
+        &c,
+        "tool-result-text-get_weather",
+        r#"{"temp_c": 21, "sky": "clear"}"#,
+    )
+    .await;
+    click(&c, "run-compare").await;
+    wait_text(&c, "compare-status", "done").await;
+    for col in 0..2 {
+        let cell = wait_text(&c, &format!("cell-0-{col}"), "Going by get_weather").await;
+        assert!(
+            cell.contains("get_weather") && cell.contains("\"city\": \"Oslo\""),
+            "cell 0-{col}: {cell}"
+        );
+        assert!(
+            cell.contains("simulated result") && cell.contains("\"sky\": \"clear\""),
+            "{cell}"
+        );
+    }
+    // demo/large fills the optional argument too.
+    let large = find(&c, "cell-0-1").await.text().await.unwrap();
+    assert!(large.contains("\"unit\": \"c\""), "{large}");
+    scroll_to(&c, "cell-0-0").await;
+    shot(&c, "14-tool-exchange").await;
+
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+}
+
 /// Evaluation, as a user would do it: import a dataset from a file, run two versions of a prompt
 /// on two models with a `contains` check and an LLM judge (a fake upstream on 127.0.0.1 answers
 /// the verdicts), read the pass rates and the "worse" line, open a failing cell with the judge's

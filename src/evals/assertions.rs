@@ -938,7 +938,7 @@ impl Assertion {
                     .collect();
                 let what = name
                     .as_deref()
-                    .map_or("a tool".to_owned(), |n| format!("{n}"));
+                    .map_or_else(|| "a tool".to_owned(), str::to_owned);
                 let n = named.len();
                 let range = match max {
                     Some(m) if m == min => format!("{min}"),

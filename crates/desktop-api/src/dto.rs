@@ -294,7 +294,7 @@ pub enum CompareEventDto {
         pause_ms: u32,
     },
     Finished {
-        cell: CellDto,
+        cell: Box<CellDto>,
     },
 }
 

@@ -71,7 +71,7 @@ pub enum ExperimentEventDto {
     /// The runner's progress for a cell (`row` is the dataset row).
     Cell { repeat: u32, event: CompareEventDto },
     /// A cell with its verdicts.
-    Evaluated { cell: ExperimentCell },
+    Evaluated { cell: Box<ExperimentCell> },
 }
 
 /// A dataset version with the versions it has.
@@ -306,7 +306,7 @@ impl Desktop {
                 };
                 ExperimentEventDto::Cell { repeat, event: dto }
             }
-            ExperimentEvent::Evaluated { cell } => ExperimentEventDto::Evaluated { cell: *cell },
+            ExperimentEvent::Evaluated { cell } => ExperimentEventDto::Evaluated { cell },
         };
         let forward = forward_batched(rx, to_dto, on_event);
         let result = experiment::run_until(self.engine(), plan, Some(tx), Some(cancel_rx)).await;

@@ -984,7 +984,7 @@ pub(crate) fn event_dto(ev: CompareEvent) -> CompareEventDto {
             pause_ms: pause_ms as u32,
         },
         CompareEvent::Finished { result, .. } => CompareEventDto::Finished {
-            cell: cell_of(&result),
+            cell: Box::new(cell_of(&result)),
         },
     }
 }

@@ -1,8 +1,8 @@
 import type { CheckedCall } from "../bindings/CheckedCall";
 import type { ToolStep } from "../bindings/ToolStep";
-import { prettyArguments } from "../lib/tools";
+import { oneLineJson, prettyArguments } from "../lib/tools";
 
-function Call({ call }: { call: CheckedCall }) {
+function Call({ call, compact }: { call: CheckedCall; compact: boolean }) {
   return (
     <div className={`tool-call${call.problem ? " tool-call-invalid" : ""}`} data-testid="tool-call">
       <div className="tool-head">
@@ -16,7 +16,7 @@ function Call({ call }: { call: CheckedCall }) {
           </span>
         )}
       </div>
-      <pre className="tool-args">{prettyArguments(call.arguments)}</pre>
+      <pre className="tool-args">{compact ? oneLineJson(call.arguments) : prettyArguments(call.arguments)}</pre>
       {call.problem && <div className="tool-problem small">{call.problem}</div>}
     </div>
   );
@@ -25,9 +25,10 @@ function Call({ call }: { call: CheckedCall }) {
 /**
  * A cell's tool use as a readable exchange: each turn's calls (arguments pretty-printed and
  * flagged when they break the tool's schema) and the simulated results sent back, then the
- * calls the answer ended with. Renders nothing for a plain text answer.
+ * calls the answer ended with. Renders nothing for a plain text answer. `compact` (grid cells)
+ * puts each JSON value on one line, so the final answer stays in view.
  */
-export function ToolExchange({ steps = [], calls = [] }: { steps?: ToolStep[]; calls?: CheckedCall[] }) {
+export function ToolExchange({ steps = [], calls = [], compact = false }: { steps?: ToolStep[]; calls?: CheckedCall[]; compact?: boolean }) {
   if (steps.length === 0 && calls.length === 0) return null;
   return (
     <div className="tool-exchange" data-testid="tool-exchange" aria-label="Tool calls">
@@ -35,7 +36,7 @@ export function ToolExchange({ steps = [], calls = [] }: { steps?: ToolStep[]; c
         <div key={i} className="tool-step">
           {s.text && <div className="tool-text">{s.text}</div>}
           {s.calls.map((c, j) => (
-            <Call key={j} call={c} />
+            <Call key={j} call={c} compact={compact} />
           ))}
           {s.results.map((r, j) => (
             <div key={j} className="tool-result" data-testid="tool-result">
@@ -46,13 +47,13 @@ export function ToolExchange({ steps = [], calls = [] }: { steps?: ToolStep[]; c
                 <span className="mono tool-name">{r.name}</span>
                 <span className="muted small">simulated result</span>
               </div>
-              <pre className="tool-args">{prettyArguments(r.content)}</pre>
+              <pre className="tool-args">{compact ? oneLineJson(r.content) : prettyArguments(r.content)}</pre>
             </div>
           ))}
         </div>
       ))}
       {calls.map((c, j) => (
-        <Call key={`final-${j}`} call={c} />
+        <Call key={`final-${j}`} call={c} compact={compact} />
       ))}
     </div>
   );

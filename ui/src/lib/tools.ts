@@ -256,6 +256,15 @@ export function simulationOf(results: Record<string, ToolResultDraft>, maxSteps:
   return { results: out, max_steps: Math.min(16, Math.max(1, Math.round(maxSteps) || 4)) };
 }
 
+/** JSON on one line with a space after each `:` and `,` (for cells), else the text as sent. */
+export function oneLineJson(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 1).replace(/\n\s*/g, " ");
+  } catch {
+    return text;
+  }
+}
+
 /** Pretty arguments when they are JSON, else as sent. */
 export function prettyArguments(args: string): string {
   try {

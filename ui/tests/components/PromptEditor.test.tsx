@@ -39,6 +39,8 @@ const api = vi.hoisted(() => ({
   versionEvals: vi.fn(),
   listEvals: vi.fn(),
   checkParams: vi.fn(),
+  pickFile: vi.fn(),
+  imageDataUrl: vi.fn(),
 }));
 vi.mock("../../src/lib/api", async (original) => ({ ...(await original<object>()), api }));
 
@@ -132,5 +134,36 @@ describe("PromptEditor", () => {
     });
     expect(draft.messages[1]).toMatchObject({ role: "assistant", tool_calls: [{ id: "call_2_1", name: "get_weather", arguments: '{"city": "{{name}}"}' }] });
     expect(draft.messages[2]).toMatchObject({ role: "tool", tool_call_id: "call_2_1", tool_calls: [] });
+  });
+
+  it("embeds images dropped on a message or chosen in the file dialog, shows and removes them", async () => {
+    render(<PromptEditor slug="greet" onSaved={() => undefined} />);
+    await screen.findByText("greet");
+    const message = screen.getByTestId("message-1");
+    // A dropped PNG becomes an image line with its thumbnail.
+    const png = new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47])], "dot.png", { type: "image/png" });
+    fireEvent.drop(message, { dataTransfer: { files: [png], types: ["Files"] } });
+    const strip = screen.getByTestId("message-images-1");
+    await waitFor(() => expect(strip.querySelector("img")?.getAttribute("alt")).toBe("dot.png"));
+    expect(strip.querySelector("img")?.getAttribute("src")).toMatch(/^data:image\/png;base64,/);
+    // Something that is not an image is refused with the reason; nothing is added.
+    const svg = new File(["<svg/>"], "logo.svg", { type: "image/svg+xml" });
+    fireEvent.drop(message, { dataTransfer: { files: [svg], types: ["Files"] } });
+    expect(await screen.findByText(/logo.svg is not a PNG, JPEG, GIF or WebP image/)).toBeTruthy();
+    expect(strip.querySelectorAll("img")).toHaveLength(1);
+    // The dialog: the engine reads the file (and would refuse one over 5 MB).
+    api.pickFile.mockResolvedValue("/photos/sky.jpg");
+    api.imageDataUrl.mockResolvedValue("data:image/jpeg;base64,/9j/AAAA");
+    fireEvent.click(screen.getByTestId("add-image-1"));
+    await waitFor(() => expect(strip.querySelectorAll("img")).toHaveLength(2));
+    expect(api.imageDataUrl).toHaveBeenCalledWith("/photos/sky.jpg");
+    fireEvent.click(screen.getByLabelText("Remove image dot.png"));
+    await waitFor(() => expect(strip.querySelectorAll("img")).toHaveLength(1));
+    // Saved as Markdown image lines in the message text.
+    api.savePrompt.mockResolvedValue({ prompt_id: "pr_1", slug: "greet", version: 2, created: true });
+    fireEvent.click(screen.getByTestId("save-version"));
+    await waitFor(() => expect(api.savePrompt).toHaveBeenCalled());
+    const draft = api.savePrompt.mock.calls[0][1] as Version["draft"];
+    expect(draft.messages[1].content).toBe("Hello {{name}}\n![sky.jpg](data:image/jpeg;base64,/9j/AAAA)");
   });
 });

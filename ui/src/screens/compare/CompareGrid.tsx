@@ -139,6 +139,18 @@ const Cell = memo(function Cell({ row, col, cell, baseText, isBaseline, vote, on
     () => (baseText !== null && done ? wordDiff(baseText, diffableText(r, cell.text)) : null),
     [baseText, r, cell.text, done],
   );
+  const output = (
+    <pre className="cell-output" data-testid={`cell-output-${id}`}>
+      {diffParts
+        ? diffParts.map((p, i) => (
+            <span key={i} className={p.tag === "equal" ? undefined : p.tag === "insert" ? "diff-insert" : "diff-delete"}>
+              {p.text}
+            </span>
+          ))
+        : cell.text}
+      {cell.status === "running" && <span className="caret" aria-hidden="true" />}
+    </pre>
+  );
   return (
     <div className={`cell cell-${cell.status}`} data-testid={`cell-${id}`} role="cell">
       <div className="cell-meta small">
@@ -159,17 +171,14 @@ const Cell = memo(function Cell({ row, col, cell, baseText, isBaseline, vote, on
           {r ? formatCost(r.cost_usd) : ""}
         </span>
       </div>
-      {!diffParts && r && <ToolExchange steps={r.steps} calls={r.tool_calls} />}
-      <pre className="cell-output" data-testid={`cell-output-${id}`}>
-        {diffParts
-          ? diffParts.map((p, i) => (
-              <span key={i} className={p.tag === "equal" ? undefined : p.tag === "insert" ? "diff-insert" : "diff-delete"}>
-                {p.text}
-              </span>
-            ))
-          : cell.text}
-        {cell.status === "running" && <span className="caret" aria-hidden="true" />}
-      </pre>
+      {!diffParts && r && ((r.steps?.length ?? 0) > 0 || (r.tool_calls?.length ?? 0) > 0) ? (
+        <div className="cell-scroll">
+          <ToolExchange steps={r.steps} calls={r.tool_calls} compact />
+          {output}
+        </div>
+      ) : (
+        output
+      )}
       {r?.error && <div className="cell-error small">{r.error}</div>}
       <div className="cell-foot">
         {isBaseline && <span className="muted small">baseline</span>}

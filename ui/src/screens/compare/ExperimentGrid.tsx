@@ -279,6 +279,18 @@ const ExpCellView = memo(function ExpCellView({ row, col, rowCells, repeats, bas
   }
   const outcome = rowOutcome(info, col, baseline);
   const open = () => onOpen({ row, column: col, repeat: rep });
+  const output = (
+    <pre className="cell-output" data-testid={`cell-output-${id}`}>
+      {diffParts
+        ? diffParts.map((p, i) => (
+            <span key={i} className={p.tag === "equal" ? undefined : p.tag === "insert" ? "diff-insert" : "diff-delete"}>
+              {p.text}
+            </span>
+          ))
+        : cell.text}
+      {cell.status === "running" && <span className="caret" aria-hidden="true" />}
+    </pre>
+  );
   return (
     <div
       className={`cell exp-cell cell-${cell.status}${selected ? " selected" : ""}`}
@@ -335,17 +347,14 @@ const ExpCellView = memo(function ExpCellView({ row, col, rowCells, repeats, bas
           )}
         </div>
       )}
-      {!diffParts && r && <ToolExchange steps={r.steps} calls={r.tool_calls} />}
-      <pre className="cell-output" data-testid={`cell-output-${id}`}>
-        {diffParts
-          ? diffParts.map((p, i) => (
-              <span key={i} className={p.tag === "equal" ? undefined : p.tag === "insert" ? "diff-insert" : "diff-delete"}>
-                {p.text}
-              </span>
-            ))
-          : cell.text}
-        {cell.status === "running" && <span className="caret" aria-hidden="true" />}
-      </pre>
+      {!diffParts && r && ((r.steps?.length ?? 0) > 0 || (r.tool_calls?.length ?? 0) > 0) ? (
+        <div className="cell-scroll">
+          <ToolExchange steps={r.steps} calls={r.tool_calls} compact />
+          {output}
+        </div>
+      ) : (
+        output
+      )}
       {r?.error && <div className="cell-error small">{r.error}</div>}
       <div className="cell-foot">
         {col === baseline ? (

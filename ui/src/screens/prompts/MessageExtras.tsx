@@ -1,5 +1,5 @@
 import type { ToolCallTemplate } from "../../bindings/ToolCallTemplate";
-import { api, errorMessage } from "../../lib/api";
+import { api, toAppError } from "../../lib/api";
 import { appendImage, describeImageUrl, imageFileProblem, imageLines, removeImage } from "../../lib/tools";
 
 /** An assistant message's tool calls (few-shot examples): id, function, arguments template. */
@@ -81,7 +81,7 @@ export function MessageImages({
       onError(null);
       onChange(appendImage(content, name, url));
     } catch (e) {
-      onError(errorMessage(e));
+      onError(toAppError(e).message);
     }
   };
   return (

@@ -137,7 +137,8 @@ export function PromptEditor({ slug, onSaved }: Props) {
       for (const file of Array.from(files)) content = appendImage(content, file.name, await readDroppedImage(file));
       setImageError(null);
     } catch (e) {
-      setImageError(errorMessage(e));
+      // As is: the sentence starts with the file's name.
+      setImageError(toAppError(e).message);
     }
     if (content !== m.content) replaceText(m.uid, content);
   };

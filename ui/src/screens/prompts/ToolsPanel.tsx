@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { ErrorText, Section } from "../../components/ui";
-import { api, errorMessage } from "../../lib/api";
+import { api, toAppError } from "../../lib/api";
 import {
   NEW_TOOL_SCHEMA,
   argumentFields,
@@ -55,7 +55,8 @@ export function ToolsPanel({ paramsJson, onChange }: Props) {
     const t = window.setTimeout(() => {
       api.checkParams(paramsJson).then(
         () => live && setEngineError(null),
-        (e: unknown) => live && setEngineError(errorMessage(e)),
+        // The engine's sentence as is: it starts with the path (`tools[0]…`).
+        (e: unknown) => live && setEngineError(toAppError(e).message),
       );
     }, 350);
     return () => {
@@ -122,7 +123,7 @@ export function ToolsPanel({ paramsJson, onChange }: Props) {
               <div className="span-2 row gap">
                 <ErrorText error={local} />
                 <span className="grow" />
-                <button type="button" className="btn btn-small btn-ghost" onClick={() => setPreviewOf(previewOf === i ? null : i)}>
+                <button type="button" className="btn btn-small btn-ghost" data-testid={`tool-preview-${i}`} onClick={() => setPreviewOf(previewOf === i ? null : i)}>
                   {previewOf === i ? "Hide arguments form" : "Preview arguments form"}
                 </button>
                 <button
