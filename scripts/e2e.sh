@@ -65,36 +65,6 @@ assert:
     gate: pass_rate >= 0.9
 EVAL
 target/debug/portolan eval save "$home/digest-check.eval.yaml" >/dev/null
-# A prompt that declares a function, for the tool-use journey.
-cat > "$home/weather.prompt.md" <<'PROMPT'
----
-name: weather
-model:
-  id: demo/small
-  parameters:
-    tools:
-    - type: function
-      function:
-        name: get_weather
-        description: The weather now in a city
-        parameters:
-          type: object
-          properties:
-            city:
-              type: string
-              description: City name
-            unit:
-              type: string
-              enum: [c, f]
-          required: [city]
----
-system:
-Answer questions about the weather. Call get_weather for facts.
-
-user:
-What is the weather in {{city}} today?
-PROMPT
-target/debug/portolan prompts create weather --file "$home/weather.prompt.md" >/dev/null
 # The rows the Datasets screen imports (the file dialog is answered with this path).
 cat > "$home/notes.jsonl" <<'ROWS'
 {"text": "Portolan keeps prompts, keys and logs on your own machine."}

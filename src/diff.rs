@@ -349,6 +349,14 @@ mod tests {
     use super::*;
     use crate::prompts::{Message, PromptContent, Role};
 
+    /// Each section's title and change.
+    fn kinds(d: &VersionDiff) -> Vec<(&str, SectionChange)> {
+        d.sections
+            .iter()
+            .map(|s| (s.title.as_str(), s.change))
+            .collect()
+    }
+
     fn version(n: i64, model: &str, messages: &[(Role, &str)]) -> PromptVersion {
         PromptVersion {
             prompt_id: "pr_x".into(),
@@ -387,11 +395,7 @@ mod tests {
         );
         let d = diff_versions(&a, &b);
         assert!(d.changed);
-        let kinds: Vec<_> = d
-            .sections
-            .iter()
-            .map(|s| (s.title.as_str(), s.change))
-            .collect();
+        let kinds = kinds(&d);
         assert_eq!(
             kinds,
             [
@@ -470,11 +474,7 @@ mod tests {
         b.content.messages.push(call);
         b.content.messages.push(Message::tool_result("c1", "{}"));
         let d = diff_versions(&a, &b);
-        let kinds: Vec<_> = d
-            .sections
-            .iter()
-            .map(|s| (s.title.as_str(), s.change))
-            .collect();
+        let kinds = kinds(&d);
         assert_eq!(
             kinds,
             [

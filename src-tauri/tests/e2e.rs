@@ -336,18 +336,18 @@ async fn click(c: &Client, id: &str) {
     step(&format!("click {id}"), find(c, id).await.click()).await;
 }
 
-/// Tool use, as a user would try it: open a prompt that declares a function (see
-/// `scripts/e2e.sh`), see it in the tools editor with its arguments form, check the editor
-/// catches a broken schema as it is typed, then compare it on two demo models with a simulated
-/// result for the function, so each column shows the call, the result sent back and the final
-/// answer.
+/// Tool use, as a user would try it: open the sample prompt that declares a function and a
+/// response schema (`weather-report`), see them in the tools editor with the function's
+/// arguments form, check the editor catches a broken schema as it is typed, then compare it on
+/// two demo models with a simulated result for the function, so each column shows the call, the
+/// result sent back and the final answer in the schema's JSON.
 #[tokio::test]
 #[ignore = "needs the built app, tauri-driver and a display: run scripts/e2e.sh"]
 async fn a_user_compares_a_tool_using_prompt_on_two_models() {
     let c = connect().await;
     c.set_window_size(1280, 800).await.ok();
 
-    click(&c, "prompt-item-weather").await;
+    click(&c, "prompt-item-weather-report").await;
     let tools = find(&c, "tools-panel").await;
     let name = tools
         .find(Locator::Css("input[aria-label='Tool 1 name']"))
@@ -357,6 +357,9 @@ async fn a_user_compares_a_tool_using_prompt_on_two_models() {
         name.prop("value").await.unwrap().as_deref(),
         Some("get_weather")
     );
+    let response = find(&c, "response-schema").await;
+    let response = response.prop("value").await.unwrap().unwrap_or_default();
+    assert!(response.contains("summary"), "{response}");
     click(&c, "tool-preview-0").await;
     let form = wait_text(&c, "tool-args-preview-0", "city *").await;
     assert!(form.contains("unit"), "{form}");
@@ -382,7 +385,7 @@ async fn a_user_compares_a_tool_using_prompt_on_two_models() {
 
     // Compare on two demo models; get_weather answers with a fixed result.
     click(&c, "nav-compare").await;
-    select(&c, "compare-prompt", "weather").await;
+    select(&c, "compare-prompt", "weather-report").await;
     for m in ["demo/small", "demo/large", "demo/fast", "gpt-4o-mini"] {
         let cb = find(&c, &format!("model-option-{m}")).await;
         let on = cb.is_selected().await.unwrap_or(false);
@@ -401,7 +404,13 @@ async fn a_user_compares_a_tool_using_prompt_on_two_models() {
     click(&c, "run-compare").await;
     wait_text(&c, "compare-status", "done").await;
     for col in 0..2 {
-        let cell = wait_text(&c, &format!("cell-0-{col}"), "Going by get_weather").await;
+        // The final answer follows the response schema.
+        let cell = wait_text(
+            &c,
+            &format!("cell-0-{col}"),
+            "{\"city\":\"Oslo\",\"summary\":",
+        )
+        .await;
         assert!(
             cell.contains("get_weather") && cell.contains("\"city\": \"Oslo\""),
             "cell 0-{col}: {cell}"

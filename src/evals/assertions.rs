@@ -907,22 +907,11 @@ impl Assertion {
             Check::JsonSchema(validator) => match find_json(out) {
                 None => Verdict::fail("is not JSON"),
                 Some(doc) => {
-                    let errors: Vec<String> = validator
-                        .iter_errors(&doc)
-                        .take(3)
-                        .map(|e| {
-                            let at = e.instance_path().to_string();
-                            if at.is_empty() {
-                                e.to_string()
-                            } else {
-                                format!("{at}: {e}")
-                            }
-                        })
-                        .collect();
+                    let problem = crate::tools::schema_problem(validator, &doc);
                     Verdict::of(
-                        errors.is_empty(),
+                        problem.is_none(),
                         "matches the schema",
-                        format!("does not match the schema: {}", errors.join("; ")),
+                        format!("does not match the schema: {}", problem.unwrap_or_default()),
                     )
                 }
             },

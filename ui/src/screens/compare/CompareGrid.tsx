@@ -6,7 +6,7 @@ import type { CellState, CompareState } from "../../lib/compareState";
 import { formatCost, formatLatency, formatTokens } from "../../lib/format";
 import { diffableText } from "../../lib/tools";
 import { wordDiff } from "../../lib/wordDiff";
-import { ToolExchange } from "../../components/ToolExchange";
+import { CellBody } from "./CellBody";
 
 const ROW_HEIGHT = 232;
 const HEADER_HEIGHT = 64;
@@ -139,18 +139,6 @@ const Cell = memo(function Cell({ row, col, cell, baseText, isBaseline, vote, on
     () => (baseText !== null && done ? wordDiff(baseText, diffableText(r, cell.text)) : null),
     [baseText, r, cell.text, done],
   );
-  const output = (
-    <pre className="cell-output" data-testid={`cell-output-${id}`}>
-      {diffParts
-        ? diffParts.map((p, i) => (
-            <span key={i} className={p.tag === "equal" ? undefined : p.tag === "insert" ? "diff-insert" : "diff-delete"}>
-              {p.text}
-            </span>
-          ))
-        : cell.text}
-      {cell.status === "running" && <span className="caret" aria-hidden="true" />}
-    </pre>
-  );
   return (
     <div className={`cell cell-${cell.status}`} data-testid={`cell-${id}`} role="cell">
       <div className="cell-meta small">
@@ -171,14 +159,7 @@ const Cell = memo(function Cell({ row, col, cell, baseText, isBaseline, vote, on
           {r ? formatCost(r.cost_usd) : ""}
         </span>
       </div>
-      {!diffParts && r && ((r.steps?.length ?? 0) > 0 || (r.tool_calls?.length ?? 0) > 0) ? (
-        <div className="cell-scroll">
-          <ToolExchange steps={r.steps} calls={r.tool_calls} compact />
-          {output}
-        </div>
-      ) : (
-        output
-      )}
+      <CellBody id={id} text={cell.text} running={cell.status === "running"} diffParts={diffParts} result={r} />
       {r?.error && <div className="cell-error small">{r.error}</div>}
       <div className="cell-foot">
         {isBaseline && <span className="muted small">baseline</span>}

@@ -8,7 +8,7 @@ import { formatCost, formatLatency, formatTokens } from "../../lib/format";
 import { scrollToRow } from "../../lib/windowing";
 import { diffableText } from "../../lib/tools";
 import { wordDiff } from "../../lib/wordDiff";
-import { ToolExchange } from "../../components/ToolExchange";
+import { CellBody } from "./CellBody";
 
 export const EXP_ROW_HEIGHT = 236;
 
@@ -279,18 +279,6 @@ const ExpCellView = memo(function ExpCellView({ row, col, rowCells, repeats, bas
   }
   const outcome = rowOutcome(info, col, baseline);
   const open = () => onOpen({ row, column: col, repeat: rep });
-  const output = (
-    <pre className="cell-output" data-testid={`cell-output-${id}`}>
-      {diffParts
-        ? diffParts.map((p, i) => (
-            <span key={i} className={p.tag === "equal" ? undefined : p.tag === "insert" ? "diff-insert" : "diff-delete"}>
-              {p.text}
-            </span>
-          ))
-        : cell.text}
-      {cell.status === "running" && <span className="caret" aria-hidden="true" />}
-    </pre>
-  );
   return (
     <div
       className={`cell exp-cell cell-${cell.status}${selected ? " selected" : ""}`}
@@ -347,14 +335,7 @@ const ExpCellView = memo(function ExpCellView({ row, col, rowCells, repeats, bas
           )}
         </div>
       )}
-      {!diffParts && r && ((r.steps?.length ?? 0) > 0 || (r.tool_calls?.length ?? 0) > 0) ? (
-        <div className="cell-scroll">
-          <ToolExchange steps={r.steps} calls={r.tool_calls} compact />
-          {output}
-        </div>
-      ) : (
-        output
-      )}
+      <CellBody id={id} text={cell.text} running={cell.status === "running"} diffParts={diffParts} result={r} />
       {r?.error && <div className="cell-error small">{r.error}</div>}
       <div className="cell-foot">
         {col === baseline ? (
