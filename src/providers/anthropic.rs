@@ -12,8 +12,9 @@
 //! `metadata.user_id`, and a `top_k` passed as an extra field.
 //!
 //! `response_format` of type `json_schema` → `output_config.format` (structured outputs); type
-//! `json_object` is refused with a config error naming it, since Anthropic has no JSON mode
-//! without a schema and dropping it would return prose where the caller expects JSON.
+//! `json_object` (Anthropic has no JSON mode without a schema) the way Anthropic documents it:
+//! the answer is prefilled with `{`, which the model continues, and the `{` is put back in front
+//! of the text returned ([`json_prefill`]).
 //!
 //! What is deliberately left out: `seed`, `presence_penalty`, `frequency_penalty`,
 //! `logprobs` and other OpenAI-only extras. `n > 1` is refused with a config error, since
@@ -309,6 +310,23 @@ fn map_tool_choice(choice: &Value) -> Result<Value, ProviderError> {
     Ok(mapped)
 }
 
+/// What a `json_object` request's answer is prefilled with (`{`): Anthropic's way to have the
+/// answer be a JSON object. None when the request is not `json_object`, or already ends with an
+/// assistant message (its own prefill).
+pub(crate) fn json_prefill(request: &ChatRequest) -> Option<&'static str> {
+    let json_object = request
+        .response_format
+        .as_ref()
+        .and_then(|f| f.get("type"))
+        .and_then(Value::as_str)
+        == Some("json_object");
+    let ends_with_assistant = request
+        .messages
+        .last()
+        .is_some_and(|m| m.role == "assistant");
+    (json_object && !ends_with_assistant).then_some("{")
+}
+
 /// The Messages API body for a unified request.
 pub(crate) fn request_body(
     model: &str,
@@ -393,9 +411,16 @@ pub(crate) fn request_body(
                     json!({"format": {"type": "json_schema", "schema": schema}}),
                 );
             }
+            Some("json_object") => {
+                if let Some(prefill) = json_prefill(request)
+                    && let Some(Value::Array(messages)) = body.get_mut("messages")
+                {
+                    messages.push(json!({"role": "assistant", "content": prefill}));
+                }
+            }
             Some(other) => {
                 return Err(ProviderError::config(format!(
-                    "anthropic cannot honour response_format '{other}': it has no JSON mode without a schema; give response_format type json_schema with a schema, or ask for JSON in the prompt"
+                    "anthropic: unsupported response_format type '{other}' (text, json_object or json_schema)"
                 )));
             }
         }
@@ -555,6 +580,8 @@ pub(crate) struct StreamState {
     /// blocks come between them).
     tool_indices: HashMap<u64, u32>,
     finished: bool,
+    /// Text sent before the first text delta (a JSON prefill).
+    prefix: Option<String>,
 }
 
 impl StreamState {
@@ -569,6 +596,7 @@ impl StreamState {
             stop_reason: None,
             tool_indices: HashMap::new(),
             finished: false,
+            prefix: None,
         }
     }
 
@@ -709,7 +737,11 @@ impl StreamState {
                             .and_then(Value::as_str)
                             .filter(|t| !t.is_empty())
                         {
-                            out.push(self.text_chunk(t));
+                            let chunk = match self.prefix.take() {
+                                Some(p) => self.text_chunk(&format!("{p}{t}")),
+                                None => self.text_chunk(t),
+                            };
+                            out.push(chunk);
                         }
                     }
                     Some("input_json_delta") => {
@@ -831,20 +863,32 @@ pub async fn complete(
     limits: AttemptLimits,
 ) -> Result<ChatResponse, ProviderError> {
     let body = request_body(&endpoint.model, request, false)?;
-    complete_at(client, endpoint, &access(endpoint), &body, limits).await
+    let prefill = json_prefill(request);
+    complete_at(client, endpoint, &access(endpoint), &body, prefill, limits).await
 }
 
-/// A non-streamed Messages call with a prepared body, sent where `access` says.
+/// A non-streamed Messages call with a prepared body, sent where `access` says; `prefill` (the
+/// start of the answer the body put in an assistant turn) is put back in front of the text.
 pub(crate) async fn complete_at(
     client: &reqwest::Client,
     endpoint: &Endpoint,
     access: &Access,
     body: &Value,
+    prefill: Option<&str>,
     limits: AttemptLimits,
 ) -> Result<ChatResponse, ProviderError> {
     let response = send(client, endpoint, access, body, limits, true).await?;
     let text = body_text(endpoint, response, limits).await?;
-    parse_response(endpoint.provider.id(), &text)
+    let mut parsed = parse_response(endpoint.provider.id(), &text)?;
+    if let Some(prefill) = prefill
+        && let Some(choice) = parsed.choices.first_mut()
+    {
+        let text = choice.message.text();
+        choice.message.content = Some(crate::chat::MessageContent::Text(format!(
+            "{prefill}{text}"
+        )));
+    }
+    Ok(parsed)
 }
 
 pub async fn stream(
@@ -854,20 +898,24 @@ pub async fn stream(
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
     let body = request_body(&endpoint.model, request, true)?;
-    stream_at(client, endpoint, &access(endpoint), &body, limits).await
+    let prefill = json_prefill(request);
+    stream_at(client, endpoint, &access(endpoint), &body, prefill, limits).await
 }
 
-/// A streamed Messages call with a prepared body, sent where `access` says.
+/// A streamed Messages call with a prepared body, sent where `access` says; `prefill` comes
+/// before the first text.
 pub(crate) async fn stream_at(
     client: &reqwest::Client,
     endpoint: &Endpoint,
     access: &Access,
     body: &Value,
+    prefill: Option<&str>,
     limits: AttemptLimits,
 ) -> Result<ChunkStream, ProviderError> {
     let response = send(client, endpoint, access, body, limits, false).await?;
     let events = Events::new(endpoint.provider.id(), response, limits);
-    let state = StreamState::new(endpoint.provider.id(), &endpoint.model);
+    let mut state = StreamState::new(endpoint.provider.id(), &endpoint.model);
+    state.prefix = prefill.map(str::to_owned);
     Ok(relay(
         events,
         state,

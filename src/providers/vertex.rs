@@ -272,9 +272,12 @@ pub async fn complete(
     match publisher(&endpoint.model) {
         Publisher::Anthropic => {
             let body = anthropic_body(request, false)?;
+            let prefill = anthropic::json_prefill(request);
             with_token(client, endpoint, limits, Some("rawPredict"), |access| {
                 let body = &body;
-                async move { anthropic::complete_at(client, endpoint, &access, body, limits).await }
+                async move {
+                    anthropic::complete_at(client, endpoint, &access, body, prefill, limits).await
+                }
             })
             .await
         }
@@ -296,6 +299,7 @@ pub async fn stream(
     match publisher(&endpoint.model) {
         Publisher::Anthropic => {
             let body = anthropic_body(request, true)?;
+            let prefill = anthropic::json_prefill(request);
             with_token(
                 client,
                 endpoint,
@@ -303,7 +307,9 @@ pub async fn stream(
                 Some("streamRawPredict"),
                 |access| {
                     let body = &body;
-                    async move { anthropic::stream_at(client, endpoint, &access, body, limits).await }
+                    async move {
+                        anthropic::stream_at(client, endpoint, &access, body, prefill, limits).await
+                    }
                 },
             )
             .await

@@ -86,12 +86,24 @@ fn parameters_are_mapped() {
     );
     assert!(body.get("seed").is_none());
 
+    // JSON mode without a schema: the answer is prefilled with `{` (Anthropic's documented way).
     let mut json_mode = r.clone();
     json_mode.response_format = Some(json!({"type": "json_object"}));
+    let body = request_body("m", &json_mode, false).unwrap();
+    assert_eq!(
+        body["messages"].as_array().unwrap().last().unwrap(),
+        &json!({"role": "assistant", "content": "{"})
+    );
+    assert!(body.get("output_config").is_none());
+    assert_eq!(json_prefill(&json_mode), Some("{"));
+    json_mode.messages.push(ChatMessage::new("assistant", "[")); // the caller's own prefill
+    assert_eq!(json_prefill(&json_mode), None);
+    json_mode.response_format = Some(json!({"type": "yaml"}));
     let e = request_body("m", &json_mode, false).unwrap_err();
     assert_eq!(e.kind, FailureKind::Config);
     assert!(
-        e.message.contains("response_format 'json_object'"),
+        e.message
+            .contains("unsupported response_format type 'yaml'"),
         "{}",
         e.message
     );

@@ -388,3 +388,40 @@ async fn malformed_answers() {
     let (_, err) = drain(s).await;
     assert_eq!(err.expect("malformed stream").kind, FailureKind::Malformed);
 }
+
+#[tokio::test]
+async fn json_mode_answers_start_with_the_prefilled_brace() {
+    let server = server().await;
+    let c = client();
+    let mut r = request(false);
+    r.response_format = Some(serde_json::json!({"type": "json_object"}));
+    // The model continues after the prefilled `{`.
+    server.push(Behavior::reply("\"greeting\": \"hello\"}"));
+    let resp = complete(&c, &endpoint(&server, KEY), &r, limits())
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "{\"greeting\": \"hello\"}");
+    let sent = server.last_request().unwrap().body;
+    assert_eq!(
+        sent["messages"][1],
+        serde_json::json!({"role": "assistant", "content": "{"})
+    );
+    server.push(Behavior::chunks(
+        ["\"greeting\"", ": \"hi\"}"],
+        Duration::ZERO,
+        Duration::ZERO,
+    ));
+    r.stream = Some(true);
+    let (chunks, err) = drain(
+        stream(&c, &endpoint(&server, KEY), &r, limits())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(err.is_none(), "{err:?}");
+    let mut acc = ChunkAccumulator::default();
+    for ch in &chunks {
+        acc.push(ch);
+    }
+    assert_eq!(acc.finish().text(), "{\"greeting\": \"hi\"}");
+}
