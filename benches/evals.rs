@@ -8,6 +8,9 @@
 //!   read to the end) and through an experiment with one call in flight; the difference per cell
 //!   is the runner's and the checks'.
 //! - Memory: the process's resident size after each of five repeated 4,000-cell runs.
+//! - Tool use: tool calls checked against their schemas per second, the tool evaluators per
+//!   second, and an experiment whose cells run a two-step tool exchange (demo/fast calls the
+//!   tool, a simulated result goes back, it answers) against the same prompt without tools.
 //!
 //! `cargo bench --bench evals`; `PORTOLAN_BENCH_ROWS` sets the rows (default 1000).
 
@@ -250,4 +253,121 @@ fn main() {
         n_rows * 4,
         sizes.join(", ")
     );
+
+    tool_use(&rt, &engine, &store, n_rows);
+}
+
+fn tool_use(rt: &tokio::runtime::Runtime, engine: &Engine, store: &Store, n_rows: usize) {
+    use portolan::chat::{FunctionCall, ToolCall};
+    use portolan::tools::{ToolSchemas, parse_tools, simulate::ToolSimulation};
+    let tools = parse_tools(
+        &json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["c", "f"]}}, "required": ["city"],
+            "additionalProperties": false}}}]),
+    )
+    .expect("tools");
+    let schemas = ToolSchemas::new(&tools);
+    let calls: Vec<ToolCall> = [
+        r#"{"city":"Oslo","unit":"c"}"#,
+        r#"{"town":"Oslo"}"#,
+        "{city",
+    ]
+    .iter()
+    .map(|a| ToolCall {
+        id: "c".into(),
+        kind: "function".into(),
+        function: FunctionCall {
+            name: "get_weather".into(),
+            arguments: (*a).into(),
+        },
+    })
+    .collect();
+    let n = 300_000;
+    let started = Instant::now();
+    let mut invalid = 0usize;
+    for i in 0..n {
+        invalid += usize::from(schemas.check(&calls[i % calls.len()]).problem.is_some());
+    }
+    println!(
+        "tool calls checked against their schema: {:.0} calls/s on one thread ({invalid} of {n} invalid)",
+        n as f64 / started.elapsed().as_secs_f64()
+    );
+    let checked: Vec<_> = calls.iter().map(|c| schemas.check(c)).collect();
+    let evaluators: Vec<Assertion> = [
+        json!({"type": "tool-called", "value": {"name": "get_weather", "arguments": {"path": "$.city", "equals": "Oslo"}}}),
+        json!({"type": "tool-args-valid"}),
+        json!({"type": "final-json-schema", "value": {"type": "object", "required": ["temp_c"]}}),
+    ]
+    .into_iter()
+    .map(|v| Assertion::compile(&serde_json::from_value::<AssertionSpec>(v).unwrap()).unwrap())
+    .collect();
+    let vars = serde_json::Map::new();
+    let view = CellView {
+        output: r#"{"temp_c": 21}"#,
+        vars: &vars,
+        expected: None,
+        latency_ms: 1,
+        cost_usd: None,
+        steps: &[],
+        tool_calls: &checked[..1],
+        response_format: None,
+    };
+    let started = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(evaluators[i % evaluators.len()].check(&view));
+    }
+    println!(
+        "tool evaluators (tool-called with an argument path, tool-args-valid, final-json-schema): {:.0} checks/s on one thread",
+        n as f64 / started.elapsed().as_secs_f64()
+    );
+
+    let text = "---\nname: weather\nmodel:\n  id: demo/fast\n  parameters:\n    tools:\n    - type: function\n      function:\n        name: get_weather\n        parameters:\n          type: object\n          properties:\n            city:\n              type: string\n          required: [city]\n---\nuser:\nWhat is the weather in {{text}}?\n";
+    let prompt = portolan::prompt_file::parse(text, std::path::Path::new("weather.prompt.md"))
+        .expect("prompt");
+    store
+        .create_prompt("weather", &prompt.content, None, &Actor::Cli)
+        .expect("create");
+    let mut simulation = ToolSimulation::default();
+    simulation
+        .parse_cli(r#"get_weather=template:{"city": "{{city}}", "temp_c": 21}"#)
+        .expect("simulation");
+    for (label, prompt, tools) in [
+        (
+            "without tools (bench prompt)",
+            "bench",
+            ToolSimulation::default(),
+        ),
+        ("with a two-step tool exchange", "weather", simulation),
+    ] {
+        let columns = ["demo/fast", "demo/fast"]
+            .iter()
+            .map(|m| ColumnSpec {
+                prompt: prompt.into(),
+                version: None,
+                model: Some((*m).into()),
+                params: Default::default(),
+            })
+            .collect();
+        let spec = ExperimentSpec {
+            name: "tools".into(),
+            columns,
+            rows: rows(n_rows),
+            per_provider_concurrency: 16,
+            tools,
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let e = rt.block_on(async {
+            let plan = experiment::plan(engine, spec).await.expect("plan");
+            experiment::run(engine, plan, None).await.expect("run")
+        });
+        let secs = started.elapsed().as_secs_f64();
+        let steps: usize = e.cells.iter().map(|c| c.steps.len() + 1).sum();
+        println!(
+            "experiment {label} on demo/fast: {} cells, {steps} model calls in {secs:.2} s ({:.0} cells/s)",
+            e.cells.len(),
+            e.cells.len() as f64 / secs
+        );
+    }
 }
