@@ -72,6 +72,9 @@ cat > "$home/notes.jsonl" <<'ROWS'
 {"text": "Datasets have versions; experiments compare prompt versions and models."}
 ROWS
 export PORTOLAN_E2E_FILE_DIALOG="$home/notes.jsonl"
+# The image the tool-use journey attaches to a message (a 1×1 PNG).
+echo 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==' | base64 -d > "$home/sky.png"
+export PORTOLAN_E2E_IMAGE_DIALOG="$home/sky.png"
 if [ "$E2E_TEST" = experiment_of_1000_rows_by_4_columns ]; then
   # The benchmark's dataset and a second version of summarize.
   python3 -c 'import json

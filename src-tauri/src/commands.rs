@@ -362,23 +362,33 @@ pub async fn set_label_override(
         .await
 }
 
-/// The system's file dialog: a file to open (`save` false) or a place to save to. None when
-/// the person cancels. (`PORTOLAN_E2E_FILE_DIALOG` answers it instead, for the end-to-end test:
-/// WebDriver cannot drive a native dialog.)
+/// The system's file dialog: a file to open (`save` false) or a place to save to, filtered by
+/// `kind`: `rows` (dataset files, the default), `image` (PNG, JPEG, GIF, WebP) or `any`. None
+/// when the person cancels. (`PORTOLAN_E2E_FILE_DIALOG`, or `PORTOLAN_E2E_IMAGE_DIALOG` for
+/// images, answers it instead, for the end-to-end test: WebDriver cannot drive a native dialog.)
 #[tauri::command]
 pub async fn pick_file(
     app: tauri::AppHandle,
     save: bool,
     default_name: Option<String>,
+    kind: Option<String>,
 ) -> Res<Option<String>> {
-    if let Ok(path) = std::env::var("PORTOLAN_E2E_FILE_DIALOG") {
+    let kind = kind.as_deref().unwrap_or("rows");
+    let answer = if kind == "image" {
+        "PORTOLAN_E2E_IMAGE_DIALOG"
+    } else {
+        "PORTOLAN_E2E_FILE_DIALOG"
+    };
+    if let Ok(path) = std::env::var(answer) {
         return Ok(Some(path));
     }
     use tauri_plugin_dialog::DialogExt;
-    let dialog = app
-        .dialog()
-        .file()
-        .add_filter("Rows", &["jsonl", "csv", "yaml", "yml"]);
+    let dialog = app.dialog().file();
+    let dialog = match kind {
+        "image" => dialog.add_filter("Images", &["png", "jpg", "jpeg", "gif", "webp"]),
+        "any" => dialog,
+        _ => dialog.add_filter("Rows", &["jsonl", "csv", "yaml", "yml"]),
+    };
     let picked = tauri::async_runtime::spawn_blocking(move || {
         if save {
             let d = match default_name {

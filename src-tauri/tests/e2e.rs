@@ -340,7 +340,9 @@ async fn click(c: &Client, id: &str) {
 /// response schema (`weather-report`), see them in the tools editor with the function's
 /// arguments form, check the editor catches a broken schema as it is typed, then compare it on
 /// two demo models with a simulated result for the function, so each column shows the call, the
-/// result sent back and the final answer in the schema's JSON.
+/// result sent back and the final answer in the schema's JSON. On the way, a photo is attached
+/// to the user message through the file dialog (`scripts/e2e.sh` answers it with a PNG) and
+/// saved as version 2, which the comparison runs.
 #[tokio::test]
 #[ignore = "needs the built app, tauri-driver and a display: run scripts/e2e.sh"]
 async fn a_user_compares_a_tool_using_prompt_on_two_models() {
@@ -383,9 +385,26 @@ async fn a_user_compares_a_tool_using_prompt_on_two_models() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A photo for the user message, from the file dialog: shown as a thumbnail, saved as v2.
+    click(&c, "add-image-1").await;
+    let thumb = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("{} img", tid("message-images-1"))))
+        .await
+        .expect("a thumbnail of the attached image");
+    let src = thumb.attr("src").await.unwrap().unwrap_or_default();
+    assert!(src.starts_with("data:image/png;base64,"), "{src}");
+    scroll_to(&c, "message-images-1").await;
+    shot(&c, "13b-image-attached").await;
+    set_value(&c, "commit-message", "Add a photo of the sky").await;
+    click(&c, "save-version").await;
+    wait_text(&c, "save-status", "2").await;
+
     // Compare on two demo models; get_weather answers with a fixed result.
     click(&c, "nav-compare").await;
     select(&c, "compare-prompt", "weather-report").await;
+    select(&c, "compare-version", "2").await;
     for m in ["demo/small", "demo/large", "demo/fast", "gpt-4o-mini"] {
         let cb = find(&c, &format!("model-option-{m}")).await;
         let on = cb.is_selected().await.unwrap_or(false);

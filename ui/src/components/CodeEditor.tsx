@@ -2,6 +2,7 @@ import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirro
 import { EditorState } from "@codemirror/state";
 import { EditorView, drawSelection, highlightActiveLine, keymap, placeholder as cmPlaceholder } from "@codemirror/view";
 import { useEffect, useLayoutEffect, useRef } from "react";
+import { dataUrlFold } from "./dataUrlFold";
 import { handlebars } from "./handlebarsExtension";
 
 export interface CodeEditorProps {
@@ -26,6 +27,7 @@ const theme = EditorView.theme({
   ".cm-tooltip": { border: "1px solid var(--border)", backgroundColor: "var(--bg-raised)", color: "var(--fg)" },
   ".cm-tooltip-autocomplete ul li[aria-selected]": { backgroundColor: "var(--accent)", color: "var(--on-accent)" },
   ".cm-placeholder": { color: "var(--fg-muted)" },
+  ".cm-data-url": { color: "var(--fg-muted)", fontStyle: "italic" },
 });
 
 /** A CodeMirror 6 editor for one Handlebars message template. */
@@ -57,6 +59,7 @@ export function CodeEditor({ initial, onChange, variables, partials = [], ariaLa
           EditorView.lineWrapping,
           keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
           handlebars({ variables: () => vars.current, partials: () => parts.current }),
+          dataUrlFold,
           cmPlaceholder(placeholder ?? ""),
           EditorView.contentAttributes.of({ "aria-label": ariaLabel, "aria-multiline": "true" }),
           EditorView.updateListener.of((u) => {

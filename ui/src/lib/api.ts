@@ -142,8 +142,9 @@ export const api = {
   exportDataset: (name: string, version: number | null, path: string) => call<number>("export_dataset", { name, version, path }),
   /** Rows from logged calls (their variables; with answers, their answers as expected output). */
   rowsFromCalls: (ids: string[], withAnswers: boolean) => call<Row[]>("rows_from_calls", { ids, withAnswers }),
-  /** The system file dialog: a path, or null when cancelled. */
-  pickFile: (save: boolean, defaultName: string | null) => call<string | null>("pick_file", { save, defaultName }),
+  /** The system file dialog (dataset files, images, or any file): a path, or null when cancelled. */
+  pickFile: (save: boolean, defaultName: string | null, kind: "rows" | "image" | "any" = "rows") =>
+    call<string | null>("pick_file", { save, defaultName, kind }),
 
   // Experiments
   /** Rejects with the reason when the assertion is invalid. */

@@ -219,7 +219,11 @@ export function imageFileProblem(file: { name: string; type: string; size: numbe
 /** An image's URL shortened for a label (data URLs by type and size). */
 export function describeImageUrl(url: string): string {
   const m = /^data:([^;,]+);base64,(.*)$/.exec(url);
-  if (m) return `${m[1]}, ${Math.round((m[2].length * 3) / 4 / 1024)} KB embedded`;
+  if (m) {
+    const bytes = Math.floor((m[2].length * 3) / 4);
+    const size = bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${Math.round(bytes / 1024)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
+    return `${m[1]}, ${size} embedded`;
+  }
   return url.length > 60 ? `${url.slice(0, 57)}…` : url;
 }
 

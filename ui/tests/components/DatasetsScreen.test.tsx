@@ -94,6 +94,18 @@ describe("DatasetsScreen", () => {
     expect(input("dataset-save-message").value).toBe("");
   });
 
+  it("fills an image variable's cell with a file chosen in the dialog", async () => {
+    api.saveDataset.mockResolvedValue({ name: "qa", version: 3, rows: 2, created: true });
+    api.pickFile.mockResolvedValue("/photos/sky.png");
+    await openQa();
+    fireEvent.click(screen.getByLabelText("Row 1 question: choose an image file"));
+    await waitFor(() => expect(input("dataset-cell-0-question").value).toBe("/photos/sky.png"));
+    expect(api.pickFile).toHaveBeenCalledWith(false, null, "image");
+    fireEvent.click(screen.getByTestId("dataset-save"));
+    await waitFor(() => expect(api.saveDataset).toHaveBeenCalled());
+    expect(api.saveDataset.mock.calls[0][1][0].vars.question).toBe("/photos/sky.png");
+  });
+
   it("says when a save changed nothing", async () => {
     api.saveDataset.mockResolvedValue({ name: "qa", version: 2, rows: 2, created: false });
     await openQa();

@@ -153,10 +153,14 @@ describe("PromptEditor", () => {
     expect(strip.querySelectorAll("img")).toHaveLength(1);
     // The dialog: the engine reads the file (and would refuse one over 5 MB).
     api.pickFile.mockResolvedValue("/photos/sky.jpg");
-    api.imageDataUrl.mockResolvedValue("data:image/jpeg;base64,/9j/AAAA");
+    const jpeg = `data:image/jpeg;base64,/9j/${"A".repeat(200)}`;
+    api.imageDataUrl.mockResolvedValue(jpeg);
     fireEvent.click(screen.getByTestId("add-image-1"));
     await waitFor(() => expect(strip.querySelectorAll("img")).toHaveLength(2));
     expect(api.imageDataUrl).toHaveBeenCalledWith("/photos/sky.jpg");
+    // The editor folds the image data into a label; the preview shows the image.
+    await waitFor(() => expect(screen.getByTestId("message-editor-1").querySelector(".cm-data-url")?.textContent).toBe("⟨image/jpeg, 153 B embedded⟩"));
+    await waitFor(() => expect(screen.getAllByTestId("preview-image").length).toBeGreaterThan(0), { timeout: 2000 });
     fireEvent.click(screen.getByLabelText("Remove image dot.png"));
     await waitFor(() => expect(strip.querySelectorAll("img")).toHaveLength(1));
     // Saved as Markdown image lines in the message text.
@@ -164,6 +168,6 @@ describe("PromptEditor", () => {
     fireEvent.click(screen.getByTestId("save-version"));
     await waitFor(() => expect(api.savePrompt).toHaveBeenCalled());
     const draft = api.savePrompt.mock.calls[0][1] as Version["draft"];
-    expect(draft.messages[1].content).toBe("Hello {{name}}\n![sky.jpg](data:image/jpeg;base64,/9j/AAAA)");
+    expect(draft.messages[1].content).toBe(`Hello {{name}}\n![sky.jpg](${jpeg})`);
   });
 });

@@ -126,10 +126,17 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
   );
   const reloadDatasets = datasets.reload;
   const reloadDataset = dataset.reload;
+  const reloadVersions = versions.reload;
+  const reloadVersion = version.reload;
   useEffect(() => {
     const off = onApiChange((what) => {
-      // A label moved through its gate ran (and saved) an experiment.
-      if (what === "prompts") setHistoryKey((k) => k + 1);
+      // A label moved through its gate ran (and saved) an experiment; a version saved in the
+      // editor is one more to compare (and may be the default now).
+      if (what === "prompts") {
+        setHistoryKey((k) => k + 1);
+        reloadVersions();
+        reloadVersion();
+      }
       if (what !== "datasets") return;
       reloadDatasets();
       reloadDataset();
@@ -137,7 +144,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
     return () => {
       off();
     };
-  }, [reloadDatasets, reloadDataset]);
+  }, [reloadDatasets, reloadDataset, reloadVersions, reloadVersion]);
 
   const experiment = isExperiment(setup);
   const compareRunning = state.phase === "running";

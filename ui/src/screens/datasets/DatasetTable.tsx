@@ -1,5 +1,6 @@
 import { memo, useRef, useState, type Dispatch } from "react";
 import { ErrorText } from "../../components/ui";
+import { api } from "../../lib/api";
 import { useVirtualRows } from "../../hooks/useVirtualRows";
 import { cellAt, EXPECTED, TAGS, variableNameError, type DatasetAction, type DatasetEditorState, type EditorRow } from "./datasetEditor";
 
@@ -170,7 +171,7 @@ const DataRow = memo(function DataRow({ index, row, columns, readOnly, dispatch 
       {[...columns, EXPECTED].map((c) => {
         const cell = cellAt(row, c);
         return (
-          <td key={c}>
+          <td key={c} className="dataset-td">
             <textarea
               rows={1}
               spellCheck={false}
@@ -184,6 +185,21 @@ const DataRow = memo(function DataRow({ index, row, columns, readOnly, dispatch 
               onChange={(e) => dispatch({ type: "editCell", row: index, column: c, text: e.target.value })}
               onBlur={() => dispatch({ type: "blurCell", row: index, column: c })}
             />
+            {!readOnly && c !== EXPECTED && (
+              <button
+                type="button"
+                className="btn-icon cell-file"
+                aria-label={`Row ${index + 1} ${c}: choose an image file`}
+                title="Choose an image file (for an image variable, ![…]({{name}}))"
+                onClick={() => {
+                  void api.pickFile(false, null, "image").then((path) => {
+                    if (path) dispatch({ type: "editCell", row: index, column: c, text: path });
+                  });
+                }}
+              >
+                ⎘
+              </button>
+            )}
           </td>
         );
       })}

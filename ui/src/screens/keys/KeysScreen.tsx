@@ -152,7 +152,7 @@ function AddKeyForm({ onAdded }: { onAdded: () => void }) {
                   className="btn btn-small"
                   data-testid="key-sa-file"
                   onClick={() =>
-                    void api.pickFile(false, null).then((path) => path && setCloud((c) => ({ ...c, serviceAccountFile: path, serviceAccount: "" })))
+                    void api.pickFile(false, null, "any").then((path) => path && setCloud((c) => ({ ...c, serviceAccountFile: path, serviceAccount: "" })))
                   }
                 >
                   Choose file…

@@ -74,7 +74,7 @@ export function MessageImages({
   const images = imageLines(content);
   const pick = async () => {
     try {
-      const path = await api.pickFile(false, null);
+      const path = await api.pickFile(false, null, "image");
       if (!path) return;
       const url = await api.imageDataUrl(path);
       const name = path.split(/[\\/]/).pop() ?? "image";

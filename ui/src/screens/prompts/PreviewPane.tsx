@@ -1,6 +1,6 @@
 import type { PreviewDto } from "../../bindings/PreviewDto";
 import { Kbd, Section, modKey } from "../../components/ui";
-import { prettyArguments } from "../../lib/tools";
+import { describeImageUrl, imageLines, prettyArguments, type ImageLine } from "../../lib/tools";
 
 interface Props {
   preview: PreviewDto | null;
@@ -45,7 +45,7 @@ export function PreviewPane({ preview, error }: Props) {
                 {m.role}
                 {m.tool_call_id ? ` · answers ${m.tool_call_id}` : ""}
               </div>
-              {m.content && <pre className="preview-text">{m.content}</pre>}
+              {m.content && <PreviewText text={m.content} />}
               {m.tool_calls.map((c) => (
                 <div key={c.id} className="tool-call" data-testid="preview-tool-call">
                   <div className="tool-head">
@@ -63,5 +63,41 @@ export function PreviewPane({ preview, error }: Props) {
         </div>
       )}
     </Section>
+  );
+}
+
+/** A rendered message's text, its image lines shown as the images (or their URL) they send. */
+function PreviewText({ text }: { text: string }) {
+  const images = imageLines(text);
+  if (images.length === 0) return <pre className="preview-text">{text}</pre>;
+  const lines = text.split("\n");
+  const parts: { text?: string; image?: ImageLine }[] = [];
+  let pending: string[] = [];
+  lines.forEach((l, i) => {
+    const img = images.find((x) => x.line === i);
+    if (!img) {
+      pending.push(l);
+      return;
+    }
+    if (pending.length) parts.push({ text: pending.join("\n") });
+    pending = [];
+    parts.push({ image: img });
+  });
+  if (pending.length) parts.push({ text: pending.join("\n") });
+  return (
+    <>
+      {parts.map((p, i) =>
+        p.image ? (
+          <figure key={i} className="image-thumb preview-image" title={describeImageUrl(p.image.url)} data-testid="preview-image">
+            {p.image.url.startsWith("data:") ? <img src={p.image.url} alt={p.image.alt} /> : <div className="var-image mono small">{describeImageUrl(p.image.url)}</div>}
+            <figcaption className="ellipsis">{p.image.alt}</figcaption>
+          </figure>
+        ) : (
+          <pre key={i} className="preview-text">
+            {p.text}
+          </pre>
+        ),
+      )}
+    </>
   );
 }

@@ -43,7 +43,7 @@ export function VariablesForm({ fields, inputs, errors, onChange, idPrefix = "pv
                   type="button"
                   className="btn btn-small"
                   onClick={() => {
-                    void api.pickFile(false, null).then((p) => p && onChange(f.name, p));
+                    void api.pickFile(false, null, "image").then((p) => p && onChange(f.name, p));
                   }}
                 >
                   Choose…
