@@ -525,6 +525,9 @@ async fn a_user_evaluates_two_versions_on_a_dataset_and_the_gate_refuses_the_wor
     let worse = wait_text(&c, "comparison-2", "worse").await;
     eprintln!("e2e: column 3 against the baseline: {worse}");
     shot(&c, "09-experiment").await;
+    // The side panel put away, the four columns get the width; a cell opened brings it back.
+    click(&c, "toggle-side-panel").await;
+    shot(&c, "09b-experiment-wide").await;
 
     // A failing cell: the check's reason and the judge's.
     click(&c, "cell-0-2").await;
@@ -560,6 +563,15 @@ async fn a_user_evaluates_two_versions_on_a_dataset_and_the_gate_refuses_the_wor
 
     // The gate's run is saved too: reopen it from history (two columns, version 1 against 2).
     click(&c, "nav-compare").await;
+    // The side panel was put away above: bring it back for the history.
+    if !find(&c, "toggle-side-panel")
+        .await
+        .is_selected()
+        .await
+        .unwrap_or(true)
+    {
+        click(&c, "toggle-side-panel").await;
+    }
     scroll_to(&c, "experiment-history").await;
     let open = find_prefix(&c, "history-open-").await;
     step("open from history", open.click()).await;

@@ -189,3 +189,21 @@ describe("notices", () => {
     expect(dismissNotice(list, "zzz")).toEqual(list);
   });
 });
+
+import { placeLabels } from "../src/lib/charts";
+
+describe("placeLabels", () => {
+  it("stacks the labels of points that lie close together and leaves apart ones alone", () => {
+    // Two points at the same height, 20 px apart: the second label moves a line down.
+    expect(placeLabels([
+      { x: 100, y: 50, chars: 14, left: false },
+      { x: 120, y: 50, chars: 14, left: false },
+      { x: 400, y: 50, chars: 14, left: false },
+    ])).toEqual([0, 11, 0]);
+    // Labels drawn to the left of their points are placed by their own boxes.
+    expect(placeLabels([
+      { x: 300, y: 80, chars: 10, left: true },
+      { x: 100, y: 80, chars: 10, left: false },
+    ])).toEqual([0, 0]);
+  });
+});

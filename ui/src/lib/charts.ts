@@ -37,3 +37,36 @@ export function lastDays(days: number, now: Date = new Date()): string[] {
   }
   return out;
 }
+
+/** A label's anchor point and its text's length, for [`placeLabels`]. */
+export interface LabelSpot {
+  x: number;
+  y: number;
+  chars: number;
+  /** Drawn to the left of the point (near the right edge). */
+  left: boolean;
+}
+
+/**
+ * Vertical offsets that keep point labels from overlapping: each label (a box `chars` wide at
+ * `charW` per character, `lineH` high, just above its point) is moved down a line at a time,
+ * at most `maxLines`, until it clears the labels placed before it.
+ */
+export function placeLabels(spots: readonly LabelSpot[], charW = 6.2, lineH = 11, maxLines = 6): number[] {
+  const boxes: { x1: number; x2: number; y1: number; y2: number }[] = [];
+  return spots.map((s) => {
+    const w = s.chars * charW;
+    const x1 = s.left ? s.x - 7 - w : s.x + 7;
+    const x2 = x1 + w;
+    let dy = 0;
+    for (let i = 0; i <= maxLines; i++) {
+      dy = i * lineH;
+      const y2 = s.y - 5 + dy;
+      const y1 = y2 - lineH;
+      if (!boxes.some((b) => x1 < b.x2 && b.x1 < x2 && y1 < b.y2 && b.y1 < y2)) break;
+    }
+    const y2 = s.y - 5 + dy;
+    boxes.push({ x1, x2, y1: y2 - lineH, y2 });
+    return dy;
+  });
+}

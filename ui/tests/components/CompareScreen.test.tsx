@@ -133,6 +133,17 @@ describe("CompareScreen", () => {
     expect(screen.getByTestId("compare-status").textContent).toBe("running");
   });
 
+  it("puts the side panel away so a wide grid gets the width", async () => {
+    await setUp();
+    const side = screen.getByTestId("results-side");
+    expect(side.hidden).toBe(false);
+    fireEvent.click(screen.getByTestId("toggle-side-panel"));
+    expect(side.hidden).toBe(true);
+    expect(side.parentElement?.className).toContain("no-side");
+    fireEvent.click(screen.getByTestId("toggle-side-panel"));
+    expect(side.hidden).toBe(false);
+  });
+
   it("with an evaluator: plans, shows the plan, runs the experiment and streams verdicts into the grid", async () => {
     await setUp();
     await addContains("Portolan");

@@ -81,6 +81,8 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
   const [filters, setFilters] = useState<RowFilters>(noFilters);
   const [marked, setMarked] = useState<number | null>(null);
   const [selected, setSelected] = useState<CellRef | null>(null);
+  /** The side panel (history, charts, a cell's detail) can give its width to a wide grid. */
+  const [sideHidden, setSideHidden] = useState(false);
 
   const [runs, setRuns] = useState<Wire<CompareRunSummary>[]>([]);
   const refreshRuns = useCallback(() => {
@@ -359,6 +361,8 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
   const throttles = shown === "experiment" ? expState.throttles : state.throttles;
   const summaryGates = expState.experiment?.summary.gates ?? [];
   const detailAt = selected && expState.cells[selected.row] && selected.column < expState.columns.length ? selected : null;
+  // Opening a cell shows its detail even when the panel was put away.
+  const sideOpen = !sideHidden || (shown === "experiment" && detailAt !== null);
 
   return (
     <div className="compare" ref={root}>
@@ -573,6 +577,18 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
             <input type="checkbox" checked={diffMode} onChange={(e) => dispatch({ type: "diffMode", on: e.target.checked })} />
             <span>Diff vs baseline</span>
           </label>
+          <label className="inline-field" title="The side panel: experiment history, charts and a cell's detail">
+            <input
+              type="checkbox"
+              data-testid="toggle-side-panel"
+              checked={sideOpen}
+              onChange={(e) => {
+                setSideHidden(!e.target.checked);
+                if (!e.target.checked) setSelected(null);
+              }}
+            />
+            <span>History and charts</span>
+          </label>
           {diffMode && shown === "compare" && (
             <select className="input select-small" aria-label="Baseline column" value={baseline} onChange={(e) => dispatch({ type: "baseline", column: Number(e.target.value) })}>
               {state.models.map((m, i) => (
@@ -653,7 +669,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
             )}
           </div>
         )}
-        <div className="results-split">
+        <div className={`results-split${sideOpen ? "" : " no-side"}`}>
           <div className="results-main">
             {shown === "experiment" && expState.phase !== "idle" ? (
               <ExperimentGrid
@@ -674,7 +690,7 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
               <CompareGrid state={state} rows={rows} totals={totals} diffMode={diffMode} baseline={baseline} feedback={feedback} onFeedback={vote} />
             )}
           </div>
-          <div className="results-side">
+          <div className="results-side" hidden={!sideOpen} data-testid="results-side">
             {shown === "experiment" && detailAt && (
               <CellDetail state={expState} at={detailAt} onRepeat={(repeat) => setSelected({ ...detailAt, repeat })} onClose={() => setSelected(null)} />
             )}

@@ -1,4 +1,4 @@
-import { niceMax } from "../../lib/charts";
+import { niceMax, placeLabels } from "../../lib/charts";
 import type { ColumnFigures } from "../../lib/experimentState";
 import { formatCost, formatLatency } from "../../lib/format";
 import { formatShare } from "../../lib/estimateFormat";
@@ -42,6 +42,13 @@ function Scatter({
   const plotH = H - PAD_T - PAD_B;
   const sx = (v: number) => PAD_L + (maxX > 0 ? (v / maxX) * plotW : 0);
   const sy = (v: number) => PAD_T + (1 - Math.max(0, Math.min(1, v))) * plotH;
+  // Points close together would write their labels over each other: stack them instead.
+  const offsets = placeLabels(
+    points.map((p) => {
+      const x = sx(p.x);
+      return { x, y: sy(p.y), chars: `${p.column + 1} ${shortLabel(labels[p.column])}`.length, left: x > W - 90 };
+    }),
+  );
   return (
     <figure className="chart exp-chart">
       <figcaption>{title}</figcaption>
@@ -65,14 +72,15 @@ function Scatter({
         <text x={W - PAD_R} y={H - 6} className="tick" textAnchor="end">
           {formatX(maxX)}
         </text>
-        {points.map((p) => {
+        {points.map((p, i) => {
           const x = sx(p.x);
           const y = sy(p.y);
           const right = x > W - 90;
+          const dy = offsets[i];
           return (
             <g key={p.column} className={`point point-${p.column % 8}`} data-testid={`chart-point-${kind}-${p.column}`}>
               <circle cx={x} cy={y} r={4.5} />
-              <text x={right ? x - 7 : x + 7} y={y - 5} className="point-label" textAnchor={right ? "end" : "start"}>
+              <text x={right ? x - 7 : x + 7} y={y - 5 + dy} className="point-label" textAnchor={right ? "end" : "start"}>
                 {p.column + 1} {shortLabel(labels[p.column])}
               </text>
               <title>
