@@ -311,7 +311,7 @@ fn tool_use(rt: &tokio::runtime::Runtime, engine: &Engine, store: &Store, n_rows
         cost_usd: None,
         steps: &[],
         tool_calls: &checked[..1],
-        response_format: None,
+        response_schema: None,
     };
     let started = Instant::now();
     for i in 0..n {

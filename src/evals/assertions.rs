@@ -662,8 +662,9 @@ pub struct CellView<'a> {
     /// Earlier turns of a tool exchange, and the calls the answer ended with.
     pub steps: &'a [crate::tools::ToolStep],
     pub tool_calls: &'a [crate::tools::CheckedCall],
-    /// The column's `response_format`, for `final-json-schema` without a schema of its own.
-    pub response_format: Option<&'a Value>,
+    /// The schema of the column's `response_format` (compiled once per column), for
+    /// `final-json-schema` without a schema of its own.
+    pub response_schema: Option<&'a jsonschema::Validator>,
 }
 
 impl CellView<'_> {
@@ -683,7 +684,7 @@ impl CellView<'_> {
             cost_usd,
             steps: &[],
             tool_calls: &[],
-            response_format: None,
+            response_schema: None,
         }
     }
 
@@ -992,28 +993,10 @@ impl Assertion {
                 if !cell.tool_calls.is_empty() {
                     return Verdict::fail("the exchange ended on a tool call, not a final answer");
                 }
-                let compiled;
-                let validator = match schema {
-                    Some(v) => v.as_ref(),
-                    None => {
-                        let from_prompt = cell
-                            .response_format
-                            .map(crate::tools::response_schema)
-                            .transpose()
-                            .ok()
-                            .flatten()
-                            .flatten();
-                        let Some(s) = from_prompt else {
-                            return Verdict::error(
-                                "no schema: give one as the value, or a response_format json_schema in the prompt",
-                            );
-                        };
-                        compiled = match crate::tools::compile_schema("response_format", s) {
-                            Ok(v) => v,
-                            Err(e) => return Verdict::error(e.to_string()),
-                        };
-                        &compiled
-                    }
+                let Some(validator) = schema.as_deref().or(cell.response_schema) else {
+                    return Verdict::error(
+                        "no schema: give one as the value, or a response_format json_schema in the prompt",
+                    );
                 };
                 match serde_json::from_str::<Value>(out.trim()) {
                     Err(e) => Verdict::fail(format!("the final answer is not JSON ({e})")),
@@ -1368,8 +1351,9 @@ mod tests {
             cost_usd: None,
         }];
         let vars = Map::new();
-        let format = json!({"type": "json_schema", "json_schema": {"name": "r",
-            "schema": {"type": "object", "required": ["temp_c"]}}});
+        let format = crate::tools::response_validator(&json!({"type": "json_schema",
+            "json_schema": {"name": "r", "schema": {"type": "object", "required": ["temp_c"]}}}))
+        .unwrap();
         let view = |output: &'static str, finals: &'static [CheckedCall]| CellView {
             output,
             vars: &vars,
@@ -1378,7 +1362,7 @@ mod tests {
             cost_usd: None,
             steps: &steps,
             tool_calls: finals,
-            response_format: Some(&format),
+            response_schema: Some(&format),
         };
         let check = |spec: Value, v: &CellView<'_>| {
             let spec: AssertionSpec = serde_json::from_value(spec).unwrap();

@@ -652,13 +652,13 @@ pub async fn run_until(
     let repeats = spec.repeats.max(1);
     let simulation = spec.tools.is_active().then(|| Arc::new(spec.tools.clone()));
     let experiment_tag = crate::ids::new_sortable_id("exp");
-    // Each column's response format, for `final-json-schema` without a schema of its own.
-    let formats: Arc<Vec<Option<Value>>> = Arc::new(
+    // Each column's response schema, compiled once, for `final-json-schema` without a schema
+    // of its own.
+    let formats: Arc<Vec<Option<jsonschema::Validator>>> = Arc::new(
         (0..columns.len())
             .map(|c| {
-                requests
-                    .first()
-                    .and_then(|r| r.get(c)?.response_format.clone())
+                let format = requests.first()?.get(c)?.response_format.as_ref()?;
+                crate::tools::response_validator(format)
             })
             .collect(),
     );
@@ -804,7 +804,7 @@ pub async fn run_until(
                         cost_usd: cell.cost_usd,
                         steps: &cell.steps,
                         tool_calls: &cell.tool_calls,
-                        response_format: formats[cell.column].as_ref(),
+                        response_schema: formats[cell.column].as_ref(),
                     };
                     if a.calls_models() {
                         let _permit = judges.acquire().await;

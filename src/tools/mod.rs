@@ -168,6 +168,13 @@ pub fn response_schema(format: &Value) -> Result<Option<&Value>> {
     }
 }
 
+/// The compiled schema a `response_format` asks for, if it asks for one (and it compiles; it
+/// was checked when the version was saved).
+pub fn response_validator(format: &Value) -> Option<jsonschema::Validator> {
+    let schema = response_schema(format).ok()??;
+    compile_schema("response_format", schema).ok()
+}
+
 /// Compiles `schema` (which also checks it against its meta-schema); an error says where in
 /// the schema it is.
 pub fn compile_schema(at: &str, schema: &Value) -> Result<jsonschema::Validator> {
