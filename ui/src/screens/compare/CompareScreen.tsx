@@ -673,6 +673,8 @@ export function CompareScreen({ initialSlug }: { initialSlug: string | null }) {
           <div className="results-main">
             {shown === "experiment" && expState.phase !== "idle" ? (
               <ExperimentGrid
+                // Another run or one reopened from history starts at its first row.
+                key={expState.runId}
                 state={expState}
                 figures={figures}
                 shown={shownRows}
