@@ -87,7 +87,10 @@ pub async fn spawn(
             let result = loop {
                 let permit = lane.admit().await;
                 send(CompareEvent::Started { cell });
-                let (result, outcome) = run_cell(
+                // Boxed: every cell's task is spawned at once and waits for its lane, and an
+                // inline cell future (the tool loop, the stream) would make each waiting task
+                // several kilobytes bigger.
+                let (result, outcome) = Box::pin(run_cell(
                     &engine,
                     cell,
                     model.clone(),
@@ -95,7 +98,7 @@ pub async fn spawn(
                     options.clone(),
                     simulation.as_deref(),
                     events.as_ref(),
-                )
+                ))
                 .await;
                 let throttle = lane.finish(permit, outcome);
                 match throttle {
@@ -133,6 +136,22 @@ struct Turn {
     cost_usd: Option<f64>,
     cache_status: Option<CacheStatus>,
     ttft_ms: Option<u64>,
+}
+
+impl Turn {
+    /// The first choice's text and tool calls, moved out of the answer.
+    fn take_answer(&mut self, resp: crate::chat::ChatResponse) {
+        let Some(choice) = resp.choices.into_iter().next() else {
+            return;
+        };
+        let message = choice.message;
+        self.text = match message.content {
+            Some(MessageContent::Text(t)) => t,
+            Some(MessageContent::Parts(_)) => message.text(),
+            None => String::new(),
+        };
+        self.calls = message.tool_calls.unwrap_or_default();
+    }
 }
 
 /// Runs one cell: one model call, or — when the answer calls tools that `simulation` has
@@ -176,15 +195,14 @@ async fn run_cell(
     let mut outcome = Outcome::Done;
     for step in 1..=max_steps {
         let step_started = Instant::now();
-        let turn = one_turn(
-            engine,
-            cell,
-            request.clone(),
-            options.clone(),
-            events,
-            started,
-        )
-        .await;
+        // The last possible step gives its request away (nothing is sent after it); earlier
+        // ones keep it to append the exchange to.
+        let (sent, sent_options) = if step == max_steps {
+            (std::mem::take(&mut request), std::mem::take(&mut options))
+        } else {
+            (request.clone(), options.clone())
+        };
+        let turn = one_turn(engine, cell, sent, sent_options, events, started).await;
         outcome = turn.outcome;
         if result.trace_id.is_none() {
             result.trace_id = turn.trace_id.clone();
@@ -299,12 +317,7 @@ async fn one_turn(
             turn.provider = call.info.provider.clone();
             turn.trace_id = Some(call.info.trace_id.clone());
             match call.body {
-                CallBody::Complete(resp) => {
-                    turn.text = resp.text();
-                    if let Some(choice) = resp.choices.into_iter().next() {
-                        turn.calls = choice.message.tool_calls.unwrap_or_default();
-                    }
-                }
+                CallBody::Complete(resp) => turn.take_answer(resp),
                 CallBody::Stream(mut s) => {
                     let mut acc = ChunkAccumulator::default();
                     while let Some(item) = s.next().await {
@@ -334,11 +347,7 @@ async fn one_turn(
                             }
                         }
                     }
-                    let resp = acc.finish();
-                    turn.text = resp.text();
-                    if let Some(choice) = resp.choices.into_iter().next() {
-                        turn.calls = choice.message.tool_calls.unwrap_or_default();
-                    }
+                    turn.take_answer(acc.finish());
                 }
             }
             if let Some(s) = call.info.summary() {
