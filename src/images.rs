@@ -75,15 +75,29 @@ fn describe(alt: &str) -> String {
     }
 }
 
+/// A `data:<mime>;base64,<data>` URL split into its media type (lower case) and its base64
+/// payload; None when it is not a base64 data URL. Providers send the two parts in their own
+/// fields.
+pub fn parse_data_url(url: &str) -> Option<(String, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let mut params = meta.split(';');
+    let mime = params.next().unwrap_or("").trim();
+    if !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
+        return None;
+    }
+    let mime = if mime.is_empty() {
+        "application/octet-stream"
+    } else {
+        mime
+    };
+    Some((mime.to_ascii_lowercase(), data.trim()))
+}
+
 /// The media type and size of a data URL's image, or why it cannot be sent.
 fn decode_data_url(url: &str) -> std::result::Result<(String, usize), String> {
-    let rest = url.strip_prefix("data:").ok_or("not a data URL")?;
-    let (head, data) = rest
-        .split_once(',')
-        .ok_or("a data URL needs a ',' before its data")?;
-    let media = head
-        .strip_suffix(";base64")
-        .ok_or("an embedded image must be base64 (data:image/png;base64,…)")?;
+    let (media, data) = parse_data_url(url)
+        .ok_or("an embedded image must be a base64 data URL (data:image/png;base64,…)")?;
     if !MEDIA_TYPES.iter().any(|(m, _)| *m == media) {
         return Err(format!(
             "type '{media}' is not an image providers accept (PNG, JPEG, GIF or WebP)"
@@ -95,12 +109,12 @@ fn decode_data_url(url: &str) -> std::result::Result<(String, usize), String> {
         return Err(too_large(approx));
     }
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
+        .decode(data)
         .map_err(|e| format!("its base64 data is broken ({e})"))?;
     if bytes.len() > MAX_IMAGE_BYTES {
         return Err(too_large(bytes.len()));
     }
-    Ok((media.to_owned(), bytes.len()))
+    Ok((media, bytes.len()))
 }
 
 fn too_large(bytes: usize) -> String {
@@ -216,6 +230,16 @@ mod tests {
     use super::*;
 
     const PIXEL: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+    #[test]
+    fn data_urls() {
+        assert_eq!(
+            parse_data_url("data:image/jpeg;base64,AAAA"),
+            Some(("image/jpeg".into(), "AAAA"))
+        );
+        assert_eq!(parse_data_url("data:image/png,raw"), None);
+        assert_eq!(parse_data_url("https://x/y.png"), None);
+    }
 
     #[test]
     fn image_lines_become_parts_between_the_text() {

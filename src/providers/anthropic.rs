@@ -35,6 +35,7 @@ use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ContentPart, Delta, FunctionCall,
     FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
 };
+use crate::images::parse_data_url;
 
 /// The API version header Portolan speaks.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -103,23 +104,6 @@ fn stream_error(provider: &str, v: &Value) -> ProviderError {
 // ---------------------------------------------------------------------------------------------
 // Request mapping
 // ---------------------------------------------------------------------------------------------
-
-/// A `data:<mime>;base64,<data>` URL split into its media type and base64 payload.
-pub(crate) fn parse_data_url(url: &str) -> Option<(String, String)> {
-    let rest = url.strip_prefix("data:")?;
-    let (meta, data) = rest.split_once(',')?;
-    let mut params = meta.split(';');
-    let mime = params.next().unwrap_or("").trim();
-    if !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
-        return None;
-    }
-    let mime = if mime.is_empty() {
-        "application/octet-stream"
-    } else {
-        mime
-    };
-    Some((mime.to_ascii_lowercase(), data.trim().to_owned()))
-}
 
 fn is_http_url(url: &str) -> bool {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();

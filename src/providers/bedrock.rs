@@ -17,7 +17,6 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
-use super::anthropic::parse_data_url;
 use super::sse::{EventSource, relay};
 use super::{
     AttemptLimits, ChunkStream, Endpoint, ErrorFormat, ProviderError, ToolChoice, body_text,
@@ -28,6 +27,7 @@ use crate::chat::{
     FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
 };
 use crate::cloud_credentials::{self, AwsCredentials};
+use crate::images::parse_data_url;
 
 const PROVIDER: &str = "bedrock";
 /// The SigV4 signing name of the Bedrock runtime.

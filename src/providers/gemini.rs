@@ -31,7 +31,6 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::anthropic::parse_data_url;
 use super::sse::Events;
 use super::{
     Access, AttemptLimits, Auth, ChunkStream, Endpoint, ErrorFormat, ProviderError, body_text,
@@ -41,6 +40,7 @@ use crate::chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, Choice, ChunkChoice, ContentPart, Delta,
     FunctionCall, FunctionCallDelta, MessageContent, ToolCall, ToolCallDelta, Usage,
 };
+use crate::images::parse_data_url;
 
 const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 /// The placeholder Google documents for function calls whose thought signature is unknown.

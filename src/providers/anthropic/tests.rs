@@ -530,13 +530,3 @@ fn stream_error_events() {
             .is_empty()
     );
 }
-
-#[test]
-fn data_urls() {
-    assert_eq!(
-        parse_data_url("data:image/jpeg;base64,AAAA"),
-        Some(("image/jpeg".into(), "AAAA".into()))
-    );
-    assert_eq!(parse_data_url("data:image/png,raw"), None);
-    assert_eq!(parse_data_url("https://x/y.png"), None);
-}
