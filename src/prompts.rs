@@ -74,7 +74,6 @@ impl PromptContent {
         }
         validate_tool_use(&self.messages)?;
         validate_params(&self.params)?;
-        crate::tools::validate_params(&self.params)?;
         for (name, _) in &self.variables {
             validate_variable_name(name)?;
         }
@@ -217,7 +216,9 @@ fn validate_variable_name(name: &str) -> Result<()> {
 }
 
 /// Known OpenAI-vocabulary parameters are type-checked so a typo'd value fails at save time rather
-/// than at the provider. Unknown parameters pass through untouched (providers add new ones often).
+/// than at the provider, tools and the response format with their schemas
+/// ([`crate::tools::validate_params`]). Unknown parameters pass through untouched (providers add
+/// new ones often).
 pub fn validate_params(params: &Map<String, Value>) -> Result<()> {
     let bad = |key: &str, want: &str| {
         Err(Error::InvalidVariables(format!(
@@ -252,12 +253,6 @@ pub fn validate_params(params: &Map<String, Value>) -> Result<()> {
                     return bad(key, "a string or a list of at most 4 strings");
                 }
             }
-            "response_format" => {
-                let kind = value.get("type").and_then(Value::as_str);
-                if !matches!(kind, Some("text" | "json_object" | "json_schema")) {
-                    return bad(key, "an object with type text, json_object or json_schema");
-                }
-            }
             "messages" | "model" | "stream" => {
                 return Err(Error::InvalidVariables(format!(
                     "'{key}' is not a model parameter: set it on the prompt itself or per request"
@@ -266,7 +261,8 @@ pub fn validate_params(params: &Map<String, Value>) -> Result<()> {
             _ => {}
         }
     }
-    Ok(())
+    // Tools, tool choice and the response format (with their JSON Schemas).
+    crate::tools::validate_params(params)
 }
 
 /// A stored prompt: stable id, unique slug, and where its versions and labels stand.

@@ -436,7 +436,6 @@ impl Desktop {
     pub fn check_params(&self, params_json: &str) -> ApiResult<()> {
         let params = params_of(params_json)?;
         portolan::prompts::validate_params(&params)?;
-        portolan::tools::validate_params(&params)?;
         Ok(())
     }
 
