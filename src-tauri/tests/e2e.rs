@@ -296,6 +296,36 @@ async fn a_user_writes_a_prompt_compares_models_and_reads_the_log() {
     .await;
 }
 
+/// Waits (bounded) until the run's status says done, confirming its cost if asked; a run that
+/// ends in an error fails the benchmark.
+async fn wait_run_done(c: &Client, run: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(el) = c.find(Locator::Css(&tid("experiment-confirm"))).await {
+            let _ = el.click().await;
+        }
+        let status = find(c, "compare-status")
+            .await
+            .text()
+            .await
+            .unwrap_or_default();
+        if status.contains("done") {
+            return;
+        }
+        assert!(!status.contains("error"), "run {run} failed");
+        assert!(Instant::now() < deadline, "run {run} did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The cells the grid keeps in the DOM (it renders only the rows in view).
+async fn cells_in_dom(c: &Client) -> usize {
+    c.find_all(Locator::Css("[data-testid^=\"cell-output-\"]"))
+        .await
+        .unwrap()
+        .len()
+}
+
 /// Scrolls the grid from top to bottom by half a screen at a time (at most `max_steps` steps),
 /// timing each step: the scroll, the rows that came into view rendered, layout forced. Returns
 /// the number of steps and their median and longest time in ms.
@@ -713,13 +743,7 @@ async fn matrix_of_8_models_by_50_rows() {
                 serde_json::json!({"text": format!("Release {i}: faster start-up, fewer crashes, a new export button and {i} small fixes."), "bullets": 3, "audience": "a busy engineer"}).to_string()
             })
             .collect();
-        let jsonl = find(&c, "compare-jsonl").await;
-        c.execute(
-            "const el = arguments[0]; const set = Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value').set; set.call(el, arguments[1]); el.dispatchEvent(new Event('input', {bubbles: true}));",
-            vec![serde_json::to_value(&jsonl).unwrap(), serde_json::json!(rows.join("\n"))],
-        )
-        .await
-        .unwrap();
+        set_value(&c, "compare-jsonl", &rows.join("\n")).await;
 
         let (pss0, rss0, own0) = app_tree_memory();
         eprintln!(
@@ -731,26 +755,9 @@ async fn matrix_of_8_models_by_50_rows() {
         for run in 1..=RUNS {
             let started = Instant::now();
             find(&c, "run-compare").await.click().await.unwrap();
-            let deadline = Instant::now() + Duration::from_secs(120);
-            loop {
-                let status = find(&c, "compare-status")
-                    .await
-                    .text()
-                    .await
-                    .unwrap_or_default();
-                if status.contains("done") {
-                    break;
-                }
-                assert!(!status.contains("error"), "run {run} failed");
-                assert!(Instant::now() < deadline, "run {run} did not finish");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            wait_run_done(&c, run, Duration::from_secs(120)).await;
             let wall = started.elapsed();
-            let in_dom = c
-                .find_all(Locator::Css("[data-testid^=\"cell-output-\"]"))
-                .await
-                .unwrap()
-                .len();
+            let in_dom = cells_in_dom(&c).await;
             // Scroll the grid from top to bottom in half-screen steps; each step waits for React
             // to render the rows that came into view, then forces layout, and is timed.
             let (steps, median, max) = scroll_grid(&c, usize::MAX).await;
@@ -810,29 +817,9 @@ async fn experiment_of_1000_rows_by_4_columns() {
         for run in 1..=RUNS {
             let started = Instant::now();
             click(&c, "run-compare").await;
-            let deadline = Instant::now() + Duration::from_secs(300);
-            loop {
-                if let Ok(el) = c.find(Locator::Css(&tid("experiment-confirm"))).await {
-                    let _ = el.click().await;
-                }
-                let status = find(&c, "compare-status")
-                    .await
-                    .text()
-                    .await
-                    .unwrap_or_default();
-                if status.contains("done") {
-                    break;
-                }
-                assert!(!status.contains("error"), "run {run} failed");
-                assert!(Instant::now() < deadline, "run {run} did not finish");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            wait_run_done(&c, run, Duration::from_secs(300)).await;
             let wall = started.elapsed();
-            let in_dom = c
-                .find_all(Locator::Css("[data-testid^=\"cell-output-\"]"))
-                .await
-                .unwrap()
-                .len();
+            let in_dom = cells_in_dom(&c).await;
             let (steps, median, max) = scroll_grid(&c, 200).await;
             let (pss, rss, own) = app_tree_memory();
             eprintln!(
