@@ -297,8 +297,9 @@ pub(crate) fn split_front_matter<'a>(
     })
 }
 
-/// Splits a body into role sections. With `lenient_markers` (Prompty files) a marker may be
-/// indented, prefixed by `#`, or capitalised.
+/// Splits a body into role sections. With `lenient_markers` (Prompty files) a role line may be
+/// indented, prefixed by `#`, or capitalised; Prompty has no tool sections, so there `tool …:`
+/// lines (a heading such as `# Tool usage:`) stay text.
 pub(crate) fn parse_body(
     body: &str,
     first_line: usize,
@@ -326,7 +327,7 @@ fn parse_body_located(
                 .trim_start_matches('#')
                 .trim()
                 .to_ascii_lowercase();
-            marker(&l)
+            marker(&l).filter(|m| matches!(m, Marker::Role(_)))
         } else {
             marker(line)
         }

@@ -213,6 +213,18 @@ Address {{firstName}} by name.
     }
 
     #[test]
+    fn a_heading_that_reads_like_a_tool_section_stays_text() {
+        let text = "---\nname: x\n---\nsystem:\nUse the tools.\n# Tool usage:\nCall get_weather first.\n\n# User:\n{{ q }}\n";
+        let f = parse(text, Path::new("x.prompty")).unwrap();
+        assert_eq!(f.content.messages.len(), 2);
+        assert_eq!(
+            f.content.messages[0].content,
+            "Use the tools.\n# Tool usage:\nCall get_weather first."
+        );
+        assert_eq!(f.content.messages[1].role, Role::User);
+    }
+
+    #[test]
     fn tools_and_schemas_come_along() {
         let text = "---\nname: weather\nmodel:\n  api: chat\n  configuration:\n    name: gpt-4o\n  parameters:\n    response_format:\n      type: json_schema\n      json_schema:\n        name: reply\n        schema:\n          type: object\ntools:\n- name: get_weather\n  description: Weather now\n  parameters:\n    type: object\n    properties:\n      city:\n        type: string\n---\nuser:\n{{ city }}\n";
         let f = parse(text, Path::new("weather.prompty")).unwrap();
