@@ -864,15 +864,23 @@ pub(crate) async fn complete_at(
     let response = send(client, endpoint, access, body, limits, true).await?;
     let text = body_text(endpoint, response, limits).await?;
     let mut parsed = parse_response(endpoint.provider.id(), &text)?;
-    if let Some(prefill) = prefill
-        && let Some(choice) = parsed.choices.first_mut()
+    if let Some(prefill) = prefill {
+        put_back_prefill(&mut parsed, prefill);
+    }
+    Ok(parsed)
+}
+
+/// Puts the prefill back in front of an answer's text. As when streamed, only text gets it: an
+/// answer of tool calls alone stays without text.
+fn put_back_prefill(response: &mut ChatResponse, prefill: &str) {
+    if let Some(choice) = response.choices.first_mut()
+        && !choice.message.text().is_empty()
     {
         let text = choice.message.text();
         choice.message.content = Some(crate::chat::MessageContent::Text(format!(
             "{prefill}{text}"
         )));
     }
-    Ok(parsed)
 }
 
 pub async fn stream(

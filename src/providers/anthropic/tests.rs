@@ -349,6 +349,27 @@ fn a_response_with_text_tools_and_cache_usage() {
 }
 
 #[test]
+fn a_json_prefill_goes_back_in_front_of_text_only() {
+    let answer = |content: Value| {
+        let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+            "content": content, "stop_reason": "end_turn",
+            "usage": {"input_tokens": 1, "output_tokens": 1}});
+        parse_response("anthropic", &body.to_string()).unwrap()
+    };
+    let mut text = answer(json!([{"type": "text", "text": "\"a\": 1}"}]));
+    put_back_prefill(&mut text, "{");
+    assert_eq!(text.text(), r#"{"a": 1}"#);
+    let mut calls =
+        answer(json!([{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]));
+    put_back_prefill(&mut calls, "{");
+    assert_eq!(calls.text(), "");
+    assert_eq!(
+        calls.choices[0].message.tool_calls.as_ref().unwrap().len(),
+        1
+    );
+}
+
+#[test]
 fn finish_reasons() {
     assert_eq!(finish_reason(Some("end_turn")), "stop");
     assert_eq!(finish_reason(Some("stop_sequence")), "stop");
