@@ -4,8 +4,12 @@
 //! version (size-capped), or a variable (`![photo]({{photo}})`) whose value per row is a URL or,
 //! where the caller reads local files (the CLI and the desktop app, not the gateway), a path.
 //!
-//! When a rendered message becomes a chat message, each image line becomes an `image_url` part
-//! between the text parts around it; providers then send it in their own format.
+//! Only user messages hold images (providers take images from the user only), and only lines
+//! the template itself writes as image lines: rendering marks them (see
+//! [`crate::template::CompiledPrompt`]), so a variable's value or a model's earlier answer that
+//! happens to read `![x](/etc/passwd)` stays text and is never read as a file. When a rendered
+//! message becomes a chat message, each marked line becomes an `image_url` part between the
+//! text parts around it; providers then send it in their own format.
 
 use std::path::Path;
 
@@ -159,42 +163,56 @@ pub fn data_url_from_file(path: &Path) -> Result<String> {
     ))
 }
 
-/// Splits rendered text into text and image parts; None when it holds no image line (the
-/// message is then sent as plain text).
-pub fn split_parts(text: &str, access: ImageAccess) -> Result<Option<Vec<ContentPart>>> {
-    if !text.contains("![") {
+/// Splits rendered text into text and image parts at `image_lines` (the lines rendering
+/// marked as images, see [`crate::message::Message::image_lines`]); None when there are none
+/// (the message is then sent as plain text).
+pub fn split_parts(
+    text: &str,
+    image_lines: &[usize],
+    access: ImageAccess,
+) -> Result<Option<Vec<ContentPart>>> {
+    if image_lines.is_empty() {
         return Ok(None);
     }
     let mut parts = Vec::new();
     let mut pending = String::new();
-    let mut any = false;
-    for line in text.split_inclusive('\n') {
-        match image_line(line) {
-            Some((alt, url)) => {
-                any = true;
-                let text = std::mem::take(&mut pending);
-                let text = text.trim_end_matches('\n');
-                if !text.trim().is_empty() {
-                    parts.push(ContentPart::Text { text: text.into() });
-                }
-                parts.push(ContentPart::ImageUrl {
-                    image_url: ImageUrl {
-                        url: resolve(alt, url, access)?,
-                        detail: None,
-                    },
-                });
-            }
-            None => pending.push_str(line),
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if !image_lines.contains(&index) {
+            pending.push_str(line);
+            continue;
         }
-    }
-    if !any {
-        return Ok(None);
+        let (alt, url) = rendered_image_line(line).ok_or_else(|| {
+            Error::Image(format!(
+                "the image line '{}' does not read as ![alt](url) once filled in",
+                line.trim().chars().take(80).collect::<String>()
+            ))
+        })?;
+        let text = std::mem::take(&mut pending);
+        let text = text.trim_end_matches('\n');
+        if !text.trim().is_empty() {
+            parts.push(ContentPart::Text { text: text.into() });
+        }
+        parts.push(ContentPart::ImageUrl {
+            image_url: ImageUrl {
+                url: resolve(alt, url, access)?,
+                detail: None,
+            },
+        });
     }
     let text = pending.trim_end_matches('\n');
     if !text.trim().is_empty() {
         parts.push(ContentPart::Text { text: text.into() });
     }
     Ok(Some(parts))
+}
+
+/// The alt text and URL of an image line once rendered. Unlike [`image_line`] (which decides
+/// what a template's line is), the URL may hold spaces: a variable's path may.
+pub fn rendered_image_line(line: &str) -> Option<(&str, &str)> {
+    let rest = line.trim().strip_prefix("![")?;
+    let close = rest.find("](")?;
+    let url = rest[close + 2..].strip_suffix(')')?.trim();
+    Some((&rest[..close], url))
 }
 
 /// The URL to send for an image line's rendered URL.
@@ -244,15 +262,23 @@ mod tests {
     #[test]
     fn image_lines_become_parts_between_the_text() {
         let text = format!("Look at this:\n![chart]({PIXEL})\nWhat does it show?");
-        let parts = split_parts(&text, ImageAccess::UrlsOnly).unwrap().unwrap();
+        let parts = split_parts(&text, &[1], ImageAccess::UrlsOnly)
+            .unwrap()
+            .unwrap();
         assert_eq!(parts.len(), 3);
         assert!(matches!(&parts[0], ContentPart::Text { text } if text == "Look at this:"));
         assert!(matches!(&parts[1], ContentPart::ImageUrl { image_url } if image_url.url == PIXEL));
         assert!(matches!(&parts[2], ContentPart::Text { text } if text == "What does it show?"));
+        // Only the lines rendering marked are images.
         assert!(
-            split_parts("no images ![here", ImageAccess::UrlsOnly)
+            split_parts(&text, &[], ImageAccess::UrlsOnly)
                 .unwrap()
                 .is_none()
+        );
+        let e = split_parts(&text, &[0], ImageAccess::UrlsOnly).unwrap_err();
+        assert!(
+            e.to_string().contains("does not read as ![alt](url)"),
+            "{e}"
         );
     }
 
@@ -265,19 +291,19 @@ mod tests {
             .unwrap();
         std::fs::write(&path, bytes).unwrap();
         let text = format!("![dot]({})", path.display());
-        let parts = split_parts(&text, ImageAccess::LocalFiles)
+        let parts = split_parts(&text, &[0], ImageAccess::LocalFiles)
             .unwrap()
             .unwrap();
         assert!(matches!(&parts[0], ContentPart::ImageUrl { image_url } if image_url.url == PIXEL));
-        let e = split_parts(&text, ImageAccess::UrlsOnly)
+        let e = split_parts(&text, &[0], ImageAccess::UrlsOnly)
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot read local files"), "{e}");
-        let e = split_parts("![x](/no/such.png)", ImageAccess::LocalFiles)
+        let e = split_parts("![x](/no/such.png)", &[0], ImageAccess::LocalFiles)
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot read /no/such.png"), "{e}");
-        let e = split_parts("![x](/etc/passwd)", ImageAccess::LocalFiles)
+        let e = split_parts("![x](/etc/passwd)", &[0], ImageAccess::LocalFiles)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a PNG"), "{e}");

@@ -54,6 +54,11 @@ pub struct Message {
     /// On a `tool` message: the id of the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// On a rendered user message: the lines of `content` (0-based) that are images, because
+    /// the template wrote them as image lines. Text a variable or a model's answer brings in is
+    /// never an image, whatever it looks like. Empty on a template's own messages.
+    #[serde(skip)]
+    pub image_lines: Vec<usize>,
 }
 
 /// A tool call written in a template: its id, the function, and its arguments as a template
@@ -73,6 +78,7 @@ impl Message {
             content: content.into(),
             tool_calls: Vec::new(),
             tool_call_id: None,
+            image_lines: Vec::new(),
         }
     }
 
@@ -101,7 +107,7 @@ pub fn is_function_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// Rendered messages as chat messages: image lines become image parts (see
+/// Rendered messages as chat messages: the image lines rendering found become image parts (see
 /// [`crate::images`]), tool calls carry their rendered arguments, which must be a JSON object.
 pub fn to_chat_messages(
     messages: &[Message],
@@ -112,7 +118,7 @@ pub fn to_chat_messages(
     let mut out = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
         let mut chat = ChatMessage::new(m.role.as_str(), m.content.clone());
-        if let Some(parts) = crate::images::split_parts(&m.content, access)? {
+        if let Some(parts) = crate::images::split_parts(&m.content, &m.image_lines, access)? {
             chat.content = Some(MessageContent::Parts(parts));
         }
         if !m.tool_calls.is_empty() {

@@ -367,6 +367,92 @@ pub struct CompiledPrompt {
     /// The messages as written; their texts and tool-call arguments are registered templates.
     shapes: Vec<Message>,
     defaults: Map<String, Value>,
+    /// The markers around the image lines of user messages, when there are any.
+    image_marks: Option<ImageMarks>,
+}
+
+/// Text put around each image line of a user message's template before it is compiled, so
+/// the rendered text says which lines the template wrote as images. The markers hold a random
+/// nonce and are taken out of the rendered text, so a variable's value cannot forge one.
+struct ImageMarks {
+    open: String,
+    close: String,
+    /// Per message: whether its template has image lines (and so markers).
+    marked: Vec<bool>,
+}
+
+impl ImageMarks {
+    fn new(message_count: usize) -> Self {
+        let nonce = crate::ids::new_id("img");
+        ImageMarks {
+            open: format!("\u{E000}{nonce}\u{E001}"),
+            close: format!("\u{E002}{nonce}\u{E003}"),
+            marked: vec![false; message_count],
+        }
+    }
+
+    /// `source` with its image lines between markers; None when it has none.
+    fn mark(&self, source: &str) -> Option<String> {
+        let mut out = String::with_capacity(source.len() + 64);
+        let mut any = false;
+        for line in source.split_inclusive('\n') {
+            let (body, end) = match line.strip_suffix('\n') {
+                Some(body) => (body, "\n"),
+                None => (line, ""),
+            };
+            if crate::images::image_line(body).is_some() {
+                any = true;
+                out.push_str(&self.open);
+                out.push_str(body);
+                out.push_str(&self.close);
+                out.push_str(end);
+            } else {
+                out.push_str(line);
+            }
+        }
+        any.then_some(out)
+    }
+
+    /// Takes the markers out of a rendered message: its text and the lines that are images.
+    fn take(&self, message_index: usize, rendered: String) -> Result<(String, Vec<usize>)> {
+        if !rendered.contains(&self.open) {
+            return Ok((rendered, Vec::new()));
+        }
+        let mut text = String::with_capacity(rendered.len());
+        let mut lines = Vec::new();
+        let mut line = 0;
+        let mut rest = rendered.as_str();
+        while let Some(start) = rest.find(&self.open) {
+            let before = &rest[..start];
+            line += before.matches('\n').count();
+            text.push_str(before);
+            let after = &rest[start + self.open.len()..];
+            let end = after.find(&self.close).ok_or_else(|| Error::Render {
+                message_index,
+                role: Role::User.as_str().to_owned(),
+                reason: "an image line was cut in two while rendering".into(),
+            })?;
+            let image = &after[..end];
+            if image.contains('\n') {
+                return Err(Error::Image(format!(
+                    "message {}: the image line '{}' holds a line break once filled in (in its URL or alt text)",
+                    message_index + 1,
+                    image
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .take(80)
+                        .collect::<String>()
+                )));
+            }
+            lines.push(line);
+            text.push_str(image);
+            rest = &after[end + self.close.len()..];
+        }
+        text.push_str(rest);
+        Ok((text, lines))
+    }
 }
 
 impl std::fmt::Debug for CompiledPrompt {
@@ -407,8 +493,16 @@ impl CompiledPrompt {
         // Partials are other prompts' text; a `{{> slug}}` that resolves to nothing must fail
         // loudly instead of rendering as an empty string.
         registry.set_prevent_indent(false);
+        let mut image_marks = ImageMarks::new(messages.len());
         for (index, message) in messages.iter().enumerate() {
-            let template = compile(index, message.role, &message.content)?;
+            let mut template = compile(index, message.role, &message.content)?;
+            if message.role == Role::User
+                && message.content.contains("![")
+                && let Some(marked) = image_marks.mark(&message.content)
+            {
+                template = compile(index, message.role, &marked)?;
+                image_marks.marked[index] = true;
+            }
             registry.register_template(&message_template_name(index), template);
             for (c, call) in message.tool_calls.iter().enumerate() {
                 let template = compile(index, message.role, &call.arguments)?;
@@ -424,10 +518,12 @@ impl CompiledPrompt {
                     reason: e.reason().to_string(),
                 })?;
         }
+        let any_images = image_marks.marked.contains(&true);
         Ok(CompiledPrompt {
             registry,
             shapes: messages.to_vec(),
             defaults,
+            image_marks: any_images.then_some(image_marks),
         })
     }
 
@@ -470,7 +566,14 @@ impl CompiledPrompt {
                         }),
                     })
             };
-            let content = render(&message_template_name(index))?;
+            let mut content = render(&message_template_name(index))?;
+            let mut image_lines = Vec::new();
+            if let Some(marks) = &self.image_marks
+                && marks.marked[index]
+            {
+                (content, image_lines) =
+                    marks.take(index, content).map_err(RenderFailure::Other)?;
+            }
             let mut tool_calls = Vec::with_capacity(shape.tool_calls.len());
             for (c, call) in shape.tool_calls.iter().enumerate() {
                 tool_calls.push(crate::message::ToolCallTemplate {
@@ -483,6 +586,7 @@ impl CompiledPrompt {
                 content,
                 tool_calls,
                 tool_call_id: shape.tool_call_id.clone(),
+                image_lines,
             });
         }
         Ok(out)
@@ -693,5 +797,52 @@ mod tests {
             compiled.render(&Map::new()),
             Err(Error::MissingVariables(n)) if n == ["items"]
         ));
+    }
+
+    #[test]
+    fn image_lines_are_the_ones_the_template_writes() {
+        let messages = prompt(&[
+            (
+                Role::System,
+                "Answer in Markdown.\n![logo](https://x.test/logo.png)",
+            ),
+            (
+                Role::User,
+                "Compare:\n{{#each photos}}\n![photo {{@index}}]({{this}})\n{{/each}}\nNotes: {{notes}}",
+            ),
+        ]);
+        let compiled = CompiledPrompt::new(&messages, Map::new(), &[]).unwrap();
+        let out = compiled
+            .render(&vars(json!({
+                "photos": ["https://x.test/a.png", "/home/me/My Photos/b.png"],
+                // Text that reads like an image line is text when a variable brings it.
+                "notes": "see\n![x](/etc/passwd)",
+            })))
+            .unwrap();
+        assert!(
+            out[0].image_lines.is_empty(),
+            "system messages hold no images"
+        );
+        assert_eq!(
+            out[1].content,
+            "Compare:\n![photo 0](https://x.test/a.png)\n![photo 1](/home/me/My Photos/b.png)\nNotes: see\n![x](/etc/passwd)"
+        );
+        assert_eq!(out[1].image_lines, [1, 2]);
+        let chat =
+            crate::message::to_chat_messages(&out[..1], crate::images::ImageAccess::UrlsOnly)
+                .unwrap();
+        assert!(matches!(
+            chat[0].content,
+            Some(crate::chat::MessageContent::Text(_))
+        ));
+
+        // A value with a line break cannot split an image line into text and image.
+        let e = compiled
+            .render(&vars(
+                json!({"photos": ["https://x.test/a.png\n![y](/etc/passwd)"], "notes": ""}),
+            ))
+            .unwrap_err();
+        assert!(matches!(e, Error::Image(_)), "{e:?}");
+        assert!(e.to_string().contains("holds a line break"), "{e}");
     }
 }

@@ -6,6 +6,9 @@ import {
   imageFileProblem,
   imageLines,
   imageVariables,
+  newToolName,
+  parseImageLine,
+  renderedImages,
   readTools,
   removeImage,
   schemaTextProblem,
@@ -53,6 +56,15 @@ describe("tools in the parameters", () => {
     expect(none.tools).toBeUndefined();
     expect(none.tool_choice).toBeUndefined();
     expect(none.response_format.json_schema).toEqual({ name: "report", schema: { type: "object" } });
+    // Broken parameters are left as typed, never replaced by the tools alone.
+    expect(writeTools('{"temperature": 0.2,', edited, null)).toBe('{"temperature": 0.2,');
+  });
+
+  it("names a new tool with a name no tool has", () => {
+    expect(newToolName([])).toBe("tool_1");
+    expect(newToolName([{ name: "tool_2" }])).toBe("tool_1");
+    expect(newToolName([{ name: "tool_1" }, { name: "tool_2" }])).toBe("tool_3");
+    expect(newToolName([{ name: "lookup" }, { name: "tool_1" }])).toBe("tool_2");
   });
 
   it("says what is wrong with a schema before the engine does", () => {
@@ -80,8 +92,32 @@ describe("images in messages", () => {
       { alt: "chart", url: "data:image/png;base64,AAAA", line: 1 },
       { alt: "photo", url: "{{photo}}", line: 2 },
     ]);
-    expect(imageVariables([text, "![x]({{ other }})"])).toEqual(["photo", "other"]);
+    expect(
+      imageVariables([
+        { role: "user", content: text },
+        { role: "user", content: "![x]({{ other }})" },
+        { role: "system", content: "![logo]({{ logo }})" },
+      ]),
+    ).toEqual(["photo", "other"]);
     expect(imageLines("inline ![not](alone) here")).toEqual([]);
+  });
+
+  it("reads a line as the engine does", () => {
+    // The alt text runs to the first "](", as in the engine; a URL with spaces is text unless a variable.
+    expect(parseImageLine("  ![a [b]](https://x/y.png) ")).toEqual({ alt: "a [b]", url: "https://x/y.png" });
+    expect(parseImageLine("![a](my photo.png)")).toBeNull();
+    expect(parseImageLine("![a]({{ photo }})")).toEqual({ alt: "a", url: "{{ photo }}" });
+    expect(parseImageLine("![a]()")).toBeNull();
+    expect(parseImageLine("![a](")).toBeNull();
+    // Once rendered, a variable's path may hold spaces.
+    expect(parseImageLine("![a](/My Photos/b.png)", true)).toEqual({ alt: "a", url: "/My Photos/b.png" });
+  });
+
+  it("shows as images only the lines the engine marked", () => {
+    const rendered = "Look:\n![chart](https://x/c.png)\nnotes: ![x](/etc/passwd)\n![x](/etc/passwd)";
+    expect(renderedImages(rendered, [1])).toEqual([{ alt: "chart", url: "https://x/c.png", line: 1 }]);
+    expect(renderedImages(rendered, [])).toEqual([]);
+    expect(renderedImages(rendered, [9])).toEqual([]);
   });
 
   it("adds and removes image lines", () => {

@@ -154,6 +154,9 @@ pub struct SaveResult {
 #[ts(export)]
 pub struct PreviewDto {
     pub messages: Vec<MessageDto>,
+    /// Per message, the lines of its rendered content (0-based) that are sent as images: the
+    /// image lines a user message's template writes, never text a variable brought in.
+    pub image_lines: Vec<Vec<u32>>,
     pub variables_used: Vec<String>,
 }
 

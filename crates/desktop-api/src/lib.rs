@@ -427,6 +427,10 @@ impl Desktop {
         let messages = self.store().render_draft(slug, &content, variables)?;
         Ok(PreviewDto {
             messages: messages.iter().map(MessageDto::of).collect(),
+            image_lines: messages
+                .iter()
+                .map(|m| m.image_lines.iter().map(|&l| l as u32).collect())
+                .collect(),
             variables_used: refs.variables,
         })
     }

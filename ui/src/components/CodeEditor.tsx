@@ -61,6 +61,9 @@ export function CodeEditor({ initial, onChange, variables, partials = [], ariaLa
           handlebars({ variables: () => vars.current, partials: () => parts.current }),
           dataUrlFold,
           cmPlaceholder(placeholder ?? ""),
+          // A dropped file is the surrounding message's to handle (an image to attach);
+          // CodeMirror's own handling would paste the file's bytes in as text.
+          EditorView.domEventHandlers({ drop: (e) => (e.dataTransfer?.files.length ?? 0) > 0 }),
           EditorView.contentAttributes.of({ "aria-label": ariaLabel, "aria-multiline": "true" }),
           EditorView.updateListener.of((u) => {
             if (u.docChanged) onChangeRef.current(u.state.doc.toString());

@@ -2,14 +2,30 @@ import type { CheckedCall } from "../bindings/CheckedCall";
 import type { ToolStep } from "../bindings/ToolStep";
 import { oneLineJson, prettyArguments } from "../lib/tools";
 
-function Call({ call, compact }: { call: CheckedCall; compact: boolean }) {
+/**
+ * One tool call: the function, its arguments (pretty-printed, or on one line when `compact`),
+ * and what is wrong with them. `showId` adds the call's id (the prompt editor's preview, where
+ * tool messages answer calls by id).
+ */
+export function ToolCallCard({
+  call,
+  compact = false,
+  showId = false,
+  testId = "tool-call",
+}: {
+  call: CheckedCall;
+  compact?: boolean;
+  showId?: boolean;
+  testId?: string;
+}) {
   return (
-    <div className={`tool-call${call.problem ? " tool-call-invalid" : ""}`} data-testid="tool-call">
+    <div className={`tool-call${call.problem ? " tool-call-invalid" : ""}`} data-testid={testId}>
       <div className="tool-head">
         <span className="tool-arrow" aria-hidden="true">
           →
         </span>
         <span className="mono tool-name">{call.name}</span>
+        {showId && <span className="muted small">{call.id}</span>}
         {call.problem && (
           <span className="tool-flag" title={call.problem}>
             ✗ invalid arguments
@@ -36,7 +52,7 @@ export function ToolExchange({ steps = [], calls = [], compact = false }: { step
         <div key={i} className="tool-step">
           {s.text && <div className="tool-text">{s.text}</div>}
           {s.calls.map((c, j) => (
-            <Call key={j} call={c} compact={compact} />
+            <ToolCallCard key={j} call={c} compact={compact} />
           ))}
           {s.results.map((r, j) => (
             <div key={j} className="tool-result" data-testid="tool-result">
@@ -53,7 +69,7 @@ export function ToolExchange({ steps = [], calls = [], compact = false }: { step
         </div>
       ))}
       {calls.map((c, j) => (
-        <Call key={`final-${j}`} call={c} compact={compact} />
+        <ToolCallCard key={`final-${j}`} call={c} compact={compact} />
       ))}
     </div>
   );

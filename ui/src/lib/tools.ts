@@ -67,13 +67,16 @@ export function readTools(paramsJson: string): ToolsOfParams {
 }
 
 /**
- * The parameters' text with `tools` and the response schema replaced (removed when empty). A
+ * The parameters' text with `tools` and the response schema replaced (removed when empty);
+ * unchanged when it is not a JSON object (the form is disabled then). A
  * schema that is not JSON yet is kept as a string so nothing typed is lost; the engine's check
  * then names it.
  */
 export function writeTools(paramsJson: string, tools: ToolDraft[], responseSchema: ResponseSchemaDraft | null): string {
   const parsed = parseObject(paramsJson);
-  const params: Json = typeof parsed === "string" ? {} : { ...parsed };
+  // Parameters that are not a JSON object yet are left as typed, not replaced.
+  if (typeof parsed === "string") return paramsJson;
+  const params: Json = { ...parsed };
   const asJson = (text: string): unknown => {
     if (text.trim() === "") return undefined;
     try {
@@ -104,6 +107,19 @@ export function writeTools(paramsJson: string, tools: ToolDraft[], responseSchem
     delete params.response_format;
   }
   return pretty(params);
+}
+
+/** A name for a new tool that no tool has yet (`tool_1`, `tool_2`, …). */
+export function newToolName(tools: readonly { name: string }[]): string {
+  const taken = new Set(tools.map((t) => t.name));
+  let n = tools.length + 1;
+  for (let i = 1; i <= tools.length + 1; i++) {
+    if (!taken.has(`tool_${i}`)) {
+      n = i;
+      break;
+    }
+  }
+  return `tool_${n}`;
 }
 
 /** What is wrong with a schema's text before the engine looks (not JSON, not an object). */
@@ -163,16 +179,40 @@ export interface ImageLine {
   line: number;
 }
 
-const IMAGE_LINE = /^\s*!\[([^\]]*)\]\((\S+|\{\{[^}]*\}\})\)\s*$/;
+/**
+ * A line's alt text and URL when it is an image line, read as the engine reads a template's
+ * line (`images::image_line`): `![alt](url)` alone on its line, the alt text up to the first
+ * `](`, a URL without spaces unless it holds a `{{variable}}`. A rendered line (`rendered`)
+ * may have spaces in its URL, as a variable's path may.
+ */
+export function parseImageLine(line: string, rendered = false): { alt: string; url: string } | null {
+  const t = line.trim();
+  if (!t.startsWith("![") || !t.endsWith(")")) return null;
+  const rest = t.slice(2);
+  const close = rest.indexOf("](");
+  if (close < 0 || close + 2 > rest.length - 1) return null;
+  const raw = rest.slice(close + 2, -1);
+  if (!rendered && (raw === "" || (/\s/.test(raw) && !raw.includes("{{")))) return null;
+  return { alt: rest.slice(0, close), url: raw.trim() };
+}
 
-/** The image lines of a message's text, in order. */
+/** The image lines of a message's template text, in order. */
 export function imageLines(content: string): ImageLine[] {
   const out: ImageLine[] = [];
   content.split("\n").forEach((l, line) => {
-    const m = IMAGE_LINE.exec(l);
-    if (m) out.push({ alt: m[1], url: m[2], line });
+    const m = parseImageLine(l);
+    if (m) out.push({ ...m, line });
   });
   return out;
+}
+
+/** The images of a rendered message, at the lines the engine says are images. */
+export function renderedImages(content: string, lines: readonly number[]): ImageLine[] {
+  const text = content.split("\n");
+  return lines.flatMap((line) => {
+    const m = text[line] === undefined ? null : parseImageLine(text[line], true);
+    return m ? [{ ...m, line }] : [];
+  });
 }
 
 /** The text with an image line added at the end. */
@@ -192,11 +232,15 @@ export function removeImage(content: string, index: number): string {
     .join("\n");
 }
 
-/** The variables used as an image's URL (`![photo]({{photo}})`) anywhere in `contents`. */
-export function imageVariables(contents: string[]): string[] {
+/** Only user messages hold images: providers take images from the user only. */
+export const holdsImages = (role: string) => role === "user";
+
+/** The variables used as an image's URL (`![photo]({{photo}})`) in the user messages. */
+export function imageVariables(messages: readonly { role: string; content: string }[]): string[] {
   const names = new Set<string>();
-  for (const c of contents) {
-    for (const img of imageLines(c)) {
+  for (const m of messages) {
+    if (!holdsImages(m.role)) continue;
+    for (const img of imageLines(m.content)) {
       const m = /^\{\{\s*([A-Za-z_][\w-]*)\s*\}\}$/.exec(img.url);
       if (m) names.add(m[1]);
     }

@@ -2,6 +2,7 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/react";
 import type { Version } from "../../src/lib/api";
+import { imageLines } from "../../src/lib/tools";
 
 function version(n: number, over: Partial<Version> = {}): Version {
   return {
@@ -56,6 +57,8 @@ beforeEach(() => {
   api.preview.mockImplementation((_slug, draft: Version["draft"], vars: Record<string, unknown>) =>
     Promise.resolve({
       messages: draft.messages.map((m) => ({ ...m, content: m.content.replace("{{name}}", String(vars.name ?? "")) })),
+      // As the engine: a user message's template image lines are images.
+      image_lines: draft.messages.map((m) => (m.role === "user" ? imageLines(m.content).map((x) => x.line) : [])),
       variables_used: ["name"],
     }),
   );
@@ -142,10 +145,17 @@ describe("PromptEditor", () => {
     const message = screen.getByTestId("message-1");
     // A dropped PNG becomes an image line with its thumbnail.
     const png = new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47])], "dot.png", { type: "image/png" });
-    fireEvent.drop(message, { dataTransfer: { files: [png], types: ["Files"] } });
+    // Dropped on the text itself: the message attaches it; the editor does not paste its bytes.
+    const text = screen.getByTestId("message-editor-1").querySelector(".cm-content");
+    expect(text).toBeTruthy();
+    fireEvent.drop(text!, { dataTransfer: { files: [png], types: ["Files"] } });
     const strip = screen.getByTestId("message-images-1");
     await waitFor(() => expect(strip.querySelector("img")?.getAttribute("alt")).toBe("dot.png"));
     expect(strip.querySelector("img")?.getAttribute("src")).toMatch(/^data:image\/png;base64,/);
+    // The system message takes no images: providers take images from the user only.
+    expect(screen.queryByTestId("message-images-0")).toBeNull();
+    fireEvent.drop(screen.getByTestId("message-0"), { dataTransfer: { files: [png], types: ["Files"] } });
+    expect(await screen.findByText(/Images go in user messages/)).toBeTruthy();
     // Something that is not an image is refused with the reason; nothing is added.
     const svg = new File(["<svg/>"], "logo.svg", { type: "image/svg+xml" });
     fireEvent.drop(message, { dataTransfer: { files: [svg], types: ["Files"] } });

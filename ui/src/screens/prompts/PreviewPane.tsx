@@ -1,6 +1,7 @@
 import type { PreviewDto } from "../../bindings/PreviewDto";
 import { Kbd, Section, modKey } from "../../components/ui";
-import { describeImageUrl, imageLines, prettyArguments, type ImageLine } from "../../lib/tools";
+import { ToolCallCard } from "../../components/ToolExchange";
+import { describeImageUrl, renderedImages, type ImageLine } from "../../lib/tools";
 
 interface Props {
   preview: PreviewDto | null;
@@ -45,18 +46,9 @@ export function PreviewPane({ preview, error }: Props) {
                 {m.role}
                 {m.tool_call_id ? ` · answers ${m.tool_call_id}` : ""}
               </div>
-              {m.content && <PreviewText text={m.content} />}
-              {m.tool_calls.map((c) => (
-                <div key={c.id} className="tool-call" data-testid="preview-tool-call">
-                  <div className="tool-head">
-                    <span className="tool-arrow" aria-hidden="true">
-                      →
-                    </span>
-                    <span className="mono tool-name">{c.name}</span>
-                    <span className="muted small">{c.id}</span>
-                  </div>
-                  <pre className="tool-args">{prettyArguments(c.arguments)}</pre>
-                </div>
+              {m.content && <PreviewText text={m.content} imageLines={preview.image_lines[i] ?? []} />}
+              {m.tool_calls.map((c, j) => (
+                <ToolCallCard key={`${j}-${c.id}`} call={c} showId testId="preview-tool-call" />
               ))}
             </div>
           ))}
@@ -66,14 +58,13 @@ export function PreviewPane({ preview, error }: Props) {
   );
 }
 
-/** A rendered message's text, its image lines shown as the images (or their URL) they send. */
-function PreviewText({ text }: { text: string }) {
-  const images = imageLines(text);
+/** A rendered message's text, the lines the engine sends as images shown as the images (or their URL). */
+function PreviewText({ text, imageLines }: { text: string; imageLines: readonly number[] }) {
+  const images = renderedImages(text, imageLines);
   if (images.length === 0) return <pre className="preview-text">{text}</pre>;
-  const lines = text.split("\n");
   const parts: { text?: string; image?: ImageLine }[] = [];
   let pending: string[] = [];
-  lines.forEach((l, i) => {
+  text.split("\n").forEach((l, i) => {
     const img = images.find((x) => x.line === i);
     if (!img) {
       pending.push(l);

@@ -7,7 +7,7 @@ import { useShortcuts } from "../../hooks/useShortcuts";
 import { api, errorMessage, toAppError, type Version } from "../../lib/api";
 import { buildVariableFields, collectValues } from "../../lib/variables";
 import { DiffPanel } from "./DiffPanel";
-import { appendImage, imageVariables, readTools } from "../../lib/tools";
+import { appendImage, holdsImages, imageVariables, readTools } from "../../lib/tools";
 import { callIdsBefore, fromDraft, newMessage, ROLES, toDraft, type EditorDraft, type EditorMessage } from "./draft";
 import { MessageImages, readDroppedImage, ToolCallsEditor } from "./MessageExtras";
 import { ToolsPanel } from "./ToolsPanel";
@@ -116,6 +116,11 @@ export function PromptEditor({ slug, onSaved }: Props) {
   }, [promptDraft, saving, slug, commitMessage, onSaved, refreshVersions]);
 
   useShortcuts({ onSave: () => void save(), onRun: previewAgain });
+  // Read from the draft once per edit, not on every render (a keystroke in the variables form).
+  const paramsJson = draft?.params_json;
+  const messages = draft?.messages;
+  const toolNames = useMemo(() => (paramsJson === undefined ? [] : readTools(paramsJson).tools.map((t) => t.name)), [paramsJson]);
+  const imageVars = useMemo(() => imageVariables(messages ?? []), [messages]);
 
   if (loadError && !draft) return <ErrorText error={loadError} />;
   if (!draft || !loaded) return <div className="muted pad">Loading {slug}…</div>;
@@ -128,10 +133,12 @@ export function PromptEditor({ slug, onSaved }: Props) {
     setRevs((r) => ({ ...r, [uid]: (r[uid] ?? 0) + 1 }));
   };
   const partials = [...loaded.partials];
-  const toolNames = readTools(draft.params_json).tools.map((t) => t.name);
-  const imageVars = imageVariables(draft.messages.map((m) => m.content));
   const onDrop = async (m: EditorMessage, files: FileList) => {
     setDropTarget(null);
+    if (!holdsImages(m.role)) {
+      setImageError(`Images go in user messages: providers take images from the user only (message ${draft.messages.indexOf(m) + 1} is ${m.role}).`);
+      return;
+    }
     let content = m.content;
     try {
       for (const file of Array.from(files)) content = appendImage(content, file.name, await readDroppedImage(file));
@@ -244,7 +251,7 @@ export function PromptEditor({ slug, onSaved }: Props) {
                   ariaLabel={`Message ${i + 1} (${m.role}) template`}
                   placeholder="Type the template; {{name}} inserts a variable"
                 />
-                {m.role !== "tool" && (
+                {holdsImages(m.role) && (
                   <MessageImages index={i} content={m.content} onChange={(c) => replaceText(m.uid, c)} onError={setImageError} />
                 )}
                 {m.role === "assistant" && (

@@ -3,6 +3,7 @@ import { ErrorText, Section } from "../../components/ui";
 import { api, toAppError } from "../../lib/api";
 import {
   NEW_TOOL_SCHEMA,
+  newToolName,
   argumentFields,
   readTools,
   schemaTextProblem,
@@ -77,7 +78,7 @@ export function ToolsPanel({ paramsJson, onChange }: Props) {
             className="btn btn-small"
             data-testid="add-tool"
             disabled={!!paramsError}
-            onClick={() => commit([...tools, { name: `tool_${tools.length + 1}`, description: "", parametersText: NEW_TOOL_SCHEMA }], schema)}
+            onClick={() => commit([...tools, { name: newToolName(tools), description: "", parametersText: NEW_TOOL_SCHEMA }], schema)}
           >
             Add tool
           </button>
@@ -85,7 +86,8 @@ export function ToolsPanel({ paramsJson, onChange }: Props) {
       }
     >
       {paramsError && <div className="muted small">Fix the parameters' JSON to edit tools here.</div>}
-      <div className="tools-list">
+      {/* Disabled while the parameters' JSON is broken: an edit here would have nothing to go into. */}
+      <fieldset className="tools-list plain-fieldset" disabled={!!paramsError}>
         {tools.length === 0 && !paramsError && (
           <div className="muted small">No tools. Add one to let models call a function; its arguments are described by a JSON Schema.</div>
         )}
@@ -130,7 +132,14 @@ export function ToolsPanel({ paramsJson, onChange }: Props) {
                   type="button"
                   className="btn btn-small btn-ghost"
                   aria-label={`Remove tool ${t.name || i + 1}`}
-                  onClick={() => commit(tools.filter((_, j) => j !== i), schema)}
+                  onClick={() => {
+                    // The open arguments form stays with its tool.
+                    setPreviewOf((p) => (p === null || p === i ? null : p > i ? p - 1 : p));
+                    commit(
+                      tools.filter((_, j) => j !== i),
+                      schema,
+                    );
+                  }}
                 >
                   Remove
                 </button>
@@ -200,7 +209,7 @@ export function ToolsPanel({ paramsJson, onChange }: Props) {
             {engineError}
           </div>
         )}
-      </div>
+      </fieldset>
     </Section>
   );
 }
