@@ -5,6 +5,7 @@
 mod lane;
 pub mod runner;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -16,6 +17,7 @@ use crate::chat::{ChatRequest, Usage};
 use crate::error::{Error, Result};
 use crate::prompts::VersionSelector;
 use crate::routing::{CallOptions, Engine, PromptRef};
+use crate::tools::ToolSchemas;
 
 #[derive(Debug, Clone)]
 pub struct CompareSpec {
@@ -119,11 +121,8 @@ pub async fn run(
     if spec.models.is_empty() {
         return Err(Error::NoModels);
     }
-    spec.tools.validate()?;
-    let simulation = spec
-        .tools
-        .is_active()
-        .then(|| std::sync::Arc::new(spec.tools.clone()));
+    let simulation = spec.tools.compile()?;
+    let simulation = simulation.is_active().then(|| Arc::new(simulation));
     let sets = if spec.variable_sets.is_empty() {
         vec![Map::new()]
     } else {
@@ -148,18 +147,25 @@ pub async fn run(
 
     let started = Instant::now();
     let mut jobs = Vec::with_capacity(rendered.len() * spec.models.len());
+    // One version for every cell: its tools' schemas are compiled once.
+    let mut schemas: Option<Arc<ToolSchemas>> = None;
     for (row, r) in rendered.iter().enumerate() {
+        // Images are read from disk once per row, not once per model.
+        let messages = r.chat_messages(crate::images::ImageAccess::LocalFiles)?;
+        let mut params = r.params.clone();
+        params.remove("model");
         for (column, model) in spec.models.iter().enumerate() {
             let mut request = ChatRequest {
                 model: model.clone(),
-                messages: r.chat_messages(crate::images::ImageAccess::LocalFiles)?,
+                messages: messages.clone(),
                 ..Default::default()
             };
-            let mut params = r.params.clone();
-            params.remove("model");
             if let Err(e) = request.apply_params(&params) {
                 return Err(Error::PromptParams(e.to_string()));
             }
+            let schemas = schemas
+                .get_or_insert_with(|| Arc::new(ToolSchemas::of(request.tools.as_deref())))
+                .clone();
             let mut metadata = spec.metadata.clone();
             metadata.insert("compare_row".into(), (row + 1).to_string());
             jobs.push(runner::Job {
@@ -176,6 +182,7 @@ pub async fn run(
                     source: Some("compare".into()),
                     ..Default::default()
                 },
+                schemas,
                 simulation: simulation.clone(),
             });
         }

@@ -19,7 +19,7 @@ use crate::chat::{
     ChatMessage, ChatRequest, ChunkAccumulator, MessageContent, StreamOptions, ToolCall, Usage,
 };
 use crate::routing::{CallBody, CallOptions, Engine};
-use crate::tools::simulate::ToolSimulation;
+use crate::tools::simulate::SimulatedResults;
 use crate::tools::{CheckedCall, ToolResult, ToolSchemas, ToolStep};
 
 /// Times a cell answered 429 is queued again (after the provider's pause) before it is shown
@@ -32,8 +32,10 @@ pub struct Job {
     pub model: String,
     pub request: ChatRequest,
     pub options: CallOptions,
+    /// The request's tools' schemas, compiled once for every cell of the column.
+    pub schemas: Arc<ToolSchemas>,
     /// Simulated tool results, to run a tool-using prompt to its final answer.
-    pub simulation: Option<Arc<ToolSimulation>>,
+    pub simulation: Option<Arc<SimulatedResults>>,
 }
 
 /// Starts every job; each task's result is its cell's. Jobs wait for their provider's lane, so at
@@ -72,6 +74,7 @@ pub async fn spawn(
                 model,
                 mut request,
                 options,
+                schemas,
                 simulation,
             } = job;
             request.stream = Some(true);
@@ -96,6 +99,7 @@ pub async fn spawn(
                     model.clone(),
                     request.clone(),
                     options.clone(),
+                    &schemas,
                     simulation.as_deref(),
                     events.as_ref(),
                 ))
@@ -164,7 +168,8 @@ async fn run_cell(
     model: String,
     mut request: ChatRequest,
     mut options: CallOptions,
-    simulation: Option<&ToolSimulation>,
+    schemas: &ToolSchemas,
+    simulation: Option<&SimulatedResults>,
     events: Option<&mpsc::UnboundedSender<CompareEvent>>,
 ) -> (CellResult, Outcome) {
     let started = Instant::now();
@@ -184,14 +189,9 @@ async fn run_cell(
         tool_calls: Vec::new(),
         steps: Vec::new(),
     };
-    let schemas = request
-        .tools
-        .as_deref()
-        .map(ToolSchemas::new)
-        .unwrap_or_default();
     let vars = options.variables.clone().unwrap_or_default();
     let simulation = simulation.filter(|s| s.is_active());
-    let max_steps = simulation.map_or(1, |s| s.max_steps.max(1));
+    let max_steps = simulation.map_or(1, SimulatedResults::max_steps);
     let mut outcome = Outcome::Done;
     for step in 1..=max_steps {
         let step_started = Instant::now();

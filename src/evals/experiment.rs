@@ -650,7 +650,17 @@ pub async fn run_until(
         ..
     } = plan;
     let repeats = spec.repeats.max(1);
-    let simulation = spec.tools.is_active().then(|| Arc::new(spec.tools.clone()));
+    let simulation = spec.tools.compile()?;
+    let simulation = simulation.is_active().then(|| Arc::new(simulation));
+    // Each column's tools' schemas, compiled once for all its cells.
+    let schemas: Vec<Arc<crate::tools::ToolSchemas>> = (0..columns.len())
+        .map(|c| {
+            let tools = requests
+                .first()
+                .and_then(|row| row.get(c)?.tools.as_deref());
+            Arc::new(crate::tools::ToolSchemas::of(tools))
+        })
+        .collect();
     let experiment_tag = crate::ids::new_sortable_id("exp");
     // Each column's response schema, compiled once, for `final-json-schema` without a schema
     // of its own.
@@ -688,6 +698,7 @@ pub async fn run_until(
                         force_refresh: repeats > 1,
                         ..Default::default()
                     },
+                    schemas: schemas[c].clone(),
                     simulation: simulation.clone(),
                 });
             }

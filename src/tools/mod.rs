@@ -128,6 +128,16 @@ fn validate_tool_choice(choice: &Value, tools: &[Tool]) -> Result<()> {
 /// The schema a `response_format` asks the answer to follow (None for `text` and
 /// `json_object`), checked.
 pub fn response_schema(format: &Value) -> Result<Option<&Value>> {
+    let schema = requested_schema(format)?;
+    if let Some(schema) = schema {
+        check_schema("response_format.json_schema.schema", schema)?;
+    }
+    Ok(schema)
+}
+
+/// The schema a `response_format` names, its shape checked (a usable name, a schema present)
+/// but the schema itself not yet.
+fn requested_schema(format: &Value) -> Result<Option<&Value>> {
     match format.get("type").and_then(Value::as_str) {
         Some("text" | "json_object") => Ok(None),
         Some("json_schema") => {
@@ -138,11 +148,13 @@ pub fn response_schema(format: &Value) -> Result<Option<&Value>> {
                 )
             })?;
             match spec.get("name").and_then(Value::as_str) {
-                Some(name) if is_function_name(name) => {}
+                Some(name) if is_schema_name(name) => {}
                 Some(name) => {
                     return Err(invalid(
                         "response_format.json_schema.name",
-                        &format!("'{name}' is not a usable name (letters, digits, '_' or '-')"),
+                        &format!(
+                            "'{name}' is not a usable name (1 to 64 letters, digits, '_' or '-')"
+                        ),
                     ));
                 }
                 None => {
@@ -158,7 +170,6 @@ pub fn response_schema(format: &Value) -> Result<Option<&Value>> {
                     "needs a `schema` (the JSON Schema the answer must follow)",
                 )
             })?;
-            check_schema("response_format.json_schema.schema", schema)?;
             Ok(Some(schema))
         }
         _ => Err(invalid(
@@ -168,10 +179,19 @@ pub fn response_schema(format: &Value) -> Result<Option<&Value>> {
     }
 }
 
+/// Whether `name` can name a response schema: OpenAI takes letters, digits, `_` and `-`, up to
+/// 64 (a function name may also hold `.`; a schema name may not).
+fn is_schema_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The compiled schema a `response_format` asks for, if it asks for one (and it compiles; it
-/// was checked when the version was saved).
+/// was checked when the version was saved). Compiled once: compiling is the check.
 pub fn response_validator(format: &Value) -> Option<jsonschema::Validator> {
-    let schema = response_schema(format).ok()??;
+    let schema = requested_schema(format).ok()??;
     compile_schema("response_format", schema).ok()
 }
 
@@ -259,6 +279,11 @@ pub struct ToolSchemas {
 }
 
 impl ToolSchemas {
+    /// The compiled schemas of a request's tools, if it has any.
+    pub fn of(tools: Option<&[Tool]>) -> ToolSchemas {
+        tools.map(ToolSchemas::new).unwrap_or_default()
+    }
+
     /// Compiles the schemas of `tools` (already validated at save time; one that fails now is
     /// treated as having no schema).
     pub fn new(tools: &[Tool]) -> ToolSchemas {
@@ -398,6 +423,10 @@ mod tests {
             (
                 json!({"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}),
                 "needs a `name`",
+            ),
+            (
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "v1.answer", "schema": {}}}}),
+                "'v1.answer' is not a usable name",
             ),
         ];
         for (p, want) in cases {

@@ -116,22 +116,35 @@ impl ToolSimulation {
     /// Checks the step count and compiles every template, so a broken one fails before any
     /// model is called.
     pub fn validate(&self) -> Result<()> {
+        self.compile().map(|_| ())
+    }
+
+    /// The simulation ready to run: step count checked, every template compiled once (strict:
+    /// a name the arguments and the row lack is an error, not an empty string).
+    pub fn compile(&self) -> Result<SimulatedResults> {
         if self.max_steps == 0 || self.max_steps > MAX_STEPS_LIMIT {
             return Err(Error::InvalidToolUse(format!(
                 "max_steps must be from 1 to {MAX_STEPS_LIMIT}, not {}",
                 self.max_steps
             )));
         }
+        let mut templates = handlebars::Handlebars::new();
+        templates.set_strict_mode(true);
+        templates.register_escape_fn(handlebars::no_escape);
         for (name, source) in &self.results {
             if let ToolResultSource::Template(t) = source {
-                handlebars::Template::compile(t).map_err(|e| {
+                let template = handlebars::Template::compile(t).map_err(|e| {
                     Error::InvalidToolUse(format!(
                         "the simulated result of '{name}' is not a valid template: {e}"
                     ))
                 })?;
+                templates.register_template(name, template);
             }
         }
-        Ok(())
+        Ok(SimulatedResults {
+            spec: self.clone(),
+            templates,
+        })
     }
 
     /// Parses the command line's `NAME=JSON`, `NAME=var:VARIABLE` or `NAME=template:TEXT`.
@@ -155,6 +168,33 @@ impl ToolSimulation {
         self.results.insert(name.trim().to_owned(), source);
         self.validate()
     }
+}
+
+/// A [`ToolSimulation`] compiled for a run: what the matrix runner asks for each call's result.
+pub struct SimulatedResults {
+    spec: ToolSimulation,
+    /// The template results, registered under their tool's name.
+    templates: handlebars::Handlebars<'static>,
+}
+
+impl std::fmt::Debug for SimulatedResults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedResults")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatedResults {
+    /// Whether any tool has a simulated result.
+    pub fn is_active(&self) -> bool {
+        self.spec.is_active()
+    }
+
+    /// The most model calls an exchange may take.
+    pub fn max_steps(&self) -> u32 {
+        self.spec.max_steps.max(1)
+    }
 
     /// The result for `call` in a row with `vars`, as the text of a `tool` message; None when
     /// the tool has no simulated result (the exchange stops there). An error is a result the
@@ -164,16 +204,13 @@ impl ToolSimulation {
         call: &ToolCall,
         vars: &Map<String, Value>,
     ) -> Option<std::result::Result<String, String>> {
-        let source = self.results.get(&call.function.name)?;
-        Some(match source {
+        let name = &call.function.name;
+        Some(match self.spec.results.get(name)? {
             ToolResultSource::Fixed(v) => Ok(as_text(v)),
-            ToolResultSource::FromVariable(name) => vars.get(name).map(as_text).ok_or_else(|| {
-                format!(
-                    "the row has no variable '{name}' for the result of '{}'",
-                    call.function.name
-                )
+            ToolResultSource::FromVariable(var) => vars.get(var).map(as_text).ok_or_else(|| {
+                format!("the row has no variable '{var}' for the result of '{name}'")
             }),
-            ToolResultSource::Template(t) => {
+            ToolResultSource::Template(_) => {
                 let args: Value =
                     serde_json::from_str(&call.function.arguments).unwrap_or_else(|_| json!({}));
                 let mut context = match args {
@@ -181,14 +218,14 @@ impl ToolSimulation {
                     other => Map::from_iter([("arguments".to_owned(), other)]),
                 };
                 context.insert("row".into(), Value::Object(vars.clone()));
-                let mut hb = handlebars::Handlebars::new();
-                hb.register_escape_fn(handlebars::no_escape);
-                hb.render_template(t, &Value::Object(context)).map_err(|e| {
-                    format!(
-                        "the simulated result of '{}' failed: {e}",
-                        call.function.name
-                    )
-                })
+                self.templates
+                    .render(name, &Value::Object(context))
+                    .map_err(|e| match e.reason() {
+                        handlebars::RenderErrorReason::MissingVariable(Some(path)) => format!(
+                            "the simulated result of '{name}' uses '{path}', which neither the call's arguments nor the row has"
+                        ),
+                        other => format!("the simulated result of '{name}' failed: {other}"),
+                    })
             }
         })
     }
@@ -228,7 +265,8 @@ mod tests {
             ("record".to_owned(), json!({"id": 7})),
             ("user".to_owned(), json!("ana")),
         ]);
-        let r = |name: &str, args: &str| sim.result(&call(name, args), &vars);
+        let compiled = sim.compile().unwrap();
+        let r = |name: &str, args: &str| compiled.result(&call(name, args), &vars);
         assert_eq!(r("get_weather", "{}"), Some(Ok(r#"{"temp_c":21}"#.into())));
         assert_eq!(r("lookup", "{}"), Some(Ok(r#"{"id":7}"#.into())));
         assert_eq!(
@@ -236,6 +274,9 @@ mod tests {
             Some(Ok(r#"{"city": "Oslo", "for": "ana"}"#.into()))
         );
         assert_eq!(r("unknown", "{}"), None);
+        // Strict: a name neither the arguments nor the row has is an error, not "".
+        let e = r("echo", r#"{"town":"Oslo"}"#).unwrap().unwrap_err();
+        assert!(e.contains("uses 'city'"), "{e}");
         let missing = ToolSimulation {
             results: BTreeMap::from([(
                 "lookup".to_owned(),
@@ -245,6 +286,8 @@ mod tests {
         };
         assert!(
             missing
+                .compile()
+                .unwrap()
                 .result(&call("lookup", "{}"), &vars)
                 .unwrap()
                 .unwrap_err()
