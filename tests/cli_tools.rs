@@ -256,6 +256,50 @@ fn invalid_arguments_are_flagged_and_calls_without_results_end_the_cell() {
             && text.contains("✗ invalid arguments"),
         "{text}"
     );
+    // A tool-using `run` follows --config like any other and streams the text with --stream;
+    // its steps are logged as the CLI's.
+    t.fakes[0].push(Behavior::tool_call("get_weather", json!({"city": "Oslo"})));
+    t.fakes[0].push(Behavior::reply("Clear in Oslo."));
+    let config = t
+        .env
+        .write_str("cfg.json", r#"{"override_params": {"temperature": 0.25}}"#);
+    let text = t.env.ok(&[
+        "run",
+        "weather",
+        "--model",
+        "@oa/gpt-4o-mini",
+        "--var",
+        "photo=https://example.invalid/sky.png",
+        "--var",
+        "city=Oslo",
+        "--tool-result",
+        r#"get_weather={"temp_c": 21}"#,
+        "--config",
+        &config,
+        "--stream",
+    ]);
+    assert!(
+        text.starts_with("Clear in Oslo.\n") && text.contains("← get_weather {\"temp_c\":21}"),
+        "{text}"
+    );
+    let sent = t.fakes[0].requests();
+    let last_two = &sent[sent.len() - 2..];
+    assert!(
+        last_two.iter().all(|r| r.body["temperature"] == 0.25),
+        "{:?}",
+        last_two
+            .iter()
+            .map(|r| &r.body["temperature"])
+            .collect::<Vec<_>>()
+    );
+    let logs = t.env.json(&["logs", "--json", "--limit", "2"]);
+    assert!(
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["source"] == "cli"),
+        "{logs}"
+    );
 }
 
 #[test]

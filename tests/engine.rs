@@ -733,6 +733,8 @@ fn compare_spec(rows: usize, concurrency: usize) -> portolan::compare::CompareSp
         per_provider_concurrency: concurrency,
         metadata: BTreeMap::new(),
         tools: Default::default(),
+        config: None,
+        source: None,
     }
 }
 

@@ -367,17 +367,41 @@ fn run_tool_exchange(
         per_provider_concurrency: 1,
         metadata: parse_tags(&args.tags)?,
         tools,
+        config: read_config(args.config.as_deref())?,
+        source: Some("cli".into()),
     };
     let store = Arc::new(store);
     let engine = Engine::new(store.clone())?;
-    let result = runtime()?.block_on(compare::run(&engine, spec, None))?;
+    // With --stream the model's text is printed as it comes (every step's); the calls and the
+    // simulated results follow when the exchange ends.
+    let live = args.stream && !args.json;
+    let result = runtime()?.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            let mut out = std::io::stdout();
+            while let Some(event) = rx.recv().await {
+                if let compare::CompareEvent::Delta { text, .. } = event
+                    && live
+                {
+                    let _ = write!(out, "{text}");
+                    let _ = out.flush();
+                }
+            }
+        });
+        let result = compare::run(&engine, spec, Some(tx)).await;
+        let _ = printer.await;
+        result
+    })?;
     engine.flush_logs();
     let cell = &result.cells[0][0];
     if args.json {
         return print_json(cell);
     }
+    if live {
+        println!();
+    }
     print_exchange(cell, "", true);
-    if !cell.output.is_empty() {
+    if !live && !cell.output.is_empty() {
         println!("{}", cell.output);
     }
     eprintln!(
@@ -518,6 +542,8 @@ pub fn compare(store: Store, args: CompareArgs) -> CliResult {
         per_provider_concurrency: args.concurrency,
         metadata: BTreeMap::new(),
         tools: args.tools.simulation()?,
+        config: None,
+        source: None,
     };
     let store = Arc::new(store);
     let engine = Engine::new(store.clone())?;

@@ -31,6 +31,11 @@ pub struct CompareSpec {
     pub metadata: std::collections::BTreeMap<String, String>,
     /// Simulated tool results (empty: a tool call ends the cell).
     pub tools: crate::tools::simulate::ToolSimulation,
+    /// A routing config every cell's call follows (the CLI's `--config`); None: the model's own
+    /// route.
+    pub config: Option<crate::routing::RouteConfig>,
+    /// What the call log names as the calls' source; None: `compare`.
+    pub source: Option<String>,
 }
 
 /// Where a cell sits: row = variable set, column = model.
@@ -179,7 +184,8 @@ pub async fn run(
                         version: r.version,
                     }),
                     variables: Some(sets[row].clone()),
-                    source: Some("compare".into()),
+                    config: spec.config.clone(),
+                    source: Some(spec.source.clone().unwrap_or_else(|| "compare".into())),
                     ..Default::default()
                 },
                 schemas,

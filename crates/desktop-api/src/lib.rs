@@ -550,6 +550,8 @@ impl Desktop {
             per_provider_concurrency: request.concurrency.clamp(1, 16) as usize,
             metadata: Default::default(),
             tools: request.tools.clone().unwrap_or_default(),
+            config: None,
+            source: None,
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let forward = forward_batched(rx, event_dto, on_event);
