@@ -99,8 +99,10 @@ pub async fn spawn(
                     model.clone(),
                     request.clone(),
                     options.clone(),
-                    &schemas,
-                    simulation.as_deref(),
+                    CellTools {
+                        schemas: &schemas,
+                        simulation: simulation.as_deref(),
+                    },
                     events.as_ref(),
                 ))
                 .await;
@@ -126,6 +128,12 @@ pub async fn spawn(
         });
     }
     tasks
+}
+
+/// What a cell checks its tool calls against and answers them with.
+struct CellTools<'a> {
+    schemas: &'a ToolSchemas,
+    simulation: Option<&'a SimulatedResults>,
 }
 
 /// What one model turn gave.
@@ -168,10 +176,13 @@ async fn run_cell(
     model: String,
     mut request: ChatRequest,
     mut options: CallOptions,
-    schemas: &ToolSchemas,
-    simulation: Option<&SimulatedResults>,
+    tools: CellTools<'_>,
     events: Option<&mpsc::UnboundedSender<CompareEvent>>,
 ) -> (CellResult, Outcome) {
+    let CellTools {
+        schemas,
+        simulation,
+    } = tools;
     let started = Instant::now();
     let mut result = CellResult {
         row: cell.row,
