@@ -364,6 +364,10 @@ fn first_segment(path: &str) -> Option<String> {
 /// template and every partial it needs, so a render is pure template evaluation.
 pub struct CompiledPrompt {
     registry: Handlebars<'static>,
+    /// The tool calls' argument templates, in a registry of their own whose `{{x}}` is escaped
+    /// as JSON string content (a value with a quote keeps the arguments JSON); `{{{x}}}` puts a
+    /// value in as is. None when no message has tool calls.
+    arguments: Option<Handlebars<'static>>,
     /// The messages as written; their texts and tool-call arguments are registered templates.
     shapes: Vec<Message>,
     defaults: Map<String, Value>,
@@ -487,12 +491,21 @@ impl CompiledPrompt {
         defaults: Map<String, Value>,
         partials: &[(String, String)],
     ) -> Result<Self> {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(true);
-        registry.register_escape_fn(handlebars::no_escape);
-        // Partials are other prompts' text; a `{{> slug}}` that resolves to nothing must fail
-        // loudly instead of rendering as an empty string.
-        registry.set_prevent_indent(false);
+        let new_registry = || {
+            let mut registry = Handlebars::new();
+            registry.set_strict_mode(true);
+            registry.register_escape_fn(handlebars::no_escape);
+            // Partials are other prompts' text; a `{{> slug}}` that resolves to nothing must
+            // fail loudly instead of rendering as an empty string.
+            registry.set_prevent_indent(false);
+            registry
+        };
+        let mut registry = new_registry();
+        let mut arguments = messages.iter().any(|m| !m.tool_calls.is_empty()).then(|| {
+            let mut r = new_registry();
+            r.register_escape_fn(json_string_content);
+            r
+        });
         let mut image_marks = ImageMarks::new(messages.len());
         for (index, message) in messages.iter().enumerate() {
             let mut template = compile(index, message.role, &message.content)?;
@@ -506,21 +519,25 @@ impl CompiledPrompt {
             registry.register_template(&message_template_name(index), template);
             for (c, call) in message.tool_calls.iter().enumerate() {
                 let template = compile(index, message.role, &call.arguments)?;
-                registry.register_template(&tool_call_template_name(index, c), template);
+                if let Some(arguments) = &mut arguments {
+                    arguments.register_template(&tool_call_template_name(index, c), template);
+                }
             }
         }
         for (slug, source) in partials {
-            registry
-                .register_partial(slug, source)
-                .map_err(|e| Error::Render {
-                    message_index: 0,
-                    role: format!("partial '{slug}'"),
-                    reason: e.reason().to_string(),
-                })?;
+            for r in std::iter::once(&mut registry).chain(arguments.as_mut()) {
+                r.register_partial(slug, source)
+                    .map_err(|e| Error::Render {
+                        message_index: 0,
+                        role: format!("partial '{slug}'"),
+                        reason: e.reason().to_string(),
+                    })?;
+            }
         }
         let any_images = image_marks.marked.contains(&true);
         Ok(CompiledPrompt {
             registry,
+            arguments,
             shapes: messages.to_vec(),
             defaults,
             image_marks: any_images.then_some(image_marks),
@@ -549,8 +566,8 @@ impl CompiledPrompt {
         let mut out = Vec::with_capacity(self.shapes.len());
         for (index, shape) in self.shapes.iter().enumerate() {
             let role = &shape.role;
-            let render = |name: &str| {
-                self.registry
+            let render_in = |registry: &Handlebars<'static>, name: &str| {
+                registry
                     .render_with_context(name, context)
                     .map_err(|e| match e.reason() {
                         RenderErrorReason::MissingVariable(path) => {
@@ -566,7 +583,7 @@ impl CompiledPrompt {
                         }),
                     })
             };
-            let mut content = render(&message_template_name(index))?;
+            let mut content = render_in(&self.registry, &message_template_name(index))?;
             let mut image_lines = Vec::new();
             if let Some(marks) = &self.image_marks
                 && marks.marked[index]
@@ -577,7 +594,10 @@ impl CompiledPrompt {
             let mut tool_calls = Vec::with_capacity(shape.tool_calls.len());
             for (c, call) in shape.tool_calls.iter().enumerate() {
                 tool_calls.push(crate::message::ToolCallTemplate {
-                    arguments: render(&tool_call_template_name(index, c))?,
+                    arguments: match &self.arguments {
+                        Some(registry) => render_in(registry, &tool_call_template_name(index, c))?,
+                        None => call.arguments.clone(),
+                    },
                     ..call.clone()
                 });
             }
@@ -609,6 +629,16 @@ impl CompiledPrompt {
         }
         Error::MissingVariables(missing.into_iter().map(|p| p.replace('/', ".")).collect())
     }
+}
+
+/// `text` escaped as the inside of a JSON string (quotes, backslashes, control characters).
+fn json_string_content(text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 enum RenderFailure {
@@ -844,5 +874,27 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, Error::Image(_)), "{e:?}");
         assert!(e.to_string().contains("holds a line break"), "{e}");
+    }
+
+    #[test]
+    fn tool_call_arguments_escape_values_as_json() {
+        let mut assistant = Message::new(Role::Assistant, "");
+        assistant.tool_calls.push(crate::message::ToolCallTemplate {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: r#"{"city": "{{city}}", "days": {{days}}, "raw": {{{filter}}}}"#.into(),
+        });
+        let messages = vec![Message::new(Role::User, "Weather in {{city}}?"), assistant];
+        let compiled = CompiledPrompt::new(&messages, Map::new(), &[]).unwrap();
+        let city = "Oslo \"centre\"\\north\n";
+        let out = compiled
+            .render(&vars(
+                json!({"city": city, "days": 3, "filter": "{\"max\": 2}"}),
+            ))
+            .unwrap();
+        // The message text is not escaped; the arguments stay JSON whatever the value holds.
+        assert_eq!(out[0].content, format!("Weather in {city}?"));
+        let args: Value = serde_json::from_str(&out[1].tool_calls[0].arguments).unwrap();
+        assert_eq!(args, json!({"city": city, "days": 3, "raw": {"max": 2}}));
     }
 }
