@@ -136,7 +136,9 @@ fn write_canonical(value: &Value, out: &mut String) {
 }
 
 /// Tool calls only on assistant messages, each with a unique id and a usable function name;
-/// `tool` messages only after the call they answer (by id), and each call answered at most once.
+/// `tool` messages only after the call they answer (by id), each call answered at most once and
+/// before the next message that is not a tool result (a template may end with open calls: the
+/// caller's messages answer them).
 fn validate_tool_use(messages: &[Message]) -> Result<()> {
     use crate::message::{is_function_name, is_tool_call_id};
     let mut open: Vec<&str> = Vec::new();
@@ -144,6 +146,17 @@ fn validate_tool_use(messages: &[Message]) -> Result<()> {
     let bad = |s: String| Err(Error::InvalidToolUse(s));
     for (i, m) in messages.iter().enumerate() {
         let n = i + 1;
+        // Providers want every call answered right after the message that makes it.
+        if m.role != Role::Tool && !open.is_empty() {
+            return bad(format!(
+                "message {n} ({}) comes before the result of {}; a tool message answering each call must follow the assistant message that makes it",
+                m.role,
+                open.iter()
+                    .map(|id| format!("'{id}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         if !m.tool_calls.is_empty() && m.role != Role::Assistant {
             return bad(format!(
                 "message {n} ({}) has tool calls; only assistant messages call tools",
@@ -421,7 +434,14 @@ mod tests {
                 ],
                 "another result already answered",
             ),
-            (vec![call("c1"), call("c1")], "used twice"),
+            (
+                vec![call("c1"), Message::tool_result("c1", ""), call("c1")],
+                "used twice",
+            ),
+            (
+                vec![call("c1"), Message::new(Role::User, "and?")],
+                "message 2 (user) comes before the result of 'c1'",
+            ),
             (vec![Message::new(Role::Tool, "{}")], "without the id"),
         ];
         for (messages, want) in cases {
