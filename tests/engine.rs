@@ -832,3 +832,56 @@ async fn compare_shows_a_cell_failed_after_repeated_429s() {
     assert_eq!(throttled, 3);
     assert_eq!(result.totals[0].errors, 1);
 }
+
+#[tokio::test]
+async fn a_429_in_the_middle_of_a_tool_exchange_resumes_at_its_step() {
+    use portolan::prompts::{Message, PromptContent, Role};
+    let f = Fixture::with_settings(|s| s.retry_attempts = 0).await;
+    let params = json!({"tools": [{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]});
+    f.store
+        .create_prompt(
+            "cmp",
+            &PromptContent {
+                messages: vec![Message::new(Role::User, "Weather in {{topic}}?")],
+                params: params.as_object().unwrap().clone(),
+                ..Default::default()
+            },
+            None,
+            &Actor::Cli,
+        )
+        .unwrap();
+    f.fake
+        .push(Behavior::tool_call("get_weather", json!({"city": "Oslo"})));
+    f.fake.push(Behavior::Status {
+        status: 429,
+        message: "slow down".into(),
+        retry_after: None,
+        retry_after_ms: Some(5),
+    });
+    f.fake.push(Behavior::reply("Sunny, 21 °C."));
+    let mut spec = compare_spec(1, 1);
+    spec.tools
+        .parse_cli(r#"get_weather={"temp_c": 21}"#)
+        .unwrap();
+    let result = portolan::compare::run(&f.engine, spec, None).await.unwrap();
+    let cell = &result.cells[0][0];
+    assert!(cell.error.is_none(), "{cell:?}");
+    assert_eq!(cell.output, "Sunny, 21 °C.");
+    assert_eq!(
+        cell.steps.len(),
+        1,
+        "the first step is not repeated: {cell:?}"
+    );
+    // The call, the 429, the same step again: three requests, not the whole cell twice.
+    assert_eq!(f.fake.request_count(), 3);
+    let requests = f.fake.requests();
+    assert_eq!(requests[1].body["messages"], requests[2].body["messages"]);
+    assert_eq!(requests[2].body["messages"][2]["role"], "tool");
+    // All under the cell's one trace.
+    let calls = f.calls();
+    assert_eq!(calls.len(), 3);
+    let trace = cell.trace_id.as_deref().unwrap();
+    assert!(calls.iter().all(|c| c.trace_id == trace), "{calls:?}");
+    assert!(cell.cost_usd.is_some());
+}

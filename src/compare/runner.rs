@@ -86,6 +86,7 @@ pub async fn spawn(
                     let _ = tx.send(e);
                 }
             };
+            let mut run = CellRun::new(cell, model, request, options);
             let mut requeued = 0;
             let result = loop {
                 let permit = lane.admit().await;
@@ -93,12 +94,10 @@ pub async fn spawn(
                 // Boxed: every cell's task is spawned at once and waits for its lane, and an
                 // inline cell future (the tool loop, the stream) would make each waiting task
                 // several kilobytes bigger.
-                let (result, outcome) = Box::pin(run_cell(
+                let outcome = Box::pin(run_cell(
                     &engine,
                     cell,
-                    model.clone(),
-                    request.clone(),
-                    options.clone(),
+                    &mut run,
                     CellTools {
                         schemas: &schemas,
                         simulation: simulation.as_deref(),
@@ -116,8 +115,9 @@ pub async fn spawn(
                             limit: t.limit,
                             pause_ms: t.pause.as_millis() as u64,
                         });
+                        run.again();
                     }
-                    _ => break result,
+                    _ => break run.result,
                 }
             };
             send(CompareEvent::Finished {
@@ -166,54 +166,107 @@ impl Turn {
     }
 }
 
+/// A cell on its way through its steps. It outlives a 429: the cell is queued again and goes
+/// on from the step that met it, so the steps already answered are not paid for twice.
+struct CellRun {
+    /// The next request: the prompt, then the exchange so far.
+    request: ChatRequest,
+    options: CallOptions,
+    result: CellResult,
+    /// The step to run next (1-based).
+    step: u32,
+    started: Instant,
+}
+
+impl CellRun {
+    fn new(cell: Cell, model: String, request: ChatRequest, options: CallOptions) -> Self {
+        CellRun {
+            request,
+            options,
+            result: CellResult {
+                row: cell.row,
+                column: cell.column,
+                model,
+                provider: None,
+                output: String::new(),
+                error: None,
+                latency_ms: 0,
+                ttft_ms: None,
+                usage: None,
+                cost_usd: Some(0.0),
+                cache_status: None,
+                trace_id: None,
+                tool_calls: Vec::new(),
+                steps: Vec::new(),
+            },
+            step: 1,
+            started: Instant::now(),
+        }
+    }
+
+    /// Readies the cell to run again after a 429: from scratch when its first step met it (a new
+    /// trace, a new clock), else from the step that did (same trace, the clock running on).
+    fn again(&mut self) {
+        if self.step == 1 {
+            let cell = Cell {
+                row: self.result.row,
+                column: self.result.column,
+            };
+            let model = std::mem::take(&mut self.result.model);
+            *self = CellRun::new(
+                cell,
+                model,
+                std::mem::take(&mut self.request),
+                std::mem::take(&mut self.options),
+            );
+        } else {
+            self.result.error = None;
+        }
+    }
+}
+
 /// Runs one cell: one model call, or — when the answer calls tools that `simulation` has
 /// results for — a loop that sends the simulated results back until the model answers without
 /// calls or `max_steps` calls were made. Every step is logged under the first step's trace;
-/// the cell's cost, tokens and latency are the sums.
+/// the cell's cost, tokens and latency are the sums. A 429 leaves `run` at its step, to go on
+/// from there if the cell is queued again.
 async fn run_cell(
     engine: &Engine,
     cell: Cell,
-    model: String,
-    mut request: ChatRequest,
-    mut options: CallOptions,
+    run: &mut CellRun,
     tools: CellTools<'_>,
     events: Option<&mpsc::UnboundedSender<CompareEvent>>,
-) -> (CellResult, Outcome) {
+) -> Outcome {
     let CellTools {
         schemas,
         simulation,
     } = tools;
-    let started = Instant::now();
-    let mut result = CellResult {
-        row: cell.row,
-        column: cell.column,
-        model,
-        provider: None,
-        output: String::new(),
-        error: None,
-        latency_ms: 0,
-        ttft_ms: None,
-        usage: None,
-        cost_usd: Some(0.0),
-        cache_status: None,
-        trace_id: None,
-        tool_calls: Vec::new(),
-        steps: Vec::new(),
-    };
+    let CellRun {
+        request,
+        options,
+        result,
+        step: next_step,
+        started,
+    } = run;
+    let started = *started;
     let vars = options.variables.clone().unwrap_or_default();
     let simulation = simulation.filter(|s| s.is_active());
     let max_steps = simulation.map_or(1, SimulatedResults::max_steps);
     let mut outcome = Outcome::Done;
-    for step in 1..=max_steps {
+    while *next_step <= max_steps {
+        let step = *next_step;
         let step_started = Instant::now();
-        // The last possible step gives its request away (nothing is sent after it); earlier
-        // ones keep it to append the exchange to.
-        let (sent, sent_options) = if step == max_steps {
-            (std::mem::take(&mut request), std::mem::take(&mut options))
-        } else {
-            (request.clone(), options.clone())
-        };
-        let turn = one_turn(engine, cell, sent, sent_options, events, started).await;
+        // Sent as a copy: the request stays to add the exchange to, or to send again after a
+        // 429.
+        let turn = one_turn(
+            engine,
+            cell,
+            request.clone(),
+            options.clone(),
+            events,
+            started,
+        )
+        .await;
         outcome = turn.outcome;
         if result.trace_id.is_none() {
             result.trace_id = turn.trace_id.clone();
@@ -229,7 +282,10 @@ async fn run_cell(
             )),
             (a, b) => a.or(b),
         };
-        result.cost_usd = result.cost_usd.zip(turn.cost_usd).map(|(a, b)| a + b);
+        // A 429 costs nothing and is sent again: it leaves the sum as it was.
+        if !matches!(turn.outcome, Outcome::RateLimited { .. }) {
+            result.cost_usd = result.cost_usd.zip(turn.cost_usd).map(|(a, b)| a + b);
+        }
         if let Some(e) = turn.error {
             result.error = Some(e);
             break;
@@ -288,9 +344,10 @@ async fn run_cell(
         options
             .metadata
             .insert("tool_step".into(), (step + 1).to_string());
+        *next_step += 1;
     }
     result.latency_ms = started.elapsed().as_millis() as u64;
-    (result, outcome)
+    outcome
 }
 
 /// One model call, streamed: its text (sent on as deltas), its tool calls and its measures.
