@@ -1,3 +1,4 @@
+import { useState } from "react";
 import type { DatasetDto } from "../../bindings/DatasetDto";
 import type { DatasetSummary } from "../../bindings/DatasetSummary";
 import type { ModelOption } from "../../bindings/ModelOption";
@@ -381,8 +382,31 @@ export function ToolResultsPanel({
       })}
       <label className="field">
         <span>Most model calls per cell</span>
-        <input type="number" className="input" min={1} max={16} value={maxSteps} onChange={(e) => onMaxSteps(Number(e.target.value))} />
+        <StepsInput value={maxSteps} onChange={onMaxSteps} />
       </label>
     </Section>
+  );
+}
+
+/**
+ * The step limit as typed: the field may be cleared and retyped; only a whole number from 1 to
+ * 16 is taken, and leaving the field shows the limit in force again.
+ */
+function StepsInput({ value, onChange }: { value: number; onChange: (value: number) => void }) {
+  const [text, setText] = useState<string | null>(null);
+  return (
+    <input
+      type="number"
+      className="input"
+      min={1}
+      max={16}
+      value={text ?? String(value)}
+      onChange={(e) => {
+        setText(e.target.value);
+        const n = Number(e.target.value);
+        if (e.target.value.trim() !== "" && Number.isInteger(n) && n >= 1 && n <= 16) onChange(n);
+      }}
+      onBlur={() => setText(null)}
+    />
   );
 }

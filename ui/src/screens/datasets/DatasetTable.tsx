@@ -191,9 +191,14 @@ const DataRow = memo(function DataRow({ index, row, columns, readOnly, dispatch 
                 className="btn-icon cell-file"
                 aria-label={`Row ${index + 1} ${c}: choose an image file`}
                 title="Choose an image file (for an image variable, ![…]({{name}}))"
+                // Out of the tab order: Tab moves from cell to cell (a path can be typed too).
+                tabIndex={-1}
                 onClick={() => {
                   void api.pickFile(false, null, "image").then((path) => {
-                    if (path) dispatch({ type: "editCell", row: index, column: c, text: path });
+                    if (!path) return;
+                    // Settled like a typed value when its cell is left.
+                    dispatch({ type: "editCell", row: index, column: c, text: path });
+                    dispatch({ type: "blurCell", row: index, column: c });
                   });
                 }}
               >
