@@ -441,6 +441,12 @@ async fn a_user_compares_a_tool_using_prompt_on_two_models() {
             .expect("a thumbnail of the attached image");
         let src = thumb.attr("src").await.unwrap().unwrap_or_default();
         assert!(src.starts_with("data:image/png;base64,"), "{src}");
+        // The preview shows it as the image the engine will send (the template's image line).
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(&format!("{} img", tid("preview-image"))))
+            .await
+            .expect("the preview shows the attached image");
         scroll_to(&c, "message-images-1").await;
         shot(&c, "13b-image-attached").await;
         set_value(&c, "commit-message", "Add a photo of the sky").await;
