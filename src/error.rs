@@ -169,6 +169,10 @@ pub enum Error {
     #[error("could not migrate the database: {0}")]
     Migration(String),
 
+    /// The team gateway's shared store (PostgreSQL) failed or could not be reached.
+    #[error("the shared store (PostgreSQL) {0}")]
+    SharedStore(String),
+
     #[error("no data directory could be determined; set PORTOLAN_HOME or pass --data-dir")]
     NoDataDir,
 
@@ -264,6 +268,7 @@ impl Error {
             Error::MasterKey(_) => "master_key",
             Error::SchemaTooNew { .. } => "schema_too_new",
             Error::Migration(_) => "migration",
+            Error::SharedStore(_) => "shared_store",
             Error::NoDataDir => "no_data_dir",
             Error::InvalidFeedback(_) => "invalid_feedback",
             Error::TraceNotFound(_) => "trace_not_found",

@@ -18,3 +18,4 @@ mod otel;
 mod sdk;
 mod security;
 mod semantic_cache;
+mod team_store;

@@ -19,14 +19,14 @@ pub enum SubjectKind {
 }
 
 impl SubjectKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SubjectKind::Key => "key",
             SubjectKind::Token => "token",
         }
     }
     /// The audit log's object kind.
-    fn object_kind(self) -> &'static str {
+    pub(crate) fn object_kind(self) -> &'static str {
         match self {
             SubjectKind::Key => "virtual_key",
             SubjectKind::Token => "gateway_token",
@@ -84,7 +84,7 @@ impl std::str::FromStr for Period {
 }
 
 impl Period {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Period::None => "none",
             Period::Daily => "daily",
@@ -143,14 +143,14 @@ pub enum Window {
 }
 
 impl Window {
-    fn millis(self) -> i64 {
+    pub(crate) fn millis(self) -> i64 {
         match self {
             Window::Minute => 60_000,
             Window::Hour => 3_600_000,
             Window::Day => 86_400_000,
         }
     }
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Window::Minute => "minute",
             Window::Hour => "hour",
@@ -191,16 +191,19 @@ impl Refusal {
 /// lease (a row in `reservations`) that expires if the call's process dies before settling.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reservation {
-    entries: Vec<Lease>,
-    rate_tokens: Vec<(Subject, Window, u64)>,
+    pub(crate) entries: Vec<Lease>,
+    /// Token rate-limit windows charged with the estimate, to correct on settlement.
+    pub(crate) rate_tokens: Vec<(Subject, Window, u64)>,
 }
 
+/// One budget's share of a reservation: a lease row's id, and the estimate it holds (USD or
+/// tokens, as the budget's unit).
 #[derive(Debug, Clone, PartialEq)]
-struct Lease {
-    id: String,
-    subject: Subject,
-    unit: BudgetUnit,
-    estimate: f64,
+pub(crate) struct Lease {
+    pub(crate) id: String,
+    pub(crate) subject: Subject,
+    pub(crate) unit: BudgetUnit,
+    pub(crate) estimate: f64,
 }
 
 impl Reservation {
@@ -241,14 +244,14 @@ impl BudgetAlert {
     }
 }
 
-fn unit_str(u: BudgetUnit) -> &'static str {
+pub(crate) fn unit_str(u: BudgetUnit) -> &'static str {
     match u {
         BudgetUnit::Usd => "usd",
         BudgetUnit::Tokens => "tokens",
     }
 }
 
-fn fmt_amount(unit: BudgetUnit, v: f64) -> String {
+pub(crate) fn fmt_amount(unit: BudgetUnit, v: f64) -> String {
     match unit {
         BudgetUnit::Usd => format!("${v:.4}"),
         BudgetUnit::Tokens => format!("{} tokens", v.round() as i64),

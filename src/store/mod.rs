@@ -13,6 +13,8 @@ mod experiments;
 mod keys;
 mod limits;
 mod migrations;
+#[cfg(feature = "team")]
+pub mod postgres;
 mod prompts;
 mod response_cache;
 mod responses;

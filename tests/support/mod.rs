@@ -1,5 +1,7 @@
 //! A throwaway data directory and helpers to run the CLI against it.
 
+pub mod postgres;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,714 @@
+//! Budgets and rate limits shared by every replica, exact under concurrency:
+//!
+//! - a call's worst case is reserved before it is sent, in one transaction with the check: the
+//!   budget rows of its subjects are locked (`FOR UPDATE`, always in the same order, so two
+//!   calls never wait on each other in a cycle), checked against `spent + reserved + estimate`,
+//!   and the estimate is held as a lease row with an expiry;
+//! - settling deletes the lease, moves the estimate out of `reserved` and charges the actual
+//!   cost; the alert is one `UPDATE … WHERE NOT alerted … RETURNING`, so exactly one replica
+//!   raises it;
+//! - a sweeper (`FOR UPDATE SKIP LOCKED`) charges the estimate of leases that expired, the calls
+//!   of a replica that died; a late settle corrects that charge to the actual cost;
+//! - rate-limit windows are counted in rows locked in the same transaction, refused before any
+//!   count moves (a refused call changes nothing).
+//!
+//! Amounts are integers (nano-dollars, tokens) so sums across replicas are exact; every clock
+//! reading is the server's.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{CONFLICT_RETRIES, PgStore, is_conflict};
+use crate::error::{Error, Result};
+use crate::store::audit::{Actor, Change};
+use crate::store::backend::Governance;
+use crate::store::limits::{
+    Budget, BudgetAlert, BudgetUnit, Lease, Period, RateLimit, RateUnit, Refusal, Reservation,
+    Subject, SubjectKind, UNLIMITED_RECHECK, Window, fmt_amount, unit_str,
+};
+
+type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
+
+/// Nano-dollars per dollar: USD amounts are stored as whole nano-dollars.
+const NANOS_PER_USD: f64 = 1e9;
+
+/// An amount in the budget's unit as stored (an estimate rounds up: a reservation never holds
+/// less than the call may cost).
+fn to_stored(unit: BudgetUnit, value: f64, round_up: bool) -> i64 {
+    let v = match unit {
+        BudgetUnit::Usd => value * NANOS_PER_USD,
+        BudgetUnit::Tokens => value,
+    };
+    if round_up { v.ceil() } else { v.round() }.max(0.0) as i64
+}
+
+fn from_stored(unit: BudgetUnit, amount: i64) -> f64 {
+    match unit {
+        BudgetUnit::Usd => amount as f64 / NANOS_PER_USD,
+        BudgetUnit::Tokens => amount as f64,
+    }
+}
+
+fn parse_unit(s: &str) -> BudgetUnit {
+    if s == "usd" {
+        BudgetUnit::Usd
+    } else {
+        BudgetUnit::Tokens
+    }
+}
+
+fn parse_window(s: &str) -> Window {
+    match s {
+        "minute" => Window::Minute,
+        "hour" => Window::Hour,
+        _ => Window::Day,
+    }
+}
+
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// `subjects` in the one order every transaction locks them in, each once.
+fn lock_order(subjects: &[Subject]) -> Vec<&Subject> {
+    let mut ordered: Vec<&Subject> = subjects.iter().collect();
+    ordered.sort_by(|a, b| (a.kind.as_str(), &a.id).cmp(&(b.kind.as_str(), &b.id)));
+    ordered.dedup_by(|a, b| a.kind == b.kind && a.id == b.id);
+    ordered
+}
+
+impl PgStore {
+    /// Sets (or replaces) the budget of a key or token; the period restarts now. Calls in
+    /// flight keep their reservations.
+    pub async fn set_budget(
+        &self,
+        subject: &Subject,
+        unit: BudgetUnit,
+        limit: f64,
+        period: Period,
+        alert_threshold: Option<f64>,
+        actor: &Actor,
+    ) -> Result<()> {
+        if !(limit.is_finite() && limit >= 0.0) {
+            return Err(Error::InvalidBudget(limit));
+        }
+        if let Some(a) = alert_threshold
+            && !(0.0..=1.0).contains(&a)
+        {
+            return Err(Error::InvalidAlertThreshold(a));
+        }
+        let mut client = self.client().await?;
+        let result: PgResult<()> = async {
+            let tx = client.transaction().await?;
+            let now = PgStore::server_now_ms(&tx).await?;
+            let start = period.start(utc(now));
+            tx.execute(
+                "INSERT INTO budgets(subject_kind, subject_id, subject_name, unit, limit_amount, period, alert_threshold, period_start)
+                 VALUES($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (subject_kind, subject_id) DO UPDATE SET
+                     subject_name = excluded.subject_name, unit = excluded.unit,
+                     limit_amount = excluded.limit_amount, period = excluded.period,
+                     alert_threshold = excluded.alert_threshold, period_start = excluded.period_start,
+                     spent = CASE WHEN budgets.unit = excluded.unit THEN budgets.spent ELSE 0 END,
+                     alerted = false",
+                &[
+                    &subject.kind.as_str(),
+                    &subject.id,
+                    &subject.name,
+                    &unit_str(unit),
+                    &to_stored(unit, limit, false),
+                    &period.as_str(),
+                    &alert_threshold,
+                    &start,
+                ],
+            )
+            .await?;
+            PgStore::audit(
+                &tx,
+                actor,
+                Change {
+                    action: &format!("{}.budget", subject.kind.as_str()),
+                    object_kind: subject.kind.object_kind(),
+                    object_id: Some(&subject.id),
+                    object_name: Some(&subject.name),
+                    details: serde_json::json!({"unit": unit, "limit": limit, "period": period, "alert": alert_threshold}),
+                },
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        result.map_err(|e| self.fail(e))?;
+        self.forget_unlimited(subject);
+        Ok(())
+    }
+
+    /// The budget of a subject now (a period that has ended reads as reset).
+    pub async fn budget(&self, kind: SubjectKind, id: &str) -> Result<Option<Budget>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT unit, limit_amount, period, alert_threshold, spent, reserved, period_start,
+                        (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                 FROM budgets WHERE subject_kind = $1 AND subject_id = $2",
+                &[&kind.as_str(), &id],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(row.map(|r| {
+            let unit = parse_unit(r.get(0));
+            let period: Period = r.get::<_, &str>(2).parse().unwrap_or(Period::None);
+            let start: i64 = r.get(6);
+            let current = period.start(utc(r.get(7)));
+            Budget {
+                unit,
+                limit: from_stored(unit, r.get(1)),
+                period,
+                alert_threshold: r.get(3),
+                spent: if current > start {
+                    0.0
+                } else {
+                    from_stored(unit, r.get(4))
+                },
+                reserved: from_stored(unit, r.get(5)),
+                period_start: current.max(start),
+            }
+        }))
+    }
+
+    /// Amounts of a subject's budget as stored (nano-dollars or tokens): spent, reserved.
+    pub async fn budget_amounts(&self, kind: SubjectKind, id: &str) -> Result<Option<(i64, i64)>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT spent, reserved FROM budgets WHERE subject_kind = $1 AND subject_id = $2",
+                &[&kind.as_str(), &id],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Sets (or replaces) one rate limit of a key or token.
+    pub async fn set_rate_limit(
+        &self,
+        subject: &Subject,
+        unit: RateUnit,
+        window: Window,
+        max: u64,
+        actor: &Actor,
+    ) -> Result<()> {
+        if max == 0 {
+            return Err(Error::ZeroRateLimit);
+        }
+        let unit_s = match unit {
+            RateUnit::Requests => "requests",
+            RateUnit::Tokens => "tokens",
+        };
+        let mut client = self.client().await?;
+        let result: PgResult<()> = async {
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO rate_limits(subject_kind, subject_id, unit, window_name, max_value) VALUES($1, $2, $3, $4, $5)
+                 ON CONFLICT (subject_kind, subject_id, unit, window_name) DO UPDATE SET max_value = excluded.max_value",
+                &[&subject.kind.as_str(), &subject.id, &unit_s, &window.as_str(), &(max as i64)],
+            )
+            .await?;
+            PgStore::audit(
+                &tx,
+                actor,
+                Change {
+                    action: &format!("{}.limit", subject.kind.as_str()),
+                    object_kind: subject.kind.object_kind(),
+                    object_id: Some(&subject.id),
+                    object_name: Some(&subject.name),
+                    details: serde_json::json!({"unit": unit, "window": window, "max": max}),
+                },
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        result.map_err(|e| self.fail(e))?;
+        self.forget_unlimited(subject);
+        Ok(())
+    }
+
+    /// A subject's rate limits and their use in the current window.
+    pub async fn rate_limits(&self, kind: SubjectKind, id: &str) -> Result<Vec<RateLimit>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT unit, window_name, max_value, window_start, used,
+                        (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                 FROM rate_limits WHERE subject_kind = $1 AND subject_id = $2 ORDER BY unit, window_name",
+                &[&kind.as_str(), &id],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let window = parse_window(r.get(1));
+                let now: i64 = r.get(5);
+                let start: i64 = r.get(3);
+                RateLimit {
+                    unit: if r.get::<_, &str>(0) == "requests" {
+                        RateUnit::Requests
+                    } else {
+                        RateUnit::Tokens
+                    },
+                    window,
+                    max: r.get::<_, i64>(2) as u64,
+                    used: if start == now - now % window.millis() {
+                        r.get::<_, i64>(4) as u64
+                    } else {
+                        0
+                    },
+                }
+            })
+            .collect())
+    }
+
+    /// Leases held now: calls in flight on any replica, or of a replica that died and whose
+    /// leases have not been swept yet.
+    pub async fn active_leases(&self) -> Result<u64> {
+        let client = self.client().await?;
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM reservations", &[])
+            .await
+            .map_err(|e| self.fail(e))?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    fn unlimited_cache(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<(SubjectKind, String), std::time::Instant>,
+    > {
+        // Plain timestamps: a panic elsewhere cannot leave them inconsistent.
+        self.unlimited.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget_unlimited(&self, subject: &Subject) {
+        self.unlimited_cache()
+            .remove(&(subject.kind, subject.id.clone()));
+    }
+
+    /// One attempt at [`Governance::reserve`], in one transaction.
+    async fn reserve_once(
+        &self,
+        client: &mut deadpool_postgres::Client,
+        subjects: &[Subject],
+        estimate_usd: Option<f64>,
+        estimate_tokens: u64,
+        lease_ms: i64,
+    ) -> PgResult<std::result::Result<Reservation, Refusal>> {
+        let tx = client.transaction().await?;
+        let now_ms = PgStore::server_now_ms(&tx).await?;
+        let now = utc(now_ms);
+        let mut reservation = Reservation::default();
+        for s in lock_order(subjects) {
+            let kind = s.kind.as_str();
+            let budget = tx
+                .query_opt(
+                    "SELECT unit, limit_amount, period, spent, reserved, period_start FROM budgets
+                     WHERE subject_kind = $1 AND subject_id = $2 FOR UPDATE",
+                    &[&kind, &s.id],
+                )
+                .await?;
+            if let Some(row) = budget {
+                let unit = parse_unit(row.get(0));
+                let limit: i64 = row.get(1);
+                let period: Period = row.get::<_, &str>(2).parse().unwrap_or(Period::None);
+                let mut spent: i64 = row.get(3);
+                let reserved: i64 = row.get(4);
+                let current = period.start(now);
+                if current > row.get::<_, i64>(5) {
+                    tx.execute(
+                        "UPDATE budgets SET spent = 0, alerted = false, period_start = $3
+                         WHERE subject_kind = $1 AND subject_id = $2",
+                        &[&kind, &s.id, &current],
+                    )
+                    .await?;
+                    spent = 0;
+                }
+                let estimate = match unit {
+                    BudgetUnit::Tokens => estimate_tokens as f64,
+                    BudgetUnit::Usd => match estimate_usd {
+                        Some(v) => v,
+                        None => {
+                            return Ok(Err(Refusal::Budget {
+                                message: format!(
+                                    "{} '{}' has a USD budget, but this model's price is unknown, so its cost cannot be bounded; add the model to prices.json or use a token budget",
+                                    s.kind.label(),
+                                    s.name
+                                ),
+                            }));
+                        }
+                    },
+                };
+                let amount = to_stored(unit, estimate, true);
+                if spent + reserved + amount > limit {
+                    let what = if period == Period::None {
+                        "budget".to_owned()
+                    } else {
+                        format!("{} budget", period.as_str())
+                    };
+                    let f = |a: i64| fmt_amount(unit, from_stored(unit, a));
+                    return Ok(Err(Refusal::Budget {
+                        message: format!(
+                            "the {what} of {} '{}' is exhausted: {} of {} spent{}, and this call may use up to {}{}",
+                            s.kind.label(),
+                            s.name,
+                            f(spent),
+                            f(limit),
+                            if reserved > 0 {
+                                format!(", {} held by calls in flight on any replica", f(reserved))
+                            } else {
+                                String::new()
+                            },
+                            f(amount),
+                            if spent + reserved < limit {
+                                " (a lower max_tokens bounds it)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    }));
+                }
+                tx.execute(
+                    "UPDATE budgets SET reserved = reserved + $3 WHERE subject_kind = $1 AND subject_id = $2",
+                    &[&kind, &s.id, &amount],
+                )
+                .await?;
+                let id = crate::ids::new_sortable_id("lease");
+                tx.execute(
+                    "INSERT INTO reservations(id, subject_kind, subject_id, amount, created_at, expires_at)
+                     VALUES($1, $2, $3, $4, $5, $6)",
+                    &[&id, &kind, &s.id, &amount, &now_ms, &now_ms.saturating_add(lease_ms)],
+                )
+                .await?;
+                reservation.entries.push(Lease {
+                    id,
+                    subject: s.clone(),
+                    unit,
+                    estimate,
+                });
+            }
+            let limits = tx
+                .query(
+                    "SELECT unit, window_name, max_value, window_start, used FROM rate_limits
+                     WHERE subject_kind = $1 AND subject_id = $2 ORDER BY unit, window_name FOR UPDATE",
+                    &[&kind, &s.id],
+                )
+                .await?;
+            for row in limits {
+                let unit: &str = row.get(0);
+                let window_s: &str = row.get(1);
+                let window = parse_window(window_s);
+                let max: i64 = row.get(2);
+                let current = now_ms - now_ms % window.millis();
+                let used = if row.get::<_, i64>(3) == current {
+                    row.get::<_, i64>(4)
+                } else {
+                    0
+                };
+                let add = if unit == "requests" {
+                    1
+                } else {
+                    estimate_tokens as i64
+                };
+                if used + add > max {
+                    // Nothing counted so far is kept: the transaction is rolled back.
+                    let retry =
+                        ((current + window.millis() - now_ms) as f64 / 1000.0).ceil() as u64;
+                    return Ok(Err(Refusal::Rate {
+                        message: format!(
+                            "{} '{}' is over its rate limit of {max} {unit} per {window_s}; retry in {retry} s",
+                            s.kind.label(),
+                            s.name
+                        ),
+                        retry_after_secs: retry.max(1),
+                    }));
+                }
+                tx.execute(
+                    "UPDATE rate_limits SET window_start = $5, used = $6
+                     WHERE subject_kind = $1 AND subject_id = $2 AND unit = $3 AND window_name = $4",
+                    &[&kind, &s.id, &unit, &window_s, &current, &(used + add)],
+                )
+                .await?;
+                if unit == "tokens" {
+                    reservation
+                        .rate_tokens
+                        .push((s.clone(), window, estimate_tokens));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(Ok(reservation))
+    }
+
+    /// One attempt at [`Governance::settle`], in one transaction.
+    async fn settle_once(
+        &self,
+        client: &mut deadpool_postgres::Client,
+        reservation: &Reservation,
+        actual_usd: Option<f64>,
+        actual_tokens: u64,
+        actor: &Actor,
+    ) -> PgResult<Vec<BudgetAlert>> {
+        let tx = client.transaction().await?;
+        let now_ms = PgStore::server_now_ms(&tx).await?;
+        let mut alerts = Vec::new();
+        // Subject by subject in the lock order: its budget, then its token windows.
+        let mut leases: Vec<&Lease> = reservation.entries.iter().collect();
+        leases.sort_by(|a, b| {
+            (a.subject.kind.as_str(), &a.subject.id).cmp(&(b.subject.kind.as_str(), &b.subject.id))
+        });
+        for lease in leases {
+            let s = &lease.subject;
+            let kind = s.kind.as_str();
+            let actual = match lease.unit {
+                BudgetUnit::Usd => {
+                    to_stored(BudgetUnit::Usd, actual_usd.unwrap_or(lease.estimate), false)
+                }
+                BudgetUnit::Tokens => actual_tokens as i64,
+            };
+            let held = tx
+                .query_opt(
+                    "DELETE FROM reservations WHERE id = $1 RETURNING amount",
+                    &[&lease.id],
+                )
+                .await?;
+            match held {
+                Some(row) => {
+                    let amount: i64 = row.get(0);
+                    tx.execute(
+                        "UPDATE budgets SET reserved = GREATEST(reserved - $3, 0), spent = spent + $4
+                         WHERE subject_kind = $1 AND subject_id = $2",
+                        &[&kind, &s.id, &amount, &actual],
+                    )
+                    .await?;
+                }
+                None => {
+                    // The lease expired and a sweep charged its estimate: correct the charge.
+                    let amount = to_stored(lease.unit, lease.estimate, true);
+                    tx.execute(
+                        "UPDATE budgets SET spent = GREATEST(spent + $4 - $3, 0)
+                         WHERE subject_kind = $1 AND subject_id = $2",
+                        &[&kind, &s.id, &amount, &actual],
+                    )
+                    .await?;
+                }
+            }
+            // Exactly one settlement, on whichever replica, crosses the threshold first.
+            let crossed = tx
+                .query_opt(
+                    "UPDATE budgets SET alerted = true
+                     WHERE subject_kind = $1 AND subject_id = $2 AND NOT alerted
+                       AND alert_threshold IS NOT NULL AND limit_amount > 0
+                       AND spent >= alert_threshold * limit_amount
+                     RETURNING spent, limit_amount, alert_threshold",
+                    &[&kind, &s.id],
+                )
+                .await?;
+            if let Some(row) = crossed {
+                let (spent, limit) = (
+                    from_stored(lease.unit, row.get(0)),
+                    from_stored(lease.unit, row.get(1)),
+                );
+                let threshold: f64 = row.get(2);
+                PgStore::audit(
+                    &tx,
+                    actor,
+                    Change {
+                        action: "budget.alert",
+                        object_kind: s.kind.object_kind(),
+                        object_id: Some(&s.id),
+                        object_name: Some(&s.name),
+                        details: serde_json::json!({"spent": spent, "limit": limit, "unit": lease.unit, "threshold": threshold}),
+                    },
+                )
+                .await?;
+                let alert = BudgetAlert {
+                    subject: s.clone(),
+                    spent,
+                    limit,
+                    unit: lease.unit,
+                };
+                tracing::warn!(subject = %s.name, spent, limit, "budget alert: {}", alert.message());
+                alerts.push(alert);
+            }
+        }
+        for (s, window, estimate) in &reservation.rate_tokens {
+            let current = now_ms - now_ms % window.millis();
+            tx.execute(
+                "UPDATE rate_limits SET used = GREATEST(used - $4 + $5, 0)
+                 WHERE subject_kind = $1 AND subject_id = $2 AND unit = 'tokens' AND window_name = $3
+                   AND window_start = $6",
+                &[
+                    &s.kind.as_str(),
+                    &s.id,
+                    &window.as_str(),
+                    &(*estimate as i64),
+                    &(actual_tokens as i64),
+                    &current,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(alerts)
+    }
+
+    /// One attempt at [`Governance::sweep_expired_leases`], in one transaction.
+    async fn sweep_once(
+        &self,
+        client: &mut deadpool_postgres::Client,
+        actor: &Actor,
+    ) -> PgResult<usize> {
+        let tx = client.transaction().await?;
+        let now_ms = PgStore::server_now_ms(&tx).await?;
+        // Leases another replica is settling or sweeping right now are skipped, not waited for.
+        let expired = tx
+            .query(
+                "DELETE FROM reservations WHERE id IN (
+                     SELECT id FROM reservations WHERE expires_at <= $1
+                     ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                 RETURNING subject_kind, subject_id, amount",
+                &[&now_ms],
+            )
+            .await?;
+        let mut per_subject: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for row in &expired {
+            *per_subject.entry((row.get(0), row.get(1))).or_default() += row.get::<_, i64>(2);
+        }
+        for ((kind, id), amount) in &per_subject {
+            tx.execute(
+                "UPDATE budgets SET reserved = GREATEST(reserved - $3, 0), spent = spent + $3
+                 WHERE subject_kind = $1 AND subject_id = $2",
+                &[kind, id, amount],
+            )
+            .await?;
+        }
+        if !expired.is_empty() {
+            PgStore::audit(
+                &tx,
+                actor,
+                Change {
+                    action: "budget.leases_expired",
+                    object_kind: "budget",
+                    object_id: None,
+                    object_name: None,
+                    details: serde_json::json!({"leases": expired.len(),
+                        "subjects": per_subject.len()}),
+                },
+            )
+            .await?;
+            tracing::warn!(
+                leases = expired.len(),
+                "budget reservations of calls that never settled expired; their estimates were charged"
+            );
+        }
+        tx.commit().await?;
+        Ok(expired.len())
+    }
+}
+
+#[async_trait]
+impl Governance for PgStore {
+    async fn has_limits(&self, subject: &Subject) -> Result<bool> {
+        let key = (subject.kind, subject.id.clone());
+        if self
+            .unlimited_cache()
+            .get(&key)
+            .is_some_and(|seen| seen.elapsed() < UNLIMITED_RECHECK)
+        {
+            return Ok(false);
+        }
+        let seen = std::time::Instant::now();
+        let client = self.client().await?;
+        let limited: bool = client
+            .query_one(
+                "SELECT EXISTS(SELECT 1 FROM budgets WHERE subject_kind = $1 AND subject_id = $2)
+                     OR EXISTS(SELECT 1 FROM rate_limits WHERE subject_kind = $1 AND subject_id = $2)",
+                &[&subject.kind.as_str(), &subject.id],
+            )
+            .await
+            .map_err(|e| self.fail(e))?
+            .get(0);
+        let mut cache = self.unlimited_cache();
+        if limited {
+            cache.remove(&key);
+        } else {
+            cache.insert(key, seen);
+        }
+        Ok(limited)
+    }
+
+    async fn reserve(
+        &self,
+        subjects: &[Subject],
+        estimate_usd: Option<f64>,
+        estimate_tokens: u64,
+        lease: std::time::Duration,
+    ) -> Result<std::result::Result<Reservation, Refusal>> {
+        let lease_ms = lease.as_millis().min(i64::MAX as u128) as i64;
+        let mut attempt = 0;
+        loop {
+            let mut client = self.client().await?;
+            match self
+                .reserve_once(
+                    &mut client,
+                    subjects,
+                    estimate_usd,
+                    estimate_tokens,
+                    lease_ms,
+                )
+                .await
+            {
+                Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map_err(|e| self.fail(e)),
+            }
+        }
+    }
+
+    async fn settle(
+        &self,
+        reservation: &Reservation,
+        actual_usd: Option<f64>,
+        actual_tokens: u64,
+        actor: &Actor,
+    ) -> Result<Vec<BudgetAlert>> {
+        if reservation.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut attempt = 0;
+        loop {
+            let mut client = self.client().await?;
+            match self
+                .settle_once(&mut client, reservation, actual_usd, actual_tokens, actor)
+                .await
+            {
+                Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map_err(|e| self.fail(e)),
+            }
+        }
+    }
+
+    async fn sweep_expired_leases(&self, actor: &Actor) -> Result<usize> {
+        let mut attempt = 0;
+        loop {
+            let mut client = self.client().await?;
+            match self.sweep_once(&mut client, actor).await {
+                Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other.map_err(|e| self.fail(e)),
+            }
+        }
+    }
+}

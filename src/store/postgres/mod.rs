@@ -1,0 +1,187 @@
+//! The team gateway's shared store on PostgreSQL: what several `portolan serve` replicas share so
+//! that what one admits, charges or saves is seen by all. One person's Portolan keeps the
+//! embedded SQLite store ([`super::Store`]); a team points every replica at the same PostgreSQL.
+//!
+//! This module holds the connection pool, the schema's migrations (run once, under an advisory
+//! lock, however many replicas start together) and the governance of budgets and rate limits
+//! ([`governance`]): reservations are lease rows written in the same transaction as the budget
+//! check, amounts are integers (nano-dollars, tokens), and every clock reading is the
+//! database server's, so replicas agree on periods, windows and lease expiry.
+
+mod governance;
+mod migrations;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use deadpool_postgres::{Pool, PoolConfig, Runtime};
+use tokio_postgres::NoTls;
+
+use super::audit::{Actor, Change};
+use super::limits::SubjectKind;
+use crate::error::{Error, Result};
+
+pub use migrations::SCHEMA_VERSION;
+
+/// Connections each replica keeps open at most.
+const POOL_SIZE: usize = 16;
+/// How long a connection attempt may take before the store is called unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A PostgreSQL database shared by the replicas of a team gateway.
+pub struct PgStore {
+    pool: Pool,
+    /// Where the server is (`host:port`), for errors; never the URL, which may hold a password.
+    endpoint: String,
+    /// Subjects last seen without any budget or rate limit, and when (see
+    /// [`PgStore::has_limits`]).
+    unlimited: Mutex<HashMap<(SubjectKind, String), std::time::Instant>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user[:password]@host:port/db`) and brings
+    /// its schema up to date.
+    pub async fn connect(url: &str) -> Result<PgStore> {
+        let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
+            Error::SharedStore(format!(
+                "URL is not a PostgreSQL connection string ({e}); write postgres://user@host:port/database"
+            ))
+        })?;
+        let endpoint = endpoint_of(&parsed);
+        let mut config = deadpool_postgres::Config::new();
+        config.url = Some(url.to_owned());
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        config.pool = Some(PoolConfig::new(POOL_SIZE));
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .map_err(|e| Error::SharedStore(format!("at {endpoint}: {e}")))?;
+        let store = PgStore {
+            pool,
+            endpoint,
+            unlimited: Mutex::new(HashMap::new()),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A pooled connection, or why there is none.
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(|e| {
+            Error::SharedStore(format!(
+                "at {} cannot be reached: {}",
+                self.endpoint,
+                pool_error(&e)
+            ))
+        })
+    }
+
+    /// A database error as a sentence naming the server.
+    fn fail(&self, e: tokio_postgres::Error) -> Error {
+        Error::SharedStore(format!("at {}: {}", self.endpoint, db_error(&e)))
+    }
+
+    /// The database server's clock, in unix milliseconds: every replica reads the same one.
+    async fn server_now_ms(
+        tx: &tokio_postgres::Transaction<'_>,
+    ) -> std::result::Result<i64, tokio_postgres::Error> {
+        let row = tx
+            .query_one(
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Writes an audit entry in `tx`.
+    async fn audit(
+        tx: &tokio_postgres::Transaction<'_>,
+        actor: &Actor,
+        change: Change<'_>,
+    ) -> std::result::Result<(), tokio_postgres::Error> {
+        tx.execute(
+            "INSERT INTO audit_log(actor, action, object_kind, object_id, object_name, details)
+             VALUES($1, $2, $3, $4, $5, $6::text::jsonb)",
+            &[
+                &actor.to_string(),
+                &change.action,
+                &change.object_kind,
+                &change.object_id,
+                &change.object_name,
+                &change.details.to_string(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` audit actions, newest first (`action` of each).
+    pub async fn audit_actions(&self, limit: i64) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT action FROM audit_log ORDER BY id DESC LIMIT $1",
+                &[&limit],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+/// `host:port` of a connection config (the first host), for messages.
+fn endpoint_of(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
+
+/// A database error's own message (the server's, when it sent one).
+fn db_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db_error(e),
+        deadpool_postgres::PoolError::Timeout(_) => "no connection became free in time".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a transaction failed only because it met another (a deadlock or a serialization
+/// conflict), so running it again is right.
+fn is_conflict(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
+}
+
+/// Times a transaction that met another is run again before its error is returned.
+const CONFLICT_RETRIES: u32 = 3;

@@ -1,0 +1,353 @@
+//! The team gateway's shared store on a real PostgreSQL (started on 127.0.0.1 for the test):
+//! migrations once under a lock, budgets exact across three replicas with 32 concurrent callers,
+//! rate limits that hold across replicas, the leases of a replica that died charged by another,
+//! and a clear, closed failure when the database is gone.
+
+use std::sync::Arc;
+
+use portolan::error::Error;
+use portolan::store::postgres::PgStore;
+use portolan::store::{
+    Actor, BudgetUnit, Governance, Period, RateUnit, Refusal, Subject, SubjectKind, Window,
+};
+
+use crate::support::postgres::TestPostgres;
+
+/// Three replicas' stores on one database (each its own pool, as three processes would have).
+async fn replicas(url: &str) -> Vec<Arc<PgStore>> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        out.push(Arc::new(PgStore::connect(url).await.expect("connect")));
+    }
+    out
+}
+
+fn token(name: &str) -> Subject {
+    Subject {
+        kind: SubjectKind::Token,
+        id: format!("tok_{name}"),
+        name: name.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_run_once_when_replicas_start_together() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("migrations");
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::connect(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for s in starts {
+        stores.push(s.await.unwrap().expect("every replica starts"));
+    }
+    let applied = stores[0].applied_migrations().await.unwrap();
+    assert_eq!(
+        applied,
+        (1..=portolan::store::postgres::SCHEMA_VERSION).collect::<Vec<_>>()
+    );
+    // A later start finds nothing to do.
+    PgStore::connect(&url).await.unwrap();
+    assert_eq!(stores[2].applied_migrations().await.unwrap(), applied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn budgets_stay_exact_across_three_replicas_and_alert_once() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("budgets");
+    let stores = replicas(&url).await;
+    let team = token("team");
+    // A budget of 200 calls at their worst case ($0.002 each), alerting at half.
+    stores[0]
+        .set_budget(
+            &team,
+            BudgetUnit::Usd,
+            0.4,
+            Period::Monthly,
+            Some(0.5),
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+    const ESTIMATE: f64 = 0.002;
+    // 32 callers round-robin over the three replicas, each until it is refused (bounded).
+    let mut callers = Vec::new();
+    for c in 0..32usize {
+        let store = stores[c % 3].clone();
+        let team = team.clone();
+        callers.push(tokio::spawn(async move {
+            let mut charged_nanos = 0i64;
+            let mut alerts = 0;
+            let mut admitted = 0;
+            for i in 0..400usize {
+                let subjects = [team.clone()];
+                match store
+                    .reserve(
+                        &subjects,
+                        Some(ESTIMATE),
+                        100,
+                        std::time::Duration::from_secs(60),
+                    )
+                    .await
+                    .unwrap()
+                {
+                    Ok(reservation) => {
+                        admitted += 1;
+                        // Actual costs vary under the estimate: $0.0005 to $0.002.
+                        let actual = 0.0005 + ((c * 7 + i * 13) % 4) as f64 * 0.0005;
+                        charged_nanos += (actual * 1e9).round() as i64;
+                        alerts += store
+                            .settle(&reservation, Some(actual), 80, &Actor::System)
+                            .await
+                            .unwrap()
+                            .len();
+                    }
+                    Err(Refusal::Budget { message }) => {
+                        assert!(message.contains("is exhausted"), "{message}");
+                        // Refused while others held reservations: try again; refused with
+                        // less than a worst case left: done.
+                        let (spent, _) = store
+                            .budget_amounts(SubjectKind::Token, &team.id)
+                            .await
+                            .unwrap()
+                            .unwrap();
+                        if spent + 2_000_000 > 400_000_000 {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    Err(other) => panic!("unexpected refusal {other:?}"),
+                }
+            }
+            (admitted, charged_nanos, alerts)
+        }));
+    }
+    let (mut admitted, mut charged, mut alerts) = (0, 0i64, 0);
+    for c in callers {
+        let (a, n, al) = c.await.unwrap();
+        admitted += a;
+        charged += n;
+        alerts += al;
+    }
+    let (spent, reserved) = stores[1]
+        .budget_amounts(SubjectKind::Token, &team.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(spent, charged, "spent is the exact sum of what was charged");
+    assert!(
+        spent <= 400_000_000,
+        "never more than the limit: {spent} nano-dollars"
+    );
+    assert!(
+        spent > 400_000_000 - 2_000_000,
+        "refused only when less than one worst case was left: {spent}"
+    );
+    assert_eq!(reserved, 0, "nothing held once every call settled");
+    assert_eq!(stores[2].active_leases().await.unwrap(), 0);
+    assert_eq!(alerts, 1, "exactly one replica raised the alert");
+    assert!(admitted >= 200, "{admitted} calls admitted");
+    let audit = stores[0].audit_actions(1000).await.unwrap();
+    assert_eq!(audit.iter().filter(|a| *a == "budget.alert").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limit_holds_across_replicas() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("rates");
+    let stores = replicas(&url).await;
+    let team = token("rpm");
+    // A day window: the test cannot straddle it unless it runs across midnight UTC, which is
+    // checked below.
+    stores[1]
+        .set_rate_limit(&team, RateUnit::Requests, Window::Day, 100, &Actor::Cli)
+        .await
+        .unwrap();
+    let day = || chrono::Utc::now().date_naive();
+    let first_day = day();
+    let mut callers = Vec::new();
+    for c in 0..32usize {
+        let store = stores[c % 3].clone();
+        let team = team.clone();
+        callers.push(tokio::spawn(async move {
+            let (mut admitted, mut refused) = (0, 0);
+            for _ in 0..6 {
+                match store
+                    .reserve(
+                        std::slice::from_ref(&team),
+                        None,
+                        10,
+                        std::time::Duration::from_secs(60),
+                    )
+                    .await
+                    .unwrap()
+                {
+                    Ok(r) => {
+                        admitted += 1;
+                        store.settle(&r, None, 10, &Actor::System).await.unwrap();
+                    }
+                    Err(Refusal::Rate {
+                        message,
+                        retry_after_secs,
+                    }) => {
+                        assert!(
+                            message.contains("rate limit of 100 requests per day"),
+                            "{message}"
+                        );
+                        assert!(retry_after_secs >= 1);
+                        refused += 1;
+                    }
+                    Err(other) => panic!("unexpected refusal {other:?}"),
+                }
+            }
+            (admitted, refused)
+        }));
+    }
+    let (mut admitted, mut refused) = (0, 0);
+    for c in callers {
+        let (a, r) = c.await.unwrap();
+        admitted += a;
+        refused += r;
+    }
+    assert_eq!(admitted + refused, 32 * 6);
+    if day() == first_day {
+        assert_eq!(
+            admitted, 100,
+            "exactly the limit was admitted across the replicas"
+        );
+    } else {
+        assert!(admitted <= 200, "{admitted} over two windows");
+    }
+    let limits = stores[0]
+        .rate_limits(SubjectKind::Token, &team.id)
+        .await
+        .unwrap();
+    assert_eq!(limits[0].max, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leases_of_a_replica_that_died_are_charged_by_another() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("leases");
+    let stores = replicas(&url).await;
+    let team = token("lease");
+    stores[0]
+        .set_budget(&team, BudgetUnit::Usd, 1.0, Period::None, None, &Actor::Cli)
+        .await
+        .unwrap();
+    // Replica 0 admits five calls whose leases have already run out, then dies before settling.
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(
+            stores[0]
+                .reserve(
+                    std::slice::from_ref(&team),
+                    Some(0.01),
+                    100,
+                    std::time::Duration::ZERO,
+                )
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let (dead, alive) = (&stores[0], &stores[1]);
+    assert_eq!(
+        alive
+            .budget_amounts(SubjectKind::Token, &team.id)
+            .await
+            .unwrap(),
+        Some((0, 50_000_000))
+    );
+    // Another replica's sweep charges their estimates and releases them.
+    assert_eq!(alive.sweep_expired_leases(&Actor::System).await.unwrap(), 5);
+    assert_eq!(alive.sweep_expired_leases(&Actor::System).await.unwrap(), 0);
+    assert_eq!(
+        alive
+            .budget_amounts(SubjectKind::Token, &team.id)
+            .await
+            .unwrap(),
+        Some((50_000_000, 0))
+    );
+    assert_eq!(alive.active_leases().await.unwrap(), 0);
+    // Had the replica only stalled, its late settlements correct the charge to the actual cost.
+    for r in &held {
+        dead.settle(r, Some(0.004), 40, &Actor::System)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        alive
+            .budget_amounts(SubjectKind::Token, &team.id)
+            .await
+            .unwrap(),
+        Some((20_000_000, 0))
+    );
+    let audit = alive.audit_actions(10).await.unwrap();
+    assert!(
+        audit.contains(&"budget.leases_expired".to_owned()),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_be_reached_is_a_clear_error_and_refuses_limited_calls() {
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = PgStore::connect(&format!("postgres://portolan:s3cret@127.0.0.1:{port}/team"))
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::SharedStore(_)), "{e:?}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{port} cannot be reached")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("s3cret"),
+        "the password is never echoed: {text}"
+    );
+    let e = PgStore::connect("mysql://x").await.unwrap_err().to_string();
+    assert!(e.contains("not a PostgreSQL connection string"), "{e}");
+
+    // A server that goes away while a replica runs: calls through a limited subject are refused
+    // with the reason (fail closed), not admitted unchecked.
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("gone");
+    let store = PgStore::connect(&url).await.unwrap();
+    let team = token("gone");
+    store
+        .set_budget(
+            &team,
+            BudgetUnit::Tokens,
+            1000.0,
+            Period::None,
+            None,
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+    drop(pg);
+    let e = store
+        .reserve(&[team], None, 10, std::time::Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::SharedStore(_)), "{e:?}");
+}
