@@ -25,9 +25,9 @@ if [ "$for_desktop" = 1 ]; then
 fi
 if [ "$for_tests" = 1 ]; then
   # imagemagick: the end-to-end test's screenshots (import -window root); x11-utils: bench/desktop.sh.
-  # postgresql: the team store's tests start a throwaway server of their own on 127.0.0.1 (the
-  # package's own cluster is not used).
-  APT_PACKAGES+=(python3 python3-venv xvfb xauth webkit2gtk-driver imagemagick x11-utils postgresql)
+  # postgresql, redis-server: the team store's tests start throwaway servers of their own on
+  # 127.0.0.1 on unused ports (the packages' own services are not used).
+  APT_PACKAGES+=(python3 python3-venv xvfb xauth webkit2gtk-driver imagemagick x11-utils postgresql redis-server)
 fi
 
 missing=()

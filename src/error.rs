@@ -173,6 +173,10 @@ pub enum Error {
     #[error("the shared store (PostgreSQL) {0}")]
     SharedStore(String),
 
+    /// The team gateway's rate limiter (Redis) failed or could not be reached.
+    #[error("the rate limiter (Redis) {0}")]
+    RateLimiter(String),
+
     #[error("no data directory could be determined; set PORTOLAN_HOME or pass --data-dir")]
     NoDataDir,
 
@@ -269,6 +273,7 @@ impl Error {
             Error::SchemaTooNew { .. } => "schema_too_new",
             Error::Migration(_) => "migration",
             Error::SharedStore(_) => "shared_store",
+            Error::RateLimiter(_) => "rate_limiter",
             Error::NoDataDir => "no_data_dir",
             Error::InvalidFeedback(_) => "invalid_feedback",
             Error::TraceNotFound(_) => "trace_not_found",

@@ -351,3 +351,166 @@ async fn a_store_that_cannot_be_reached_is_a_clear_error_and_refuses_limited_cal
         .unwrap_err();
     assert!(matches!(e, Error::SharedStore(_)), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limits_counted_in_redis_hold_across_replicas_and_fail_closed() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let Some(redis) = crate::support::redis::TestRedis::start() else {
+        return;
+    };
+    let url = pg.database("redis_limits");
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(
+            PgStore::connect_with(&url, Some(&redis.url()))
+                .await
+                .expect("connect with Redis"),
+        ));
+    }
+    let team = token("redis-rpm");
+    stores[0]
+        .set_rate_limit(&team, RateUnit::Requests, Window::Day, 100, &Actor::Cli)
+        .await
+        .unwrap();
+    let day = || chrono::Utc::now().date_naive();
+    let first_day = day();
+    let mut callers = Vec::new();
+    for c in 0..32usize {
+        let store = stores[c % 3].clone();
+        let team = team.clone();
+        callers.push(tokio::spawn(async move {
+            let mut admitted = 0;
+            for _ in 0..6 {
+                match store
+                    .reserve(
+                        std::slice::from_ref(&team),
+                        None,
+                        10,
+                        std::time::Duration::from_secs(60),
+                    )
+                    .await
+                    .unwrap()
+                {
+                    Ok(r) => {
+                        admitted += 1;
+                        store.settle(&r, None, 10, &Actor::System).await.unwrap();
+                    }
+                    Err(Refusal::Rate { message, .. }) => {
+                        assert!(
+                            message.contains("rate limit of 100 requests per day"),
+                            "{message}"
+                        );
+                    }
+                    Err(other) => panic!("unexpected refusal {other:?}"),
+                }
+            }
+            admitted
+        }));
+    }
+    let mut admitted = 0;
+    for c in callers {
+        admitted += c.await.unwrap();
+    }
+    if day() == first_day {
+        assert_eq!(admitted, 100, "exactly the limit, counted in Redis");
+    } else {
+        assert!(admitted <= 200, "{admitted} over two windows");
+    }
+
+    // A call refused by its rate limit holds nothing of its budget.
+    let both = token("both");
+    stores[1]
+        .set_budget(
+            &both,
+            BudgetUnit::Tokens,
+            1_000_000.0,
+            Period::None,
+            None,
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+    stores[1]
+        .set_rate_limit(&both, RateUnit::Requests, Window::Day, 2, &Actor::Cli)
+        .await
+        .unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            stores[2]
+                .reserve(std::slice::from_ref(&both), None, 500, lease)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(held[0].is_ok() && held[1].is_ok());
+    assert!(
+        matches!(held[2], Err(Refusal::Rate { .. })),
+        "{:?}",
+        held[2]
+    );
+    assert_eq!(
+        stores[0]
+            .budget_amounts(SubjectKind::Token, &both.id)
+            .await
+            .unwrap(),
+        Some((0, 1000)),
+        "two calls' estimates held, not three"
+    );
+
+    // Token windows get back what a call did not use.
+    let tpd = token("tokens");
+    stores[0]
+        .set_rate_limit(&tpd, RateUnit::Tokens, Window::Day, 1000, &Actor::Cli)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let r = stores[0]
+            .reserve(std::slice::from_ref(&tpd), None, 300, lease)
+            .await
+            .unwrap()
+            .expect("900 of 1000 tokens");
+        stores[1]
+            .settle(&r, None, 100, &Actor::System)
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        stores[2]
+            .reserve(std::slice::from_ref(&tpd), None, 300, lease)
+            .await
+            .unwrap()
+            .expect("300 used once settled: room for 600 more");
+    }
+
+    // Redis gone: a rate-limited subject is refused with the reason; one with only a budget
+    // goes on.
+    drop(redis);
+    let e = stores[0]
+        .reserve(std::slice::from_ref(&team), None, 10, lease)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::RateLimiter(_)), "{e:?}");
+    assert!(e.to_string().contains("cannot be reached"), "{e}");
+    let budget_only = token("budget-only");
+    stores[0]
+        .set_budget(
+            &budget_only,
+            BudgetUnit::Tokens,
+            1000.0,
+            Period::None,
+            None,
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+    let r = stores[0]
+        .reserve(std::slice::from_ref(&budget_only), None, 10, lease)
+        .await
+        .unwrap()
+        .expect("no rate limit, no Redis needed");
+    stores[0].settle(&r, None, 5, &Actor::System).await.unwrap();
+}

@@ -1,6 +1,7 @@
 //! A throwaway data directory and helpers to run the CLI against it.
 
 pub mod postgres;
+pub mod redis;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::redis_limiter::{Limit, limit_key};
 use super::{CONFLICT_RETRIES, PgStore, is_conflict};
 use crate::error::{Error, Result};
 use crate::store::audit::{Actor, Change};
@@ -30,6 +31,19 @@ use crate::store::limits::{
 };
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
+
+/// Why one attempt at a transaction failed: the database (maybe a conflict worth another try),
+/// or the Redis limiter.
+enum Failure {
+    Db(tokio_postgres::Error),
+    Limiter(Error),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Db(e)
+    }
+}
 
 /// Nano-dollars per dollar: USD amounts are stored as whole nano-dollars.
 const NANOS_PER_USD: f64 = 1e9;
@@ -307,8 +321,11 @@ impl PgStore {
         estimate_usd: Option<f64>,
         estimate_tokens: u64,
         lease_ms: i64,
-    ) -> PgResult<std::result::Result<Reservation, Refusal>> {
+    ) -> std::result::Result<std::result::Result<Reservation, Refusal>, Failure> {
         let tx = client.transaction().await?;
+        // With Redis, the windows are counted there after every budget passed: the limits of
+        // all subjects, with what a refusal says of each.
+        let mut shared: Vec<(Limit, &Subject, String, Window)> = Vec::new();
         let now_ms = PgStore::server_now_ms(&tx).await?;
         let now = utc(now_ms);
         let mut reservation = Reservation::default();
@@ -402,8 +419,13 @@ impl PgStore {
             }
             let limits = tx
                 .query(
-                    "SELECT unit, window_name, max_value, window_start, used FROM rate_limits
-                     WHERE subject_kind = $1 AND subject_id = $2 ORDER BY unit, window_name FOR UPDATE",
+                    if self.limiter.is_some() {
+                        "SELECT unit, window_name, max_value, window_start, used FROM rate_limits
+                         WHERE subject_kind = $1 AND subject_id = $2 ORDER BY unit, window_name"
+                    } else {
+                        "SELECT unit, window_name, max_value, window_start, used FROM rate_limits
+                         WHERE subject_kind = $1 AND subject_id = $2 ORDER BY unit, window_name FOR UPDATE"
+                    },
                     &[&kind, &s.id],
                 )
                 .await?;
@@ -412,6 +434,25 @@ impl PgStore {
                 let window_s: &str = row.get(1);
                 let window = parse_window(window_s);
                 let max: i64 = row.get(2);
+                if self.limiter.is_some() {
+                    let add = if unit == "requests" {
+                        1
+                    } else {
+                        estimate_tokens as i64
+                    };
+                    shared.push((
+                        Limit {
+                            key: limit_key(kind, &s.id, unit, window_s),
+                            max,
+                            add,
+                            window_ms: window.millis(),
+                        },
+                        s,
+                        unit.to_owned(),
+                        window,
+                    ));
+                    continue;
+                }
                 let current = now_ms - now_ms % window.millis();
                 let used = if row.get::<_, i64>(3) == current {
                     row.get::<_, i64>(4)
@@ -446,6 +487,35 @@ impl PgStore {
                     reservation
                         .rate_tokens
                         .push((s.clone(), window, estimate_tokens));
+                }
+            }
+        }
+        if let Some(limiter) = &self.limiter {
+            let limits: Vec<Limit> = shared.iter().map(|(l, ..)| l.clone()).collect();
+            match limiter.admit(&limits).await.map_err(Failure::Limiter)? {
+                Ok(()) => {
+                    for (limit, s, unit, window) in &shared {
+                        if unit == "tokens" {
+                            reservation
+                                .rate_tokens
+                                .push(((*s).clone(), *window, limit.add as u64));
+                        }
+                    }
+                }
+                Err(refused) => {
+                    // The budgets' reservations are rolled back with the transaction.
+                    let (limit, s, unit, window) = &shared[refused.index];
+                    let retry = (refused.retry_after_ms as f64 / 1000.0).ceil() as u64;
+                    return Ok(Err(Refusal::Rate {
+                        message: format!(
+                            "{} '{}' is over its rate limit of {} {unit} per {}; retry in {retry} s",
+                            s.kind.label(),
+                            s.name,
+                            limit.max,
+                            window.as_str()
+                        ),
+                        retry_after_secs: retry.max(1),
+                    }));
                 }
             }
         }
@@ -544,6 +614,26 @@ impl PgStore {
                 tracing::warn!(subject = %s.name, spent, limit, "budget alert: {}", alert.message());
                 alerts.push(alert);
             }
+        }
+        if let Some(limiter) = &self.limiter {
+            tx.commit().await?;
+            // Token windows in Redis get the difference back (or more counted) after the
+            // budgets are settled; a limiter that cannot be reached loses only the correction.
+            let corrections: Vec<(String, i64, i64)> = reservation
+                .rate_tokens
+                .iter()
+                .map(|(s, window, estimate)| {
+                    (
+                        limit_key(s.kind.as_str(), &s.id, "tokens", window.as_str()),
+                        window.millis(),
+                        actual_tokens as i64 - *estimate as i64,
+                    )
+                })
+                .collect();
+            if let Err(e) = limiter.correct(&corrections).await {
+                tracing::warn!("token rate-limit counts not corrected: {e}");
+            }
+            return Ok(alerts);
         }
         for (s, window, estimate) in &reservation.rate_tokens {
             let current = now_ms - now_ms % window.millis();
@@ -672,8 +762,12 @@ impl Governance for PgStore {
                 )
                 .await
             {
-                Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => attempt += 1,
-                other => return other.map_err(|e| self.fail(e)),
+                Err(Failure::Db(e)) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
+                    attempt += 1
+                }
+                Err(Failure::Db(e)) => return Err(self.fail(e)),
+                Err(Failure::Limiter(e)) => return Err(e),
+                Ok(answer) => return Ok(answer),
             }
         }
     }

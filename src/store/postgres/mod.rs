@@ -10,6 +10,7 @@
 
 mod governance;
 mod migrations;
+mod redis_limiter;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +24,7 @@ use super::limits::SubjectKind;
 use crate::error::{Error, Result};
 
 pub use migrations::SCHEMA_VERSION;
+pub use redis_limiter::RedisLimiter;
 
 /// Connections each replica keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -37,6 +39,8 @@ pub struct PgStore {
     /// Subjects last seen without any budget or rate limit, and when (see
     /// [`PgStore::has_limits`]).
     unlimited: Mutex<HashMap<(SubjectKind, String), std::time::Instant>>,
+    /// Where rate-limit windows are counted when the team runs Redis; None: in PostgreSQL.
+    limiter: Option<RedisLimiter>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -49,8 +53,13 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host:port/db`) and brings
-    /// its schema up to date.
+    /// its schema up to date; rate-limit windows are counted in PostgreSQL.
     pub async fn connect(url: &str) -> Result<PgStore> {
+        PgStore::connect_with(url, None).await
+    }
+
+    /// [`PgStore::connect`], counting rate-limit windows in the Redis at `redis_url` when given.
+    pub async fn connect_with(url: &str, redis_url: Option<&str>) -> Result<PgStore> {
         let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
             Error::SharedStore(format!(
                 "URL is not a PostgreSQL connection string ({e}); write postgres://user@host:port/database"
@@ -64,10 +73,15 @@ impl PgStore {
         let pool = config
             .create_pool(Some(Runtime::Tokio1), NoTls)
             .map_err(|e| Error::SharedStore(format!("at {endpoint}: {e}")))?;
+        let limiter = match redis_url {
+            Some(u) => Some(RedisLimiter::connect(u).await?),
+            None => None,
+        };
         let store = PgStore {
             pool,
             endpoint,
             unlimited: Mutex::new(HashMap::new()),
+            limiter,
         };
         store.migrate().await?;
         Ok(store)
