@@ -514,3 +514,208 @@ async fn rate_limits_counted_in_redis_hold_across_replicas_and_fail_closed() {
         .expect("no rate limit, no Redis needed");
     stores[0].settle(&r, None, 5, &Actor::System).await.unwrap();
 }
+
+/// A call record as a replica would log it.
+fn call(id: &str, trace: &str, created_at: i64, model: &str) -> portolan::logs::CallRecord {
+    portolan::logs::CallRecord {
+        id: id.into(),
+        trace_id: trace.into(),
+        created_at,
+        source: "gateway".into(),
+        prompt_id: None,
+        prompt_version: None,
+        provider: Some("openai".into()),
+        model: Some(model.into()),
+        key_name: Some("team".into()),
+        status: 200,
+        success: true,
+        error: None,
+        stream: false,
+        cache_status: portolan::cache::CacheStatus::Miss,
+        latency_ms: 42,
+        ttft_ms: None,
+        prompt_tokens: Some(10),
+        completion_tokens: Some(5),
+        cached_tokens: None,
+        cost_usd: Some(0.000_123),
+        retry_count: 0,
+        target_path: None,
+        request: Some(format!("{{\"q\": \"question {id}\"}}")),
+        response: Some("an answer".into()),
+        metadata: [("team".to_owned(), "search".to_owned())].into(),
+        variables: None,
+        attempts: Vec::new(),
+        parent_span_id: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_share_one_call_log_written_once_per_call() {
+    use portolan::logs::LogFilter;
+    use portolan::store::CallLog;
+    use portolan::store::postgres::{Durability, PgCallLog};
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("call_log");
+    let spool = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    for (i, store) in replicas(&url).await.into_iter().enumerate() {
+        logs.push(Arc::new(
+            PgCallLog::start(store, spool.path().join(format!("r{i}")), Durability::Async).unwrap(),
+        ));
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    // Three replicas log 200 calls each at once; replica 0 sends its first 50 twice (a
+    // spool replayed after a crash).
+    let mut writers = Vec::new();
+    for (r, log) in logs.iter().enumerate() {
+        let log = log.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..200 {
+                log.log(call(
+                    &format!("call_{r}_{i}"),
+                    &format!("trace_{r}_{}", i / 2),
+                    now - i as i64,
+                    if i % 2 == 0 {
+                        "gpt-4o-mini"
+                    } else {
+                        "claude-haiku-4-5"
+                    },
+                ));
+            }
+            if r == 0 {
+                for i in 0..50 {
+                    log.log(call(
+                        &format!("call_0_{i}"),
+                        &format!("trace_0_{}", i / 2),
+                        now - i as i64,
+                        if i % 2 == 0 {
+                            "gpt-4o-mini"
+                        } else {
+                            "claude-haiku-4-5"
+                        },
+                    ));
+                }
+            }
+            log.flush().await;
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(logs.iter().all(|l| l.dropped() == 0));
+    assert_eq!(logs[1].count().await.unwrap(), 600, "each call once");
+    // Any replica searches all of them.
+    let mini = logs[2]
+        .list_calls(&LogFilter {
+            model: Some("gpt-4o-mini".into()),
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mini.len(), 300);
+    let tagged = logs[2]
+        .list_calls(&LogFilter {
+            tags: [("team".to_owned(), "search".to_owned())].into(),
+            search: Some("question call_1_7\"".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(tagged.len(), 1);
+    assert_eq!(tagged[0].id, "call_1_7");
+    assert_eq!(tagged[0].cost_usd, Some(0.000_123));
+    // Feedback written through one replica for a trace another logged, and for one not logged
+    // yet (its call may still be in a queue).
+    logs[0]
+        .add_feedback("trace_2_3", 1, 1.0, Default::default())
+        .await
+        .unwrap();
+    logs[0]
+        .add_feedback("trace_not_yet", -1, 0.5, Default::default())
+        .await
+        .unwrap();
+    let detail = logs[1].get_call("trace_2_3").await.unwrap().unwrap();
+    assert_eq!(detail.call.trace_id, "trace_2_3");
+    assert_eq!(detail.feedback.len(), 1);
+    assert!(
+        logs[1]
+            .add_feedback("trace_2_3", 42, 1.0, Default::default())
+            .await
+            .is_err()
+    );
+
+    // Retention drops whole days: calls of 40 days ago go, today's stay.
+    let old = now - 40 * 86_400_000;
+    logs[0].log(call("call_old", "trace_old", old, "gpt-4o-mini"));
+    logs[0].flush().await;
+    assert_eq!(logs[0].count().await.unwrap(), 601);
+    assert_eq!(logs[0].drop_expired_partitions(30).await.unwrap(), 1);
+    assert_eq!(logs[0].count().await.unwrap(), 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_logged_while_the_database_is_away_are_spooled_and_sent_when_it_returns() {
+    use portolan::store::CallLog;
+    use portolan::store::postgres::{Durability, PgCallLog};
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("spool");
+    let spool = tempfile::tempdir().unwrap();
+    let store = Arc::new(PgStore::connect(&url).await.unwrap());
+    let log =
+        PgCallLog::start(store.clone(), spool.path().to_path_buf(), Durability::Sync).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    // Sync: committed when the call returns, visible to another replica at once.
+    log.log_durable(call("call_a", "trace_a", now, "gpt-4o-mini"))
+        .await;
+    let other = PgStore::connect(&url).await.unwrap();
+    assert_eq!(
+        PgCallLog::start(
+            Arc::new(other),
+            spool.path().join("other"),
+            Durability::Async
+        )
+        .unwrap()
+        .count()
+        .await
+        .unwrap(),
+        1
+    );
+    // The database goes away: calls are spooled to disk (and the durable call returns once
+    // its record is there).
+    pg.stop();
+    for i in 0..20 {
+        log.log_durable(call(
+            &format!("call_s{i}"),
+            "trace_s",
+            now + i,
+            "gpt-4o-mini",
+        ))
+        .await;
+    }
+    assert!(log.spooled(), "records wait in the spool");
+    // It returns: the spool is sent, oldest first, and emptied; nothing twice, nothing lost.
+    pg.start_again();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        log.log(call("call_after", "trace_after", now + 100, "gpt-4o-mini"));
+        log.flush().await;
+        if !log.spooled() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the spool was never sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        log.count().await.unwrap(),
+        22,
+        "call_a, 20 spooled, call_after"
+    );
+}

@@ -10,6 +10,10 @@ use std::process::Command;
 pub struct TestPostgres {
     dir: tempfile::TempDir,
     pub port: u16,
+    bin: PathBuf,
+    /// The server's options (`pg_ctl -o`), to start it again on the same port.
+    options: String,
+    as_postgres: bool,
 }
 
 /// The directory holding `initdb` and `pg_ctl`, newest version first.
@@ -70,25 +74,9 @@ impl TestPostgres {
                 .expect("chown");
             assert!(status.success(), "chown of {}", dir.path().display());
         }
-        let run = |program: &Path, args: &[&str]| {
-            let mut cmd = if as_postgres {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(program);
-                c
-            } else {
-                Command::new(program)
-            };
-            let out = cmd.args(args).output().expect("run a PostgreSQL tool");
-            assert!(
-                out.status.success(),
-                "{} {args:?}: {}{}",
-                program.display(),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
         let data_s = data.to_str().unwrap();
         run(
+            as_postgres,
             &bin.join("initdb"),
             &[
                 "-D",
@@ -104,24 +92,38 @@ impl TestPostgres {
         );
         let port = free_port();
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c full_page_writes=off -c max_connections=200",
             dir.path().display()
         );
-        let log = dir.path().join("server.log");
+        let server = TestPostgres {
+            dir,
+            port,
+            bin,
+            options,
+            as_postgres,
+        };
+        server.start_again();
+        Some(server)
+    }
+
+    /// Starts the server (again, after [`TestPostgres::stop`]) on the same port and data.
+    pub fn start_again(&self) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("server.log");
         run(
-            &bin.join("pg_ctl"),
+            self.as_postgres,
+            &self.bin.join("pg_ctl"),
             &[
                 "-w",
                 "-D",
-                data_s,
+                data.to_str().unwrap(),
                 "-o",
-                &options,
+                &self.options,
                 "-l",
                 log.to_str().unwrap(),
                 "start",
             ],
         );
-        Some(TestPostgres { dir, port })
     }
 
     /// The connection URL of a new database on this server (each test its own).
@@ -162,9 +164,11 @@ impl TestPostgres {
     }
 }
 
-impl Drop for TestPostgres {
-    fn drop(&mut self) {
-        // SIGQUIT: the postmaster stops at once (no checkpoint; the cluster is thrown away).
+impl TestPostgres {
+    /// Stops the server at once, as a crash would (see [`TestPostgres::start_again`]).
+    pub fn stop(&self) {
+        // SIGQUIT: the postmaster stops at once (no checkpoint; recovery runs on the next
+        // start).
         if let Some(pid) = self.pid() {
             // SAFETY: kill has no memory preconditions; the PID is the server we started.
             unsafe {
@@ -188,4 +192,29 @@ impl Drop for TestPostgres {
             }
         }
     }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when we are root.
+fn run(as_postgres: bool, program: &Path, args: &[&str]) {
+    let mut cmd = if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    let out = cmd.args(args).output().expect("run a PostgreSQL tool");
+    assert!(
+        out.status.success(),
+        "{} {args:?}: {}{}",
+        program.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

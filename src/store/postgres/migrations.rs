@@ -13,11 +13,12 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`: a name and its SQL. Never edit one that has shipped;
 /// add the next.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "governance",
-    // Amounts are integers: nano-dollars (1e-9 USD) for USD budgets, tokens for token budgets;
-    // times are unix milliseconds of the database server's clock.
-    "CREATE TABLE budgets (
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "governance",
+        // Amounts are integers: nano-dollars (1e-9 USD) for USD budgets, tokens for token budgets;
+        // times are unix milliseconds of the database server's clock.
+        "CREATE TABLE budgets (
          subject_kind    text NOT NULL,
          subject_id      text NOT NULL,
          subject_name    text NOT NULL,
@@ -60,7 +61,40 @@ const MIGRATIONS: &[(&str, &str)] = &[(
          object_name text,
          details     jsonb NOT NULL
      );",
-)];
+    ),
+    (
+        "call_log",
+        // One row per call, partitioned by day (partitions are created as records arrive and
+        // dropped whole by retention); the record is kept as written, with the columns searches
+        // filter on beside it. (id, created_at) makes a record sent twice (a spool replayed) a
+        // no-op.
+        "CREATE TABLE calls (
+             id          text NOT NULL,
+             trace_id    text NOT NULL,
+             created_at  bigint NOT NULL,
+             source      text NOT NULL,
+             model       text,
+             provider    text,
+             prompt_id   text,
+             status      integer NOT NULL,
+             success     boolean NOT NULL,
+             cost_nanos  bigint,
+             record      jsonb NOT NULL,
+             PRIMARY KEY (id, created_at)
+         ) PARTITION BY RANGE (created_at);
+         CREATE INDEX calls_by_trace ON calls (trace_id);
+         CREATE INDEX calls_by_time ON calls (created_at DESC);
+         CREATE TABLE feedback (
+             id         text PRIMARY KEY,
+             trace_id   text NOT NULL,
+             value      integer NOT NULL,
+             weight     double precision NOT NULL,
+             metadata   jsonb NOT NULL,
+             created_at bigint NOT NULL
+         );
+         CREATE INDEX feedback_by_trace ON feedback (trace_id);",
+    ),
+];
 
 impl PgStore {
     /// Applies the migrations the database lacks, once, whatever number of replicas run this

@@ -3,11 +3,13 @@
 //! embedded SQLite store ([`super::Store`]); a team points every replica at the same PostgreSQL.
 //!
 //! This module holds the connection pool, the schema's migrations (run once, under an advisory
-//! lock, however many replicas start together) and the governance of budgets and rate limits
-//! ([`governance`]): reservations are lease rows written in the same transaction as the budget
-//! check, amounts are integers (nano-dollars, tokens), and every clock reading is the
-//! database server's, so replicas agree on periods, windows and lease expiry.
+//! lock, however many replicas start together), the governance of budgets and rate limits
+//! ([`governance`]; reservations are lease rows written in the same transaction as the budget
+//! check, amounts are integers, every clock reading is the database server's; windows optionally
+//! counted in Redis, [`RedisLimiter`]) and the call log ([`PgCallLog`]: batched, idempotent,
+//! day-partitioned, spooled to disk while the database is away).
 
+mod call_log;
 mod governance;
 mod migrations;
 mod redis_limiter;
@@ -23,6 +25,7 @@ use super::audit::{Actor, Change};
 use super::limits::SubjectKind;
 use crate::error::{Error, Result};
 
+pub use call_log::{Durability, PgCallLog};
 pub use migrations::SCHEMA_VERSION;
 pub use redis_limiter::RedisLimiter;
 
