@@ -719,3 +719,135 @@ async fn calls_logged_while_the_database_is_away_are_spooled_and_sent_when_it_re
         "call_a, 20 spooled, call_after"
     );
 }
+
+fn answer(text: &str) -> portolan::chat::ChatResponse {
+    serde_json::from_value(serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    }))
+    .unwrap()
+}
+
+/// A unit vector pointing mostly along axis `i` of 8.
+fn direction(i: usize, lean: f32) -> Vec<f32> {
+    let mut v = vec![lean; 8];
+    v[i] = 1.0;
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / norm).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cache_entry_or_a_kept_response_written_by_one_replica_is_found_by_another() {
+    use portolan::cache::CacheEntry;
+    use portolan::store::postgres::{PgCache, PgConversations};
+    use portolan::store::{CacheStore, Conversations, StoredResponse};
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("cache");
+    let stores = replicas(&url).await;
+    let caches: Vec<PgCache> = stores.iter().map(|s| PgCache::new(s.clone())).collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    let entry = |key: &str, text: &str, axis: usize| CacheEntry {
+        key: key.into(),
+        partition: "gpt-4o-mini".into(),
+        response: answer(text),
+        embedding: Some(("test-embedder".into(), direction(axis, 0.0))),
+        query: Some(format!("question {axis}")),
+        now_ms: now,
+        max_age_secs: 3600,
+    };
+    // Replica 2 searches first (an empty partition, now loaded), then replica 0 writes.
+    assert!(
+        caches[2]
+            .get_nearest(
+                "gpt-4o-mini",
+                "test-embedder",
+                &direction(0, 0.0),
+                0.9,
+                now,
+                4
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    caches[0].put(entry("k0", "zero", 0)).await.unwrap();
+    caches[0].put(entry("k1", "one", 1)).await.unwrap();
+    // Exact: a hit on another replica.
+    let hit = caches[1].get_exact("k1", now).await.unwrap().unwrap();
+    assert_eq!(hit.text(), "one");
+    assert!(
+        caches[1]
+            .get_exact("k1", now + 3_600_001)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Semantic: replica 2 (already loaded) and replica 1 (loading now) both find it.
+    for c in [&caches[2], &caches[1]] {
+        let near = c
+            .get_nearest(
+                "gpt-4o-mini",
+                "test-embedder",
+                &direction(0, 0.05),
+                0.9,
+                now,
+                4,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            near.len(),
+            1,
+            "{:?}",
+            near.iter().map(|n| &n.key).collect::<Vec<_>>()
+        );
+        assert_eq!(near[0].key, "k0");
+    }
+    // A rewrite of the key through another replica is what every replica finds.
+    caches[1].put(entry("k0", "zero, again", 2)).await.unwrap();
+    let near = caches[2]
+        .get_nearest(
+            "gpt-4o-mini",
+            "test-embedder",
+            &direction(2, 0.0),
+            0.9,
+            now,
+            4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(near[0].key, "k0");
+    assert_eq!(
+        caches[2]
+            .get_exact("k0", now)
+            .await
+            .unwrap()
+            .unwrap()
+            .text(),
+        "zero, again"
+    );
+    assert_eq!(caches[0].purge_expired(now + 3_600_001).await.unwrap(), 2);
+    assert_eq!(caches[1].len(now).await.unwrap(), 0);
+
+    // A response kept through one replica continues through another.
+    let conv: Vec<PgConversations> = stores
+        .iter()
+        .map(|s| PgConversations::new(s.clone()))
+        .collect();
+    let kept = StoredResponse {
+        id: "resp_1".into(),
+        created_at_ms: now,
+        owner: "team".into(),
+        previous_id: None,
+        items: vec![serde_json::json!({"role": "user", "content": "hi"})],
+        response: serde_json::json!({"id": "resp_1", "object": "response"}),
+    };
+    conv[0].save_response(kept.clone(), 30).await.unwrap();
+    assert_eq!(conv[2].get_response("resp_1").await.unwrap(), Some(kept));
+    assert!(conv[1].delete_response("resp_1").await.unwrap());
+    assert_eq!(conv[0].get_response("resp_1").await.unwrap(), None);
+}

@@ -94,6 +94,36 @@ const MIGRATIONS: &[(&str, &str)] = &[
          );
          CREATE INDEX feedback_by_trace ON feedback (trace_id);",
     ),
+    (
+        "cache_and_conversations",
+        // `seq` grows with every write, so a replica catches up on the semantic entries others
+        // wrote since it last looked (see cache.rs).
+        "CREATE TABLE cache_entries (
+             key        text PRIMARY KEY,
+             partition  text NOT NULL,
+             created_at bigint NOT NULL,
+             expires_at bigint NOT NULL,
+             model      text,
+             response   text NOT NULL,
+             embedder   text,
+             embedding  bytea,
+             query      text,
+             hits       bigint NOT NULL DEFAULT 0,
+             seq        bigserial NOT NULL
+         );
+         CREATE INDEX cache_entries_by_expiry ON cache_entries (expires_at);
+         CREATE INDEX cache_entries_semantic ON cache_entries (partition, embedder, seq)
+             WHERE embedding IS NOT NULL;
+         CREATE TABLE responses (
+             id          text PRIMARY KEY,
+             created_at  bigint NOT NULL,
+             owner       text NOT NULL,
+             previous_id text,
+             items       jsonb NOT NULL,
+             response    jsonb NOT NULL
+         );
+         CREATE INDEX responses_by_time ON responses (created_at);",
+    ),
 ];
 
 impl PgStore {

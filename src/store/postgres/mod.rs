@@ -9,7 +9,9 @@
 //! counted in Redis, [`RedisLimiter`]) and the call log ([`PgCallLog`]: batched, idempotent,
 //! day-partitioned, spooled to disk while the database is away).
 
+mod cache;
 mod call_log;
+mod conversations;
 mod governance;
 mod migrations;
 mod redis_limiter;
@@ -25,7 +27,9 @@ use super::audit::{Actor, Change};
 use super::limits::SubjectKind;
 use crate::error::{Error, Result};
 
+pub use cache::PgCache;
 pub use call_log::{Durability, PgCallLog};
+pub use conversations::PgConversations;
 pub use migrations::SCHEMA_VERSION;
 pub use redis_limiter::RedisLimiter;
 
