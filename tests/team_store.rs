@@ -732,7 +732,7 @@ fn answer(text: &str) -> portolan::chat::ChatResponse {
 
 /// A unit vector pointing mostly along axis `i` of 8.
 fn direction(i: usize, lean: f32) -> Vec<f32> {
-    let mut v = vec![lean; 8];
+    let mut v = [lean; 8];
     v[i] = 1.0;
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter().map(|x| x / norm).collect()
