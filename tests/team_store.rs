@@ -851,3 +851,215 @@ async fn a_cache_entry_or_a_kept_response_written_by_one_replica_is_found_by_ano
     assert!(conv[1].delete_response("resp_1").await.unwrap());
     assert_eq!(conv[0].get_response("resp_1").await.unwrap(), None);
 }
+
+/// One replica of a team gateway, serving on 127.0.0.1.
+struct Replica {
+    _dir: tempfile::TempDir,
+    team: portolan::store::postgres::TeamStore,
+    engine: portolan::routing::Engine,
+    base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// `master`: the team's master key as PORTOLAN_MASTER_KEY gives it (the same on every replica).
+async fn replica(url: &str, master: &str) -> Replica {
+    use portolan::routing::{Engine, EngineSettings};
+    use portolan::secrets::{MasterKey, MasterKeySource};
+    use portolan::store::postgres::{Durability, TeamStore};
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::parse(master, MasterKeySource::Environment).unwrap();
+    let team = TeamStore::connect(url, None, Some(master), dir.path(), Durability::Async)
+        .await
+        .unwrap();
+    let settings = EngineSettings {
+        backoff_base_ms: 5,
+        backoff_max_ms: 10,
+        ..EngineSettings::load_shared(team.catalog.as_ref())
+            .await
+            .unwrap()
+    };
+    let prices = portolan::pricing::PriceTable::with_overrides(
+        &dir.path().join(portolan::pricing::OVERRIDES_FILE),
+    )
+    .unwrap();
+    let engine = Engine::with_backends(team.backends.clone(), settings, prices).unwrap();
+    let bound = portolan::gateway::bind(
+        engine.clone(),
+        &portolan::gateway::GatewayConfig {
+            port: 0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", bound.local_addr().unwrap().port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(bound.serve(async {
+        let _ = stopped.await;
+    }));
+    Replica {
+        _dir: dir,
+        team,
+        engine,
+        base,
+        _stop: stop,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_serve_one_team_catalog_with_shared_budgets_tokens_and_logs() {
+    use fake_providers::{Behavior, FakeServer};
+    use portolan::prompts::{Message, PromptContent, Role};
+    use portolan::secrets::SecretString;
+    use portolan::store::CallLog;
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("team");
+    const SECRET: &str = "sk-team-0123456789abcdefghijklmnop";
+    let fake = FakeServer::start().await;
+    fake.expect_key(SECRET);
+    fake.set_default(Behavior::reply("hello from the provider"));
+    let master = "cd".repeat(32);
+    let (a, b) = (replica(&url, &master).await, replica(&url, &master).await);
+
+    // The team's key, token and prompt, written once through the shared catalog.
+    let admin = &a.team.catalog;
+    admin
+        .add_key(
+            &portolan::keys::NewKey {
+                name: "openai".into(),
+                provider: "openai".into(),
+                base_url: Some(format!("{}/v1", fake.base_url())),
+                notes: None,
+            },
+            &SecretString::new(SECRET.into()),
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+    let alice = admin
+        .create_token("alice", Default::default(), None, &Actor::Cli)
+        .await
+        .unwrap();
+    let content = |text: &str| PromptContent {
+        model: Some("@openai/gpt-4o-mini".into()),
+        messages: vec![Message::new(Role::User, text)],
+        ..Default::default()
+    };
+    let greet = admin
+        .create_prompt("greet", &content("Say hi to {{name}}"), None, &Actor::Cli)
+        .await
+        .unwrap();
+    admin
+        .set_label("greet", 1, "production", &Actor::Cli)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let call = |base: &str| {
+        http.post(format!("{base}/v1/prompts/{}/completions", greet.prompt_id))
+            .bearer_auth(&alice.secret)
+            .json(&serde_json::json!({"variables": {"name": "Ada"}}))
+            .send()
+    };
+    let r = call(&a.base).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let sent = fake.last_request().unwrap();
+    assert_eq!(sent.body["messages"][0]["content"], "Say hi to Ada");
+
+    // A new production version saved through one replica is what the other serves next.
+    admin
+        .save_version(
+            "greet",
+            &content("Greet {{name}} warmly"),
+            None,
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+    admin
+        .set_label("greet", 2, "production", &Actor::Cli)
+        .await
+        .unwrap();
+    let r = call(&b.base).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(
+        fake.last_request().unwrap().body["messages"][0]["content"],
+        "Greet Ada warmly"
+    );
+
+    // A budget set once holds on both replicas: exhausted, both refuse with 412.
+    let subject = Subject {
+        kind: SubjectKind::Token,
+        id: alice.token.id.clone(),
+        name: "alice".into(),
+    };
+    a.team
+        .store
+        .set_budget(
+            &subject,
+            BudgetUnit::Tokens,
+            1.0,
+            Period::None,
+            None,
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+    // The replica it was set through refuses at once; the other once its memory of "no
+    // limits" for the token lapses (within a second).
+    let r = call(&a.base).await.unwrap();
+    assert_eq!(r.status(), 412, "{}", r.text().await.unwrap());
+    let mut served = 2;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = call(&b.base).await.unwrap();
+        if r.status() == 412 {
+            break;
+        }
+        served += 1;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica 2 never applied the budget"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Both replicas' calls are in the one log.
+    a.engine.flush_logs_async().await;
+    b.engine.flush_logs_async().await;
+    let logged = b
+        .team
+        .calls
+        .list_calls(&portolan::logs::LogFilter {
+            prompt_id: Some(greet.prompt_id.clone()),
+            success: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        logged.len(),
+        served,
+        "every answered call, from either replica"
+    );
+    assert_eq!(
+        logged
+            .iter()
+            .filter(|c| c.prompt_version == Some(1))
+            .count(),
+        1
+    );
+
+    // A token revoked through one replica is refused by the other once its token cache
+    // lapses (2 s).
+    admin.revoke_token("alice").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    while call(&b.base).await.unwrap().status() != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked token still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

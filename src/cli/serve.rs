@@ -25,6 +25,58 @@ pub struct ServeArgs {
     /// ended (a second signal ends them at once)
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     drain_timeout: u64,
+    /// Run as a replica of a team gateway on this shared PostgreSQL (postgres://user@host:port/db)
+    /// instead of this machine's library: prompts, keys (sealed with PORTOLAN_MASTER_KEY, the
+    /// same on every replica), tokens, budgets, the call log and the cache are shared
+    #[arg(long, env = "PORTOLAN_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// With --store: count rate-limit windows in this Redis (redis://host:port/db) rather than
+    /// in PostgreSQL
+    #[arg(long, env = "PORTOLAN_REDIS", value_name = "URL", requires = "store")]
+    redis: Option<String>,
+}
+
+/// An engine on the team's shared store, and the first token when the store had none.
+async fn team_engine(
+    local: &Store,
+    url: &str,
+    redis: Option<&str>,
+) -> Result<(Engine, Option<portolan::store::NewToken>), CliError> {
+    use portolan::secrets::{MasterKey, MasterKeySource};
+    use portolan::store::postgres::{Durability, TeamStore};
+    let master = match std::env::var("PORTOLAN_MASTER_KEY") {
+        Ok(text) => Some(MasterKey::parse(&text, MasterKeySource::Environment)?),
+        Err(_) => {
+            eprintln!(
+                "warning: PORTOLAN_MASTER_KEY is not set: calls through the team's virtual keys will be refused until it is"
+            );
+            None
+        }
+    };
+    let team = TeamStore::connect(url, redis, master, local.data_dir(), Durability::Async).await?;
+    let mut first_token = None;
+    if !team.catalog.has_tokens().await? {
+        first_token = Some(
+            team.catalog
+                .create_token("default", Default::default(), None, &Actor::Cli)
+                .await?,
+        );
+    }
+    let settings = portolan::routing::EngineSettings::load_shared(team.catalog.as_ref()).await?;
+    let prices = portolan::pricing::PriceTable::with_overrides(
+        &local.data_dir().join(portolan::pricing::OVERRIDES_FILE),
+    )?;
+    let engine = Engine::with_backends(team.backends, settings, prices)?;
+    eprintln!(
+        "team gateway: shared store {}{}",
+        team.store.endpoint(),
+        if redis.is_some() {
+            ", rate limits in Redis"
+        } else {
+            ""
+        }
+    );
+    Ok((engine, first_token))
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,16 +122,6 @@ pub enum TokensCmd {
 
 pub fn serve(store: Store, args: ServeArgs) -> CliResult {
     let store = Arc::new(store);
-    let mut first_token = None;
-    if store.list_tokens()?.is_empty() {
-        first_token = Some(store.create_token("default", &Actor::Cli)?);
-    }
-    let engine = Engine::new(store.clone())?;
-    let config = GatewayConfig {
-        host: args.host.clone(),
-        port: args.port,
-        body_limit: args.max_body,
-    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,6 +129,21 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
             context: "could not start the async runtime".into(),
             source: e,
         })?;
+    let (engine, first_token) = match &args.store {
+        None => {
+            let mut first_token = None;
+            if store.list_tokens()?.is_empty() {
+                first_token = Some(store.create_token("default", &Actor::Cli)?);
+            }
+            (Engine::new(store.clone())?, first_token)
+        }
+        Some(url) => rt.block_on(team_engine(&store, url, args.redis.as_deref()))?,
+    };
+    let config = GatewayConfig {
+        host: args.host.clone(),
+        port: args.port,
+        body_limit: args.max_body,
+    };
     rt.block_on(async move {
         // Install the signal handlers before the port is open: a SIGTERM that arrives as soon as
         // the gateway answers must stop it gracefully, not kill it with the default action.

@@ -114,6 +114,14 @@ impl EngineSettings {
         })
     }
 
+    /// The settings a shared catalog holds (a team gateway's), or the defaults.
+    pub async fn load_shared(catalog: &dyn crate::store::Catalog) -> Result<EngineSettings> {
+        Ok(match catalog.setting(KEY).await? {
+            Some(v) => serde_json::from_value(v)?,
+            None => EngineSettings::default(),
+        })
+    }
+
     pub fn save(&self, store: &Store, actor: &Actor) -> Result<()> {
         store.save_setting(KEY, &serde_json::to_value(self)?, actor)
     }

@@ -101,7 +101,7 @@ pub fn hash_token(secret: &str) -> String {
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     let bytes = crate::ids::random_bytes::<32>();
     let body: String = bytes
         .iter()

@@ -124,6 +124,62 @@ const MIGRATIONS: &[(&str, &str)] = &[
          );
          CREATE INDEX responses_by_time ON responses (created_at);",
     ),
+    (
+        "catalog",
+        // Times are unix milliseconds. A version's content is the PromptContent as JSON; keys'
+        // secrets are sealed with the team's master key (PORTOLAN_MASTER_KEY, the same on every
+        // replica), the key's id bound in as associated data; tokens are kept as SHA-256 hashes.
+        "CREATE TABLE prompts (
+             id         text PRIMARY KEY,
+             slug       text NOT NULL UNIQUE,
+             created_at bigint NOT NULL,
+             updated_at bigint NOT NULL
+         );
+         CREATE TABLE prompt_versions (
+             prompt_id    text NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
+             version      bigint NOT NULL,
+             content      jsonb NOT NULL,
+             content_hash text NOT NULL,
+             message      text,
+             created_at   bigint NOT NULL,
+             PRIMARY KEY (prompt_id, version)
+         );
+         CREATE TABLE prompt_labels (
+             prompt_id  text NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
+             name       text NOT NULL,
+             version    bigint NOT NULL,
+             updated_at bigint NOT NULL,
+             PRIMARY KEY (prompt_id, name)
+         );
+         CREATE TABLE virtual_keys (
+             id           text PRIMARY KEY,
+             name         text NOT NULL UNIQUE,
+             provider     text NOT NULL,
+             base_url     text,
+             notes        text,
+             secret       bytea NOT NULL,
+             mask         text NOT NULL,
+             created_at   bigint NOT NULL,
+             updated_at   bigint NOT NULL,
+             last_used_at bigint
+         );
+         CREATE TABLE gateway_tokens (
+             id           text PRIMARY KEY,
+             name         text NOT NULL UNIQUE,
+             prefix       text NOT NULL,
+             hash         text NOT NULL UNIQUE,
+             scopes       jsonb NOT NULL,
+             created_at   bigint NOT NULL,
+             last_used_at bigint,
+             expires_at   bigint,
+             revoked_at   bigint
+         );
+         CREATE TABLE settings (
+             key        text PRIMARY KEY,
+             value      jsonb NOT NULL,
+             updated_at bigint NOT NULL
+         );",
+    ),
 ];
 
 impl PgStore {

@@ -11,24 +11,27 @@
 
 mod cache;
 mod call_log;
+mod catalog;
 mod conversations;
 mod governance;
 mod migrations;
 mod redis_limiter;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, PoolConfig, Runtime};
 use tokio_postgres::NoTls;
 
 use super::audit::{Actor, Change};
+use super::backend::Backends;
 use super::limits::SubjectKind;
 use crate::error::{Error, Result};
 
 pub use cache::PgCache;
 pub use call_log::{Durability, PgCallLog};
+pub use catalog::PgCatalog;
 pub use conversations::PgConversations;
 pub use migrations::SCHEMA_VERSION;
 pub use redis_limiter::RedisLimiter;
@@ -92,6 +95,11 @@ impl PgStore {
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Where the server is (`host:port`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// A pooled connection, or why there is none.
@@ -206,3 +214,46 @@ fn is_conflict(e: &tokio_postgres::Error) -> bool {
 
 /// Times a transaction that met another is run again before its error is returned.
 const CONFLICT_RETRIES: u32 = 3;
+
+/// What a replica of a team gateway runs on: every storage concern on the shared store.
+pub struct TeamStore {
+    pub store: Arc<PgStore>,
+    pub catalog: Arc<PgCatalog>,
+    pub calls: Arc<PgCallLog>,
+    pub backends: Backends,
+}
+
+impl TeamStore {
+    /// Connects to the shared store at `url` (and the Redis at `redis_url` for rate-limit
+    /// windows), on the current tokio runtime. `master` opens the team's keys; `data_dir` holds
+    /// this replica's spool of call records the database could not take yet.
+    pub async fn connect(
+        url: &str,
+        redis_url: Option<&str>,
+        master: Option<crate::secrets::MasterKey>,
+        data_dir: &std::path::Path,
+        durability: Durability,
+    ) -> Result<TeamStore> {
+        let store = Arc::new(PgStore::connect_with(url, redis_url).await?);
+        let catalog = Arc::new(PgCatalog::new(store.clone(), master));
+        let calls = Arc::new(PgCallLog::start(
+            store.clone(),
+            data_dir.join("team-spool"),
+            durability,
+        )?);
+        let backends = Backends {
+            data_dir: Some(data_dir.to_path_buf()),
+            catalog: catalog.clone(),
+            governance: store.clone(),
+            calls: calls.clone(),
+            cache: Arc::new(PgCache::new(store.clone())),
+            conversations: Arc::new(PgConversations::new(store.clone())),
+        };
+        Ok(TeamStore {
+            store,
+            catalog,
+            calls,
+            backends,
+        })
+    }
+}
