@@ -1063,3 +1063,93 @@ async fn two_replicas_serve_one_team_catalog_with_shared_budgets_tokens_and_logs
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[test]
+fn the_cli_manages_the_shared_store_with_store() {
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("cli");
+    let admin = crate::support::Env::empty().with_master_key(&"ef".repeat(32));
+    let file = admin.write_str(
+        "greet.prompt.md",
+        &crate::support::prompt_file("greet", "Be brief.", "Hello {{name}}"),
+    );
+    let out = admin.ok(&[
+        "--store", &url, "prompts", "create", "greet", "--file", &file,
+    ]);
+    assert!(out.contains("in the shared store"), "{out}");
+    admin.ok(&[
+        "--store",
+        &url,
+        "prompts",
+        "label",
+        "greet",
+        "1",
+        "production",
+    ]);
+    // Another machine (another data directory) sees it through the same store, not locally.
+    let other = crate::support::Env::empty();
+    let list = other.json(&["--store", &url, "prompts", "list", "--json"]);
+    assert_eq!(list[0]["slug"], "greet");
+    assert_eq!(list[0]["labels"][0]["name"], "production");
+    assert_eq!(
+        other.json(&["prompts", "list", "--json"]),
+        serde_json::json!([])
+    );
+    // Keys need the team's master key; the secret never comes back.
+    let e = other.fails_with_stdin(
+        &[
+            "--store",
+            &url,
+            "keys",
+            "add",
+            "openai",
+            "--provider",
+            "openai",
+        ],
+        "sk-team-0123456789abcdefghij\n",
+    );
+    assert!(e.contains("PORTOLAN_MASTER_KEY"), "{e}");
+    let out = admin.ok_with_stdin(
+        &[
+            "--store",
+            &url,
+            "keys",
+            "add",
+            "openai",
+            "--provider",
+            "openai",
+        ],
+        "sk-team-0123456789abcdefghij\n",
+    );
+    assert!(out.contains("added virtual key openai"), "{out}");
+    let keys = other.ok(&["--store", &url, "keys", "list", "--json"]);
+    assert!(
+        keys.contains("\"openai\"") && !keys.contains("0123456789abcdefghij"),
+        "{keys}"
+    );
+    // Tokens, budgets and limits.
+    let out = admin.ok(&["--store", &url, "tokens", "create", "alice"]);
+    assert!(out.contains("pt_"), "{out}");
+    admin.ok(&["--store", &url, "tokens", "budget", "alice", "--usd", "5"]);
+    admin.ok(&["--store", &url, "tokens", "limit", "alice", "--rpm", "100"]);
+    let tokens = other.json(&["--store", &url, "tokens", "list", "--json"]);
+    assert_eq!(tokens[0]["name"], "alice");
+    admin.ok(&["--store", &url, "tokens", "revoke", "alice"]);
+    assert_eq!(
+        other.json(&["--store", &url, "tokens", "list", "--json"]),
+        serde_json::json!([])
+    );
+    // What does not work on the shared store yet says so.
+    let e = other.fails(&["--store", &url, "logs"]);
+    assert!(e.contains("not on the shared store yet"), "{e}");
+    // A store that cannot be reached is one clear sentence.
+    let e = other.fails(&[
+        "--store",
+        "postgres://nobody@127.0.0.1:1/none",
+        "prompts",
+        "list",
+    ]);
+    assert!(e.contains("127.0.0.1:1 cannot be reached"), "{e}");
+}

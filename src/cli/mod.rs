@@ -7,6 +7,7 @@ mod datasets;
 mod eval;
 mod governance;
 mod serve;
+mod team;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,10 @@ pub struct Cli {
     /// Data directory (default: $PORTOLAN_HOME, else the platform data directory)
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// A team's shared store (postgres://user@host:port/db): `serve` runs as a replica of the team
+    /// gateway on it; prompts, keys, tokens, budgets and limits are managed there
+    #[arg(long, global = true, env = "PORTOLAN_STORE", value_name = "URL")]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -324,6 +329,9 @@ pub(crate) type CliResult = Result<(), CliError>;
 pub fn run(cli: Cli) -> CliResult {
     let data_dir = portolan::paths::resolve_data_dir(cli.data_dir.as_deref())?;
     let store = Store::open(&data_dir)?;
+    if let Some(url) = cli.store.as_deref() {
+        return team::run(store, url, cli.command);
+    }
     match cli.command {
         Command::Prompts(cmd) => prompts(&store, cmd),
         Command::Keys(cmd) => keys(&store, cmd),
@@ -343,7 +351,7 @@ pub fn run(cli: Cli) -> CliResult {
         }
         Command::Audit { limit, json } => governance::audit(&store, limit, json),
         Command::Run(args) => calls::run(store, args),
-        Command::Serve(args) => serve::serve(store, args),
+        Command::Serve(args) => serve::serve(store, args, None),
         Command::Bundle(cmd) => bundle::run(store, cmd),
         Command::Datasets(cmd) => datasets::run(&store, cmd),
         Command::Eval(cmd) => eval::run(store, cmd),

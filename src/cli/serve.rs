@@ -25,14 +25,9 @@ pub struct ServeArgs {
     /// ended (a second signal ends them at once)
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     drain_timeout: u64,
-    /// Run as a replica of a team gateway on this shared PostgreSQL (postgres://user@host:port/db)
-    /// instead of this machine's library: prompts, keys (sealed with PORTOLAN_MASTER_KEY, the
-    /// same on every replica), tokens, budgets, the call log and the cache are shared
-    #[arg(long, env = "PORTOLAN_STORE", value_name = "URL")]
-    store: Option<String>,
-    /// With --store: count rate-limit windows in this Redis (redis://host:port/db) rather than
-    /// in PostgreSQL
-    #[arg(long, env = "PORTOLAN_REDIS", value_name = "URL", requires = "store")]
+    /// With --store (a team gateway's replica): count rate-limit windows in this Redis
+    /// (redis://host:port/db) rather than in PostgreSQL
+    #[arg(long, env = "PORTOLAN_REDIS", value_name = "URL")]
     redis: Option<String>,
 }
 
@@ -120,7 +115,14 @@ pub enum TokensCmd {
     Revoke { name: String },
 }
 
-pub fn serve(store: Store, args: ServeArgs) -> CliResult {
+/// Runs the gateway on this machine's library, or, with `shared` (`--store`), as a replica of
+/// a team gateway on that PostgreSQL.
+pub fn serve(store: Store, args: ServeArgs, shared: Option<&str>) -> CliResult {
+    if args.redis.is_some() && shared.is_none() {
+        return Err(CliError::Usage(
+            "--redis counts a team gateway's rate limits: give --store postgres://… too".into(),
+        ));
+    }
     let store = Arc::new(store);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,7 +131,7 @@ pub fn serve(store: Store, args: ServeArgs) -> CliResult {
             context: "could not start the async runtime".into(),
             source: e,
         })?;
-    let (engine, first_token) = match &args.store {
+    let (engine, first_token) = match shared {
         None => {
             let mut first_token = None;
             if store.list_tokens()?.is_empty() {

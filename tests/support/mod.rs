@@ -53,6 +53,8 @@ impl Env {
             .env("PORTOLAN_SEED", if self.seed { "1" } else { "0" })
             .env("NO_COLOR", "1")
             .env_remove("PORTOLAN_MASTER_KEY")
+            .env_remove("PORTOLAN_STORE")
+            .env_remove("PORTOLAN_REDIS")
             .env_remove("PORTOLAN_LOG");
         if let Some(k) = &self.master_key {
             cmd.env("PORTOLAN_MASTER_KEY", k);

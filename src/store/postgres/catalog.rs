@@ -398,6 +398,45 @@ impl PgCatalog {
         Ok(())
     }
 
+    /// The id of the live token named `name`.
+    pub async fn token_id(&self, name: &str) -> Result<String> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id FROM gateway_tokens WHERE name = $1 AND revoked_at IS NULL",
+                &[&name],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        row.map(|r| r.get(0))
+            .ok_or_else(|| Error::TokenNotFound(name.to_owned()))
+    }
+
+    /// The id of the virtual key named `name`.
+    pub async fn key_id(&self, name: &str) -> Result<String> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT id FROM virtual_keys WHERE name = $1", &[&name])
+            .await
+            .map_err(|e| self.fail(e))?;
+        row.map(|r| r.get(0))
+            .ok_or_else(|| Error::KeyNotFound(name.to_owned()))
+    }
+
+    /// Live gateway tokens, by name.
+    pub async fn list_tokens(&self) -> Result<Vec<GatewayToken>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, name, prefix, created_at, last_used_at, scopes::text, expires_at
+                 FROM gateway_tokens WHERE revoked_at IS NULL ORDER BY name",
+                &[],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        rows.iter().map(token_from_row).collect()
+    }
+
     /// Whether any live gateway token exists.
     pub async fn has_tokens(&self) -> Result<bool> {
         let client = self.client().await?;
@@ -688,6 +727,18 @@ fn key_from_row(r: &tokio_postgres::Row) -> VirtualKey {
     }
 }
 
+fn token_from_row(r: &tokio_postgres::Row) -> Result<GatewayToken> {
+    Ok(GatewayToken {
+        id: r.get(0),
+        name: r.get(1),
+        prefix: r.get(2),
+        created_at: time(r.get(3)),
+        last_used_at: r.get::<_, Option<i64>>(4).map(time),
+        scopes: serde_json::from_str(r.get::<_, &str>(5))?,
+        expires_at: r.get::<_, Option<i64>>(6).map(time),
+    })
+}
+
 const KEY_COLUMNS: &str =
     "id, name, provider, base_url, notes, mask, created_at, updated_at, last_used_at";
 
@@ -795,16 +846,7 @@ impl Catalog for PgCatalog {
             )
             .await
             .map_err(|e| self.fail(e))?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(GatewayToken {
-            id: r.get(0),
-            name: r.get(1),
-            prefix: r.get(2),
-            created_at: time(r.get(3)),
-            last_used_at: r.get::<_, Option<i64>>(4).map(time),
-            scopes: serde_json::from_str(r.get::<_, &str>(5))?,
-            expires_at: r.get::<_, Option<i64>>(6).map(time),
-        }))
+        row.as_ref().map(token_from_row).transpose()
     }
 
     async fn touch_token(&self, id: &str) -> Result<()> {
