@@ -16,7 +16,10 @@ use super::AppState;
 use super::error::ApiError;
 use crate::store::hash_token;
 
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
+/// How long an authenticated token is trusted without asking the store again: a token revoked
+/// elsewhere (by the CLI while `serve` runs, or through another replica of a team gateway) is
+/// refused within this.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(1);
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// The authenticated caller, available to handlers as a request extension.
