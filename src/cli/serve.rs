@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// (redis://host:port/db) rather than in PostgreSQL
     #[arg(long, env = "PORTOLAN_REDIS", value_name = "URL")]
     redis: Option<String>,
+    /// With --store: `sync` answers a call only once its log record is committed (a replica
+    /// killed loses no answered call); `async` queues it (a crash loses at most the queue)
+    #[arg(long, env = "PORTOLAN_LOG_DURABILITY", default_value = "async", value_parser = ["async", "sync"])]
+    log_durability: String,
 }
 
 /// An engine on the team's shared store, and the first token when the store had none.
@@ -36,6 +40,7 @@ async fn team_engine(
     local: &Store,
     url: &str,
     redis: Option<&str>,
+    sync_log: bool,
 ) -> Result<(Engine, Option<portolan::store::NewToken>), CliError> {
     use portolan::secrets::{MasterKey, MasterKeySource};
     use portolan::store::postgres::{Durability, TeamStore};
@@ -48,7 +53,12 @@ async fn team_engine(
             None
         }
     };
-    let team = TeamStore::connect(url, redis, master, local.data_dir(), Durability::Async).await?;
+    let durability = if sync_log {
+        Durability::Sync
+    } else {
+        Durability::Async
+    };
+    let team = TeamStore::connect(url, redis, master, local.data_dir(), durability).await?;
     let mut first_token = None;
     if !team.catalog.has_tokens().await? {
         first_token = Some(
@@ -61,10 +71,11 @@ async fn team_engine(
     let prices = portolan::pricing::PriceTable::with_overrides(
         &local.data_dir().join(portolan::pricing::OVERRIDES_FILE),
     )?;
-    let engine = Engine::with_backends(team.backends, settings, prices)?;
+    let engine = Engine::on_shared_store(team.backends, settings, prices)?;
     eprintln!(
-        "team gateway: shared store {}{}",
+        "team gateway: shared store {}, {} log{}",
         team.store.endpoint(),
+        if sync_log { "sync" } else { "async" },
         if redis.is_some() {
             ", rate limits in Redis"
         } else {
@@ -139,7 +150,12 @@ pub fn serve(store: Store, args: ServeArgs, shared: Option<&str>) -> CliResult {
             }
             (Engine::new(store.clone())?, first_token)
         }
-        Some(url) => rt.block_on(team_engine(&store, url, args.redis.as_deref()))?,
+        Some(url) => rt.block_on(team_engine(
+            &store,
+            url,
+            args.redis.as_deref(),
+            args.log_durability == "sync",
+        ))?,
     };
     let config = GatewayConfig {
         host: args.host.clone(),

@@ -57,6 +57,18 @@ impl Engine {
         Engine::with_backends(backends, settings, prices)
     }
 
+    /// An engine on a team's shared store: `settings` to start with, then the store's as they
+    /// change (set through any replica or the CLI), within half a second.
+    pub fn on_shared_store(
+        backends: Backends,
+        settings: EngineSettings,
+        prices: PriceTable,
+    ) -> crate::Result<Engine> {
+        Ok(Engine {
+            services: Arc::new(Services::new(backends, settings, prices, true)?),
+        })
+    }
+
     /// An engine on any storage, with these settings (kept: they do not follow the store's).
     pub fn with_backends(
         backends: Backends,

@@ -59,7 +59,7 @@ pub(super) async fn cached(
         .await;
     response.id = crate::providers::new_completion_id();
     let (record, summary) = ledger.cache_hit(&services.settings(), &response, status);
-    services.log(record);
+    services.log_answered(record).await;
     if admitted.restores() {
         guard::restore_answer(&mut response, &admitted.redactions);
     }
@@ -134,8 +134,14 @@ impl Delivery {
             .await;
     }
 
-    /// Logs the served call and publishes its summary.
-    fn finish(&self, served: &ServedTarget, finished: Finished, cell: &OnceLock<CallSummary>) {
+    /// Logs the served call (before the answer's last byte, when the log is durable) and
+    /// publishes its summary.
+    async fn finish(
+        &self,
+        served: &ServedTarget,
+        finished: Finished,
+        cell: &OnceLock<CallSummary>,
+    ) {
         let by = ServedBy {
             endpoint: &served.endpoint,
             target_path: &served.target_path,
@@ -143,7 +149,7 @@ impl Delivery {
             attempts: self.attempts.clone(),
         };
         let (record, summary) = self.ledger.served(by, finished);
-        self.services.log(record);
+        self.services.log_answered(record).await;
         let _ = cell.set(summary);
     }
 }
@@ -211,7 +217,8 @@ async fn complete(
             response: capped_body(&d.services.settings(), &logged),
         },
         &cell,
-    );
+    )
+    .await;
     if let Some(cause) = failure {
         return Err(d.ledger.error_after_serving(cause, d.attempts.clone()));
     }
@@ -347,7 +354,10 @@ fn stream(
                 response: logged,
             },
             &cell,
-        );
+        )
+        .await;
+        // The stream ends (its last byte is sent) only now: with a durable log, once the
+        // record is stored.
         drop(tx);
     });
     Call {

@@ -201,14 +201,21 @@ impl Services {
     }
 
     pub fn log(&self, record: CallRecord) {
-        let settings = self.settings();
-        self.otel.record(
-            &settings.otel,
-            &self.backends.catalog,
-            &self.client,
-            &record,
-        );
+        self.export(&record);
         self.call_log().log(record);
+    }
+
+    /// Logs an answered call: stored before this returns when the log is durable (see
+    /// [`crate::store::CallLog::log_answered`]).
+    pub async fn log_answered(&self, record: CallRecord) {
+        self.export(&record);
+        self.call_log().log_answered(record).await;
+    }
+
+    fn export(&self, record: &CallRecord) {
+        let settings = self.settings();
+        self.otel
+            .record(&settings.otel, &self.backends.catalog, &self.client, record);
     }
 
     /// What the OpenTelemetry exporter has done since the engine started.
@@ -332,8 +339,9 @@ impl Drop for BusyGuard {
 
 /// How often a long-running process rereads the stored settings.
 pub const SETTINGS_REFRESH: Duration = Duration::from_millis(500);
-/// How often it sweeps expired reservation leases.
-pub const LEASE_SWEEP: Duration = Duration::from_secs(10);
+/// How often it sweeps expired reservation leases: a replica that died has its leases charged
+/// within the lease and this (one indexed query each time).
+pub const LEASE_SWEEP: Duration = Duration::from_secs(2);
 
 /// Services on a throwaway SQLite store, for the steps' unit tests.
 #[cfg(test)]

@@ -98,6 +98,12 @@ pub trait Governance: Send + Sync {
 pub trait CallLog: Send + Sync {
     /// Queues a record; never blocks (a full queue drops it and counts it).
     fn log(&self, record: CallRecord);
+    /// Logs the record of a call being answered. With a durable log (a team gateway's `sync`
+    /// durability) this returns once the record is stored, and the answer's last byte waits for
+    /// it; otherwise it queues like [`CallLog::log`].
+    async fn log_answered(&self, record: CallRecord) {
+        self.log(record);
+    }
     /// Records dropped because the writer fell behind.
     fn dropped(&self) -> u64;
     /// Waits, blocking the thread, until every record queued so far is stored.

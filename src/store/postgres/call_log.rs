@@ -357,6 +357,13 @@ impl CallLog for PgCallLog {
         }
     }
 
+    async fn log_answered(&self, record: CallRecord) {
+        match self.durability {
+            Durability::Async => self.log(record),
+            Durability::Sync => self.log_durable(record).await,
+        }
+    }
+
     fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
