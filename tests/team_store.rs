@@ -1153,3 +1153,370 @@ fn the_cli_manages_the_shared_store_with_store() {
     ]);
     assert!(e.contains("127.0.0.1:1 cannot be reached"), "{e}");
 }
+
+/// A `portolan serve --store` process: a replica of the team gateway on its own data directory.
+struct Process {
+    child: std::process::Child,
+    base: String,
+    _home: tempfile::TempDir,
+}
+
+impl Process {
+    fn start(url: &str, master: &str) -> Process {
+        use std::io::BufRead;
+        let home = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
+            .args(["serve", "--port", "0", "--log-durability", "sync"])
+            .env("PORTOLAN_STORE", url)
+            .env("PORTOLAN_MASTER_KEY", master)
+            .env("PORTOLAN_HOME", home.path())
+            .env("PORTOLAN_KEYRING", "0")
+            .env("PORTOLAN_SEED", "0")
+            .env_remove("PORTOLAN_REDIS")
+            .env_remove("PORTOLAN_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start a replica");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the replica printed where it listens")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("Portolan gateway listening on ") {
+                break rest.trim_end_matches("/v1").to_owned();
+            }
+        };
+        // Keep reading its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process {
+            child,
+            base,
+            _home: home,
+        }
+    }
+
+    fn kill_9(&mut self) {
+        // SAFETY: SIGKILL to the child we started.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One call through the gateway at `base`: its trace id when it was answered, its status
+/// otherwise (0: the replica could not be reached).
+async fn gateway_call(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> std::result::Result<String, u16> {
+    let sent = http
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "model": "@openai/gpt-4o-mini",
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": "Tell me something short."}]
+        }))
+        .send()
+        .await;
+    let Ok(r) = sent else { return Err(0) };
+    let status = r.status().as_u16();
+    let trace = r
+        .headers()
+        .get("x-portolan-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // Answered means the whole body arrived.
+    match (status, r.bytes().await, trace) {
+        (200, Ok(_), Some(trace)) => Ok(trace),
+        (200, Err(_), _) => Err(0),
+        (s, ..) => Err(s),
+    }
+}
+
+#[test]
+fn acceptance_three_replicas_32_clients_budgets_limits_and_a_replica_killed() {
+    use fake_providers::{Behavior, FakeServer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("acceptance");
+    let master = "5a".repeat(32);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    const SECRET: &str = "sk-acceptance-0123456789abcdefghij";
+    // The upstream answers in 40 to 200 ms.
+    let fake = rt.block_on(FakeServer::start());
+    fake.expect_key(SECRET);
+    for i in 0..2000u64 {
+        fake.push(Behavior::reply_after(
+            "A short answer.",
+            std::time::Duration::from_millis(40 + (i * 37) % 161),
+        ));
+    }
+    fake.set_default(Behavior::reply_after(
+        "A short answer.",
+        std::time::Duration::from_millis(120),
+    ));
+    // The team's key and tokens, through the CLI; leases of two seconds.
+    let admin = crate::support::Env::empty().with_master_key(&master);
+    admin.ok_with_stdin(
+        &[
+            "--store",
+            &url,
+            "keys",
+            "add",
+            "openai",
+            "--provider",
+            "openai",
+            "--base-url",
+            &format!("{}/v1", fake.base_url()),
+        ],
+        &format!("{SECRET}\n"),
+    );
+    let token = |name: &str| {
+        let out = admin.ok(&["--store", &url, "tokens", "create", name]);
+        out.lines().last().unwrap().trim().to_owned()
+    };
+    let (budgeted, rpm, crash, probe_token) = (
+        token("budgeted"),
+        token("rpm"),
+        token("crash"),
+        token("probe"),
+    );
+    let team = rt.block_on(async {
+        let store = Arc::new(PgStore::connect(&url).await.unwrap());
+        let catalog = portolan::store::postgres::PgCatalog::new(store.clone(), None);
+        catalog
+            .set_setting("engine", &serde_json::json!({"reservation_lease_secs": 2}))
+            .await
+            .unwrap();
+        (store, catalog)
+    });
+    let mut replicas: Vec<Process> = (0..3).map(|_| Process::start(&url, &master)).collect();
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+
+    // One call's cost, as logged; the budget is 200 of them. (With a token of its own: a
+    // replica that served a token without limits takes it to have none for up to a second.)
+    let probe = rt
+        .block_on(gateway_call(&http, &bases[0], &probe_token))
+        .expect("a first call");
+    let one_call: i64 = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .query_one(
+                "SELECT cost_nanos FROM calls WHERE trace_id = $1",
+                &[&probe],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert!(one_call > 0);
+    admin.ok(&[
+        "--store",
+        &url,
+        "tokens",
+        "budget",
+        "budgeted",
+        "--usd",
+        &format!("{}", one_call as f64 * 200.0 / 1e9),
+        "--alert",
+        "0.5",
+    ]);
+    admin.ok(&["--store", &url, "tokens", "limit", "rpm", "--rpm", "100"]);
+    admin.ok(&[
+        "--store", &url, "tokens", "budget", "crash", "--usd", "1000",
+    ]);
+    let subject = |name: &str| {
+        let id = rt.block_on(team.1.token_id(name)).unwrap();
+        (SubjectKind::Token, id)
+    };
+
+    // 1. The budget, 32 clients round-robin over the three replicas until refused.
+    let answered = rt.block_on(async {
+        let mut clients = Vec::new();
+        for c in 0..32usize {
+            let (http, bases, token) = (http.clone(), bases.clone(), budgeted.clone());
+            clients.push(tokio::spawn(async move {
+                let mut answered = 0;
+                for i in 0..100 {
+                    match gateway_call(&http, &bases[(c + i) % 3], &token).await {
+                        Ok(_) => answered += 1,
+                        Err(412) => break,
+                        Err(s) => panic!("unexpected status {s}"),
+                    }
+                }
+                answered
+            }));
+        }
+        let mut total = 0;
+        for c in clients {
+            total += c.await.unwrap();
+        }
+        total
+    });
+    let (kind, id) = subject("budgeted");
+    let (spent, reserved) = rt
+        .block_on(team.0.budget_amounts(kind, &id))
+        .unwrap()
+        .unwrap();
+    let logged: i64 = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .query_one(
+                "SELECT COALESCE(sum(cost_nanos), 0)::bigint FROM calls
+                 WHERE record->'metadata'->>'_gateway_token' = 'budgeted'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert!(
+        answered >= 150,
+        "{answered} calls answered before the budget ran out"
+    );
+    assert!(
+        spent <= 200 * one_call + one_call,
+        "spent {spent} > limit {} + one call",
+        200 * one_call
+    );
+    assert_eq!(spent, logged, "spent equals the sum of the logged costs");
+    assert_eq!(reserved, 0, "nothing held once every call settled");
+    let alerts = rt
+        .block_on(team.0.audit_actions(10_000))
+        .unwrap()
+        .iter()
+        .filter(|a| *a == "budget.alert")
+        .count();
+    assert_eq!(alerts, 1, "exactly one budget alert");
+
+    // 2. An rpm limit of 100 across the three replicas.
+    let minute = || chrono::Utc::now().timestamp() / 60;
+    let first_minute = minute();
+    let admitted = rt.block_on(async {
+        let mut clients = Vec::new();
+        for c in 0..32usize {
+            let (http, bases, token) = (http.clone(), bases.clone(), rpm.clone());
+            clients.push(tokio::spawn(async move {
+                let mut admitted = 0;
+                for i in 0..5 {
+                    match gateway_call(&http, &bases[(c + i) % 3], &token).await {
+                        Ok(_) => admitted += 1,
+                        Err(429) => {}
+                        Err(s) => panic!("unexpected status {s}"),
+                    }
+                }
+                admitted
+            }));
+        }
+        let mut total = 0;
+        for c in clients {
+            total += c.await.unwrap();
+        }
+        total
+    });
+    if minute() == first_minute {
+        assert_eq!(admitted, 100, "at most 100 admitted in the minute");
+    } else {
+        assert!(admitted <= 200, "{admitted} over two minutes");
+    }
+
+    // 3. kill -9 of a replica mid-run (sync log): every call a client saw answered is logged
+    //    exactly once; the dead replica's leases are charged within lease + 5 s.
+    let done = Arc::new(AtomicUsize::new(0));
+    let seen = rt.block_on(async {
+        let mut clients = Vec::new();
+        for c in 0..32usize {
+            let (http, bases, token, done) =
+                (http.clone(), bases.clone(), crash.clone(), done.clone());
+            clients.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for i in 0..12 {
+                    if let Ok(trace) = gateway_call(&http, &bases[(c + i) % 3], &token).await {
+                        seen.push(trace);
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                seen
+            }));
+        }
+        // Kill replica 3 once about a third of the calls are answered.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while done.load(Ordering::Relaxed) < 120 {
+            assert!(std::time::Instant::now() < deadline, "the run stalled");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        replicas[2].kill_9();
+        let mut seen = Vec::new();
+        for c in clients {
+            seen.extend(c.await.unwrap());
+        }
+        seen
+    });
+    assert!(seen.len() > 150, "{} answered", seen.len());
+    let counts: Vec<i64> = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut counts = Vec::new();
+        for t in &seen {
+            counts.push(
+                client
+                    .query_one("SELECT count(*) FROM calls WHERE trace_id = $1", &[t])
+                    .await
+                    .unwrap()
+                    .get(0),
+            );
+        }
+        counts
+    });
+    assert!(
+        counts.iter().all(|c| *c == 1),
+        "{} answered calls not logged exactly once",
+        counts.iter().filter(|c| **c != 1).count()
+    );
+    let (kind, id) = subject("crash");
+    let killed = std::time::Instant::now();
+    loop {
+        let (_, reserved) = rt
+            .block_on(team.0.budget_amounts(kind, &id))
+            .unwrap()
+            .unwrap();
+        if reserved == 0 {
+            break;
+        }
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(2 + 5),
+            "the dead replica's leases were not charged within lease + 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(replicas);
+}
