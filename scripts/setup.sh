@@ -26,8 +26,9 @@ fi
 if [ "$for_tests" = 1 ]; then
   # imagemagick: the end-to-end test's screenshots (import -window root); x11-utils: bench/desktop.sh.
   # postgresql, redis-server: the team store's tests start throwaway servers of their own on
-  # 127.0.0.1 on unused ports (the packages' own services are not used).
-  APT_PACKAGES+=(python3 python3-venv xvfb xauth webkit2gtk-driver imagemagick x11-utils postgresql redis-server)
+  # 127.0.0.1 on unused ports (the packages' own services are not used); postgresql-server-dev-all
+  # builds pgvector for them (below).
+  APT_PACKAGES+=(python3 python3-venv xvfb xauth webkit2gtk-driver imagemagick x11-utils postgresql postgresql-server-dev-all redis-server)
 fi
 
 missing=()
@@ -62,6 +63,27 @@ fi
 if ! command -v tauri-driver >/dev/null 2>&1; then
   echo "setup: installing tauri-driver (WebDriver for the desktop end-to-end test)"
   cargo install tauri-driver --locked --version 2.1.0 --quiet
+fi
+
+# pgvector for the team store's semantic cache. Debian 12 has no package of it: its Debian 13
+# source package is fetched with a private apt configuration (the system's sources are left as
+# they are) and built against the installed PostgreSQL, once.
+pg_config=$(ls /usr/lib/postgresql/*/bin/pg_config 2>/dev/null | sort -V | tail -1)
+if [ -n "$pg_config" ] && [ ! -f "$("$pg_config" --sharedir)/extension/vector.control" ]; then
+  echo "setup: building pgvector for PostgreSQL $("$pg_config" --version | awk '{print $2}')"
+  pgv=$(mktemp -d)
+  mkdir -p "$pgv/lists/partial"
+  echo "deb-src http://deb.debian.org/debian trixie main" > "$pgv/sources.list"
+  apt_pgv=(-o Dir::Etc::SourceList="$pgv/sources.list" -o Dir::Etc::SourceParts=/dev/null
+           -o Dir::State::Lists="$pgv/lists" -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root -qq)
+  apt-get "${apt_pgv[@]}" update
+  (cd "$pgv" && apt-get "${apt_pgv[@]}" source --download-only pgvector 2>/dev/null)
+  tar -xzf "$pgv"/pgvector_*.orig.tar.gz -C "$pgv"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  (cd "$pgv"/pgvector-*/ && make -s PG_CONFIG="$pg_config" OPTFLAGS="" >/dev/null \
+     && $SUDO make -s PG_CONFIG="$pg_config" install >/dev/null)
+  rm -rf "$pgv"
 fi
 
 # The client libraries of the gateway's compatibility tests (tests/sdk): Python ones in a

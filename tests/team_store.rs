@@ -749,6 +749,11 @@ async fn a_cache_entry_or_a_kept_response_written_by_one_replica_is_found_by_ano
     let url = pg.database("cache");
     let stores = replicas(&url).await;
     let caches: Vec<PgCache> = stores.iter().map(|s| PgCache::new(s.clone())).collect();
+    // scripts/setup.sh --test builds pgvector: the semantic search then runs in the database.
+    let pgvector = caches[0].pgvector().await.unwrap();
+    if std::env::var("PORTOLAN_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+        assert!(pgvector.is_some(), "pgvector is not installed");
+    }
     let now = chrono::Utc::now().timestamp_millis();
     let entry = |key: &str, text: &str, axis: usize| CacheEntry {
         key: key.into(),
@@ -830,7 +835,25 @@ async fn a_cache_entry_or_a_kept_response_written_by_one_replica_is_found_by_ano
             .text(),
         "zero, again"
     );
-    assert_eq!(caches[0].purge_expired(now + 3_600_001).await.unwrap(), 2);
+    // A filtered search still finds the partition's entry among many closer ones elsewhere.
+    for i in 0..300 {
+        let mut e = entry(&format!("other{i}"), "elsewhere", 3);
+        e.partition = "another-model".into();
+        e.embedding = Some(("test-embedder".into(), direction(3, (i % 7) as f32 * 0.01)));
+        caches[i % 3].put(e).await.unwrap();
+    }
+    caches[0].put(entry("k3", "three", 3)).await.unwrap();
+    let mut lean = direction(3, 0.0);
+    lean[4] = 0.3;
+    let near = caches[1]
+        .get_nearest("gpt-4o-mini", "test-embedder", &lean, 0.8, now, 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        near.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(),
+        ["k3"]
+    );
+    assert_eq!(caches[0].purge_expired(now + 3_600_001).await.unwrap(), 303);
     assert_eq!(caches[1].len(now).await.unwrap(), 0);
 
     // A response kept through one replica continues through another.
@@ -1519,4 +1542,48 @@ fn acceptance_three_replicas_32_clients_budgets_limits_and_a_replica_killed() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     drop(replicas);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_pgvector_replicas_search_in_memory_and_catch_up_on_each_other() {
+    use portolan::store::CacheStore;
+    use portolan::store::postgres::PgCache;
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("cache_memory");
+    let stores = replicas(&url).await;
+    let caches: Vec<PgCache> = stores
+        .iter()
+        .map(|s| PgCache::searching_in_memory(s.clone()))
+        .collect();
+    assert_eq!(caches[0].pgvector().await.unwrap(), None);
+    let now = chrono::Utc::now().timestamp_millis();
+    let entry = |key: &str, axis: usize| portolan::cache::CacheEntry {
+        key: key.into(),
+        partition: "m".into(),
+        response: answer(key),
+        embedding: Some(("e".into(), direction(axis, 0.0))),
+        query: None,
+        now_ms: now,
+        max_age_secs: 60,
+    };
+    // Replica 2 loads the partition empty, replica 0 writes, replica 2 finds it next search.
+    assert!(
+        caches[2]
+            .get_nearest("m", "e", &direction(0, 0.0), 0.9, now, 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    caches[0].put(entry("a", 0)).await.unwrap();
+    caches[1].put(entry("b", 1)).await.unwrap();
+    for (axis, key) in [(0, "a"), (1, "b")] {
+        let near = caches[2]
+            .get_nearest("m", "e", &direction(axis, 0.05), 0.9, now, 4)
+            .await
+            .unwrap();
+        assert_eq!(near.len(), 1);
+        assert_eq!(near[0].key, key);
+    }
 }

@@ -180,6 +180,20 @@ const MIGRATIONS: &[(&str, &str)] = &[
              updated_at bigint NOT NULL
          );",
     ),
+    (
+        "pgvector",
+        // pgvector where the server has it (the semantic cache then searches in the database;
+        // see cache.rs); a role that may not create it leaves the cache searching in memory.
+        "DO $$ BEGIN
+             IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') THEN
+                 BEGIN
+                     CREATE EXTENSION IF NOT EXISTS vector;
+                 EXCEPTION WHEN insufficient_privilege THEN
+                     RAISE NOTICE 'pgvector is installed but this role may not create it';
+                 END;
+             END IF;
+         END $$;",
+    ),
 ];
 
 impl PgStore {
