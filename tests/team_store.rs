@@ -1587,3 +1587,38 @@ async fn without_pgvector_replicas_search_in_memory_and_catch_up_on_each_other()
         assert_eq!(near[0].key, key);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_drops_logged_days_past_the_shared_retention() {
+    use portolan::store::CallLog;
+    use portolan::store::postgres::{Durability, PgCallLog, PgCatalog, TeamStore};
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("retention");
+    let store = Arc::new(PgStore::connect(&url).await.unwrap());
+    let spool = tempfile::tempdir().unwrap();
+    let log = PgCallLog::start(store.clone(), spool.path().join("a"), Durability::Sync).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    log.log_durable(call("old", "t_old", now - 45 * 86_400_000, "m"))
+        .await;
+    log.log_durable(call("new", "t_new", now, "m")).await;
+    PgCatalog::new(store.clone(), None)
+        .set_setting("engine", &serde_json::json!({"log_retention_days": 30}))
+        .await
+        .unwrap();
+    // A replica starting applies the retention at once (then every hour).
+    let home = tempfile::tempdir().unwrap();
+    let _replica = TeamStore::connect(&url, None, None, home.path(), Durability::Async)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log.count().await.unwrap() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 45-day-old call was not dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(log.get_call("t_new").await.unwrap().is_some());
+}

@@ -36,6 +36,9 @@ pub use conversations::PgConversations;
 pub use migrations::SCHEMA_VERSION;
 pub use redis_limiter::RedisLimiter;
 
+/// How often a replica drops the call log's days past retention.
+const LOG_RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
 /// Connections each replica keeps open at most.
 const POOL_SIZE: usize = 16;
 /// How long a connection attempt may take before the store is called unreachable.
@@ -241,6 +244,30 @@ impl TeamStore {
             data_dir.join("team-spool"),
             durability,
         )?);
+        // Retention: days of calls older than the shared settings keep are dropped whole, now
+        // and every hour (by whichever replicas run; dropping twice is a no-op).
+        let retention = Arc::downgrade(&calls);
+        let settings_of = catalog.clone();
+        tokio::spawn(async move {
+            loop {
+                let Some(calls) = retention.upgrade() else {
+                    return;
+                };
+                let days = crate::routing::EngineSettings::load_shared(settings_of.as_ref())
+                    .await
+                    .map(|s| s.log_retention_days)
+                    .unwrap_or(0);
+                if days > 0 {
+                    match calls.drop_expired_partitions(days).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(days = n, "dropped logged calls past retention"),
+                        Err(e) => tracing::warn!("log retention: {e}"),
+                    }
+                }
+                drop(calls);
+                tokio::time::sleep(LOG_RETENTION_EVERY).await;
+            }
+        });
         let backends = Backends {
             data_dir: Some(data_dir.to_path_buf()),
             catalog: catalog.clone(),
