@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
+# BUDGET=0: tokens without a budget (calls then reserve nothing).
+BUDGET=${BUDGET:-1}
 STORE=""
 if [ "${1:-}" = "--store" ]; then STORE=${2:?give the postgres:// URL}; fi
 
@@ -62,10 +64,10 @@ export PORTOLAN_KEYRING=0 PORTOLAN_SEED=0 PORTOLAN_MASTER_KEY=$(printf 'ab%.0s' 
 export PORTOLAN_HOME="$work/local"
 printf '%s' "$KEY" | "$BIN" keys add openai --provider openai --base-url "$UPSTREAM/v1" >/dev/null
 LOCAL_TOKEN=$("$BIN" tokens create bench | tail -1)
-"$BIN" tokens budget bench --usd 100000 >/dev/null
+[ "$BUDGET" = 0 ] || "$BIN" tokens budget bench --usd 100000 >/dev/null
 printf '%s' "$KEY" | "$BIN" --store "$STORE" keys add openai --provider openai --base-url "$UPSTREAM/v1" >/dev/null
 TEAM_TOKEN=$("$BIN" --store "$STORE" tokens create bench | tail -1)
-"$BIN" --store "$STORE" tokens budget bench --usd 100000 >/dev/null
+[ "$BUDGET" = 0 ] || "$BIN" --store "$STORE" tokens budget bench --usd 100000 >/dev/null
 
 wait_answering() { # port token
   for _ in $(seq 400); do
@@ -94,7 +96,8 @@ row() { # label c1-output rps32 p99-32
     "$(added "$(to_ms "$(pct "$2" 99%)")" "$d1p99")" "$3" "$4"
 }
 
-printf '\nTeam gateway benchmark (%ss per run, logging on, a budget on the token; added = gateway minus direct)\n' "$DURATION"
+printf '\nTeam gateway benchmark (%ss per run, logging on, %s; added = gateway minus direct)\n' "$DURATION" \
+  "$([ "$BUDGET" = 0 ] && echo "no budget on the token" || echo "a budget on the token: every call reserves and settles")"
 printf '%-36s %12s %12s %12s %12s\n' "store" "added p50 c1" "added p99 c1" "req/s c32" "p99 c32 (ms)"
 
 P=$(free_port)

@@ -1323,6 +1323,30 @@ fn acceptance_three_replicas_32_clients_budgets_limits_and_a_replica_killed() {
         token("crash"),
         token("probe"),
     );
+    let greet = |text: &str| {
+        admin.write_str(
+            "greet.prompt.md",
+            &format!("---\nname: greet\nmodel: \"@openai/gpt-4o-mini\"\n---\nuser:\n{text}\n"),
+        )
+    };
+    admin.ok(&[
+        "--store",
+        &url,
+        "prompts",
+        "create",
+        "greet",
+        "--file",
+        &greet("Say hi to {{name}}"),
+    ]);
+    admin.ok(&[
+        "--store",
+        &url,
+        "prompts",
+        "label",
+        "greet",
+        "1",
+        "production",
+    ]);
     let team = rt.block_on(async {
         let store = Arc::new(PgStore::connect(&url).await.unwrap());
         let catalog = portolan::store::postgres::PgCatalog::new(store.clone(), None);
@@ -1541,6 +1565,64 @@ fn acceptance_three_replicas_32_clients_budgets_limits_and_a_replica_killed() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+
+    // 4. A prompt saved and labelled through the CLI is what another replica serves next, and a
+    //    cache entry written through one replica is a hit on another.
+    admin.ok(&[
+        "--store",
+        &url,
+        "prompts",
+        "save",
+        "greet",
+        "--file",
+        &greet("Greet {{name}} warmly"),
+    ]);
+    admin.ok(&[
+        "--store",
+        &url,
+        "prompts",
+        "label",
+        "greet",
+        "2",
+        "production",
+    ]);
+    let saved = std::time::Instant::now();
+    let (status, sent) = rt.block_on(async {
+        let r = http
+            .post(format!("{}/v1/prompts/greet/completions", bases[1]))
+            .bearer_auth(&probe_token)
+            .json(&serde_json::json!({"variables": {"name": "Ada"}}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), fake.last_request().unwrap())
+    });
+    assert_eq!(status, 200);
+    assert_eq!(sent.body["messages"][0]["content"], "Greet Ada warmly");
+    assert!(saved.elapsed() < std::time::Duration::from_secs(1));
+    let cached = |base: &str| {
+        let http = http.clone();
+        let (base, token) = (base.to_owned(), probe_token.clone());
+        rt.block_on(async move {
+            let r = http
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(&token)
+                .header("x-portkey-cache", "simple")
+                .json(&serde_json::json!({
+                    "model": "@openai/gpt-4o-mini",
+                    "messages": [{"role": "user", "content": "Cache me across replicas."}]
+                }))
+                .send()
+                .await
+                .unwrap();
+            r.headers()["x-portolan-cache-status"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+    };
+    assert_eq!(cached(&bases[0]), "MISS");
+    assert_eq!(cached(&bases[1]), "HIT");
     drop(replicas);
 }
 
