@@ -1164,6 +1164,19 @@ fn the_cli_manages_the_shared_store_with_store() {
         other.json(&["--store", &url, "tokens", "list", "--json"]),
         serde_json::json!([])
     );
+    // Settings every replica follows.
+    admin.ok(&[
+        "--store",
+        &url,
+        "settings",
+        "set",
+        "log_retention_days",
+        "30",
+    ]);
+    let shown = other.json(&["--store", &url, "settings", "show", "--json"]);
+    assert_eq!(shown["log_retention_days"], 30);
+    let e = other.fails(&["--store", &url, "settings", "set", "no_such", "1"]);
+    assert!(e.contains("there is no setting 'no_such'"), "{e}");
     // What does not work on the shared store yet says so.
     let e = other.fails(&["--store", &url, "logs"]);
     assert!(e.contains("not on the shared store yet"), "{e}");

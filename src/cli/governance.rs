@@ -266,20 +266,23 @@ pub fn otel(
 }
 
 pub fn show_settings(store: &Store, json: bool) -> CliResult {
-    let settings = EngineSettings::load(store)?;
-    if json {
-        return print_json(&settings);
-    }
-    if let serde_json::Value::Object(fields) = serde_json::to_value(&settings)? {
-        for (name, value) in fields {
-            println!("{name:<26} {value}");
-        }
-    }
-    Ok(())
+    print_settings(&EngineSettings::load(store)?, json)
 }
 
 pub fn set_setting(store: &Store, name: &str, value: &str) -> CliResult {
-    let mut fields = match serde_json::to_value(EngineSettings::load(store)?)? {
+    let settings = with_setting(EngineSettings::load(store)?, name, value)?;
+    settings.save(store, &Actor::Cli)?;
+    println!("{name} = {value}");
+    Ok(())
+}
+
+/// `settings` with `name` set to `value` (JSON, else text), or why it cannot be.
+pub fn with_setting(
+    settings: EngineSettings,
+    name: &str,
+    value: &str,
+) -> Result<EngineSettings, CliError> {
+    let mut fields = match serde_json::to_value(settings)? {
         serde_json::Value::Object(fields) => fields,
         _ => unreachable!("settings serialise as an object"),
     };
@@ -293,10 +296,20 @@ pub fn set_setting(store: &Store, name: &str, value: &str) -> CliResult {
     let parsed =
         serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
     fields.insert(name.to_owned(), parsed);
-    let settings: EngineSettings = serde_json::from_value(serde_json::Value::Object(fields))
-        .map_err(|e| CliError::Usage(format!("'{value}' does not fit setting '{name}': {e}")))?;
-    settings.save(store, &Actor::Cli)?;
-    println!("{name} = {value}");
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| CliError::Usage(format!("'{value}' does not fit setting '{name}': {e}")))
+}
+
+/// Prints the engine settings, one per line or as JSON.
+pub fn print_settings(settings: &EngineSettings, json: bool) -> CliResult {
+    if json {
+        return print_json(settings);
+    }
+    if let serde_json::Value::Object(fields) = serde_json::to_value(settings)? {
+        for (name, value) in fields {
+            println!("{name:<26} {value}");
+        }
+    }
     Ok(())
 }
 

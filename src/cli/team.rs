@@ -8,7 +8,7 @@ use portolan::store::{Actor, BudgetUnit, Period, RateUnit, Subject, SubjectKind,
 use portolan::{Error, Store};
 
 use super::governance::{BudgetArgs, LimitArgs};
-use super::{CliError, CliResult, Command, KeysCmd, PromptsCmd, print_json};
+use super::{CliError, CliResult, Command, KeysCmd, PromptsCmd, SettingsCmd, print_json};
 use crate::cli::serve::TokensCmd;
 
 /// Runs `command` against the shared store at `url`.
@@ -25,8 +25,21 @@ pub(super) fn run(local: Store, url: &str, command: Command) -> CliResult {
         Command::Prompts(cmd) => rt.block_on(async { prompts(&connect(url).await?, cmd).await }),
         Command::Keys(cmd) => rt.block_on(async { keys(&connect(url).await?, cmd).await }),
         Command::Tokens(cmd) => rt.block_on(async { tokens(&connect(url).await?, cmd).await }),
+        Command::Settings(SettingsCmd::Show { json }) => rt.block_on(async {
+            let team = connect(url).await?;
+            let settings = portolan::routing::EngineSettings::load_shared(&team.catalog).await?;
+            super::governance::print_settings(&settings, json)
+        }),
+        Command::Settings(SettingsCmd::Set { name, value }) => rt.block_on(async {
+            let team = connect(url).await?;
+            let current = portolan::routing::EngineSettings::load_shared(&team.catalog).await?;
+            let next = super::governance::with_setting(current, &name, &value)?;
+            next.save_shared(&team.catalog).await?;
+            println!("{name} = {value} (every replica follows within a second)");
+            Ok(())
+        }),
         other => Err(CliError::Usage(format!(
-            "`portolan {}` works on this machine's library, not on the shared store yet; run it without --store (or unset PORTOLAN_STORE). With --store: serve, prompts list/create/save/label, keys add/list/budget/limit, tokens create/list/revoke/budget/limit",
+            "`portolan {}` works on this machine's library, not on the shared store yet; run it without --store (or unset PORTOLAN_STORE). With --store: serve, prompts list/create/save/label, keys add/list/budget/limit, tokens create/list/revoke/budget/limit, settings show/set",
             command_name(&other)
         ))),
     }

@@ -122,6 +122,12 @@ impl EngineSettings {
         })
     }
 
+    /// Saves these settings in a team's shared store; every replica follows them.
+    #[cfg(feature = "team")]
+    pub async fn save_shared(&self, catalog: &crate::store::postgres::PgCatalog) -> Result<()> {
+        catalog.set_setting(KEY, &serde_json::to_value(self)?).await
+    }
+
     pub fn save(&self, store: &Store, actor: &Actor) -> Result<()> {
         store.save_setting(KEY, &serde_json::to_value(self)?, actor)
     }
