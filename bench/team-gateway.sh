@@ -49,7 +49,7 @@ if [ -z "$STORE" ]; then
   "${as_pg[@]}" "$PGBIN/initdb" -D "$pg_data" -A trust -U postgres --no-sync >/dev/null
   PG_PORT=$(free_port)
   "${as_pg[@]}" "$PGBIN/pg_ctl" -w -D "$pg_data" -l "$work/pg.log" \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $work -c max_connections=200" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $work -c max_connections=200 ${PG_OPTS:-}" start >/dev/null
   STORE="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 fi
 

@@ -333,8 +333,8 @@ impl PgStore {
             let kind = s.kind.as_str();
             let budget = tx
                 .query_opt(
-                    "SELECT unit, limit_amount, period, spent, reserved, period_start FROM budgets
-                     WHERE subject_kind = $1 AND subject_id = $2 FOR UPDATE",
+                    &tx.prepare_cached("SELECT unit, limit_amount, period, spent, reserved, period_start FROM budgets
+                     WHERE subject_kind = $1 AND subject_id = $2 FOR UPDATE").await?,
                     &[&kind, &s.id],
                 )
                 .await?;
@@ -347,8 +347,11 @@ impl PgStore {
                 let current = period.start(now);
                 if current > row.get::<_, i64>(5) {
                     tx.execute(
-                        "UPDATE budgets SET spent = 0, alerted = false, period_start = $3
+                        &tx.prepare_cached(
+                            "UPDATE budgets SET spent = 0, alerted = false, period_start = $3
                          WHERE subject_kind = $1 AND subject_id = $2",
+                        )
+                        .await?,
                         &[&kind, &s.id, &current],
                     )
                     .await?;
@@ -399,14 +402,14 @@ impl PgStore {
                     }));
                 }
                 tx.execute(
-                    "UPDATE budgets SET reserved = reserved + $3 WHERE subject_kind = $1 AND subject_id = $2",
+                    &tx.prepare_cached("UPDATE budgets SET reserved = reserved + $3 WHERE subject_kind = $1 AND subject_id = $2").await?,
                     &[&kind, &s.id, &amount],
                 )
                 .await?;
                 let id = crate::ids::new_sortable_id("lease");
                 tx.execute(
-                    "INSERT INTO reservations(id, subject_kind, subject_id, amount, created_at, expires_at)
-                     VALUES($1, $2, $3, $4, $5, $6)",
+                    &tx.prepare_cached("INSERT INTO reservations(id, subject_kind, subject_id, amount, created_at, expires_at)
+                     VALUES($1, $2, $3, $4, $5, $6)").await?,
                     &[&id, &kind, &s.id, &amount, &now_ms, &now_ms.saturating_add(lease_ms)],
                 )
                 .await?;
@@ -419,13 +422,14 @@ impl PgStore {
             }
             let limits = tx
                 .query(
-                    if self.limiter.is_some() {
+                    &tx.prepare_cached(if self.limiter.is_some() {
                         "SELECT unit, window_name, max_value, window_start, used FROM rate_limits
                          WHERE subject_kind = $1 AND subject_id = $2 ORDER BY unit, window_name"
                     } else {
                         "SELECT unit, window_name, max_value, window_start, used FROM rate_limits
                          WHERE subject_kind = $1 AND subject_id = $2 ORDER BY unit, window_name FOR UPDATE"
-                    },
+                    })
+                    .await?,
                     &[&kind, &s.id],
                 )
                 .await?;
@@ -478,8 +482,8 @@ impl PgStore {
                     }));
                 }
                 tx.execute(
-                    "UPDATE rate_limits SET window_start = $5, used = $6
-                     WHERE subject_kind = $1 AND subject_id = $2 AND unit = $3 AND window_name = $4",
+                    &tx.prepare_cached("UPDATE rate_limits SET window_start = $5, used = $6
+                     WHERE subject_kind = $1 AND subject_id = $2 AND unit = $3 AND window_name = $4").await?,
                     &[&kind, &s.id, &unit, &window_s, &current, &(used + add)],
                 )
                 .await?;
@@ -551,7 +555,8 @@ impl PgStore {
             };
             let held = tx
                 .query_opt(
-                    "DELETE FROM reservations WHERE id = $1 RETURNING amount",
+                    &tx.prepare_cached("DELETE FROM reservations WHERE id = $1 RETURNING amount")
+                        .await?,
                     &[&lease.id],
                 )
                 .await?;
@@ -559,8 +564,8 @@ impl PgStore {
                 Some(row) => {
                     let amount: i64 = row.get(0);
                     tx.execute(
-                        "UPDATE budgets SET reserved = GREATEST(reserved - $3, 0), spent = spent + $4
-                         WHERE subject_kind = $1 AND subject_id = $2",
+                        &tx.prepare_cached("UPDATE budgets SET reserved = GREATEST(reserved - $3, 0), spent = spent + $4
+                         WHERE subject_kind = $1 AND subject_id = $2").await?,
                         &[&kind, &s.id, &amount, &actual],
                     )
                     .await?;
@@ -569,8 +574,11 @@ impl PgStore {
                     // The lease expired and a sweep charged its estimate: correct the charge.
                     let amount = to_stored(lease.unit, lease.estimate, true);
                     tx.execute(
-                        "UPDATE budgets SET spent = GREATEST(spent + $4 - $3, 0)
+                        &tx.prepare_cached(
+                            "UPDATE budgets SET spent = GREATEST(spent + $4 - $3, 0)
                          WHERE subject_kind = $1 AND subject_id = $2",
+                        )
+                        .await?,
                         &[&kind, &s.id, &amount, &actual],
                     )
                     .await?;
@@ -579,11 +587,14 @@ impl PgStore {
             // Exactly one settlement, on whichever replica, crosses the threshold first.
             let crossed = tx
                 .query_opt(
-                    "UPDATE budgets SET alerted = true
+                    &tx.prepare_cached(
+                        "UPDATE budgets SET alerted = true
                      WHERE subject_kind = $1 AND subject_id = $2 AND NOT alerted
                        AND alert_threshold IS NOT NULL AND limit_amount > 0
                        AND spent >= alert_threshold * limit_amount
                      RETURNING spent, limit_amount, alert_threshold",
+                    )
+                    .await?,
                     &[&kind, &s.id],
                 )
                 .await?;
@@ -638,9 +649,9 @@ impl PgStore {
         for (s, window, estimate) in &reservation.rate_tokens {
             let current = now_ms - now_ms % window.millis();
             tx.execute(
-                "UPDATE rate_limits SET used = GREATEST(used - $4 + $5, 0)
+                &tx.prepare_cached("UPDATE rate_limits SET used = GREATEST(used - $4 + $5, 0)
                  WHERE subject_kind = $1 AND subject_id = $2 AND unit = 'tokens' AND window_name = $3
-                   AND window_start = $6",
+                   AND window_start = $6").await?,
                 &[
                     &s.kind.as_str(),
                     &s.id,
@@ -667,10 +678,13 @@ impl PgStore {
         // Leases another replica is settling or sweeping right now are skipped, not waited for.
         let expired = tx
             .query(
-                "DELETE FROM reservations WHERE id IN (
+                &tx.prepare_cached(
+                    "DELETE FROM reservations WHERE id IN (
                      SELECT id FROM reservations WHERE expires_at <= $1
                      ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
                  RETURNING subject_kind, subject_id, amount",
+                )
+                .await?,
                 &[&now_ms],
             )
             .await?;
@@ -680,8 +694,11 @@ impl PgStore {
         }
         for ((kind, id), amount) in &per_subject {
             tx.execute(
-                "UPDATE budgets SET reserved = GREATEST(reserved - $3, 0), spent = spent + $3
+                &tx.prepare_cached(
+                    "UPDATE budgets SET reserved = GREATEST(reserved - $3, 0), spent = spent + $3
                  WHERE subject_kind = $1 AND subject_id = $2",
+                )
+                .await?,
                 &[kind, id, amount],
             )
             .await?;
@@ -723,12 +740,15 @@ impl Governance for PgStore {
         }
         let seen = std::time::Instant::now();
         let client = self.client().await?;
-        let limited: bool = client
-            .query_one(
+        let statement = client
+            .prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM budgets WHERE subject_kind = $1 AND subject_id = $2)
                      OR EXISTS(SELECT 1 FROM rate_limits WHERE subject_kind = $1 AND subject_id = $2)",
-                &[&subject.kind.as_str(), &subject.id],
             )
+            .await
+            .map_err(|e| self.fail(e))?;
+        let limited: bool = client
+            .query_one(&statement, &[&subject.kind.as_str(), &subject.id])
             .await
             .map_err(|e| self.fail(e))?
             .get(0);

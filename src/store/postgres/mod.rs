@@ -123,15 +123,12 @@ impl PgStore {
 
     /// The database server's clock, in unix milliseconds: every replica reads the same one.
     async fn server_now_ms(
-        tx: &tokio_postgres::Transaction<'_>,
+        tx: &deadpool_postgres::Transaction<'_>,
     ) -> std::result::Result<i64, tokio_postgres::Error> {
-        let row = tx
-            .query_one(
-                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
-                &[],
-            )
+        let statement = tx
+            .prepare_cached("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")
             .await?;
-        Ok(row.get(0))
+        Ok(tx.query_one(&statement, &[]).await?.get(0))
     }
 
     /// Writes an audit entry in `tx`.
