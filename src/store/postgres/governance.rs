@@ -401,16 +401,17 @@ impl PgStore {
                         ),
                     }));
                 }
-                tx.execute(
-                    &tx.prepare_cached("UPDATE budgets SET reserved = reserved + $3 WHERE subject_kind = $1 AND subject_id = $2").await?,
-                    &[&kind, &s.id, &amount],
-                )
-                .await?;
+                // The estimate held and its lease written, one statement.
                 let id = crate::ids::new_sortable_id("lease");
                 tx.execute(
-                    &tx.prepare_cached("INSERT INTO reservations(id, subject_kind, subject_id, amount, created_at, expires_at)
-                     VALUES($1, $2, $3, $4, $5, $6)").await?,
-                    &[&id, &kind, &s.id, &amount, &now_ms, &now_ms.saturating_add(lease_ms)],
+                    &tx.prepare_cached(
+                        "WITH held AS (UPDATE budgets SET reserved = reserved + $3
+                                       WHERE subject_kind = $1 AND subject_id = $2 RETURNING 1)
+                         INSERT INTO reservations(id, subject_kind, subject_id, amount, created_at, expires_at)
+                         SELECT $4::text, $1::text, $2::text, $3::bigint, $5::bigint, $6::bigint FROM held",
+                    )
+                    .await?,
+                    &[&kind, &s.id, &amount, &id, &now_ms, &now_ms.saturating_add(lease_ms)],
                 )
                 .await?;
                 reservation.entries.push(Lease {
@@ -537,7 +538,6 @@ impl PgStore {
         actor: &Actor,
     ) -> PgResult<Vec<BudgetAlert>> {
         let tx = client.transaction().await?;
-        let now_ms = PgStore::server_now_ms(&tx).await?;
         let mut alerts = Vec::new();
         // Subject by subject in the lock order: its budget, then its token windows.
         let mut leases: Vec<&Lease> = reservation.entries.iter().collect();
@@ -553,51 +553,59 @@ impl PgStore {
                 }
                 BudgetUnit::Tokens => actual_tokens as i64,
             };
-            let held = tx
+            // The lease out and the actual cost in, one statement (one round trip under the
+            // row's lock); a lease a sweep already charged gets its charge corrected instead.
+            let settled = tx
                 .query_opt(
-                    &tx.prepare_cached("DELETE FROM reservations WHERE id = $1 RETURNING amount")
-                        .await?,
-                    &[&lease.id],
+                    &tx.prepare_cached(
+                        "WITH lease AS (DELETE FROM reservations WHERE id = $1 RETURNING amount)
+                         UPDATE budgets b SET reserved = GREATEST(b.reserved - lease.amount, 0),
+                             spent = b.spent + $4
+                         FROM lease WHERE b.subject_kind = $2 AND b.subject_id = $3
+                         RETURNING b.spent, b.limit_amount, b.alert_threshold, b.alerted",
+                    )
+                    .await?,
+                    &[&lease.id, &kind, &s.id, &actual],
                 )
                 .await?;
-            match held {
-                Some(row) => {
-                    let amount: i64 = row.get(0);
-                    tx.execute(
-                        &tx.prepare_cached("UPDATE budgets SET reserved = GREATEST(reserved - $3, 0), spent = spent + $4
-                         WHERE subject_kind = $1 AND subject_id = $2").await?,
-                        &[&kind, &s.id, &amount, &actual],
-                    )
-                    .await?;
-                }
+            let settled = match settled {
+                Some(row) => Some(row),
                 None => {
-                    // The lease expired and a sweep charged its estimate: correct the charge.
                     let amount = to_stored(lease.unit, lease.estimate, true);
-                    tx.execute(
+                    tx.query_opt(
                         &tx.prepare_cached(
                             "UPDATE budgets SET spent = GREATEST(spent + $4 - $3, 0)
-                         WHERE subject_kind = $1 AND subject_id = $2",
+                             WHERE subject_kind = $1 AND subject_id = $2
+                             RETURNING spent, limit_amount, alert_threshold, alerted",
                         )
                         .await?,
                         &[&kind, &s.id, &amount, &actual],
                     )
-                    .await?;
+                    .await?
                 }
-            }
-            // Exactly one settlement, on whichever replica, crosses the threshold first.
-            let crossed = tx
-                .query_opt(
+            };
+            // Exactly one settlement, on whichever replica, crosses the threshold first: the
+            // row is locked, and only a budget over its threshold and not yet alerted asks.
+            let over = settled.is_some_and(|r| {
+                let (spent, limit): (i64, i64) = (r.get(0), r.get(1));
+                let threshold: Option<f64> = r.get(2);
+                let alerted: bool = r.get(3);
+                !alerted && limit > 0 && threshold.is_some_and(|t| spent as f64 >= t * limit as f64)
+            });
+            let crossed = if over {
+                tx.query_opt(
                     &tx.prepare_cached(
                         "UPDATE budgets SET alerted = true
-                     WHERE subject_kind = $1 AND subject_id = $2 AND NOT alerted
-                       AND alert_threshold IS NOT NULL AND limit_amount > 0
-                       AND spent >= alert_threshold * limit_amount
-                     RETURNING spent, limit_amount, alert_threshold",
+                         WHERE subject_kind = $1 AND subject_id = $2 AND NOT alerted
+                         RETURNING spent, limit_amount, alert_threshold",
                     )
                     .await?,
                     &[&kind, &s.id],
                 )
-                .await?;
+                .await?
+            } else {
+                None
+            };
             if let Some(row) = crossed {
                 let (spent, limit) = (
                     from_stored(lease.unit, row.get(0)),
@@ -646,6 +654,11 @@ impl PgStore {
             }
             return Ok(alerts);
         }
+        let now_ms = if reservation.rate_tokens.is_empty() {
+            0
+        } else {
+            PgStore::server_now_ms(&tx).await?
+        };
         for (s, window, estimate) in &reservation.rate_tokens {
             let current = now_ms - now_ms % window.millis();
             tx.execute(
