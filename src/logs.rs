@@ -88,6 +88,21 @@ pub struct LogFilter {
     pub search: Option<String>,
 }
 
+/// Checks a feedback value (a whole number from -10 to 10) and weight (0 to 1).
+pub fn check_feedback(value: i64, weight: f64) -> crate::error::Result<()> {
+    if !(-10..=10).contains(&value) {
+        return Err(crate::error::Error::InvalidFeedback(format!(
+            "value must be a whole number from -10 to 10, not {value}"
+        )));
+    }
+    if !(0.0..=1.0).contains(&weight) {
+        return Err(crate::error::Error::InvalidFeedback(format!(
+            "weight must be between 0 and 1, not {weight}"
+        )));
+    }
+    Ok(())
+}
+
 /// Feedback on a traced call.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Feedback {

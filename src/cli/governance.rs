@@ -74,15 +74,7 @@ pub fn token_subject(store: &Store, name: &str) -> Result<Subject, Error> {
 }
 
 pub fn set_budget(store: &Store, subject: Subject, args: &BudgetArgs) -> CliResult {
-    let period: Period = args
-        .period
-        .parse()
-        .map_err(|e: portolan::store::UnknownPeriod| CliError::Usage(e.to_string()))?;
-    let (unit, limit) = match (args.usd, args.tokens) {
-        (Some(usd), _) => (BudgetUnit::Usd, usd),
-        (None, Some(t)) => (BudgetUnit::Tokens, t as f64),
-        (None, None) => return Err(CliError::Usage("give --usd or --tokens".into())),
-    };
+    let (period, unit, limit) = wanted_budget(args)?;
     store.set_budget(&subject, unit, limit, period, args.alert, &Actor::Cli)?;
     println!(
         "budget for {}: {}",
@@ -92,24 +84,44 @@ pub fn set_budget(store: &Store, subject: Subject, args: &BudgetArgs) -> CliResu
     Ok(())
 }
 
-pub fn set_limits(store: &Store, subject: Subject, args: &LimitArgs) -> CliResult {
-    let wanted = [
+/// The limits the flags ask for, at least one.
+pub fn wanted_limits(args: &LimitArgs) -> Result<Vec<(RateUnit, Window, u64)>, CliError> {
+    let wanted: Vec<(RateUnit, Window, u64)> = [
         (RateUnit::Requests, Window::Minute, args.rpm),
         (RateUnit::Requests, Window::Hour, args.rph),
         (RateUnit::Requests, Window::Day, args.rpd),
         (RateUnit::Tokens, Window::Minute, args.tpm),
         (RateUnit::Tokens, Window::Hour, args.tph),
         (RateUnit::Tokens, Window::Day, args.tpd),
-    ];
-    if wanted.iter().all(|(_, _, v)| v.is_none()) {
+    ]
+    .into_iter()
+    .filter_map(|(unit, window, v)| v.map(|v| (unit, window, v)))
+    .collect();
+    if wanted.is_empty() {
         return Err(CliError::Usage(
             "give at least one of --rpm --rph --rpd --tpm --tph --tpd".into(),
         ));
     }
-    for (unit, window, value) in wanted {
-        if let Some(v) = value {
-            store.set_rate_limit(&subject, unit, window, v, &Actor::Cli)?;
-        }
+    Ok(wanted)
+}
+
+/// The budget the flags ask for: its period, unit and limit.
+pub fn wanted_budget(args: &BudgetArgs) -> Result<(Period, BudgetUnit, f64), CliError> {
+    let period: Period = args
+        .period
+        .parse()
+        .map_err(|e: portolan::store::UnknownPeriod| CliError::Usage(e.to_string()))?;
+    let (unit, limit) = match (args.usd, args.tokens) {
+        (Some(usd), _) => (BudgetUnit::Usd, usd),
+        (None, Some(t)) => (BudgetUnit::Tokens, t as f64),
+        (None, None) => return Err(CliError::Usage("give --usd or --tokens".into())),
+    };
+    Ok((period, unit, limit))
+}
+
+pub fn set_limits(store: &Store, subject: Subject, args: &LimitArgs) -> CliResult {
+    for (unit, window, v) in wanted_limits(args)? {
+        store.set_rate_limit(&subject, unit, window, v, &Actor::Cli)?;
     }
     println!(
         "rate limits for {}: {}",

@@ -85,6 +85,32 @@ async fn team_engine(
     Ok((engine, first_token))
 }
 
+/// A new token's scopes and expiry, from `tokens create`'s flags (`flags`: read only, custom
+/// host allowed, guardrail override allowed).
+pub(super) fn token_terms(
+    prompts: Vec<String>,
+    keys: Vec<String>,
+    models: Vec<String>,
+    flags: [bool; 3],
+    expires_days: Option<u32>,
+) -> (
+    portolan::store::TokenScopes,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let [read_only, allow_custom_host, allow_guardrail_override] = flags;
+    let scopes = portolan::store::TokenScopes {
+        prompts,
+        keys,
+        models,
+        read_only,
+        allow_custom_host,
+        allow_guardrail_override,
+        unreadable: false,
+    };
+    let expires = expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
+    (scopes, expires)
+}
+
 #[derive(Subcommand, Debug)]
 pub enum TokensCmd {
     /// Create a gateway token (shown once), optionally limited in scope and time
@@ -238,17 +264,13 @@ pub fn tokens(store: Store, cmd: TokensCmd) -> CliResult {
             for k in keys.iter().filter(|k| k.as_str() != "demo") {
                 store.get_key(k)?;
             }
-            let scopes = portolan::store::TokenScopes {
+            let (scopes, expires) = token_terms(
                 prompts,
                 keys,
                 models,
-                read_only,
-                allow_custom_host,
-                allow_guardrail_override,
-                unreadable: false,
-            };
-            let expires =
-                expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
+                [read_only, allow_custom_host, allow_guardrail_override],
+                expires_days,
+            );
             let t = store.create_token_scoped(&name, scopes, expires, &Actor::Cli)?;
             println!(
                 "created gateway token '{}' — copy it now, it is not shown again:\n{}",

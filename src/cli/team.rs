@@ -4,7 +4,7 @@
 use portolan::prompts::PromptContent;
 use portolan::secrets::{MasterKey, MasterKeySource};
 use portolan::store::postgres::{PgCatalog, PgStore};
-use portolan::store::{Actor, BudgetUnit, Period, RateUnit, Subject, SubjectKind, Window};
+use portolan::store::{Actor, Subject, SubjectKind};
 use portolan::{Error, Store};
 
 use super::governance::{BudgetArgs, LimitArgs};
@@ -252,17 +252,13 @@ async fn tokens(team: &Team, cmd: TokensCmd) -> CliResult {
             for k in keys.iter().filter(|k| k.as_str() != "demo") {
                 team.catalog.key_id(k).await?;
             }
-            let scopes = portolan::store::TokenScopes {
+            let (scopes, expires) = super::serve::token_terms(
                 prompts,
                 keys,
                 models,
-                read_only,
-                allow_custom_host,
-                allow_guardrail_override,
-                unreadable: false,
-            };
-            let expires =
-                expires_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d as i64));
+                [read_only, allow_custom_host, allow_guardrail_override],
+                expires_days,
+            );
             let t = team
                 .catalog
                 .create_token(&name, scopes, expires, &Actor::Cli)
@@ -308,15 +304,7 @@ fn subject(kind: SubjectKind, id: String, name: &str) -> Subject {
 }
 
 async fn budget(team: &Team, subject: Subject, args: &BudgetArgs) -> CliResult {
-    let period: Period = args
-        .period
-        .parse()
-        .map_err(|e: portolan::store::UnknownPeriod| CliError::Usage(e.to_string()))?;
-    let (unit, limit) = match (args.usd, args.tokens) {
-        (Some(usd), _) => (BudgetUnit::Usd, usd),
-        (None, Some(t)) => (BudgetUnit::Tokens, t as f64),
-        (None, None) => return Err(CliError::Usage("give --usd or --tokens".into())),
-    };
+    let (period, unit, limit) = super::governance::wanted_budget(args)?;
     team.store
         .set_budget(&subject, unit, limit, period, args.alert, &Actor::Cli)
         .await?;
@@ -325,25 +313,10 @@ async fn budget(team: &Team, subject: Subject, args: &BudgetArgs) -> CliResult {
 }
 
 async fn limits(team: &Team, subject: Subject, args: &LimitArgs) -> CliResult {
-    let wanted = [
-        (RateUnit::Requests, Window::Minute, args.rpm),
-        (RateUnit::Requests, Window::Hour, args.rph),
-        (RateUnit::Requests, Window::Day, args.rpd),
-        (RateUnit::Tokens, Window::Minute, args.tpm),
-        (RateUnit::Tokens, Window::Hour, args.tph),
-        (RateUnit::Tokens, Window::Day, args.tpd),
-    ];
-    if wanted.iter().all(|(_, _, v)| v.is_none()) {
-        return Err(CliError::Usage(
-            "give at least one of --rpm --rph --rpd --tpm --tph --tpd".into(),
-        ));
-    }
-    for (unit, window, value) in wanted {
-        if let Some(v) = value {
-            team.store
-                .set_rate_limit(&subject, unit, window, v, &Actor::Cli)
-                .await?;
-        }
+    for (unit, window, v) in super::governance::wanted_limits(args)? {
+        team.store
+            .set_rate_limit(&subject, unit, window, v, &Actor::Cli)
+            .await?;
     }
     println!("rate limits for {} set in the shared store", subject.name);
     Ok(())

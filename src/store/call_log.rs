@@ -491,16 +491,7 @@ impl Store {
         weight: f64,
         metadata: BTreeMap<String, String>,
     ) -> Result<Feedback> {
-        if !(-10..=10).contains(&value) {
-            return Err(Error::InvalidFeedback(format!(
-                "value must be a whole number from -10 to 10, not {value}"
-            )));
-        }
-        if !(0.0..=1.0).contains(&weight) {
-            return Err(Error::InvalidFeedback(format!(
-                "weight must be between 0 and 1, not {weight}"
-            )));
-        }
+        crate::logs::check_feedback(value, weight)?;
         let conn = self.conn();
         let known: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM calls WHERE trace_id = ?1)",

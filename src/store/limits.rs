@@ -258,6 +258,77 @@ pub(crate) fn fmt_amount(unit: BudgetUnit, v: f64) -> String {
     }
 }
 
+/// The refusal of a call whose model's price is unknown, through a subject with a USD budget.
+pub(crate) fn unknown_price_refusal(s: &Subject) -> Refusal {
+    Refusal::Budget {
+        message: format!(
+            "{} '{}' has a USD budget, but this model's price is unknown, so its cost cannot be bounded; add the model to prices.json or use a token budget",
+            s.kind.label(),
+            s.name
+        ),
+    }
+}
+
+/// The refusal of a call whose worst case (`estimate`) does not fit what is left of a budget;
+/// `held_by` says where the `reserved` amount is held.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn budget_refusal(
+    s: &Subject,
+    period: Period,
+    unit: BudgetUnit,
+    spent: f64,
+    limit: f64,
+    reserved: f64,
+    estimate: f64,
+    held_by: &str,
+) -> Refusal {
+    let what = if period == Period::None {
+        "budget".to_owned()
+    } else {
+        format!("{} budget", period.as_str())
+    };
+    Refusal::Budget {
+        message: format!(
+            "the {what} of {} '{}' is exhausted: {} of {} spent{}, and this call may use up to {}{}",
+            s.kind.label(),
+            s.name,
+            fmt_amount(unit, spent),
+            fmt_amount(unit, limit),
+            if reserved > 0.0 {
+                format!(", {} held by {held_by}", fmt_amount(unit, reserved))
+            } else {
+                String::new()
+            },
+            fmt_amount(unit, estimate),
+            if spent + reserved < limit {
+                " (a lower max_tokens bounds it)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+/// The refusal of a call over a rate limit of `max` `unit` per `window`, `ms_left` before the
+/// window ends.
+pub(crate) fn rate_refusal(
+    s: &Subject,
+    max: i64,
+    unit: &str,
+    window: &str,
+    ms_left: i64,
+) -> Refusal {
+    let retry = (ms_left as f64 / 1000.0).ceil() as u64;
+    Refusal::Rate {
+        message: format!(
+            "{} '{}' is over its rate limit of {max} {unit} per {window}; retry in {retry} s",
+            s.kind.label(),
+            s.name
+        ),
+        retry_after_secs: retry.max(1),
+    }
+}
+
 /// How long a subject seen without limits is taken to have none (see [`Store::has_limits`]).
 pub const UNLIMITED_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -535,43 +606,20 @@ impl Store {
                     BudgetUnit::Tokens => estimate_tokens as f64,
                     BudgetUnit::Usd => match estimate_usd {
                         Some(v) => v,
-                        None => {
-                            return Ok(Err(Refusal::Budget {
-                                message: format!(
-                                    "{} '{}' has a USD budget, but this model's price is unknown, so its cost cannot be bounded; add the model to prices.json or use a token budget",
-                                    s.kind.label(),
-                                    s.name
-                                ),
-                            }));
-                        }
+                        None => return Ok(Err(unknown_price_refusal(s))),
                     },
                 };
                 if spent + reserved + estimate > limit {
-                    let what = if period == Period::None {
-                        "budget".to_owned()
-                    } else {
-                        format!("{} budget", period.as_str())
-                    };
-                    return Ok(Err(Refusal::Budget {
-                        message: format!(
-                            "the {what} of {} '{}' is exhausted: {} of {} spent{}, and this call may use up to {}{}",
-                            s.kind.label(),
-                            s.name,
-                            fmt_amount(unit, spent),
-                            fmt_amount(unit, limit),
-                            if reserved > 0.0 {
-                                format!(", {} held by calls in flight", fmt_amount(unit, reserved))
-                            } else {
-                                String::new()
-                            },
-                            fmt_amount(unit, estimate),
-                            if spent + reserved < limit {
-                                " (a lower max_tokens bounds it)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    }));
+                    return Ok(Err(budget_refusal(
+                        s,
+                        period,
+                        unit,
+                        spent,
+                        limit,
+                        reserved,
+                        estimate,
+                        "calls in flight",
+                    )));
                 }
                 tx.execute(
                     "UPDATE budgets SET reserved = reserved + ?3 WHERE subject_kind = ?1 AND subject_id = ?2",
@@ -621,16 +669,13 @@ impl Store {
                     estimate_tokens as i64
                 };
                 if used + add > max {
-                    let retry =
-                        ((current + window.millis() - now_ms) as f64 / 1000.0).ceil() as u64;
-                    return Ok(Err(Refusal::Rate {
-                        message: format!(
-                            "{} '{}' is over its rate limit of {max} {unit} per {window_s}; retry in {retry} s",
-                            s.kind.label(),
-                            s.name
-                        ),
-                        retry_after_secs: retry.max(1),
-                    }));
+                    return Ok(Err(rate_refusal(
+                        s,
+                        max,
+                        &unit,
+                        &window_s,
+                        current + window.millis() - now_ms,
+                    )));
                 }
                 tx.execute(
                     "UPDATE rate_limits SET window_start = ?5, used = ?6 WHERE subject_kind = ?1 AND subject_id = ?2 AND unit = ?3 AND window = ?4",

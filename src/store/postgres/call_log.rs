@@ -483,16 +483,7 @@ impl CallLog for PgCallLog {
         weight: f64,
         metadata: BTreeMap<String, String>,
     ) -> Result<Feedback> {
-        if !(-10..=10).contains(&value) {
-            return Err(Error::InvalidFeedback(format!(
-                "value must be a whole number from -10 to 10, not {value}"
-            )));
-        }
-        if !(0.0..=1.0).contains(&weight) {
-            return Err(Error::InvalidFeedback(format!(
-                "weight must be between 0 and 1, not {weight}"
-            )));
-        }
+        crate::logs::check_feedback(value, weight)?;
         if trace_id.is_empty() || trace_id.len() > 128 {
             return Err(Error::InvalidFeedback(
                 "a trace id has 1 to 128 characters".into(),

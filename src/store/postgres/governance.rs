@@ -27,7 +27,8 @@ use crate::store::audit::{Actor, Change};
 use crate::store::backend::Governance;
 use crate::store::limits::{
     Budget, BudgetAlert, BudgetUnit, Lease, Period, RateLimit, RateUnit, Refusal, Reservation,
-    Subject, SubjectKind, UNLIMITED_RECHECK, Window, fmt_amount, unit_str,
+    Subject, SubjectKind, UNLIMITED_RECHECK, Window, budget_refusal, rate_refusal, unit_str,
+    unknown_price_refusal,
 };
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
@@ -361,45 +362,22 @@ impl PgStore {
                     BudgetUnit::Tokens => estimate_tokens as f64,
                     BudgetUnit::Usd => match estimate_usd {
                         Some(v) => v,
-                        None => {
-                            return Ok(Err(Refusal::Budget {
-                                message: format!(
-                                    "{} '{}' has a USD budget, but this model's price is unknown, so its cost cannot be bounded; add the model to prices.json or use a token budget",
-                                    s.kind.label(),
-                                    s.name
-                                ),
-                            }));
-                        }
+                        None => return Ok(Err(unknown_price_refusal(s))),
                     },
                 };
                 let amount = to_stored(unit, estimate, true);
                 if spent + reserved + amount > limit {
-                    let what = if period == Period::None {
-                        "budget".to_owned()
-                    } else {
-                        format!("{} budget", period.as_str())
-                    };
-                    let f = |a: i64| fmt_amount(unit, from_stored(unit, a));
-                    return Ok(Err(Refusal::Budget {
-                        message: format!(
-                            "the {what} of {} '{}' is exhausted: {} of {} spent{}, and this call may use up to {}{}",
-                            s.kind.label(),
-                            s.name,
-                            f(spent),
-                            f(limit),
-                            if reserved > 0 {
-                                format!(", {} held by calls in flight on any replica", f(reserved))
-                            } else {
-                                String::new()
-                            },
-                            f(amount),
-                            if spent + reserved < limit {
-                                " (a lower max_tokens bounds it)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    }));
+                    let f = |a: i64| from_stored(unit, a);
+                    return Ok(Err(budget_refusal(
+                        s,
+                        period,
+                        unit,
+                        f(spent),
+                        f(limit),
+                        f(reserved),
+                        f(amount),
+                        "calls in flight on any replica",
+                    )));
                 }
                 // The estimate held and its lease written, one statement.
                 let id = crate::ids::new_sortable_id("lease");
@@ -471,16 +449,13 @@ impl PgStore {
                 };
                 if used + add > max {
                     // Nothing counted so far is kept: the transaction is rolled back.
-                    let retry =
-                        ((current + window.millis() - now_ms) as f64 / 1000.0).ceil() as u64;
-                    return Ok(Err(Refusal::Rate {
-                        message: format!(
-                            "{} '{}' is over its rate limit of {max} {unit} per {window_s}; retry in {retry} s",
-                            s.kind.label(),
-                            s.name
-                        ),
-                        retry_after_secs: retry.max(1),
-                    }));
+                    return Ok(Err(rate_refusal(
+                        s,
+                        max,
+                        unit,
+                        window_s,
+                        current + window.millis() - now_ms,
+                    )));
                 }
                 tx.execute(
                     &tx.prepare_cached("UPDATE rate_limits SET window_start = $5, used = $6
@@ -510,17 +485,13 @@ impl PgStore {
                 Err(refused) => {
                     // The budgets' reservations are rolled back with the transaction.
                     let (limit, s, unit, window) = &shared[refused.index];
-                    let retry = (refused.retry_after_ms as f64 / 1000.0).ceil() as u64;
-                    return Ok(Err(Refusal::Rate {
-                        message: format!(
-                            "{} '{}' is over its rate limit of {} {unit} per {}; retry in {retry} s",
-                            s.kind.label(),
-                            s.name,
-                            limit.max,
-                            window.as_str()
-                        ),
-                        retry_after_secs: retry.max(1),
-                    }));
+                    return Ok(Err(rate_refusal(
+                        s,
+                        limit.max,
+                        unit,
+                        window.as_str(),
+                        refused.retry_after_ms,
+                    )));
                 }
             }
         }
