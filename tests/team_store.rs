@@ -1717,3 +1717,30 @@ async fn a_replica_drops_logged_days_past_the_shared_retention() {
     }
     assert!(log.get_call("t_new").await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_database_cannot_hold_as_is_does_not_stop_the_log() {
+    use portolan::store::CallLog;
+    use portolan::store::postgres::{Durability, PgCallLog};
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let url = pg.database("nul");
+    let store = Arc::new(PgStore::connect(&url).await.unwrap());
+    let spool = tempfile::tempdir().unwrap();
+    let log = PgCallLog::start(store, spool.path().to_path_buf(), Durability::Async).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    // A client's metadata header can carry a NUL; PostgreSQL's text cannot.
+    let mut odd = call("odd", "t_odd", now, "m");
+    odd.metadata.insert("t".into(), "a\u{0}b".into());
+    odd.response = Some("x\u{0}y".into());
+    log.log(odd);
+    for i in 0..5 {
+        log.log(call(&format!("c{i}"), "t_rest", now + i, "m"));
+    }
+    log.flush().await;
+    assert!(!log.spooled(), "nothing waits in the spool");
+    assert_eq!(log.count().await.unwrap(), 6);
+    let stored = log.get_call("t_odd").await.unwrap().unwrap();
+    assert_eq!(stored.call.metadata["t"], "a\u{FFFD}b");
+}

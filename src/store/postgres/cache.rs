@@ -336,11 +336,16 @@ impl CacheStore for PgCache {
             )
             .await
             .map_err(|e| self.store.fail(e))?;
+        // One connection at a time: holding this one while another is asked for could leave
+        // every connection of the pool waiting for a second.
+        drop(client);
         if let Some((embedder, vector)) = &entry.embedding
             && self.pgvector().await?.is_some()
         {
             self.ensure_index(embedder, vector.len()).await?;
-            client
+            self.store
+                .client()
+                .await?
                 .execute(
                     "INSERT INTO cache_vectors(key, partition, embedder, dims, expires_at, query, embedding)
                      VALUES($1, $2, $3, $4, $5, $6, $7::text::vector)

@@ -241,9 +241,40 @@ impl Writer {
                 self.partitions.insert(day);
             }
         }
-        let batch = serde_json::to_string(records)?;
+        match self.insert_batch(records).await? {
+            Ok(()) => Ok(()),
+            // The server refused the batch itself (not unreachable): one record it cannot store
+            // must not hold back the others, nor stay in the spool for ever. Each goes alone;
+            // one refused again is dropped, and said so.
+            Err(refused) if records.len() > 1 => {
+                tracing::warn!(
+                    "the shared store refused a batch of call records ({refused}); sending them one by one"
+                );
+                for r in records {
+                    if let Err(e) = self.insert_batch(std::slice::from_ref(r)).await? {
+                        tracing::error!(call = %r.id, "call record dropped: the shared store refuses it ({e})");
+                    }
+                }
+                Ok(())
+            }
+            Err(refused) => {
+                tracing::error!(call = %records[0].id, "call record dropped: the shared store refuses it ({refused})");
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `records` in one statement: Err when the store cannot be reached, Ok(Err) when it
+    /// answered with a refusal of the data.
+    async fn insert_batch(
+        &self,
+        records: &[CallRecord],
+    ) -> Result<std::result::Result<(), String>> {
+        let mut batch = serde_json::to_value(records)?;
+        // PostgreSQL's text and jsonb cannot hold NUL; a header or an answer may.
+        without_nul(&mut batch);
         let client = self.store.client().await?;
-        client
+        let sent = client
             .execute(
                 "INSERT INTO calls(id, trace_id, created_at, source, model, provider, prompt_id,
                                    status, success, cost_nanos, record)
@@ -252,11 +283,14 @@ impl Writer {
                         (r->>'success')::boolean, round((r->>'cost_usd')::float8 * 1e9)::bigint, r
                  FROM jsonb_array_elements($1::text::jsonb) AS r
                  ON CONFLICT (id, created_at) DO NOTHING",
-                &[&batch],
+                &[&batch.to_string()],
             )
-            .await
-            .map_err(|e| self.store.fail(e))?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(Ok(())),
+            Err(e) if e.as_db_error().is_some() => Ok(Err(super::db_error(&e))),
+            Err(e) => Err(self.store.fail(e)),
+        }
     }
 
     /// Creates the partition of `day` (days since the epoch) unless it exists; replicas that
@@ -514,5 +548,24 @@ impl CallLog for PgCallLog {
             .await
             .map_err(|e| self.store.fail(e))?;
         Ok(fb)
+    }
+}
+
+/// Replaces NUL characters (which PostgreSQL's text cannot hold) in every string of `value`.
+fn without_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(without_nul),
+        Value::Object(map) => {
+            let keys: Vec<String> = map.keys().filter(|k| k.contains('\0')).cloned().collect();
+            for k in keys {
+                if let Some(v) = map.remove(&k) {
+                    map.insert(k.replace('\0', "\u{FFFD}"), v);
+                }
+            }
+            map.values_mut().for_each(without_nul);
+        }
+        _ => {}
     }
 }

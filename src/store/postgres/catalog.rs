@@ -674,6 +674,7 @@ impl PgCatalog {
             )
             .await
             .map_err(|e| self.fail(e))?;
+        drop(client);
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let content: PromptContent = serde_json::from_str(r.get::<_, &str>(5))?;

@@ -125,7 +125,7 @@ impl PgStore {
                  ON CONFLICT (subject_kind, subject_id) DO UPDATE SET
                      subject_name = excluded.subject_name, unit = excluded.unit,
                      limit_amount = excluded.limit_amount, period = excluded.period,
-                     alert_threshold = excluded.alert_threshold, period_start = excluded.period_start,
+                     alert_threshold = excluded.alert_threshold,
                      spent = CASE WHEN budgets.unit = excluded.unit THEN budgets.spent ELSE 0 END,
                      alerted = false",
                 &[
@@ -510,12 +510,88 @@ impl PgStore {
     ) -> PgResult<Vec<BudgetAlert>> {
         let tx = client.transaction().await?;
         let mut alerts = Vec::new();
-        // Subject by subject in the lock order: its budget, then its token windows.
-        let mut leases: Vec<&Lease> = reservation.entries.iter().collect();
-        leases.sort_by(|a, b| {
-            (a.subject.kind.as_str(), &a.subject.id).cmp(&(b.subject.kind.as_str(), &b.subject.id))
-        });
-        for lease in leases {
+        // Subject by subject in the lock order reserve takes them in: its budget, then (counted
+        // here, not in Redis) its token windows, so a settle and a reserve never wait on each
+        // other in a cycle.
+        let in_db_windows = self.limiter.is_none() && !reservation.rate_tokens.is_empty();
+        let now_ms = if in_db_windows {
+            PgStore::server_now_ms(&tx).await?
+        } else {
+            0
+        };
+        let mut subjects: Vec<&Subject> = reservation
+            .entries
+            .iter()
+            .map(|l| &l.subject)
+            .chain(reservation.rate_tokens.iter().map(|(s, ..)| s))
+            .collect();
+        subjects.sort_by(|a, b| (a.kind.as_str(), &a.id).cmp(&(b.kind.as_str(), &b.id)));
+        subjects.dedup_by(|a, b| a.kind == b.kind && a.id == b.id);
+        for subject in subjects {
+            let same = |s: &Subject| s.kind == subject.kind && s.id == subject.id;
+            for lease in reservation.entries.iter().filter(|l| same(&l.subject)) {
+                self.settle_lease(&tx, lease, actual_usd, actual_tokens, actor, &mut alerts)
+                    .await?;
+            }
+            if in_db_windows {
+                for (s, window, estimate) in
+                    reservation.rate_tokens.iter().filter(|(s, ..)| same(s))
+                {
+                    let current = now_ms - now_ms % window.millis();
+                    tx.execute(
+                        &tx.prepare_cached(
+                            "UPDATE rate_limits SET used = GREATEST(used - $4 + $5, 0)
+                             WHERE subject_kind = $1 AND subject_id = $2 AND unit = 'tokens'
+                               AND window_name = $3 AND window_start = $6",
+                        )
+                        .await?,
+                        &[
+                            &s.kind.as_str(),
+                            &s.id,
+                            &window.as_str(),
+                            &(*estimate as i64),
+                            &(actual_tokens as i64),
+                            &current,
+                        ],
+                    )
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        if let Some(limiter) = &self.limiter {
+            // Token windows in Redis get the difference back (or more counted) after the
+            // budgets are settled; a limiter that cannot be reached loses only the correction.
+            let corrections: Vec<(String, i64, i64)> = reservation
+                .rate_tokens
+                .iter()
+                .map(|(s, window, estimate)| {
+                    (
+                        limit_key(s.kind.as_str(), &s.id, "tokens", window.as_str()),
+                        window.millis(),
+                        actual_tokens as i64 - *estimate as i64,
+                    )
+                })
+                .collect();
+            if let Err(e) = limiter.correct(&corrections).await {
+                tracing::warn!("token rate-limit counts not corrected: {e}");
+            }
+        }
+        Ok(alerts)
+    }
+
+    /// Settles one lease in `tx`: its estimate out, the actual cost in, the alert when the
+    /// budget crossed its threshold.
+    async fn settle_lease(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        lease: &Lease,
+        actual_usd: Option<f64>,
+        actual_tokens: u64,
+        actor: &Actor,
+        alerts: &mut Vec<BudgetAlert>,
+    ) -> PgResult<()> {
+        {
             let s = &lease.subject;
             let kind = s.kind.as_str();
             let actual = match lease.unit {
@@ -584,7 +660,7 @@ impl PgStore {
                 );
                 let threshold: f64 = row.get(2);
                 PgStore::audit(
-                    &tx,
+                    tx,
                     actor,
                     Change {
                         action: "budget.alert",
@@ -605,50 +681,7 @@ impl PgStore {
                 alerts.push(alert);
             }
         }
-        if let Some(limiter) = &self.limiter {
-            tx.commit().await?;
-            // Token windows in Redis get the difference back (or more counted) after the
-            // budgets are settled; a limiter that cannot be reached loses only the correction.
-            let corrections: Vec<(String, i64, i64)> = reservation
-                .rate_tokens
-                .iter()
-                .map(|(s, window, estimate)| {
-                    (
-                        limit_key(s.kind.as_str(), &s.id, "tokens", window.as_str()),
-                        window.millis(),
-                        actual_tokens as i64 - *estimate as i64,
-                    )
-                })
-                .collect();
-            if let Err(e) = limiter.correct(&corrections).await {
-                tracing::warn!("token rate-limit counts not corrected: {e}");
-            }
-            return Ok(alerts);
-        }
-        let now_ms = if reservation.rate_tokens.is_empty() {
-            0
-        } else {
-            PgStore::server_now_ms(&tx).await?
-        };
-        for (s, window, estimate) in &reservation.rate_tokens {
-            let current = now_ms - now_ms % window.millis();
-            tx.execute(
-                &tx.prepare_cached("UPDATE rate_limits SET used = GREATEST(used - $4 + $5, 0)
-                 WHERE subject_kind = $1 AND subject_id = $2 AND unit = 'tokens' AND window_name = $3
-                   AND window_start = $6").await?,
-                &[
-                    &s.kind.as_str(),
-                    &s.id,
-                    &window.as_str(),
-                    &(*estimate as i64),
-                    &(actual_tokens as i64),
-                    &current,
-                ],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(alerts)
+        Ok(())
     }
 
     /// One attempt at [`Governance::sweep_expired_leases`], in one transaction.

@@ -82,7 +82,14 @@ impl PgStore {
         let mut config = deadpool_postgres::Config::new();
         config.url = Some(url.to_owned());
         config.connect_timeout = Some(CONNECT_TIMEOUT);
-        config.pool = Some(PoolConfig::new(POOL_SIZE));
+        // Waiting for a connection is bounded: a stuck pool is an error, not a hang.
+        let mut pool = PoolConfig::new(POOL_SIZE);
+        pool.timeouts = deadpool_postgres::Timeouts {
+            wait: Some(CONNECT_TIMEOUT),
+            create: Some(CONNECT_TIMEOUT),
+            recycle: Some(CONNECT_TIMEOUT),
+        };
+        config.pool = Some(pool);
         let pool = config
             .create_pool(Some(Runtime::Tokio1), NoTls)
             .map_err(|e| Error::SharedStore(format!("at {endpoint}: {e}")))?;
