@@ -329,6 +329,49 @@ pub(crate) fn rate_refusal(
     }
 }
 
+/// Subjects last seen without any budget or rate limit, and when: calls through them (the
+/// common case) then skip the store for [`UNLIMITED_RECHECK`]. Shared by the SQLite and the
+/// PostgreSQL governance.
+#[derive(Debug, Default)]
+pub(crate) struct UnlimitedSubjects(
+    std::sync::Mutex<std::collections::HashMap<(SubjectKind, String), std::time::Instant>>,
+);
+
+impl UnlimitedSubjects {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<(SubjectKind, String), std::time::Instant>,
+    > {
+        // Plain timestamps: a panic elsewhere cannot leave them inconsistent.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `subject` was seen without limits less than [`UNLIMITED_RECHECK`] ago.
+    pub(crate) fn known(&self, subject: &Subject) -> bool {
+        self.lock()
+            .get(&(subject.kind, subject.id.clone()))
+            .is_some_and(|seen| seen.elapsed() < UNLIMITED_RECHECK)
+    }
+
+    /// Notes what a look at the store (made at `seen`) found.
+    pub(crate) fn note(&self, subject: &Subject, limited: bool, seen: std::time::Instant) {
+        let key = (subject.kind, subject.id.clone());
+        let mut cache = self.lock();
+        if limited {
+            cache.remove(&key);
+        } else {
+            cache.insert(key, seen);
+        }
+    }
+
+    /// Forgets a subject that was just given a limit.
+    pub(crate) fn forget(&self, subject: &Subject) {
+        self.lock().remove(&(subject.kind, subject.id.clone()));
+    }
+}
+
 /// How long a subject seen without limits is taken to have none (see [`Store::has_limits`]).
 pub const UNLIMITED_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -363,7 +406,7 @@ impl Store {
             params![subject.kind.as_str(), subject.id, unit_str(unit), limit, period.as_str(), alert_threshold, start],
         )?;
         // Forget a cached "no limits" now, while the connection is held (see has_limits).
-        self.forget_unlimited(subject);
+        self.unlimited.forget(subject);
         self.audit(
             &conn,
             actor,
@@ -448,7 +491,7 @@ impl Store {
             params![subject.kind.as_str(), subject.id, unit_s, window.as_str(), max as i64],
         )?;
         // Forget a cached "no limits" now, while the connection is held (see has_limits).
-        self.forget_unlimited(subject);
+        self.unlimited.forget(subject);
         self.audit(
             &conn,
             actor,
@@ -507,12 +550,11 @@ impl Store {
     /// [`UNLIMITED_RECHECK`]: limits set through this store apply at once, limits set by another
     /// process (the CLI while `portolan serve` runs) within that time.
     pub fn has_limits(&self, subject: &Subject) -> Result<bool> {
-        if self.known_unlimited(subject) {
+        if self.unlimited.known(subject) {
             return Ok(false);
         }
-        let key = (subject.kind, subject.id.clone());
         let now = std::time::Instant::now();
-        // The answer is cached while the connection is still held: a limit being set in this
+        // The answer is noted while the connection is still held: a limit being set in this
         // process waits for it, then forgets the entry (no stale "no" survives the write).
         let conn = self.conn();
         let limited: bool = conn
@@ -521,13 +563,7 @@ impl Store {
                      OR EXISTS(SELECT 1 FROM rate_limits WHERE subject_kind = ?1 AND subject_id = ?2)",
             )?
             .query_row(params![subject.kind.as_str(), subject.id], |r| r.get(0))?;
-        let mut cache = self.unlimited_cache();
-        if limited {
-            cache.remove(&key);
-        } else {
-            cache.insert(key, now);
-        }
-        drop(cache);
+        self.unlimited.note(subject, limited, now);
         drop(conn);
         Ok(limited)
     }
@@ -535,24 +571,7 @@ impl Store {
     /// Whether `subject` was seen without limits less than [`UNLIMITED_RECHECK`] ago (an answer
     /// from memory, no query).
     pub fn known_unlimited(&self, subject: &Subject) -> bool {
-        self.unlimited_cache()
-            .get(&(subject.kind, subject.id.clone()))
-            .is_some_and(|seen| seen.elapsed() < UNLIMITED_RECHECK)
-    }
-
-    fn unlimited_cache(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<(SubjectKind, String), std::time::Instant>,
-    > {
-        // Plain timestamps: a panic elsewhere cannot leave them inconsistent.
-        self.unlimited.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn forget_unlimited(&self, subject: &Subject) {
-        self.unlimited_cache()
-            .remove(&(subject.kind, subject.id.clone()));
+        self.unlimited.known(subject)
     }
 
     /// Checks every budget and rate limit of `subjects` and reserves the call's estimate, in one

@@ -106,7 +106,7 @@ pub struct Store {
     /// Bumped by every write made through this store, to invalidate renders that use partials.
     generation: AtomicU64,
     /// Subjects last seen without any budget or rate limit, and when (see `Store::has_limits`).
-    unlimited: Mutex<HashMap<(SubjectKind, String), std::time::Instant>>,
+    unlimited: limits::UnlimitedSubjects,
 }
 
 pub(crate) const DB_FILE: &str = "portolan.db";
@@ -130,7 +130,7 @@ impl Store {
             master_key: OnceLock::new(),
             renders: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
-            unlimited: Mutex::new(HashMap::new()),
+            unlimited: Default::default(),
         };
         if fresh && store.options.seed_samples {
             store.import_samples()?;

@@ -27,8 +27,7 @@ use crate::store::audit::{Actor, Change};
 use crate::store::backend::Governance;
 use crate::store::limits::{
     Budget, BudgetAlert, BudgetUnit, Lease, Period, RateLimit, RateUnit, Refusal, Reservation,
-    Subject, SubjectKind, UNLIMITED_RECHECK, Window, budget_refusal, rate_refusal, unit_str,
-    unknown_price_refusal,
+    Subject, SubjectKind, Window, budget_refusal, rate_refusal, unit_str, unknown_price_refusal,
 };
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
@@ -156,7 +155,7 @@ impl PgStore {
         }
         .await;
         result.map_err(|e| self.fail(e))?;
-        self.forget_unlimited(subject);
+        self.unlimited.forget(subject);
         Ok(())
     }
 
@@ -247,7 +246,7 @@ impl PgStore {
         }
         .await;
         result.map_err(|e| self.fail(e))?;
-        self.forget_unlimited(subject);
+        self.unlimited.forget(subject);
         Ok(())
     }
 
@@ -297,21 +296,6 @@ impl PgStore {
             .map_err(|e| self.fail(e))?
             .get(0);
         Ok(n as u64)
-    }
-
-    fn unlimited_cache(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<(SubjectKind, String), std::time::Instant>,
-    > {
-        // Plain timestamps: a panic elsewhere cannot leave them inconsistent.
-        self.unlimited.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn forget_unlimited(&self, subject: &Subject) {
-        self.unlimited_cache()
-            .remove(&(subject.kind, subject.id.clone()));
     }
 
     /// One attempt at [`Governance::reserve`], in one transaction.
@@ -747,12 +731,7 @@ impl PgStore {
 #[async_trait]
 impl Governance for PgStore {
     async fn has_limits(&self, subject: &Subject) -> Result<bool> {
-        let key = (subject.kind, subject.id.clone());
-        if self
-            .unlimited_cache()
-            .get(&key)
-            .is_some_and(|seen| seen.elapsed() < UNLIMITED_RECHECK)
-        {
+        if self.unlimited.known(subject) {
             return Ok(false);
         }
         let seen = std::time::Instant::now();
@@ -769,12 +748,7 @@ impl Governance for PgStore {
             .await
             .map_err(|e| self.fail(e))?
             .get(0);
-        let mut cache = self.unlimited_cache();
-        if limited {
-            cache.remove(&key);
-        } else {
-            cache.insert(key, seen);
-        }
+        self.unlimited.note(subject, limited, seen);
         Ok(limited)
     }
 

@@ -17,8 +17,7 @@ mod governance;
 mod migrations;
 mod redis_limiter;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, PoolConfig, Runtime};
@@ -26,7 +25,6 @@ use tokio_postgres::NoTls;
 
 use super::audit::{Actor, Change};
 use super::backend::Backends;
-use super::limits::SubjectKind;
 use crate::error::{Error, Result};
 
 pub use cache::PgCache;
@@ -51,7 +49,7 @@ pub struct PgStore {
     endpoint: String,
     /// Subjects last seen without any budget or rate limit, and when (see
     /// [`PgStore::has_limits`]).
-    unlimited: Mutex<HashMap<(SubjectKind, String), std::time::Instant>>,
+    unlimited: super::limits::UnlimitedSubjects,
     /// Where rate-limit windows are counted when the team runs Redis; None: in PostgreSQL.
     limiter: Option<RedisLimiter>,
 }
@@ -100,7 +98,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             endpoint,
-            unlimited: Mutex::new(HashMap::new()),
+            unlimited: Default::default(),
             limiter,
         };
         store.migrate().await?;
