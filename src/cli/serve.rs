@@ -42,17 +42,13 @@ async fn team_engine(
     redis: Option<&str>,
     sync_log: bool,
 ) -> Result<(Engine, Option<portolan::store::NewToken>), CliError> {
-    use portolan::secrets::{MasterKey, MasterKeySource};
     use portolan::store::postgres::{Durability, TeamStore};
-    let master = match std::env::var("PORTOLAN_MASTER_KEY") {
-        Ok(text) => Some(MasterKey::parse(&text, MasterKeySource::Environment)?),
-        Err(_) => {
-            eprintln!(
-                "warning: PORTOLAN_MASTER_KEY is not set: calls through the team's virtual keys will be refused until it is"
-            );
-            None
-        }
-    };
+    let master = super::team::team_master_key()?;
+    if master.is_none() {
+        eprintln!(
+            "warning: PORTOLAN_MASTER_KEY is not set: calls through the team's virtual keys will be refused until it is"
+        );
+    }
     let durability = if sync_log {
         Durability::Sync
     } else {

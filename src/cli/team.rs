@@ -69,15 +69,23 @@ fn command_name(c: &Command) -> &'static str {
 struct Team {
     store: std::sync::Arc<PgStore>,
     catalog: PgCatalog,
+    /// Whether PORTOLAN_MASTER_KEY was given (keys can be added and opened).
+    has_master: bool,
+}
+
+/// The team's master key, from PORTOLAN_MASTER_KEY (the same on every replica), if set.
+pub(super) fn team_master_key() -> Result<Option<MasterKey>, Error> {
+    match std::env::var("PORTOLAN_MASTER_KEY") {
+        Ok(text) => Ok(Some(MasterKey::parse(&text, MasterKeySource::Environment)?)),
+        Err(_) => Ok(None),
+    }
 }
 
 async fn connect(url: &str) -> Result<Team, CliError> {
     let store = std::sync::Arc::new(PgStore::connect(url).await?);
-    let master = match std::env::var("PORTOLAN_MASTER_KEY") {
-        Ok(text) => Some(MasterKey::parse(&text, MasterKeySource::Environment)?),
-        Err(_) => None,
-    };
+    let master = team_master_key()?;
     Ok(Team {
+        has_master: master.is_some(),
         catalog: PgCatalog::new(store.clone(), master),
         store,
     })
@@ -194,7 +202,7 @@ async fn keys(team: &Team, cmd: KeysCmd) -> CliResult {
                 notes,
             };
             new.validate_fields()?;
-            if std::env::var("PORTOLAN_MASTER_KEY").is_err() {
+            if !team.has_master {
                 return Err(CliError::Usage(
                     "keys in the shared store are sealed with the team's master key: set PORTOLAN_MASTER_KEY (the same on every replica)".into(),
                 ));
