@@ -376,13 +376,14 @@ fn run_tool_exchange(
     // simulated results follow when the exchange ends.
     let live = args.stream && !args.json;
     let result = runtime()?.block_on(async {
+        if !live {
+            return compare::run(&engine, spec, None).await;
+        }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             let mut out = std::io::stdout();
             while let Some(event) = rx.recv().await {
-                if let compare::CompareEvent::Delta { text, .. } = event
-                    && live
-                {
+                if let compare::CompareEvent::Delta { text, .. } = event {
                     let _ = write!(out, "{text}");
                     let _ = out.flush();
                 }

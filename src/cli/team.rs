@@ -13,6 +13,10 @@ use crate::cli::serve::TokensCmd;
 
 /// Runs `command` against the shared store at `url`.
 pub(super) fn run(local: Store, url: &str, command: Command) -> CliResult {
+    // serve starts a runtime of its own.
+    if let Command::Serve(args) = command {
+        return super::serve::serve(local, args, Some(url));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,7 +25,6 @@ pub(super) fn run(local: Store, url: &str, command: Command) -> CliResult {
             source: e,
         })?;
     match command {
-        Command::Serve(args) => super::serve::serve(local, args, Some(url)),
         Command::Prompts(cmd) => rt.block_on(async { prompts(&connect(url).await?, cmd).await }),
         Command::Keys(cmd) => rt.block_on(async { keys(&connect(url).await?, cmd).await }),
         Command::Tokens(cmd) => rt.block_on(async { tokens(&connect(url).await?, cmd).await }),

@@ -310,7 +310,8 @@ impl PgStore {
         let tx = client.transaction().await?;
         // With Redis, the windows are counted there after every budget passed: the limits of
         // all subjects, with what a refusal says of each.
-        let mut shared: Vec<(Limit, &Subject, String, Window)> = Vec::new();
+        let mut shared: Vec<Limit> = Vec::new();
+        let mut shared_of: Vec<(&Subject, &'static str, Window)> = Vec::new();
         let now_ms = PgStore::server_now_ms(&tx).await?;
         let now = utc(now_ms);
         let mut reservation = Reservation::default();
@@ -401,23 +402,19 @@ impl PgStore {
                 let window_s: &str = row.get(1);
                 let window = parse_window(window_s);
                 let max: i64 = row.get(2);
+                let (unit, add) = if unit == "requests" {
+                    ("requests", 1)
+                } else {
+                    ("tokens", estimate_tokens as i64)
+                };
                 if self.limiter.is_some() {
-                    let add = if unit == "requests" {
-                        1
-                    } else {
-                        estimate_tokens as i64
-                    };
-                    shared.push((
-                        Limit {
-                            key: limit_key(kind, &s.id, unit, window_s),
-                            max,
-                            add,
-                            window_ms: window.millis(),
-                        },
-                        s,
-                        unit.to_owned(),
-                        window,
-                    ));
+                    shared.push(Limit {
+                        key: limit_key(kind, &s.id, unit, window_s),
+                        max,
+                        add,
+                        window_ms: window.millis(),
+                    });
+                    shared_of.push((s, unit, window));
                     continue;
                 }
                 let current = now_ms - now_ms % window.millis();
@@ -425,11 +422,6 @@ impl PgStore {
                     row.get::<_, i64>(4)
                 } else {
                     0
-                };
-                let add = if unit == "requests" {
-                    1
-                } else {
-                    estimate_tokens as i64
                 };
                 if used + add > max {
                     // Nothing counted so far is kept: the transaction is rolled back.
@@ -455,11 +447,10 @@ impl PgStore {
             }
         }
         if let Some(limiter) = &self.limiter {
-            let limits: Vec<Limit> = shared.iter().map(|(l, ..)| l.clone()).collect();
-            match limiter.admit(&limits).await.map_err(Failure::Limiter)? {
+            match limiter.admit(&shared).await.map_err(Failure::Limiter)? {
                 Ok(()) => {
-                    for (limit, s, unit, window) in &shared {
-                        if unit == "tokens" {
+                    for (limit, (s, unit, window)) in shared.iter().zip(&shared_of) {
+                        if *unit == "tokens" {
                             reservation
                                 .rate_tokens
                                 .push(((*s).clone(), *window, limit.add as u64));
@@ -468,10 +459,10 @@ impl PgStore {
                 }
                 Err(refused) => {
                     // The budgets' reservations are rolled back with the transaction.
-                    let (limit, s, unit, window) = &shared[refused.index];
+                    let (s, unit, window) = shared_of[refused.index];
                     return Ok(Err(rate_refusal(
                         s,
-                        limit.max,
+                        shared[refused.index].max,
                         unit,
                         window.as_str(),
                         refused.retry_after_ms,

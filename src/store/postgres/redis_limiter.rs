@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Checks every limit (KEYS[i]: the limit's key prefix; ARGV: max, amount, window in ms per
-/// limit) against its current window, then counts the call in all of them. Returns `{0, start…}`
-/// (each window's start) when admitted, `{i, ms until the window ends}` when limit i refuses.
+/// limit) against its current window, then counts the call in all of them. Returns `{0}` when
+/// admitted, `{i, ms until the window ends}` when limit i refuses.
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -43,9 +43,7 @@ for i = 1, #KEYS do
   redis.call('INCRBY', key, tonumber(ARGV[3 * i - 1]))
   redis.call('PEXPIRE', key, 2 * tonumber(ARGV[3 * i]))
 end
-local out = {0}
-for i = 1, #KEYS do out[i + 1] = starts[i] end
-return out
+return {0}
 ";
 
 /// Corrects token counts of the current windows (KEYS[i]: key prefix; ARGV: window in ms and

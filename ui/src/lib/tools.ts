@@ -112,13 +112,8 @@ export function writeTools(paramsJson: string, tools: ToolDraft[], responseSchem
 /** A name for a new tool that no tool has yet (`tool_1`, `tool_2`, …). */
 export function newToolName(tools: readonly { name: string }[]): string {
   const taken = new Set(tools.map((t) => t.name));
-  let n = tools.length + 1;
-  for (let i = 1; i <= tools.length + 1; i++) {
-    if (!taken.has(`tool_${i}`)) {
-      n = i;
-      break;
-    }
-  }
+  let n = 1;
+  while (taken.has(`tool_${n}`)) n++;
   return `tool_${n}`;
 }
 
