@@ -115,6 +115,11 @@ impl PriceTable {
     /// with that key (`{"gpt-4o-mini": {"input": 0.1}}` changes one price) or, for a key the table
     /// lacks, adds a model (then `provider` is required). A missing file gives the built-in table
     /// unchanged; a file that cannot be used is an [`Error::PriceTable`] naming it.
+    /// [`PriceTable::with_overrides`] with the data directory's `prices.json`.
+    pub fn for_data_dir(data_dir: &Path) -> Result<PriceTable> {
+        Self::with_overrides(&data_dir.join(OVERRIDES_FILE))
+    }
+
     pub fn with_overrides(path: &Path) -> Result<PriceTable> {
         let builtin = Self::builtin();
         let text = match std::fs::read_to_string(path) {

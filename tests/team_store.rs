@@ -901,10 +901,7 @@ async fn replica(url: &str, master: &str) -> Replica {
             .await
             .unwrap()
     };
-    let prices = portolan::pricing::PriceTable::with_overrides(
-        &dir.path().join(portolan::pricing::OVERRIDES_FILE),
-    )
-    .unwrap();
+    let prices = portolan::pricing::PriceTable::for_data_dir(dir.path()).unwrap();
     let engine = Engine::with_backends(team.backends.clone(), settings, prices).unwrap();
     let bound = portolan::gateway::bind(
         engine.clone(),

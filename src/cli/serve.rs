@@ -64,10 +64,8 @@ async fn team_engine(
         );
     }
     let settings = portolan::routing::EngineSettings::load_shared(team.catalog.as_ref()).await?;
-    let prices = portolan::pricing::PriceTable::with_overrides(
-        &local.data_dir().join(portolan::pricing::OVERRIDES_FILE),
-    )?;
-    let engine = Engine::on_shared_store(team.backends, settings, prices)?;
+    let prices = portolan::pricing::PriceTable::for_data_dir(local.data_dir())?;
+    let engine = Engine::following_store(team.backends, settings, prices)?;
     eprintln!(
         "team gateway: shared store {}, {} log{}",
         team.store.endpoint(),

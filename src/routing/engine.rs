@@ -40,26 +40,23 @@ impl Engine {
     /// An engine on the embedded SQLite store, with the settings saved in it.
     pub fn new(store: Arc<Store>) -> crate::Result<Engine> {
         let settings = EngineSettings::load(&store)?;
-        let prices =
-            PriceTable::with_overrides(&store.data_dir().join(crate::pricing::OVERRIDES_FILE))?;
+        let prices = PriceTable::for_data_dir(store.data_dir())?;
         let backends = Backends::sqlite(store, settings.log_retention_days)?;
-        Ok(Engine {
-            services: Arc::new(Services::new(backends, settings, prices, true)?),
-        })
+        Engine::following_store(backends, settings, prices)
     }
 
     /// An engine on the embedded SQLite store, with these settings. Prices are the built-in
     /// table with the data directory's `prices.json` laid over it.
     pub fn with_settings(store: Arc<Store>, settings: EngineSettings) -> crate::Result<Engine> {
-        let prices =
-            PriceTable::with_overrides(&store.data_dir().join(crate::pricing::OVERRIDES_FILE))?;
+        let prices = PriceTable::for_data_dir(store.data_dir())?;
         let backends = Backends::sqlite(store, settings.log_retention_days)?;
         Engine::with_backends(backends, settings, prices)
     }
 
-    /// An engine on a team's shared store: `settings` to start with, then the store's as they
-    /// change (set through any replica or the CLI), within half a second.
-    pub fn on_shared_store(
+    /// An engine whose settings start as `settings` and then follow the store's as they change
+    /// (set by the CLI, the app, or through any replica of a team gateway), within half a
+    /// second.
+    pub fn following_store(
         backends: Backends,
         settings: EngineSettings,
         prices: PriceTable,

@@ -134,15 +134,18 @@ impl Services {
 
     /// Starts (once, from within a runtime) the task that keeps a long-running process in step
     /// with the store: settings changed by the CLI or the app take effect within
-    /// [`SETTINGS_REFRESH`], and expired reservation leases are swept every [`LEASE_SWEEP`].
+    /// [`SETTINGS_REFRESH`], and expired reservation leases are swept as often as the
+    /// governance store asks ([`crate::store::Governance::sweep_every`]).
     pub fn start_background(self: &Arc<Self>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let sweep_every = (self.governance().sweep_every().as_millis()
+            / SETTINGS_REFRESH.as_millis())
+        .max(1) as u64;
         self.background.get_or_init(|| {
             let weak: Weak<Services> = Arc::downgrade(self);
             runtime.spawn(async move {
-                let sweep_every = (LEASE_SWEEP.as_millis() / SETTINGS_REFRESH.as_millis()) as u64;
                 let mut ticks = 0u64;
                 loop {
                     tokio::time::sleep(SETTINGS_REFRESH).await;
@@ -339,9 +342,6 @@ impl Drop for BusyGuard {
 
 /// How often a long-running process rereads the stored settings.
 pub const SETTINGS_REFRESH: Duration = Duration::from_millis(500);
-/// How often it sweeps expired reservation leases: a replica that died has its leases charged
-/// within the lease and this (one indexed query each time).
-pub const LEASE_SWEEP: Duration = Duration::from_secs(2);
 
 /// Services on a throwaway SQLite store, for the steps' unit tests.
 #[cfg(test)]

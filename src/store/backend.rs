@@ -91,6 +91,12 @@ pub trait Governance: Send + Sync {
     ) -> Result<Vec<BudgetAlert>>;
     /// Charges and releases every expired lease; returns how many.
     async fn sweep_expired_leases(&self, actor: &Actor) -> Result<usize>;
+    /// How often a long-running process sweeps. One process on its own store sweeps rarely
+    /// (its leases expire only if it dies, and it sweeps at start); replicas sharing a store
+    /// sweep often, so a dead one's leases are charged soon after they expire.
+    fn sweep_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(10)
+    }
 }
 
 /// Where call records go, and how they are searched.

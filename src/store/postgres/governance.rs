@@ -797,6 +797,11 @@ impl Governance for PgStore {
         }
     }
 
+    /// Every two seconds: a dead replica's leases are charged within lease + 2 s.
+    fn sweep_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(2)
+    }
+
     async fn sweep_expired_leases(&self, actor: &Actor) -> Result<usize> {
         let mut attempt = 0;
         loop {
