@@ -143,6 +143,15 @@ pub enum Window {
 }
 
 impl Window {
+    /// A window as the stores keep its name (`minute`, `hour`; anything else is a day).
+    pub(crate) fn from_stored(name: &str) -> Window {
+        match name {
+            "minute" => Window::Minute,
+            "hour" => Window::Hour,
+            _ => Window::Day,
+        }
+    }
+
     pub(crate) fn millis(self) -> i64 {
         match self {
             Window::Minute => 60_000,
@@ -241,6 +250,15 @@ impl BudgetAlert {
             fmt_amount(self.unit, self.spent),
             fmt_amount(self.unit, self.limit),
         )
+    }
+}
+
+/// A budget unit as the stores keep it (`usd`; anything else is tokens).
+pub(crate) fn unit_from_stored(name: &str) -> BudgetUnit {
+    if name == "usd" {
+        BudgetUnit::Usd
+    } else {
+        BudgetUnit::Tokens
     }
 }
 
@@ -452,11 +470,7 @@ impl Store {
                 let period: Period = period.parse().unwrap_or(Period::None);
                 let current = period.start(now);
                 Budget {
-                    unit: if unit == "usd" {
-                        BudgetUnit::Usd
-                    } else {
-                        BudgetUnit::Tokens
-                    },
+                    unit: unit_from_stored(&unit),
                     limit,
                     period,
                     alert_threshold: alert,
@@ -519,11 +533,7 @@ impl Store {
         let now_ms = now.timestamp_millis();
         let rows = stmt
             .query_map(params![kind.as_str(), id], |r| {
-                let window = match r.get::<_, String>(1)?.as_str() {
-                    "minute" => Window::Minute,
-                    "hour" => Window::Hour,
-                    _ => Window::Day,
-                };
+                let window = Window::from_stored(&r.get::<_, String>(1)?);
                 let start: i64 = r.get(3)?;
                 let current = now_ms - now_ms % window.millis();
                 Ok(RateLimit {
@@ -616,11 +626,7 @@ impl Store {
                     )?;
                     spent = 0.0;
                 }
-                let unit = if unit == "usd" {
-                    BudgetUnit::Usd
-                } else {
-                    BudgetUnit::Tokens
-                };
+                let unit = unit_from_stored(&unit);
                 let estimate = match unit {
                     BudgetUnit::Tokens => estimate_tokens as f64,
                     BudgetUnit::Usd => match estimate_usd {
@@ -675,11 +681,7 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             drop(stmt);
             for (unit, window_s, max, start, used) in limits {
-                let window = match window_s.as_str() {
-                    "minute" => Window::Minute,
-                    "hour" => Window::Hour,
-                    _ => Window::Day,
-                };
+                let window = Window::from_stored(&window_s);
                 let current = now_ms - now_ms % window.millis();
                 let used = if start == current { used } else { 0 };
                 let add = if unit == "requests" {

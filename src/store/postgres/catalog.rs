@@ -33,14 +33,6 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 /// How deep partials may include partials.
 const PARTIAL_DEPTH_LIMIT: usize = 16;
 
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 /// A compiled version kept in memory.
 struct Compiled {
     content: Arc<PromptContent>,
@@ -93,7 +85,7 @@ impl PgCatalog {
         validate_slug("prompt slug", slug)?;
         content.validate()?;
         let id = new_id("pr");
-        let at = now_ms();
+        let at = super::now_ms();
         let mut client = self.client().await?;
         let result: PgResult<std::result::Result<(), Error>> = async {
             let tx = client.transaction().await?;
@@ -173,7 +165,7 @@ impl PgCatalog {
                     created: false,
                 }));
             }
-            let at = now_ms();
+            let at = super::now_ms();
             insert_version(&tx, &id, number + 1, content, message, at).await?;
             tx.execute(
                 "UPDATE prompts SET updated_at = $2 WHERE id = $1",
@@ -229,7 +221,7 @@ impl PgCatalog {
                 "INSERT INTO prompt_labels(prompt_id, name, version, updated_at) VALUES($1, $2, $3, $4)
                  ON CONFLICT (prompt_id, name) DO UPDATE SET version = excluded.version,
                      updated_at = excluded.updated_at",
-                &[&id, &label, &version, &now_ms()],
+                &[&id, &label, &version, &super::now_ms()],
             )
             .await?;
             PgStore::audit(
@@ -262,7 +254,7 @@ impl PgCatalog {
         let id = new_id("vk");
         let sealed = self.master()?.seal(&id, plain.as_bytes());
         let mask = crate::cloud_credentials::mask(&key.provider, plain);
-        let at = now_ms();
+        let at = super::now_ms();
         let mut client = self.client().await?;
         let result: PgResult<u64> = async {
             let tx = client.transaction().await?;
@@ -301,8 +293,8 @@ impl PgCatalog {
             base_url: key.base_url.clone(),
             notes: key.notes.clone(),
             mask,
-            created_at: time(at),
-            updated_at: time(at),
+            created_at: super::utc(at),
+            updated_at: super::utc(at),
             last_used_at: None,
         })
     }
@@ -320,7 +312,7 @@ impl PgCatalog {
         let secret = new_secret();
         let id = new_id("tok");
         let prefix = format!("{}…", &secret[..8]);
-        let at = now_ms();
+        let at = super::now_ms();
         let scopes_json = serde_json::to_string(&scopes)?;
         let expires = expires_at.map(|t| t.timestamp_millis());
         let mut client = self.client().await?;
@@ -372,7 +364,7 @@ impl PgCatalog {
                 id,
                 name: name.to_owned(),
                 prefix,
-                created_at: time(at),
+                created_at: super::utc(at),
                 last_used_at: None,
                 scopes,
                 expires_at,
@@ -388,7 +380,7 @@ impl PgCatalog {
         let n = client
             .execute(
                 "UPDATE gateway_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
-                &[&name, &now_ms()],
+                &[&name, &super::now_ms()],
             )
             .await
             .map_err(|e| self.fail(e))?;
@@ -457,7 +449,7 @@ impl PgCatalog {
             .execute(
                 "INSERT INTO settings(key, value, updated_at) VALUES($1, $2::text::jsonb, $3)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                &[&key, &value.to_string(), &now_ms()],
+                &[&key, &value.to_string(), &super::now_ms()],
             )
             .await
             .map_err(|e| self.fail(e))?;
@@ -557,7 +549,7 @@ impl PgCatalog {
             content: serde_json::from_str(row.get::<_, &str>(0))?,
             message: row.get(2),
             content_hash: row.get(1),
-            created_at: time(row.get(3)),
+            created_at: super::utc(row.get(3)),
             labels,
         })
     }
@@ -656,7 +648,7 @@ impl PgCatalog {
             .map(|r| Label {
                 name: r.get(0),
                 version: r.get(1),
-                updated_at: time(r.get(2)),
+                updated_at: super::utc(r.get(2)),
             })
             .collect())
     }
@@ -683,8 +675,8 @@ impl PgCatalog {
             out.push(Prompt {
                 id,
                 slug: r.get(1),
-                created_at: time(r.get(2)),
-                updated_at: time(r.get(3)),
+                created_at: super::utc(r.get(2)),
+                updated_at: super::utc(r.get(3)),
                 latest_version: r.get(4),
                 description: content.description,
                 model: content.model,
@@ -722,9 +714,9 @@ fn key_from_row(r: &tokio_postgres::Row) -> VirtualKey {
         base_url: r.get(3),
         notes: r.get(4),
         mask: r.get(5),
-        created_at: time(r.get(6)),
-        updated_at: time(r.get(7)),
-        last_used_at: r.get::<_, Option<i64>>(8).map(time),
+        created_at: super::utc(r.get(6)),
+        updated_at: super::utc(r.get(7)),
+        last_used_at: r.get::<_, Option<i64>>(8).map(super::utc),
     }
 }
 
@@ -733,10 +725,10 @@ fn token_from_row(r: &tokio_postgres::Row) -> Result<GatewayToken> {
         id: r.get(0),
         name: r.get(1),
         prefix: r.get(2),
-        created_at: time(r.get(3)),
-        last_used_at: r.get::<_, Option<i64>>(4).map(time),
+        created_at: super::utc(r.get(3)),
+        last_used_at: r.get::<_, Option<i64>>(4).map(super::utc),
         scopes: serde_json::from_str(r.get::<_, &str>(5))?,
-        expires_at: r.get::<_, Option<i64>>(6).map(time),
+        expires_at: r.get::<_, Option<i64>>(6).map(super::utc),
     })
 }
 
@@ -830,7 +822,7 @@ impl Catalog for PgCatalog {
         client
             .execute(
                 "UPDATE virtual_keys SET last_used_at = $2 WHERE id = $1",
-                &[&id, &now_ms()],
+                &[&id, &super::now_ms()],
             )
             .await
             .map_err(|e| self.fail(e))?;
@@ -855,7 +847,7 @@ impl Catalog for PgCatalog {
         client
             .execute(
                 "UPDATE gateway_tokens SET last_used_at = $2 WHERE id = $1",
-                &[&id, &now_ms()],
+                &[&id, &super::now_ms()],
             )
             .await
             .map_err(|e| self.fail(e))?;

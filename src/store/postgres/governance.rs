@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use super::redis_limiter::{Limit, limit_key};
 use super::{CONFLICT_RETRIES, PgStore, is_conflict};
@@ -27,7 +26,8 @@ use crate::store::audit::{Actor, Change};
 use crate::store::backend::Governance;
 use crate::store::limits::{
     Budget, BudgetAlert, BudgetUnit, Lease, Period, RateLimit, RateUnit, Refusal, Reservation,
-    Subject, SubjectKind, Window, budget_refusal, rate_refusal, unit_str, unknown_price_refusal,
+    Subject, SubjectKind, Window, budget_refusal, rate_refusal, unit_from_stored, unit_str,
+    unknown_price_refusal,
 };
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
@@ -65,26 +65,6 @@ fn from_stored(unit: BudgetUnit, amount: i64) -> f64 {
     }
 }
 
-fn parse_unit(s: &str) -> BudgetUnit {
-    if s == "usd" {
-        BudgetUnit::Usd
-    } else {
-        BudgetUnit::Tokens
-    }
-}
-
-fn parse_window(s: &str) -> Window {
-    match s {
-        "minute" => Window::Minute,
-        "hour" => Window::Hour,
-        _ => Window::Day,
-    }
-}
-
-fn utc(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 /// `subjects` in the one order every transaction locks them in, each once.
 fn lock_order(subjects: &[Subject]) -> Vec<&Subject> {
     let mut ordered: Vec<&Subject> = subjects.iter().collect();
@@ -117,7 +97,7 @@ impl PgStore {
         let result: PgResult<()> = async {
             let tx = client.transaction().await?;
             let now = PgStore::server_now_ms(&tx).await?;
-            let start = period.start(utc(now));
+            let start = period.start(super::utc(now));
             tx.execute(
                 "INSERT INTO budgets(subject_kind, subject_id, subject_name, unit, limit_amount, period, alert_threshold, period_start)
                  VALUES($1, $2, $3, $4, $5, $6, $7, $8)
@@ -172,10 +152,10 @@ impl PgStore {
             .await
             .map_err(|e| self.fail(e))?;
         Ok(row.map(|r| {
-            let unit = parse_unit(r.get(0));
+            let unit = unit_from_stored(r.get(0));
             let period: Period = r.get::<_, &str>(2).parse().unwrap_or(Period::None);
             let start: i64 = r.get(6);
-            let current = period.start(utc(r.get(7)));
+            let current = period.start(super::utc(r.get(7)));
             Budget {
                 unit,
                 limit: from_stored(unit, r.get(1)),
@@ -265,7 +245,7 @@ impl PgStore {
         Ok(rows
             .iter()
             .map(|r| {
-                let window = parse_window(r.get(1));
+                let window = Window::from_stored(r.get(1));
                 let now: i64 = r.get(5);
                 let start: i64 = r.get(3);
                 RateLimit {
@@ -313,7 +293,7 @@ impl PgStore {
         let mut shared: Vec<Limit> = Vec::new();
         let mut shared_of: Vec<(&Subject, &'static str, Window)> = Vec::new();
         let now_ms = PgStore::server_now_ms(&tx).await?;
-        let now = utc(now_ms);
+        let now = super::utc(now_ms);
         let mut reservation = Reservation::default();
         for s in lock_order(subjects) {
             let kind = s.kind.as_str();
@@ -325,7 +305,7 @@ impl PgStore {
                 )
                 .await?;
             if let Some(row) = budget {
-                let unit = parse_unit(row.get(0));
+                let unit = unit_from_stored(row.get(0));
                 let limit: i64 = row.get(1);
                 let period: Period = row.get::<_, &str>(2).parse().unwrap_or(Period::None);
                 let mut spent: i64 = row.get(3);
@@ -400,7 +380,7 @@ impl PgStore {
             for row in limits {
                 let unit: &str = row.get(0);
                 let window_s: &str = row.get(1);
-                let window = parse_window(window_s);
+                let window = Window::from_stored(window_s);
                 let max: i64 = row.get(2);
                 let (unit, add) = if unit == "requests" {
                     ("requests", 1)

@@ -172,6 +172,16 @@ impl PgStore {
     }
 }
 
+/// This machine's clock, in unix milliseconds (for times the database does not stamp).
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Unix milliseconds as a time (the epoch for one out of range).
+fn utc(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
 /// `host:port` of a connection config (the first host), for messages.
 fn endpoint_of(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {
