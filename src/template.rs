@@ -508,14 +508,24 @@ impl CompiledPrompt {
         });
         let mut image_marks = ImageMarks::new(messages.len());
         for (index, message) in messages.iter().enumerate() {
-            let mut template = compile(index, message.role, &message.content)?;
-            if message.role == Role::User
-                && message.content.contains("![")
-                && let Some(marked) = image_marks.mark(&message.content)
-            {
-                template = compile(index, message.role, &marked)?;
-                image_marks.marked[index] = true;
-            }
+            let marked = (message.role == Role::User && message.content.contains("!["))
+                .then(|| image_marks.mark(&message.content))
+                .flatten();
+            // Compiled once: the marked text when it has image lines (a syntax error is then
+            // reported from the text as written, so its line and column are the user's).
+            let template = match &marked {
+                Some(text) => match Template::compile(text) {
+                    Ok(t) => {
+                        image_marks.marked[index] = true;
+                        t
+                    }
+                    Err(_) => {
+                        compile(index, message.role, &message.content)?;
+                        compile(index, message.role, text)?
+                    }
+                },
+                None => compile(index, message.role, &message.content)?,
+            };
             registry.register_template(&message_template_name(index), template);
             for (c, call) in message.tool_calls.iter().enumerate() {
                 let template = compile(index, message.role, &call.arguments)?;
